@@ -165,6 +165,7 @@ def build_brute_force(embeddings: np.ndarray, ids: Optional[Sequence] = None,
   """
   candidates, identifiers = _check_index_inputs(embeddings, ids)
   layer = tfrs.layers.factorized_top_k.BruteForce(query_model=query_model, k=k, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
 
 
@@ -206,6 +207,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 training_iterations=training_iterations,
                 training_sample_size=training_sample_size,
                 cache_searcher=cache_searcher, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
 
 
@@ -215,9 +217,7 @@ def _resolve_signature(index: tfrs.layers.factorized_top_k.TopK,
   if input_signature is None:
     qm = getattr(index, "query_model", None)
     if qm is None:
-      dim = None
-      if getattr(index, "_candidates", None) is not None:
-        dim = int(index._candidates.shape[1])  # pylint: disable=protected-access
+      dim = getattr(index, "embedding_dim", None)
       return [tf.TensorSpec([None, dim], tf.float32, name="query_embedding")]
     inputs = getattr(qm, "inputs", None)
     if not inputs:
