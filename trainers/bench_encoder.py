@@ -42,10 +42,11 @@ def main(argv):
 
   from tfrs_emb import reporting  # pylint: disable=import-outside-toplevel
   from tfrs_emb.data import article_texts  # pylint: disable=import-outside-toplevel
+  from tfrs_emb.data import techblog  # pylint: disable=import-outside-toplevel
   from tfrs_emb.models.article_tower import ArticleTower  # pylint: disable=import-outside-toplevel
 
   if os.path.isdir(FLAGS.techblog_dir):
-    parts = article_texts.read_article_parts(FLAGS.techblog_dir)
+    parts = article_texts.parts_of_posts(techblog.load_posts(FLAGS.techblog_dir).posts)
     source = f"{FLAGS.techblog_dir} ({len(parts)} posts, recombined)"
   else:
     parts = list(article_texts.SAMPLE_ARTICLES)

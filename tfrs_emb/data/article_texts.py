@@ -1,17 +1,13 @@
 """Article-like texts (titles, ledes, headings; Japanese and English) for encoder checks.
 
-Used by the encoder benchmark, the encoder tests and the demo: real tech-blog posts
+Used by the encoder benchmark, the encoder tests and the export check: real tech-blog posts
 when ``../shared/data/techblog`` is present, otherwise a deterministic generator built
 from a few sample articles, so nothing here needs data at run time.
 """
 
 import dataclasses
-import pathlib
 import random
-import re
 from typing import List, Sequence, Tuple
-
-import yaml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,39 +61,9 @@ SAMPLE_ARTICLES = (
                  ("Universal Sentence Encoder", "タグの埋め込み", "評価", "今後の課題")),
 )
 
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
-
-
-def read_article_parts(posts_dir: "str | pathlib.Path") -> List[ArticleParts]:
-  """Reads title, lede and headings of every Hexo markdown post under ``posts_dir``.
-
-  Posts whose front matter cannot be read are skipped; the count and reasons are
-  printed.
-
-  Raises:
-    FileNotFoundError: ``posts_dir`` is not a folder.
-  """
-  posts_dir = pathlib.Path(posts_dir)
-  if not posts_dir.is_dir():
-    raise FileNotFoundError(f"posts folder {posts_dir} does not exist")
-  parts, skipped = [], []
-  for path in sorted(posts_dir.rglob("*.md")):
-    chunks = path.read_text(encoding="utf-8").split("\n---", 1)
-    if not chunks[0].startswith("---") or len(chunks) < 2:
-      skipped.append(f"{path}: no front matter between '---' lines")
-      continue
-    try:
-      meta = yaml.safe_load(chunks[0][3:]) or {}
-    except yaml.YAMLError as e:
-      skipped.append(f"{path}: front matter is not YAML ({e})")
-      continue
-    heads = tuple(m.group(1) for line in chunks[1].splitlines()
-                  if (m := _HEADING.match(line)))
-    parts.append(ArticleParts(str(meta.get("title") or ""),
-                              str(meta.get("lede") or "").strip(), heads))
-  if skipped:
-    print(f"read_article_parts: skipped {len(skipped)} posts:\n  " + "\n  ".join(skipped))
-  return parts
+def parts_of_posts(posts) -> List[ArticleParts]:
+  """Title, lede and headings of ``tfrs_emb.data.techblog.Post`` objects."""
+  return [ArticleParts(p.title, p.lede, tuple(p.headings)) for p in posts]
 
 
 def mixed_article_texts(parts: Sequence[ArticleParts], n: int, seed: int = 0) -> List[str]:
@@ -108,8 +74,8 @@ def mixed_article_texts(parts: Sequence[ArticleParts], n: int, seed: int = 0) ->
   another, a random run of headings), deterministically from ``seed``.
 
   Args:
-    parts: the articles to draw from (e.g. ``read_article_parts`` or
-      ``SAMPLE_ARTICLES``); at least one.
+    parts: the articles to draw from (e.g. ``parts_of_posts`` of the tech-blog
+      posts, or ``SAMPLE_ARTICLES``); at least one.
     n: number of texts.
     seed: random seed of the recombination.
 
