@@ -123,6 +123,34 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: float) -> t
   return centred * tf.math.rsqrt(var + eps) * gamma + beta
 
 
+def layer_norm_segment_sum(parts, gamma, beta, eps, segment_ids, counts):
+  """``unsorted_segment_sum(layer_norm(concat(parts)), segment_ids)`` without the concat.
+
+  The layer-norm statistics come from the parts, and the per-row scale is applied
+  before summing: Σ_t LN(f_t) = γ ⊙ Σ_t r_t (f_t − μ_t) + n β, so the
+  [M, Σ D_i] normalised matrix is never materialised.
+
+  Args:
+    parts: float32 tensors [M, D_i] (the concatenation's column blocks).
+    gamma, beta: float32 [Σ D_i].
+    eps: variance epsilon.
+    segment_ids: int32 [M], in [0, B) or negative (row dropped).
+    counts: float32 [B, 1], the number of kept rows of each segment.
+
+  Returns:
+    float32 [B, Σ D_i].
+  """
+  num_segments = tf.shape(counts)[0]
+  width = float(sum(int(p.shape[-1]) for p in parts))
+  mean = tf.add_n([tf.reduce_sum(p, axis=-1, keepdims=True) for p in parts]) / width
+  centred = [p - mean for p in parts]
+  var = tf.add_n([tf.reduce_sum(tf.square(c), axis=-1, keepdims=True) for c in centred]) / width
+  scale = tf.math.rsqrt(var + eps)  # [M, 1]
+  summed = tf.concat([tf.math.unsorted_segment_sum(c * scale, segment_ids, num_segments)
+                      for c in centred], axis=1)
+  return summed * gamma + counts * beta
+
+
 def check_text_batch(texts, who: str) -> tf.Tensor:
   """Converts ``texts`` to a tf.string tensor of rank 1 or raises a clear error.
 
@@ -293,8 +321,8 @@ class NgramResidualCnn(tf.keras.layers.Layer):
     return tf.nn.conv2d(x[None, None], filters, 1, padding)[0, 0]
 
   def call(self, x, mask):
-    h = (tf.nn.relu(self._conv(x, self.w1) + self.b1) + x) * mask
-    return tf.nn.relu(self._conv(h, self.w2) + self.b2) + h
+    h = (tf.nn.relu(tf.nn.bias_add(self._conv(x, self.w1), self.b1)) + x) * mask
+    return tf.nn.relu(tf.nn.bias_add(self._conv(h, self.w2), self.b2)) + h
 
   def get_config(self):
     config = super().get_config()
@@ -422,16 +450,16 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     mask = tf.scatter_nd(rows, tf.ones([count], tf.float32), size)[:, None]  # [M, 1]
 
     emb = self.embedding(g_ids)  # [M, 512]
-    x = layer_norm(tf.matmul(emb, self.proj_w) + self.proj_b,
+    x = layer_norm(tf.nn.bias_add(tf.matmul(emb, self.proj_w), self.proj_b),
                    self.proj_ln_g, self.proj_ln_b, self.eps) * mask  # [M, 768]
     feats = [emb]
     for i, branch in enumerate(self.branches):
       feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], mask))
-    feats = layer_norm(tf.concat(feats, axis=1), self.ln_g, self.ln_b, self.eps)  # [M, 1280]
-    # Sum over tokens, then project: the projection is linear, so this GEMM runs
-    # on B rows instead of M.
-    summed = tf.math.unsorted_segment_sum(feats, g_seg, batch)  # [B, 1280]
+    # Layer norm of the [M, 1280] features, summed over each sentence's tokens;
+    # then the projection: it is linear, so this GEMM runs on B rows, not M.
     flens = tf.cast(row_lens, tf.float32)[:, None]
+    summed = layer_norm_segment_sum(feats, self.ln_g, self.ln_b, self.eps, g_seg,
+                                    flens)  # [B, 1280]
     pooled = (tf.matmul(summed, self.cnn_w) + flens * self.cnn_b) * tf.math.rsqrt(flens)
     return self.head(pooled)
 
