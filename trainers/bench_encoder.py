@@ -106,7 +106,8 @@ def main(argv):
         f"{FLAGS.rounds} alternating rounds; 1-min load average "
         f"{metrics['load_average_1min']:.1f}")
   print(reporting.markdown_table(
-      rows, ["encoder", "sentences/s", "median s", "median CPU s", "min cos vs ref", "mean cos vs ref"],
+      rows, ["encoder", "sentences/s", "median s", "median CPU s", "min cos vs ref",
+             "mean cos vs ref"],
       digits=1))
   print(f"speed_ratio (Keras / reference) = {metrics['speed_ratio']:.2f}")
   worst = np.argsort(cos)[:3]

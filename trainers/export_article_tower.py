@@ -30,7 +30,8 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
   from tfrs_emb.data import article_texts  # pylint: disable=import-outside-toplevel
-  from tfrs_emb.models.article_tower import ArticleTower, export_article_tower  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 
   target = pathlib.Path(FLAGS.export_dir) / str(FLAGS.version)
   if target.exists():
