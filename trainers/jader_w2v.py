@@ -60,6 +60,8 @@ flags.DEFINE_string("export_dir", "exported_models/jader_case_encoder",
                     "CaseEncoder SavedModel base path (TF Serving layout); empty = skip.")
 flags.DEFINE_integer("export_version", 1, "SavedModel version folder.")
 flags.DEFINE_enum("export_aggregation", "mean", ["mean", "max"], "Exported aggregation.")
+flags.DEFINE_bool("random_reference", True, "Also score untrained random element vectors "
+                  "(a reference: rank_dice rewards exact element identity).")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1 = progress bar, 2 = per epoch).")
 
 
@@ -149,7 +151,7 @@ def main(argv):
   random_rows = []
   noise = np.random.default_rng(FLAGS.seed + 1).standard_normal(
       (len(cases.vocab), FLAGS.dim)).astype(np.float32)
-  for agg in case_encoder.AGGREGATIONS:
+  for agg in case_encoder.AGGREGATIONS if FLAGS.random_reference else ():
     emb = case_encoder.case_embeddings(cases.indptr, cases.indices, noise, agg)
     scores = case_encoder.evaluate_case_search(emb, sets, query_ids, cases.latent_class,
                                                k=FLAGS.k)
