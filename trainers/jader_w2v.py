@@ -146,6 +146,9 @@ def main(argv):
                    f"rank_dice@{FLAGS.k}": scores[f"rank_dice@{FLAGS.k}"],
                    f"class_agreement@{FLAGS.k}": scores[f"class_agreement@{FLAGS.k}"],
                    "search_seconds": scores["search_seconds"]})
+      print(f"{name} {agg}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else
+                                         f"{k}={v}" for k, v in rows[-1].items()
+                                         if k not in ("method", "aggregation")), flush=True)
       del emb
   # Reference point: untrained random element vectors (no semantics, exact identity).
   random_rows = []
