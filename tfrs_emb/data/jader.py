@@ -111,21 +111,25 @@ def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
     raise JaderFormatError(f"{path}: empty file (expected a header row)") from e
   mapping = _match_columns(path, header, wanted)
   rename = {v: k for k, v in mapping.items()}
-  reader = pd.read_csv(path, encoding=encoding, usecols=list(mapping.values()), dtype=str,
-                       keep_default_na=False, chunksize=chunk_rows, on_bad_lines="warn")
+  # All columns are parsed: pandas detects rows with too many fields only without
+  # usecols. A row with too few fields reads its missing trailing fields as "" (a missing
+  # element name is then counted as empty by the caller).
+  reader = pd.read_csv(path, encoding=encoding, dtype=object, keep_default_na=False,
+                       chunksize=chunk_rows, on_bad_lines="warn")
+  cols = list(mapping.values())
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", pd.errors.ParserWarning)
     try:
       for chunk in reader:
         bad = sum(str(w.message).count("Skipping line") for w in caught)
         if bad:
-          key = f"{path.name}: malformed row (wrong number of fields)"
+          key = f"{path.name}: malformed row (too many fields)"
           skipped[key] = skipped.get(key, 0) + bad
         caught.clear()
-        yield chunk.rename(columns=rename)
+        yield chunk[cols].rename(columns=rename)
       bad = sum(str(w.message).count("Skipping line") for w in caught)
       if bad:
-        key = f"{path.name}: malformed row (wrong number of fields)"
+        key = f"{path.name}: malformed row (too many fields)"
         skipped[key] = skipped.get(key, 0) + bad
     except UnicodeDecodeError as e:
       raise JaderFormatError(f"{path}: bytes that are not valid {encoding} "
@@ -139,16 +143,30 @@ def _count(skipped: Dict[str, int], key: str, n: int):
     skipped[key] = skipped.get(key, 0) + int(n)
 
 
+def _parse_int(text: str) -> int:
+  try:
+    value = float(text)
+  except ValueError:
+    return -1
+  return int(value) if value == int(value) and value >= 0 else -1
+
+
 def _clean_keys(chunk: pd.DataFrame, fname: str, skipped: Dict[str, int]):
-  """Returns (ids str array, report numbers int64 array, valid mask)."""
-  ids = chunk[ID_COL].str.strip()
-  rep = pd.to_numeric(chunk[REPORT_COL].str.strip(), errors="coerce")
-  empty_id = (ids == "").to_numpy()
-  bad_rep = (rep.isna() | (rep != rep.round())).to_numpy() & ~empty_id
+  """Parses 識別番号 / 報告回数 of a chunk via their distinct values (hash, not per row).
+
+  Returns:
+    (uniq_ids: stripped distinct 識別番号 [u], id_codes: int [rows] into uniq_ids,
+     rep: int64 [rows] 報告回数 (-1 when not an integer), valid: bool [rows]).
+  """
+  id_codes, uniq = pd.factorize(chunk[ID_COL], use_na_sentinel=False)
+  uniq_ids = np.array([str(u).strip() for u in np.asarray(uniq, dtype=object)], dtype=object)
+  rep_codes, rep_uniq = pd.factorize(chunk[REPORT_COL], use_na_sentinel=False)
+  rep = np.array([_parse_int(str(u).strip()) for u in rep_uniq], np.int64)[rep_codes]
+  empty_id = (uniq_ids == "")[id_codes] if len(uniq_ids) else np.zeros(0, bool)
+  bad_rep = (rep < 0) & ~empty_id
   _count(skipped, f"{fname}: empty 識別番号", empty_id.sum())
   _count(skipped, f"{fname}: 報告回数 not an integer", bad_rep.sum())
-  valid = ~(empty_id | bad_rep)
-  return ids.to_numpy(dtype=object), rep.fillna(-1).to_numpy().astype(np.int64), valid
+  return uniq_ids, id_codes, rep, ~(empty_id | bad_rep)
 
 
 @dataclasses.dataclass
@@ -251,8 +269,8 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
   id_parts, rep_parts = [], []
   for path in files["demo"]:
     for chunk in _read_chunks(path, [ID_COL, REPORT_COL], chunk_rows, skipped):
-      ids, rep, valid = _clean_keys(chunk, path.name, skipped)
-      id_parts.append(ids[valid])
+      uniq_ids, id_codes, rep, valid = _clean_keys(chunk, path.name, skipped)
+      id_parts.append(uniq_ids[id_codes[valid]])
       rep_parts.append(rep[valid])
   demo = pd.DataFrame({"id": np.concatenate(id_parts) if id_parts else np.array([], object),
                        "rep": np.concatenate(rep_parts) if rep_parts else np.array([], int)})
@@ -270,14 +288,14 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
       wanted.append(ROLE_COL)
     for path in files[kind]:
       for chunk in _read_chunks(path, wanted, chunk_rows, skipped):
-        ids, rep, valid = _clean_keys(chunk, path.name, skipped)
-        names = chunk[ELEMENT_COLUMNS[kind]].to_numpy(dtype=object)
-        uniq, inverse = np.unique(names, return_inverse=True)
+        uniq_ids, id_codes, rep, valid = _clean_keys(chunk, path.name, skipped)
+        inverse, uniq = pd.factorize(chunk[ELEMENT_COLUMNS[kind]], use_na_sentinel=False)
+        uniq = np.asarray(uniq, dtype=object)
         norm = np.array([nfkc(u) for u in uniq], dtype=object)
         empty = (norm == "")[inverse] & valid
         _count(skipped, f"{path.name}: empty {ELEMENT_COLUMNS[kind]}", empty.sum())
         valid &= ~empty
-        case = case_index.get_indexer(ids)
+        case = case_index.get_indexer(uniq_ids)[id_codes]
         unknown = (case < 0) & valid
         _count(skipped, f"{path.name}: 識別番号 not in the demo file", unknown.sum())
         valid &= ~unknown
@@ -299,7 +317,8 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
   case_arr = np.concatenate(case_parts) if case_parts else np.zeros(0, np.int64)
   elem_arr = np.concatenate(elem_parts) if elem_parts else np.zeros(0, np.int64)
   del case_parts, elem_parts
-  key = np.unique(case_arr * max(len(vocab_list), 1) + elem_arr)
+  key = np.sort(case_arr * max(len(vocab_list), 1) + elem_arr)
+  key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
   dup = len(case_arr) - len(key)
   _count(skipped, "duplicate element within a case (kept once)", dup)
   del case_arr, elem_arr

@@ -202,6 +202,9 @@ def build_vocabulary(seed: int = 0, drugs_per_class: int = 60) -> Vocabulary:
   tail_events = list(dict.fromkeys(_GENERAL_EVENTS + combos))
   tail_hist = list(dict.fromkeys(_COMORBIDITIES + [o + f for o in _ORGANS[:18]
                                                    for f in _FINDINGS]))
+  for name in drugs + tail_events + tail_hist:
+    if "," in name or '"' in name:
+      raise ValueError(f"generator vocabulary name needs CSV quoting: {name!r}")
   return Vocabulary(
       class_names=[c[0] for c in _CLASSES], drugs=drugs, drug_class=np.asarray(drug_class),
       class_drugs=class_drugs, class_events=[list(c[4]) for c in _CLASSES],
@@ -252,6 +255,16 @@ class _Sampler:
     return lo + (rng.random(len(classes)) * (hi - lo)).astype(np.int64)
 
 
+def _pick(names: Sequence[str], idx: np.ndarray) -> np.ndarray:
+  return np.asarray(names, dtype=object)[idx]
+
+
+def _zipf_pick(rng: np.random.Generator, names: Sequence[str], cdf: np.ndarray,
+               count: int) -> np.ndarray:
+  """``count`` draws from ``names`` with the cumulative distribution ``cdf``."""
+  return _pick(names, np.minimum(np.searchsorted(cdf, rng.random(count)), len(names) - 1))
+
+
 def _chunk_rows(sampler: _Sampler, rng: np.random.Generator, first_case: int, n: int):
   """Generates the element rows of cases [first_case, first_case + n).
 
@@ -290,35 +303,33 @@ def _chunk_rows(sampler: _Sampler, rng: np.random.Generator, first_case: int, n:
   # Zipf tail of general events.
   n_typ = 1 + rng.binomial(2, 0.45, n)
   rc = np.repeat(case, n_typ)
-  r_names = [np.asarray(sampler.event_names, dtype=object)[
-      sampler.uniform_in(rng, sampler.event_offsets, primary[rc])]]
+  r_names = [_pick(sampler.event_names, sampler.uniform_in(rng, sampler.event_offsets,
+                                                           primary[rc]))]
   r_case = [rc]
   has_extra = extra_mask[:, 0] & (rng.random(n) < 0.35)
   xc = case[has_extra]
-  r_names.append(np.asarray(sampler.event_names, dtype=object)[
-      sampler.uniform_in(rng, sampler.event_offsets, extra[xc, 0])])
+  r_names.append(_pick(sampler.event_names,
+                       sampler.uniform_in(rng, sampler.event_offsets, extra[xc, 0])))
   r_case.append(xc)
   n_tail = np.minimum(rng.poisson(1.0, n), 4)
   tc = np.repeat(case, n_tail)
-  r_names.append(np.asarray(vocab.tail_events, dtype=object)[np.minimum(
-      np.searchsorted(sampler.tail_event_cdf, rng.random(len(tc))), len(vocab.tail_events) - 1)])
+  r_names.append(_zipf_pick(rng, vocab.tail_events, sampler.tail_event_cdf, len(tc)))
   r_case.append(tc)
   reac_case = np.concatenate(r_case)
   reac_name = np.concatenate(r_names)
   # History rows: indication of the primary class (p=0.75), of extra classes (p=0.5),
   # and comorbidities from a Zipf tail.
   hp = case[rng.random(n) < 0.75]
-  h_names = [np.asarray(sampler.hist_names, dtype=object)[
-      sampler.uniform_in(rng, sampler.hist_offsets, primary[hp])]]
+  h_names = [_pick(sampler.hist_names, sampler.uniform_in(rng, sampler.hist_offsets,
+                                                          primary[hp]))]
   h_case = [hp]
   keep = rng.random(len(ec)) < 0.5
-  h_names.append(np.asarray(sampler.hist_names, dtype=object)[
-      sampler.uniform_in(rng, sampler.hist_offsets, extra[ec[keep], ek[keep]])])
+  h_names.append(_pick(sampler.hist_names, sampler.uniform_in(
+      rng, sampler.hist_offsets, extra[ec[keep], ek[keep]])))
   h_case.append(ec[keep])
   n_com = np.minimum(rng.poisson(0.7, n), 3)
   cc = np.repeat(case, n_com)
-  h_names.append(np.asarray(vocab.tail_hist, dtype=object)[np.minimum(
-      np.searchsorted(sampler.tail_hist_cdf, rng.random(len(cc))), len(vocab.tail_hist) - 1)])
+  h_names.append(_zipf_pick(rng, vocab.tail_hist, sampler.tail_hist_cdf, len(cc)))
   h_case.append(cc)
   hist_case = np.concatenate(h_case)
   hist_name = np.concatenate(h_names)
@@ -422,8 +433,8 @@ def write_release(out_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
           handles["reac"], ids, np.r_[rep[r_case], np.ones(old_r.sum() + len(stale), np.int64)],
           np.r_[r_case, r_case[old_r], stale],
           np.r_[r_name, r_name[old_r], stale_names],
-          extra=lambda m: {"転帰": rng.choice(["回復", "軽快", "未回復", "死亡", "不明"], m,
-                                             p=[.4, .3, .15, .05, .1]),
+          extra=lambda m: {"転帰": rng.choice(np.array(["回復", "軽快", "未回復", "死亡", "不明"],
+                                                      dtype=object), m, p=[.4, .3, .15, .05, .1]),
                            "有害事象の発現日": np.full(m, "", dtype=object)},
           seq_col="有害事象連番", name_col="有害事象", columns=REAC_COLUMNS)
       rows["hist"] += _write_table(
@@ -442,24 +453,34 @@ def write_release(out_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
               rows=rows, num_cases=num_cases, seconds=time.time() - t0, encoding=encoding)
 
 
+def _write_rows(handle, columns: Sequence[np.ndarray], tail: str = ""):
+  """Writes CSV rows (fields joined by ",", CRLF), each followed by the constant ``tail``.
+
+  Much faster than DataFrame.to_csv for millions of rows; fields never need quoting
+  (``build_vocabulary`` guarantees names without "," or '"').
+  """
+  cols = [c.tolist() if c.dtype == object else c.astype(str).tolist() for c in columns]
+  end = tail + "\r\n"
+  handle.write(end.join(map(",".join, zip(*cols))) + end if len(cols[0]) else "")
+
+
 def _write_demo(handle, rng, ids, rep, fu):
   n = len(ids)
   idx = np.r_[np.arange(n), np.nonzero(fu)[0]]
   rep_all = np.r_[rep, np.ones(int(fu.sum()), np.int64)]
   m = len(idx)
-  df = pd.DataFrame({
-      "識別番号": ids[idx], "報告回数": rep_all,
-      "性別": rng.choice(["男性", "女性", "不明"], m, p=[.48, .48, .04]),
-      "年齢": rng.choice(["10歳代", "20歳代", "30歳代", "40歳代", "50歳代", "60歳代", "70歳代",
-                        "80歳代", "不明"], m),
-      "体重": np.full(m, "", dtype=object), "身長": np.full(m, "", dtype=object),
-      "報告年度・四半期": rng.choice([f"{y}年第{q}四半期" for y in range(2004, 2024)
-                                  for q in range(1, 5)], m),
-      "状況": rng.choice(["完了報告", "未完了"], m, p=[.9, .1]),
-      "報告の種類": rng.choice(["自発報告", "試験", "文献"], m, p=[.7, .2, .1]),
-      "報告者の資格": rng.choice(["医師", "薬剤師", "その他の医療専門家", "消費者"], m),
-      "E2B": np.full(m, "", dtype=object)})
-  df.to_csv(handle, header=False, index=False, lineterminator="\r\n")
+  _write_rows(handle, [
+      ids[idx], rep_all,
+      rng.choice(np.array(["男性", "女性", "不明"], dtype=object), m, p=[.48, .48, .04]),
+      rng.choice(np.array(["10歳代", "20歳代", "30歳代", "40歳代", "50歳代", "60歳代", "70歳代",
+                           "80歳代", "不明"], dtype=object), m),
+      np.full(m, ",", dtype=object),   # 体重, 身長 (empty)
+      rng.choice(np.array([f"{y}年第{q}四半期" for y in range(2004, 2024)
+                           for q in range(1, 5)], dtype=object), m),
+      rng.choice(np.array(["完了報告", "未完了"], dtype=object), m, p=[.9, .1]),
+      rng.choice(np.array(["自発報告", "試験", "文献"], dtype=object), m, p=[.7, .2, .1]),
+      rng.choice(np.array(["医師", "薬剤師", "その他の医療専門家", "消費者"], dtype=object), m)],
+      tail=",")                        # E2B (empty)
 
 
 def _write_drug(handle, rng, ids, rep, d_case, d_name, d_role, old):
@@ -470,17 +491,12 @@ def _write_drug(handle, rng, ids, rep, d_case, d_name, d_role, old):
   m = len(case)
   order = np.lexsort((r, case))
   case, name, role, r = case[order], name[order], role[order], r[order]
-  key = case * 4 + r
-  seq = _seq(key)
-  routes = rng.choice(["経口", "静脈内", "皮下", "不明"], m, p=[.7, .2, .05, .05])
-  empty = np.full(m, "", dtype=object)
-  df = pd.DataFrame({
-      "識別番号": ids[case], "報告回数": r, "医薬品連番": seq, "医薬品の関与": _ROLES[role],
-      "医薬品（一般名）": name, "医薬品（販売名）": empty, "投与経路": routes,
-      "投与開始日": empty, "投与終了日": empty, "投与量": empty, "投与単位": empty,
-      "分割投与回数": empty, "使用理由": empty, "医薬品の処置": empty,
-      "再投与による再発の有無": empty, "リスク区分等": empty})
-  df.to_csv(handle, header=False, index=False, lineterminator="\r\n")
+  seq = _seq(case * 4 + r)
+  routes = rng.choice(np.array(["経口", "静脈内", "皮下", "不明"], dtype=object), m,
+                      p=[.7, .2, .05, .05])
+  # 販売名 empty, then 投与経路, then 9 empty columns (投与開始日 … リスク区分等).
+  _write_rows(handle, [ids[case], r, seq, _ROLES[role], name, np.full(m, "", dtype=object),
+                       routes], tail="," * 9)
   return m
 
 
@@ -491,8 +507,7 @@ def _write_table(handle, ids, rep, case, name, extra, seq_col, name_col, columns
   data = {"識別番号": ids[case], "報告回数": rep, seq_col: _seq(case * 4 + rep),
           name_col: name}
   data.update(extra(m))
-  pd.DataFrame(data)[columns].to_csv(handle, header=False, index=False,
-                                     lineterminator="\r\n")
+  _write_rows(handle, [np.asarray(data[c]) for c in columns])
   return m
 
 
