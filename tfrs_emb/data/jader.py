@@ -111,21 +111,25 @@ def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
     raise JaderFormatError(f"{path}: empty file (expected a header row)") from e
   mapping = _match_columns(path, header, wanted)
   rename = {v: k for k, v in mapping.items()}
-  reader = pd.read_csv(path, encoding=encoding, usecols=list(mapping.values()), dtype=str,
-                       keep_default_na=False, chunksize=chunk_rows, on_bad_lines="warn")
+  # All columns are parsed: pandas detects rows with too many fields only without
+  # usecols. A row with too few fields reads its missing trailing fields as "" (a missing
+  # element name is then counted as empty by the caller).
+  reader = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False,
+                       chunksize=chunk_rows, on_bad_lines="warn")
+  cols = list(mapping.values())
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", pd.errors.ParserWarning)
     try:
       for chunk in reader:
         bad = sum(str(w.message).count("Skipping line") for w in caught)
         if bad:
-          key = f"{path.name}: malformed row (wrong number of fields)"
+          key = f"{path.name}: malformed row (too many fields)"
           skipped[key] = skipped.get(key, 0) + bad
         caught.clear()
-        yield chunk.rename(columns=rename)
+        yield chunk[cols].rename(columns=rename)
       bad = sum(str(w.message).count("Skipping line") for w in caught)
       if bad:
-        key = f"{path.name}: malformed row (wrong number of fields)"
+        key = f"{path.name}: malformed row (too many fields)"
         skipped[key] = skipped.get(key, 0) + bad
     except UnicodeDecodeError as e:
       raise JaderFormatError(f"{path}: bytes that are not valid {encoding} "
