@@ -210,9 +210,10 @@ def run(config: Config) -> Dict:
   if config.tag_methods:
     tenc_name = config.tag_encoder
     tenc = encoders.get(tenc_name) or make_encoder(tenc_name, seed=config.seed)
+    # Refit on the main variant: a fitted encoder (TF-IDF) saw the last variant's texts.
+    tenc.fit(tb.texts(posts, config.main_variant))
     post_emb = embeddings.get((tenc_name, config.main_variant))
     if post_emb is None:
-      tenc.fit(tb.texts(posts, config.main_variant))
       post_emb = tenc.encode(tb.texts(posts, config.main_variant))
     split = tagrec.time_split([p.date for p in posts], [p.tags for p in posts],
                               config.test_fraction)
