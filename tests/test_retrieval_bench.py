@@ -48,6 +48,6 @@ def test_small_bench_writes_metrics(tmp_path):
     assert row["recall@10_ties"] > 0.999, row
   # Real structure: CBOW neighbours share elements far above chance.
   assert by_name[("bruteforce", "mean")]["rank_dice@10"] > 0.1
-  assert payload["num_queries"] == 400 and payload["k"] == 10
+  assert payload["num_queries"] == 300 and payload["k"] == 10
   assert (out_dir / "report.md").read_text(encoding="utf-8").count("|") > 50
   assert (out_dir / "recall_vs_qps.png").stat().st_size > 1000

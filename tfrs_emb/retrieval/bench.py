@@ -78,6 +78,39 @@ def tfrs_scann(**scann_kwargs) -> RunFn:
   return run
 
 
+def tfrs_scann_tuned(validation_ids: np.ndarray, grid: Sequence[Tuple[int, int]],
+                     target_recall: float = 0.96, **scann_kwargs) -> RunFn:
+  """ScaNN layer whose search-time knobs are picked on validation queries.
+
+  After the build, every (leaves_to_search, reorder) of ``grid`` is run on the
+  ``validation_ids`` rows (disjoint from the benchmark queries) and the fastest setting
+  reaching ``target_recall`` (recall@k vs exact, query dropped) is kept
+  (``ScaNN.set_search_params``); the most accurate one if none does. The benchmark
+  queries are then answered by the layer with that setting. ``run.tuning`` holds the
+  validation table, ``run.chosen`` the setting, ``run.tune_seconds`` the time taken.
+  """
+  def run(db, queries, k):
+    kwargs = dict(scann_kwargs, cache_searcher=True)
+    t_index, layer = _timed(lambda: index_lib.build_scann(db, k=k, **kwargs))
+    t0 = time.perf_counter()
+    val_ids = np.asarray(validation_ids, np.int64)
+    val = db[val_ids]
+    _, nn = exact_top_k(val, db, k)
+    val_exact = drop_self(nn, val_ids, k - 1)
+    table = scann_sweep(layer, val, val_ids, k - 1, grid, val_exact)
+    ok = [r for r in table if r["recall"] >= target_recall]
+    best = max(ok, key=lambda r: r["qps"]) if ok else max(table, key=lambda r: r["recall"])
+    layer.set_search_params(*best["params"])
+    run.tuning, run.chosen = table, best
+    run.tune_seconds = time.perf_counter() - t0
+    t_warm, _ = _timed(lambda: layer(tf.constant(queries[:8]), k=k))  # caches the searcher
+    t_index += t_warm
+    t_query, out = _timed(lambda: layer(tf.constant(queries), k=k))
+    run.index = layer
+    return t_index, t_query, _ids_to_rows(out[1])
+  return run
+
+
 def exact(block_size: int = 256) -> RunFn:
   """``exact_top_k`` (strided group maximum, see exact.py); no index to build."""
   def run(db, queries, k):
@@ -233,6 +266,7 @@ def scann_sweep(layer: index_lib.ScaNN, queries: np.ndarray, query_ids: np.ndarr
         leaves_to_search=leaves))
     top = drop_self(res.indices.numpy().astype(np.int64), query_ids, k)
     out.append(dict(method="scann", setting=f"leaves={leaves},reorder={reorder}",
+                    params=(leaves, reorder),
                     qps=len(queries) / t, recall=metrics.recall_vs_exact(top, exact_top, k)))
   return out
 
@@ -348,9 +382,7 @@ def jader_embeddings(work_dir, num_cases: int, aggregations: Sequence[str],
       f"{result.tokens_per_s:,.0f} tokens/s")
   info.update(cbow_seconds=result.train_seconds, cbow_vocab=len(result.vocab),
               num_cases=len(cases))
-  rows = np.full(len(cases.vocab), -1, np.int64)
-  rows[np.asarray(result.source_ids, np.int64)] = np.arange(len(result.source_ids))
-  case_rows = rows[np.asarray(cases.indices, np.int64)]
+  case_rows = case_encoder.map_elements(cases.vocab, result.vocab)[cases.indices]
   embeddings = {a: case_encoder.case_embeddings(cases.indptr, case_rows, result.vectors, a)
                 for a in aggregations}
   return embeddings, cases.element_sets(), info
