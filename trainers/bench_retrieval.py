@@ -65,6 +65,10 @@ flags.DEFINE_list("sweep_scann", ["10:20", "20:40", "30:60", "50:100", "80:200"]
                   "Tuned-ScaNN sweep points leaves_to_search:reorder.")
 flags.DEFINE_list("sweep_ivf_nprobe", ["4", "8", "16", "32", "64"], "IVF nprobe sweep.")
 flags.DEFINE_list("sweep_hnsw_ef", ["16", "32", "64", "128", "256"], "HNSW efSearch sweep.")
+flags.DEFINE_string("export_dir", "",
+                    "If set (and --source=jader): write CaseEncoder + BruteForce / tuned ScaNN "
+                    "SavedModels (case elements → case ids) to <export_dir>/jader_bruteforce/1 "
+                    "and <export_dir>/jader_scann/1.")
 flags.DEFINE_string("output_dir", "runs/bench_retrieval", "Where outputs are written.")
 
 
@@ -174,10 +178,20 @@ def main(argv):
       _log(f"sweep {p['method']} {p['setting']}: qps={p['qps']:.0f} recall={p['recall']:.4f}")
     if sweep:
       bench.plot_sweep(sweep, rows, str(out_dir / "recall_vs_qps.png"))
+  exports = {}
+  if FLAGS.export_dir and FLAGS.source == "jader" and "mean" in embeddings:
+    tuned_run = methods.get("scann_tuned_mean")
+    exports = bench.export_case_indexes(
+        FLAGS.export_dir, data_info["_cases"], data_info["_cbow"], embeddings["mean"], "mean",
+        getattr(tuned_run.run, "index", None) if tuned_run else None, query_ids[:5],
+        k=FLAGS.k)
+    for name, e in exports.items():
+      _log(f"exported {name} to {e['path']}")
+  data_info = {key: v for key, v in data_info.items() if not key.startswith("_")}
   payload = {
       "experiment": "bench_retrieval", "data": data_info, "num_items": n,
       "num_queries": int(len(query_ids)), "k": FLAGS.k, "rows": rows, "sweep": sweep,
-      "talk_rows": bench.TALK_ROWS, **(sweep_extra if FLAGS.sweep else {}), "total_seconds": time.perf_counter() - t0,
+      "talk_rows": bench.TALK_ROWS, "exports": exports, **(sweep_extra if FLAGS.sweep else {}), "total_seconds": time.perf_counter() - t0,
       "flags": {f.name: f.value for f in FLAGS.get_key_flags_for_module(__name__)},
   }
   reporting.write_json(out_dir / "metrics.json", payload)

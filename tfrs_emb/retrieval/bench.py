@@ -385,7 +385,53 @@ def jader_embeddings(work_dir, num_cases: int, aggregations: Sequence[str],
   case_rows = case_encoder.map_elements(cases.vocab, result.vocab)[cases.indices]
   embeddings = {a: case_encoder.case_embeddings(cases.indptr, case_rows, result.vectors, a)
                 for a in aggregations}
+  info["_cases"], info["_cbow"] = cases, result     # for export_case_indexes (not JSON)
   return embeddings, cases.element_sets(), info
+
+
+def export_case_indexes(export_dir, cases, cbow_result, embeddings: np.ndarray,
+                        aggregation: str, scann_layer: Optional[index_lib.ScaNN],
+                        probe_rows: Sequence[int], k: int = 10) -> dict:
+  """Exports case elements → top-k case ids SavedModels (CaseEncoder + BruteForce / ScaNN).
+
+  Writes ``export_dir/jader_bruteforce/1`` and, when ``scann_layer`` is given (its build
+  and search settings are reused), ``export_dir/jader_scann/1``. Signature input:
+  ``elements`` tf.string [B, max_len] ("" padded, ``kind:name`` strings); output ``ids``
+  (識別番号) and ``scores``.
+
+  Returns:
+    {name: {"path", "probe_ids", "probe_scores"}} computed in memory for ``probe_rows``
+    (cases used as queries), to compare with the reloaded models.
+  """
+  import pathlib  # pylint: disable=g-import-not-at-top
+  from tfrs_emb.models import case_encoder  # pylint: disable=g-import-not-at-top
+  encoder = case_encoder.CaseEncoder(cbow_result.vocab, cbow_result.vectors,
+                                     aggregation=aggregation)
+  spec = tf.TensorSpec([None, None], tf.string, name="elements")
+  probes = [cases.elements(int(i)) for i in probe_rows]
+  width = max(len(p) for p in probes)
+  elements = tf.constant([p + [""] * (width - len(p)) for p in probes])
+  out = {}
+  indexes = {"jader_bruteforce": index_lib.build_brute_force(
+      embeddings, cases.ids, query_model=encoder, k=k)}
+  if scann_layer is not None:
+    cfg = scann_layer.get_config()
+    build_kw = {key: cfg[key] for key in (
+        "num_leaves", "num_leaves_to_search", "num_reordering_candidates",
+        "dimensions_per_block", "anisotropic_quantization_threshold", "training_iterations",
+        "training_sample_size")}
+    layer = index_lib.build_scann(embeddings, cases.ids, query_model=encoder, k=k,
+                                  **build_kw)
+    layer.set_search_params(cfg.get("search_leaves_to_search"), cfg.get("search_reorder"))
+    indexes["jader_scann"] = layer
+  for name, index in indexes.items():
+    scores, ids = index(elements)
+    path = index_lib.export_index(index, pathlib.Path(export_dir) / name,
+                                  input_signature=spec, version=1)
+    out[name] = {"path": str(path), "probe_elements": [list(p) for p in probes],
+                 "probe_ids": np.asarray(ids.numpy(), bytes).astype(str).tolist(),
+                 "probe_scores": scores.numpy().tolist()}
+  return out
 
 
 def _duration(seconds: float) -> str:
