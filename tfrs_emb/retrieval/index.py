@@ -21,7 +21,12 @@ Usage (the same for any Keras query model, e.g. a text → article-embedding tow
 
   ann = build_scann(embeddings, ids, k=10, num_leaves=1000, num_leaves_to_search=50,
                     num_reordering_candidates=100)   # query_model=None: input is [B, D]
+  ann.set_search_params(leaves_to_search=30, reorder=60)   # search-time knobs, no rebuild
   export_index(ann, "exported_models/jader_scann")  # saved with the "Scann" op namespace
+
+``build_scann(..., anisotropic_quantization_threshold=0.2)`` switches on ScaNN's
+score-aware quantization (TFRS's layer leaves it off); ``trainers.bench_retrieval`` shows
+its effect and picks the search knobs on validation queries.
 
 ``input_signature`` may be one ``tf.TensorSpec`` (its ``name`` becomes the signature input
 name) or a dict ``name → TensorSpec``. When omitted it is taken from a functional query
