@@ -300,7 +300,8 @@ def plot_sweep(points: Sequence[dict], rows: Sequence[dict], path: str,
   for r in rows:
     if r["aggregation"] == "mean":
       ax.scatter([r["qps"]], [r["recall@10"]], marker="x", color="black")
-      ax.annotate(r["search"], (r["qps"], r["recall@10"]), fontsize=7,
+      ax.annotate(r["search"].split(" (")[0].split(" [")[0], (r["qps"], r["recall@10"]),
+                  fontsize=7,
                   textcoords="offset points", xytext=(3, 3))
   ax.set_xscale("log")
   ax.set_xlabel("queries per second (log)")
