@@ -46,6 +46,15 @@ flags.DEFINE_integer("tuned_leaves_to_search", 30, "Tuned ScaNN: num_leaves_to_s
 flags.DEFINE_integer("tuned_reorder", 60, "Tuned ScaNN: num_reordering_candidates.")
 flags.DEFINE_integer("tuned_dims_per_block", 2, "Tuned ScaNN: dimensions_per_block.")
 flags.DEFINE_float("tuned_aq_threshold", 0.2, "Tuned ScaNN: anisotropic_quantization_threshold.")
+flags.DEFINE_list("tuned_grid_leaves", ["10", "15", "20", "30", "40", "60", "80"],
+                  "Tuned ScaNN: leaves_to_search values tried on validation queries "
+                  "(empty = keep --tuned_leaves_to_search / --tuned_reorder).")
+flags.DEFINE_list("tuned_grid_reorder", ["40", "60", "100", "150", "250"],
+                  "Tuned ScaNN: reorder values tried on validation queries.")
+flags.DEFINE_float("tuned_target_recall", 0.96,
+                   "Tuned ScaNN: fastest grid setting whose validation recall@k reaches this.")
+flags.DEFINE_integer("num_validation", 2000,
+                     "Validation queries (disjoint from the benchmark's) for the tuning.")
 flags.DEFINE_integer("faiss_ivf_nlist", 2048, "faiss IVF lists.")
 flags.DEFINE_integer("faiss_ivf_nprobe", 16, "faiss IVF lists probed (table row).")
 flags.DEFINE_integer("faiss_hnsw_m", 16, "faiss HNSW M.")
@@ -56,6 +65,10 @@ flags.DEFINE_list("sweep_scann", ["10:20", "20:40", "30:60", "50:100", "80:200"]
                   "Tuned-ScaNN sweep points leaves_to_search:reorder.")
 flags.DEFINE_list("sweep_ivf_nprobe", ["4", "8", "16", "32", "64"], "IVF nprobe sweep.")
 flags.DEFINE_list("sweep_hnsw_ef", ["16", "32", "64", "128", "256"], "HNSW efSearch sweep.")
+flags.DEFINE_string("export_dir", "",
+                    "If set (and --source=jader): write CaseEncoder + BruteForce / tuned ScaNN "
+                    "SavedModels (case elements → case ids) to <export_dir>/jader_bruteforce/1 "
+                    "and <export_dir>/jader_scann/1.")
 flags.DEFINE_string("output_dir", "runs/bench_retrieval", "Where outputs are written.")
 
 
@@ -63,7 +76,7 @@ def _log(msg: str):
   print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _methods():
+def _methods(validation_ids):
   scann_base = dict(num_leaves=FLAGS.scann_leaves,
                     num_leaves_to_search=FLAGS.scann_leaves_to_search)
   tuned = dict(num_leaves=FLAGS.tuned_leaves, num_leaves_to_search=FLAGS.tuned_leaves_to_search,
@@ -78,9 +91,14 @@ def _methods():
       "scann_reorder": (f"scann (reorder={FLAGS.scann_reorder})",
                         lambda: bench.tfrs_scann(num_reordering_candidates=FLAGS.scann_reorder,
                                                  **scann_base)),
-      "scann_tuned": (f"scann tuned ({FLAGS.tuned_leaves} leaves, "
-                      f"{FLAGS.tuned_leaves_to_search} searched, AH t={FLAGS.tuned_aq_threshold}, "
-                      f"reorder={FLAGS.tuned_reorder})", lambda: bench.tfrs_scann(**tuned)),
+      "scann_tuned": (f"scann tuned ({FLAGS.tuned_leaves} leaves, AH t={FLAGS.tuned_aq_threshold}"
+                      ", search knobs picked on validation queries)", lambda: (
+                          bench.tfrs_scann_tuned(
+                              validation_ids,
+                              [(int(a), int(b)) for a in FLAGS.tuned_grid_leaves
+                               for b in FLAGS.tuned_grid_reorder],
+                              FLAGS.tuned_target_recall, **tuned)
+                          if FLAGS.tuned_grid_leaves else bench.tfrs_scann(**tuned))),
       "exact": ("bruteforce exact_top_k (tfrs_emb)", bench.exact),
       "faiss_flat": ("faiss IndexFlatIP", bench.faiss_flat),
       "faiss_ivf": (f"faiss IVF (nlist={FLAGS.faiss_ivf_nlist}, nprobe={FLAGS.faiss_ivf_nprobe})",
@@ -106,8 +124,7 @@ def main(argv):
   out_dir = pathlib.Path(FLAGS.output_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   t0 = time.perf_counter()
-  methods = _methods()
-  aggregations = sorted({m.aggregation for m in methods.values()})
+  aggregations = sorted({spec.rpartition("_")[2] for spec in FLAGS.methods})
   if FLAGS.source == "clustered":
     x, sets = bench.clustered_embeddings(FLAGS.num_cases, FLAGS.dim, seed=FLAGS.seed)
     embeddings = {a: x for a in aggregations}
@@ -119,7 +136,13 @@ def main(argv):
         seed=FLAGS.seed, log=_log)
   n = len(sets)
   rng = np.random.default_rng(FLAGS.seed)
-  query_ids = np.sort(rng.choice(n, min(FLAGS.num_queries, n), replace=False))
+  candidates = np.nonzero([len(s) > 0 for s in sets])[0]   # rank_dice skips empty sets
+  query_ids = np.sort(rng.choice(candidates, min(FLAGS.num_queries, len(candidates)),
+                                 replace=False))
+  rest = np.setdiff1d(candidates, query_ids)
+  validation_ids = np.sort(rng.choice(rest, min(FLAGS.num_validation, len(rest)),
+                                      replace=False))
+  methods = _methods(validation_ids)
   _log(f"{n:,d} items, {len(query_ids):,d} queries, k={FLAGS.k}; data took "
        f"{time.perf_counter() - t0:.1f} s")
   rows, exact = bench.run_methods(embeddings, query_ids, sets, list(methods.values()),
@@ -139,14 +162,36 @@ def main(argv):
       sweep += bench.faiss_sweep("hnsw", methods["faiss_hnsw_mean"].run.index, q_mean,
                                  query_ids, FLAGS.k, [int(v) for v in FLAGS.sweep_hnsw_ef],
                                  exact["mean"])
+    tuned_run = methods.get("scann_tuned_mean")
+    if tuned_run is not None and hasattr(tuned_run.run, "chosen"):
+      chosen = tuned_run.run.chosen
+      _log(f"tuned ScaNN: chose {chosen['setting']} (validation recall "
+           f"{chosen['recall']:.4f}) in {tuned_run.run.tune_seconds:.1f} s")
+      for row in rows:
+        if row["search"] == tuned_run.search:
+          row["search"] += f" [{chosen['setting']}]"
+          row["tune_seconds"] = tuned_run.run.tune_seconds
+      sweep_extra = {"tuning_validation": tuned_run.run.tuning}
+    else:
+      sweep_extra = {}
     for p in sweep:
       _log(f"sweep {p['method']} {p['setting']}: qps={p['qps']:.0f} recall={p['recall']:.4f}")
     if sweep:
       bench.plot_sweep(sweep, rows, str(out_dir / "recall_vs_qps.png"))
+  exports = {}
+  if FLAGS.export_dir and FLAGS.source == "jader" and "mean" in embeddings:
+    tuned_run = methods.get("scann_tuned_mean")
+    exports = bench.export_case_indexes(
+        FLAGS.export_dir, data_info["_cases"], data_info["_cbow"], embeddings["mean"], "mean",
+        getattr(tuned_run.run, "index", None) if tuned_run else None, query_ids[:5],
+        k=FLAGS.k)
+    for name, e in exports.items():
+      _log(f"exported {name} to {e['path']}")
+  data_info = {key: v for key, v in data_info.items() if not key.startswith("_")}
   payload = {
       "experiment": "bench_retrieval", "data": data_info, "num_items": n,
       "num_queries": int(len(query_ids)), "k": FLAGS.k, "rows": rows, "sweep": sweep,
-      "talk_rows": bench.TALK_ROWS, "total_seconds": time.perf_counter() - t0,
+      "talk_rows": bench.TALK_ROWS, "exports": exports, **(sweep_extra if FLAGS.sweep else {}), "total_seconds": time.perf_counter() - t0,
       "flags": {f.name: f.value for f in FLAGS.get_key_flags_for_module(__name__)},
   }
   reporting.write_json(out_dir / "metrics.json", payload)

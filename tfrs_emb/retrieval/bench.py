@@ -78,6 +78,39 @@ def tfrs_scann(**scann_kwargs) -> RunFn:
   return run
 
 
+def tfrs_scann_tuned(validation_ids: np.ndarray, grid: Sequence[Tuple[int, int]],
+                     target_recall: float = 0.96, **scann_kwargs) -> RunFn:
+  """ScaNN layer whose search-time knobs are picked on validation queries.
+
+  After the build, every (leaves_to_search, reorder) of ``grid`` is run on the
+  ``validation_ids`` rows (disjoint from the benchmark queries) and the fastest setting
+  reaching ``target_recall`` (recall@k vs exact, query dropped) is kept
+  (``ScaNN.set_search_params``); the most accurate one if none does. The benchmark
+  queries are then answered by the layer with that setting. ``run.tuning`` holds the
+  validation table, ``run.chosen`` the setting, ``run.tune_seconds`` the time taken.
+  """
+  def run(db, queries, k):
+    kwargs = dict(scann_kwargs, cache_searcher=True)
+    t_index, layer = _timed(lambda: index_lib.build_scann(db, k=k, **kwargs))
+    t0 = time.perf_counter()
+    val_ids = np.asarray(validation_ids, np.int64)
+    val = db[val_ids]
+    _, nn = exact_top_k(val, db, k)
+    val_exact = drop_self(nn, val_ids, k - 1)
+    table = scann_sweep(layer, val, val_ids, k - 1, grid, val_exact)
+    ok = [r for r in table if r["recall"] >= target_recall]
+    best = max(ok, key=lambda r: r["qps"]) if ok else max(table, key=lambda r: r["recall"])
+    layer.set_search_params(*best["params"])
+    run.tuning, run.chosen = table, best
+    run.tune_seconds = time.perf_counter() - t0
+    t_warm, _ = _timed(lambda: layer(tf.constant(queries[:8]), k=k))  # caches the searcher
+    t_index += t_warm
+    t_query, out = _timed(lambda: layer(tf.constant(queries), k=k))
+    run.index = layer
+    return t_index, t_query, _ids_to_rows(out[1])
+  return run
+
+
 def exact(block_size: int = 256) -> RunFn:
   """``exact_top_k`` (strided group maximum, see exact.py); no index to build."""
   def run(db, queries, k):
@@ -233,6 +266,7 @@ def scann_sweep(layer: index_lib.ScaNN, queries: np.ndarray, query_ids: np.ndarr
         leaves_to_search=leaves))
     top = drop_self(res.indices.numpy().astype(np.int64), query_ids, k)
     out.append(dict(method="scann", setting=f"leaves={leaves},reorder={reorder}",
+                    params=(leaves, reorder),
                     qps=len(queries) / t, recall=metrics.recall_vs_exact(top, exact_top, k)))
   return out
 
@@ -266,7 +300,8 @@ def plot_sweep(points: Sequence[dict], rows: Sequence[dict], path: str,
   for r in rows:
     if r["aggregation"] == "mean":
       ax.scatter([r["qps"]], [r["recall@10"]], marker="x", color="black")
-      ax.annotate(r["search"], (r["qps"], r["recall@10"]), fontsize=7,
+      ax.annotate(r["search"].split(" (")[0].split(" [")[0], (r["qps"], r["recall@10"]),
+                  fontsize=7,
                   textcoords="offset points", xytext=(3, 3))
   ax.set_xscale("log")
   ax.set_xlabel("queries per second (log)")
@@ -348,12 +383,56 @@ def jader_embeddings(work_dir, num_cases: int, aggregations: Sequence[str],
       f"{result.tokens_per_s:,.0f} tokens/s")
   info.update(cbow_seconds=result.train_seconds, cbow_vocab=len(result.vocab),
               num_cases=len(cases))
-  rows = np.full(len(cases.vocab), -1, np.int64)
-  rows[np.asarray(result.source_ids, np.int64)] = np.arange(len(result.source_ids))
-  case_rows = rows[np.asarray(cases.indices, np.int64)]
+  case_rows = case_encoder.map_elements(cases.vocab, result.vocab)[cases.indices]
   embeddings = {a: case_encoder.case_embeddings(cases.indptr, case_rows, result.vectors, a)
                 for a in aggregations}
+  info["_cases"], info["_cbow"] = cases, result     # for export_case_indexes (not JSON)
   return embeddings, cases.element_sets(), info
+
+
+def export_case_indexes(export_dir, cases, cbow_result, embeddings: np.ndarray,
+                        aggregation: str, scann_layer: Optional[index_lib.ScaNN],
+                        probe_rows: Sequence[int], k: int = 10) -> dict:
+  """Exports case elements → top-k case ids SavedModels (CaseEncoder + BruteForce / ScaNN).
+
+  Writes ``export_dir/jader_bruteforce/1`` and, when ``scann_layer`` is given (its build
+  and search settings are reused), ``export_dir/jader_scann/1``. Signature input:
+  ``elements`` tf.string [B, max_len] ("" padded, ``kind:name`` strings); output ``ids``
+  (識別番号) and ``scores``.
+
+  Returns:
+    {name: {"path", "probe_ids", "probe_scores"}} computed in memory for ``probe_rows``
+    (cases used as queries), to compare with the reloaded models.
+  """
+  import pathlib  # pylint: disable=g-import-not-at-top
+  from tfrs_emb.models import case_encoder  # pylint: disable=g-import-not-at-top
+  encoder = case_encoder.CaseEncoder(cbow_result.vocab, cbow_result.vectors,
+                                     aggregation=aggregation)
+  spec = tf.TensorSpec([None, None], tf.string, name="elements")
+  probes = [cases.elements(int(i)) for i in probe_rows]
+  width = max(len(p) for p in probes)
+  elements = tf.constant([p + [""] * (width - len(p)) for p in probes])
+  out = {}
+  indexes = {"jader_bruteforce": index_lib.build_brute_force(
+      embeddings, cases.ids, query_model=encoder, k=k)}
+  if scann_layer is not None:
+    cfg = scann_layer.get_config()
+    build_kw = {key: cfg[key] for key in (
+        "num_leaves", "num_leaves_to_search", "num_reordering_candidates",
+        "dimensions_per_block", "anisotropic_quantization_threshold", "training_iterations",
+        "training_sample_size")}
+    layer = index_lib.build_scann(embeddings, cases.ids, query_model=encoder, k=k,
+                                  **build_kw)
+    layer.set_search_params(cfg.get("search_leaves_to_search"), cfg.get("search_reorder"))
+    indexes["jader_scann"] = layer
+  for name, index in indexes.items():
+    scores, ids = index(elements)
+    path = index_lib.export_index(index, pathlib.Path(export_dir) / name,
+                                  input_signature=spec, version=1)
+    out[name] = {"path": str(path), "probe_elements": [list(p) for p in probes],
+                 "probe_ids": np.asarray(ids.numpy(), bytes).astype(str).tolist(),
+                 "probe_scores": scores.numpy().tolist()}
+  return out
 
 
 def _duration(seconds: float) -> str:

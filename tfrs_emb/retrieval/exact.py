@@ -23,8 +23,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
 
+import contextlib
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+try:  # keeps BLAS single-threaded inside the query-block threads (scikit-learn ships it)
+  from threadpoolctl import threadpool_limits
+except ImportError:  # correct without it, only slower (BLAS and block threads oversubscribe)
+  def threadpool_limits(**unused_kwargs):
+    return contextlib.nullcontext()
 
 
 def _top_k_rows(scores: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:

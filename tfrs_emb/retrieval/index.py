@@ -21,7 +21,12 @@ Usage (the same for any Keras query model, e.g. a text → article-embedding tow
 
   ann = build_scann(embeddings, ids, k=10, num_leaves=1000, num_leaves_to_search=50,
                     num_reordering_candidates=100)   # query_model=None: input is [B, D]
+  ann.set_search_params(leaves_to_search=30, reorder=60)   # search-time knobs, no rebuild
   export_index(ann, "exported_models/jader_scann")  # saved with the "Scann" op namespace
+
+``build_scann(..., anisotropic_quantization_threshold=0.2)`` switches on ScaNN's
+score-aware quantization (TFRS's layer leaves it off); ``trainers.bench_retrieval`` shows
+its effect and picks the search knobs on validation queries.
 
 ``input_signature`` may be one ``tf.TensorSpec`` (its ``name`` becomes the signature input
 name) or a dict ``name → TensorSpec``. When omitted it is taken from a functional query
@@ -82,6 +87,8 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
         parallelize_batch_searches=parallelize_batch_searches, cache_searcher=cache_searcher)
     self._cache_searcher = cache_searcher
     self._eager_searcher = None
+    self._search_leaves = -1
+    self._search_reorder = -1
     from scann import scann_ops  # pylint: disable=g-import-not-at-top
     import uuid  # pylint: disable=g-import-not-at-top
 
@@ -110,21 +117,40 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
     self._eager_searcher = None
     return super().index(candidates, identifiers)
 
+  def set_search_params(self, leaves_to_search: Optional[int] = None,
+                        reorder: Optional[int] = None) -> "ScaNN":
+    """Search-time overrides (no rebuild): leaves scored and candidates reordered.
+
+    None keeps the values the index was built with. They apply to eager calls and to
+    functions traced afterwards (so an export carries them).
+    """
+    self._search_leaves = -1 if leaves_to_search is None else int(leaves_to_search)
+    self._search_reorder = -1 if reorder is None else int(reorder)
+    self._config.update(search_leaves_to_search=leaves_to_search, search_reorder=reorder)
+    return self
+
   def call(self, queries, k: Optional[int] = None):
-    if not (self._cache_searcher and tf.executing_eagerly()
-            and self._serialized_searcher is not None):
-      return super().call(queries, k=k)
+    if self._serialized_searcher is None:
+      raise ValueError("The `index` method must be called first to create the retrieval "
+                       "index.")
     k = k if k is not None else self._k
-    if self._eager_searcher is None:
-      self._eager_searcher = self._scann_ops.searcher_from_module(self._serialized_searcher)
+    if self._cache_searcher and tf.executing_eagerly():
+      if self._eager_searcher is None:
+        self._eager_searcher = self._scann_ops.searcher_from_module(self._serialized_searcher)
+      searcher = self._eager_searcher
+    else:
+      searcher = self._scann_ops.searcher_from_module(self._serialized_searcher)
     if self.query_model is not None:
       queries = self.query_model(queries)
-    if len(queries.shape) != 2:
-      return super().call(queries, k=k)
-    if self._parallelize_batch_searches:
-      result = self._eager_searcher.search_batched_parallel(queries, final_num_neighbors=k)
-    else:
-      result = self._eager_searcher.search_batched(queries, final_num_neighbors=k)
+    if not isinstance(queries, tf.Tensor) or len(queries.shape) != 2:
+      raise ValueError(f"queries must be a rank-2 tensor [B, D] after the query model, "
+                       f"got {queries!r}")
+    search = (searcher.search_batched_parallel if self._parallelize_batch_searches
+              else searcher.search_batched)
+    leaves, reorder = self._search_leaves, self._search_reorder
+    result = search(queries, final_num_neighbors=k,
+                    leaves_to_search=None if leaves < 0 else leaves,
+                    pre_reorder_num_neighbors=None if reorder < 0 else reorder)
     if self._identifiers is None:
       return result.distances, result.indices
     return result.distances, tf.gather(self._identifiers, result.indices)
