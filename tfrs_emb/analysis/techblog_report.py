@@ -293,15 +293,16 @@ def run(config: Config) -> Dict:
                markdown_table(tag_rows, ["method", f"recall@{k}", f"precision@{k}",
                                          f"ndcg@{k}", "evaluated"]), ""]
     if "mean" in metrics["tags"] and "direct" in metrics["tags"]:
+      n_eval = metrics["tags"]["mean"]["evaluated"]
       truth_size = float(np.mean([len(t) for t in split.truth if t] or [1]))
       mr, dr = metrics["tags"]["mean"][f"recall@{k}"], metrics["tags"]["direct"][f"recall@{k}"]
       report += [f"`mean` {'beats' if mr > dr else 'does not beat'} `direct` on recall@{k} "
                  f"here ({mr:.4f} vs {dr:.4f}; the talk: 0.5749 vs 0.3336 with 500 training "
                  f"posts). {int((counts == 1).sum())} of the {len(split.tags)} recommendable "
                  "tags are carried by a single training post, whose `mean` embedding is that "
-                 f"one post's embedding; with {m['evaluated']} evaluated posts of "
+                 f"one post's embedding; with {n_eval} evaluated posts of "
                  f"{truth_size:.1f} recommendable tags on average, one tag found or missed "
-                 f"moves recall@{k} by about {1 / max(m['evaluated'], 1) / truth_size:.3f}.",
+                 f"moves recall@{k} by about {1 / max(n_eval, 1) / truth_size:.3f}.",
                  ""]
 
   # ------------------------------------------------------------ clustering
