@@ -51,6 +51,10 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
   optional exact reordering), plus ``anisotropic_quantization_threshold`` (ScaNN's
   score-aware loss; NaN = plain product quantization, as TFRS uses) and the training
   sample sizes. Output of ``call``: (scores float32 [B, k], identifiers [B, k]).
+
+  ``cache_searcher``: TFRS re-creates the searcher from its serialized tensors on every
+  call; with True, eager calls reuse one searcher built at the first call (traced and
+  saved functions keep the TFRS behaviour, so SavedModels are unchanged).
   """
 
   def __init__(self, query_model: Optional[tf.keras.Model] = None, k: int = 10,
@@ -60,7 +64,8 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
                num_reordering_candidates: Optional[int] = None,
                anisotropic_quantization_threshold: float = float("nan"),
                training_sample_size: int = 100_000,
-               parallelize_batch_searches: bool = True, name: Optional[str] = None):
+               parallelize_batch_searches: bool = True, cache_searcher: bool = False,
+               name: Optional[str] = None):
     super().__init__(query_model=query_model, k=k, distance_measure=distance_measure,
                      num_leaves=num_leaves, num_leaves_to_search=num_leaves_to_search,
                      training_iterations=training_iterations,
@@ -74,7 +79,9 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
         num_reordering_candidates=num_reordering_candidates,
         anisotropic_quantization_threshold=anisotropic_quantization_threshold,
         training_sample_size=training_sample_size,
-        parallelize_batch_searches=parallelize_batch_searches)
+        parallelize_batch_searches=parallelize_batch_searches, cache_searcher=cache_searcher)
+    self._cache_searcher = cache_searcher
+    self._eager_searcher = None
     from scann import scann_ops  # pylint: disable=g-import-not-at-top
     import uuid  # pylint: disable=g-import-not-at-top
 
@@ -97,6 +104,30 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
       return builder.build(shared_name=f"{self.name}/{uuid.uuid4()}")
 
     self._build_searcher = build_searcher
+    self._scann_ops = scann_ops
+
+  def index(self, candidates: tf.Tensor, identifiers: Optional[tf.Tensor] = None) -> "ScaNN":
+    self._eager_searcher = None
+    return super().index(candidates, identifiers)
+
+  def call(self, queries, k: Optional[int] = None):
+    if not (self._cache_searcher and tf.executing_eagerly()
+            and self._serialized_searcher is not None):
+      return super().call(queries, k=k)
+    k = k if k is not None else self._k
+    if self._eager_searcher is None:
+      self._eager_searcher = self._scann_ops.searcher_from_module(self._serialized_searcher)
+    if self.query_model is not None:
+      queries = self.query_model(queries)
+    if len(queries.shape) != 2:
+      return super().call(queries, k=k)
+    if self._parallelize_batch_searches:
+      result = self._eager_searcher.search_batched_parallel(queries, final_num_neighbors=k)
+    else:
+      result = self._eager_searcher.search_batched(queries, final_num_neighbors=k)
+    if self._identifiers is None:
+      return result.distances, result.indices
+    return result.distances, tf.gather(self._identifiers, result.indices)
 
   def get_config(self):
     return dict(self._config, name=self.name)
@@ -134,6 +165,7 @@ def build_brute_force(embeddings: np.ndarray, ids: Optional[Sequence] = None,
   """
   candidates, identifiers = _check_index_inputs(embeddings, ids)
   layer = tfrs.layers.factorized_top_k.BruteForce(query_model=query_model, k=k, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
 
 
@@ -144,7 +176,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 dimensions_per_block: int = 2,
                 anisotropic_quantization_threshold: float = float("nan"),
                 training_iterations: int = 12, training_sample_size: int = 100_000,
-                name: str = "scann") -> ScaNN:
+                cache_searcher: bool = False, name: str = "scann") -> ScaNN:
   """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
 
   Args:
@@ -160,6 +192,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
       NaN = plain product quantization as in TFRS.
     training_iterations: k-means iterations of the tree.
     training_sample_size: rows sampled to train the tree and the codebooks.
+    cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
     name: layer name.
 
   Returns:
@@ -172,7 +205,9 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 dimensions_per_block=dimensions_per_block,
                 anisotropic_quantization_threshold=anisotropic_quantization_threshold,
                 training_iterations=training_iterations,
-                training_sample_size=training_sample_size, name=name)
+                training_sample_size=training_sample_size,
+                cache_searcher=cache_searcher, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
 
 
@@ -182,9 +217,7 @@ def _resolve_signature(index: tfrs.layers.factorized_top_k.TopK,
   if input_signature is None:
     qm = getattr(index, "query_model", None)
     if qm is None:
-      dim = None
-      if getattr(index, "_candidates", None) is not None:
-        dim = int(index._candidates.shape[1])  # pylint: disable=protected-access
+      dim = getattr(index, "embedding_dim", None)
       return [tf.TensorSpec([None, dim], tf.float32, name="query_embedding")]
     inputs = getattr(qm, "inputs", None)
     if not inputs:
