@@ -138,3 +138,19 @@ def test_similar_search_and_encoders():
   # Fewer posts than k: padded with -1.
   nb, sc = search_similar(emb[:2], k=3)
   assert nb[0].tolist() == [1, -1, -1] and np.isneginf(sc[0, 1])
+
+
+def test_tag_ties_break_by_training_frequency_and_bootstrap():
+  post = np.array([[1.0, 0.0]])
+  tags = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1e-7], [0.6, 0.8]])
+  # Tags 1 and 2 tie after rounding; tag 2 has more training posts so it ranks first.
+  assert tagrec.recommend(post, tags, k=3, tag_counts=[1, 1, 5, 1]).tolist() == [[2, 1, 3]]
+  assert tagrec.recommend(post, tags, k=2).tolist() == [[1, 2]]
+  assert tagrec.tag_counts(["a", "b"], [["a"], ["a", "b"], ["c"]], [0, 1, 2]).tolist() == [2, 1]
+  from tfrs_emb.analysis.similar import paired_bootstrap, per_query_rank_dice
+  nb = np.array([[1, 2], [0, 2], [0, 1]])
+  per_q = per_query_rank_dice(nb, [{"a"}, {"a"}, set()], k=1)
+  assert per_q[:2].tolist() == [1.0, 1.0] and np.isnan(per_q[2])
+  boot = paired_bootstrap(np.array([1.0, 1.0, 0.5]), np.array([0.0, 0.5, 0.5]), samples=200)
+  assert boot["diff"] == pytest.approx(0.5) and boot["p_better"] > 0.5
+  assert boot["ci95"][0] <= boot["diff"] <= boot["ci95"][1]

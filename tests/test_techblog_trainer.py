@@ -146,3 +146,26 @@ def test_real_posts_cheap_encoders(shared_data, tmp_path):
   rnd = m["similar"]["random"]["title+lede+headings"]["rank_dice@4"]
   assert tfidf > rnd + 0.08
   assert m["tags"]["mean"]["recall@5"] > 0.1
+
+
+def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
+  """The real Keras USE tower behind the trainer's export; reload gives identical ids."""
+  from tfrs_emb.analysis.text_encoders import KerasTextEncoder, make_encoder
+  from tfrs_emb.data import techblog as tb
+  enc = make_encoder("use")
+  assert isinstance(enc, KerasTextEncoder)
+  m = techblog_report.run(techblog_report.Config(
+      posts_dir=str(posts_dir), output_dir=str(tmp_path / "run"),
+      encoders=("use",), variants=("title+lede+headings",), tag_methods=(),
+      num_clusters=3, restarts=1, timing_posts=0,
+      export_dir=str(tmp_path / "related_articles")))
+  path = pathlib.Path(m["export"]["path"])
+  assert path == tmp_path / "related_articles" / "1"
+  posts = tb.load_posts(posts_dir, verbose=False).posts
+  texts = [p.text("title+lede+headings") for p in posts]
+  got_ids, got_scores = load_related_articles(path)(texts[:6])
+  emb = enc.encode(texts)
+  order = np.argsort(-(emb[:6] @ emb.T), axis=1)[:, :4]
+  expected = np.array([p.post_id for p in posts], object)[order]
+  np.testing.assert_array_equal(got_ids, expected)
+  assert got_scores.shape == (6, 4) and np.all(np.diff(got_scores, axis=1) <= 1e-6)

