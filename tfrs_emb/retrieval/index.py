@@ -1,0 +1,290 @@
+"""BruteForce and ScaNN retrieval indexes with a query model in front, exported for TF Serving.
+
+One SavedModel answers raw input (text, case elements, or a query embedding) with the
+top-k string ids and scores of an embedding matrix:
+
+  raw input --query_model--> query embedding [B, D] --index--> ids [B, k], scores [B, k]
+
+Usage (the same for any Keras query model, e.g. a text → article-embedding tower)::
+
+  import tfrs_emb
+  import tensorflow as tf
+  from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
+
+  # embeddings: float32 [N, D]; ids: N strings; tower: Keras model, raw input → [B, D].
+  index = build_brute_force(embeddings, ids, query_model=tower, k=4)
+  scores, top_ids = index(tf.constant(["query text"]))      # [1, 4] float32, [1, 4] string
+  path = export_index(index, "exported_models/related_articles",
+                      input_signature=tf.TensorSpec([None], tf.string, name="text"))
+  # path == exported_models/related_articles/1; serving_default(text=...) →
+  #   {"ids": string [B, 4], "scores": float32 [B, 4]}
+
+  ann = build_scann(embeddings, ids, k=10, num_leaves=1000, num_leaves_to_search=50,
+                    num_reordering_candidates=100)   # query_model=None: input is [B, D]
+  export_index(ann, "exported_models/jader_scann")  # saved with the "Scann" op namespace
+
+``input_signature`` may be one ``tf.TensorSpec`` (its ``name`` becomes the signature input
+name) or a dict ``name → TensorSpec``. When omitted it is taken from a functional query
+model's inputs, or is ``query_embedding: float32 [None, D]`` when there is no query model.
+Reload with ``tf.saved_model.load(path).signatures["serving_default"](**inputs)``; a
+ScaNN SavedModel needs the ScaNN TF ops loaded in the process (``import scann``), or a TF
+Serving build that links them (see BUILD_NOTES.md).
+"""
+
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrs_emb import serving
+
+SpecLike = Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
+
+
+class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
+  """TFRS ScaNN layer that also exposes the anisotropic-quantization knobs.
+
+  Same as ``tfrs.layers.factorized_top_k.ScaNN`` (tree partitioning, asymmetric hashing,
+  optional exact reordering), plus ``anisotropic_quantization_threshold`` (ScaNN's
+  score-aware loss; NaN = plain product quantization, as TFRS uses) and the training
+  sample sizes. Output of ``call``: (scores float32 [B, k], identifiers [B, k]).
+
+  ``cache_searcher``: TFRS re-creates the searcher from its serialized tensors on every
+  call; with True, eager calls reuse one searcher built at the first call (traced and
+  saved functions keep the TFRS behaviour, so SavedModels are unchanged).
+  """
+
+  def __init__(self, query_model: Optional[tf.keras.Model] = None, k: int = 10,
+               distance_measure: str = "dot_product", num_leaves: int = 100,
+               num_leaves_to_search: int = 10, training_iterations: int = 12,
+               dimensions_per_block: int = 2,
+               num_reordering_candidates: Optional[int] = None,
+               anisotropic_quantization_threshold: float = float("nan"),
+               training_sample_size: int = 100_000,
+               parallelize_batch_searches: bool = True, cache_searcher: bool = False,
+               name: Optional[str] = None):
+    super().__init__(query_model=query_model, k=k, distance_measure=distance_measure,
+                     num_leaves=num_leaves, num_leaves_to_search=num_leaves_to_search,
+                     training_iterations=training_iterations,
+                     dimensions_per_block=dimensions_per_block,
+                     num_reordering_candidates=num_reordering_candidates,
+                     parallelize_batch_searches=parallelize_batch_searches, name=name)
+    self._config = dict(
+        k=k, distance_measure=distance_measure, num_leaves=num_leaves,
+        num_leaves_to_search=num_leaves_to_search, training_iterations=training_iterations,
+        dimensions_per_block=dimensions_per_block,
+        num_reordering_candidates=num_reordering_candidates,
+        anisotropic_quantization_threshold=anisotropic_quantization_threshold,
+        training_sample_size=training_sample_size,
+        parallelize_batch_searches=parallelize_batch_searches, cache_searcher=cache_searcher)
+    self._cache_searcher = cache_searcher
+    self._eager_searcher = None
+    from scann import scann_ops  # pylint: disable=g-import-not-at-top
+    import uuid  # pylint: disable=g-import-not-at-top
+
+    def build_searcher(candidates):
+      num_items = int(candidates.shape[0])
+      sample = min(training_sample_size, num_items)
+      builder = scann_ops.builder(db=candidates, num_neighbors=k,
+                                  distance_measure=distance_measure)
+      builder = builder.tree(num_leaves=min(num_leaves, num_items),
+                             num_leaves_to_search=min(num_leaves_to_search, num_leaves,
+                                                      num_items),
+                             training_iterations=training_iterations,
+                             training_sample_size=sample)
+      builder = builder.score_ah(
+          dimensions_per_block=dimensions_per_block,
+          anisotropic_quantization_threshold=anisotropic_quantization_threshold,
+          training_sample_size=sample)
+      if num_reordering_candidates is not None:
+        builder = builder.reorder(num_reordering_candidates)
+      return builder.build(shared_name=f"{self.name}/{uuid.uuid4()}")
+
+    self._build_searcher = build_searcher
+    self._scann_ops = scann_ops
+
+  def index(self, candidates: tf.Tensor, identifiers: Optional[tf.Tensor] = None) -> "ScaNN":
+    self._eager_searcher = None
+    return super().index(candidates, identifiers)
+
+  def call(self, queries, k: Optional[int] = None):
+    if not (self._cache_searcher and tf.executing_eagerly()
+            and self._serialized_searcher is not None):
+      return super().call(queries, k=k)
+    k = k if k is not None else self._k
+    if self._eager_searcher is None:
+      self._eager_searcher = self._scann_ops.searcher_from_module(self._serialized_searcher)
+    if self.query_model is not None:
+      queries = self.query_model(queries)
+    if len(queries.shape) != 2:
+      return super().call(queries, k=k)
+    if self._parallelize_batch_searches:
+      result = self._eager_searcher.search_batched_parallel(queries, final_num_neighbors=k)
+    else:
+      result = self._eager_searcher.search_batched(queries, final_num_neighbors=k)
+    if self._identifiers is None:
+      return result.distances, result.indices
+    return result.distances, tf.gather(self._identifiers, result.indices)
+
+  def get_config(self):
+    return dict(self._config, name=self.name)
+
+
+def _check_index_inputs(embeddings, ids) -> tuple:
+  embeddings = np.asarray(embeddings, np.float32)
+  if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+    raise ValueError(f"embeddings must be a non-empty float matrix [N, D], "
+                     f"got shape {embeddings.shape}")
+  if ids is None:
+    ids = np.arange(embeddings.shape[0])
+  ids = np.asarray([i.decode() if isinstance(i, bytes) else str(i) for i in ids], object)
+  if ids.shape[0] != embeddings.shape[0]:
+    raise ValueError(f"ids has {ids.shape[0]} entries but embeddings has "
+                     f"{embeddings.shape[0]} rows; one string id per row is expected")
+  return tf.constant(embeddings), tf.constant(ids, tf.string)
+
+
+def build_brute_force(embeddings: np.ndarray, ids: Optional[Sequence] = None,
+                      query_model: Optional[tf.keras.Model] = None, k: int = 10,
+                      name: str = "brute_force") -> tfrs.layers.factorized_top_k.BruteForce:
+  """Exact TFRS ``BruteForce`` index over ``embeddings`` with string ids.
+
+  Args:
+    embeddings: float32 [N, D] candidate embeddings (dot-product scores).
+    ids: N ids (converted to strings); defaults to "0".."N-1".
+    query_model: Keras model raw input → query embedding [B, D]; None = the index is
+      queried with embeddings directly.
+    k: default number of results.
+    name: layer name.
+
+  Returns:
+    The indexed layer; ``layer(queries)`` → (scores float32 [B, k], ids string [B, k]).
+  """
+  candidates, identifiers = _check_index_inputs(embeddings, ids)
+  layer = tfrs.layers.factorized_top_k.BruteForce(query_model=query_model, k=k, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
+  return layer.index(candidates, identifiers)
+
+
+def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
+                query_model: Optional[tf.keras.Model] = None, k: int = 10,
+                num_leaves: int = 1000, num_leaves_to_search: int = 50,
+                num_reordering_candidates: Optional[int] = 100,
+                dimensions_per_block: int = 2,
+                anisotropic_quantization_threshold: float = float("nan"),
+                training_iterations: int = 12, training_sample_size: int = 100_000,
+                cache_searcher: bool = False, name: str = "scann") -> ScaNN:
+  """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
+
+  Args:
+    embeddings: float32 [N, D] candidate embeddings (dot-product scores).
+    ids: N ids (converted to strings); defaults to "0".."N-1".
+    query_model: Keras model raw input → query embedding [B, D], or None.
+    k: default number of results.
+    num_leaves: k-means partitions of the database (clipped to N).
+    num_leaves_to_search: partitions scored per query.
+    num_reordering_candidates: candidates rescored exactly; None = no reordering.
+    dimensions_per_block: dimensions per AH sub-space (2 = finer, slower).
+    anisotropic_quantization_threshold: ScaNN's score-aware quantization (e.g. 0.2);
+      NaN = plain product quantization as in TFRS.
+    training_iterations: k-means iterations of the tree.
+    training_sample_size: rows sampled to train the tree and the codebooks.
+    cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
+    name: layer name.
+
+  Returns:
+    The indexed layer; ``layer(queries)`` → (scores float32 [B, k], ids string [B, k]).
+  """
+  candidates, identifiers = _check_index_inputs(embeddings, ids)
+  layer = ScaNN(query_model=query_model, k=k, num_leaves=num_leaves,
+                num_leaves_to_search=num_leaves_to_search,
+                num_reordering_candidates=num_reordering_candidates,
+                dimensions_per_block=dimensions_per_block,
+                anisotropic_quantization_threshold=anisotropic_quantization_threshold,
+                training_iterations=training_iterations,
+                training_sample_size=training_sample_size,
+                cache_searcher=cache_searcher, name=name)
+  layer.embedding_dim = int(candidates.shape[1])
+  return layer.index(candidates, identifiers)
+
+
+def _resolve_signature(index: tfrs.layers.factorized_top_k.TopK,
+                       input_signature: Optional[SpecLike]) -> list:
+  """Returns a flat list of named TensorSpecs for the serving function."""
+  if input_signature is None:
+    qm = getattr(index, "query_model", None)
+    if qm is None:
+      dim = getattr(index, "embedding_dim", None)
+      return [tf.TensorSpec([None, dim], tf.float32, name="query_embedding")]
+    inputs = getattr(qm, "inputs", None)
+    if not inputs:
+      raise ValueError(
+          f"cannot infer the serving input of query model {qm.name!r} (not a functional "
+          "model with Keras Inputs); pass input_signature=tf.TensorSpec(shape, dtype, "
+          "name=...) or a dict name → TensorSpec")
+    return [tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in inputs]
+  if isinstance(input_signature, tf.TensorSpec):
+    return [tf.TensorSpec(input_signature.shape, input_signature.dtype,
+                          name=input_signature.name or "inputs")]
+  if isinstance(input_signature, Mapping):
+    return [tf.TensorSpec(s.shape, s.dtype, name=n) for n, s in input_signature.items()]
+  raise TypeError(f"input_signature must be a tf.TensorSpec or a dict of them, "
+                  f"got {type(input_signature).__name__}")
+
+
+class _ServingModule(tf.Module):
+  """Holds the index (and its query model) and the serving function."""
+
+  def __init__(self, index, specs, k):
+    super().__init__()
+    self.index = index
+    self._dict_input = len(specs) > 1
+    names = [s.name for s in specs]
+
+    def serve(*args):
+      queries = dict(zip(names, args)) if self._dict_input else args[0]
+      scores, ids = self.index(queries, k=k)
+      return {"ids": ids, "scores": scores}
+
+    self.serve = tf.function(serve, input_signature=specs)
+
+
+def export_index(index: tfrs.layers.factorized_top_k.TopK, export_dir: str,
+                 input_signature: Optional[SpecLike] = None, k: Optional[int] = None,
+                 version: Optional[int] = 1) -> "serving.pathlib.Path":
+  """Saves an index built here as a TF Serving SavedModel ``export_dir/VERSION/``.
+
+  Args:
+    index: a layer from ``build_brute_force`` / ``build_scann`` (or any TFRS TopK).
+    export_dir: model base path (``exported_models/<name>``).
+    input_signature: serving input (see the module docstring); inferred when None.
+    k: results per query in the signature; defaults to the index's k.
+    version: version folder; None = next free one.
+
+  Returns:
+    The version folder written. ``serving_default`` returns ``ids`` (string [B, k]) and
+    ``scores`` (float32 [B, k]). ScaNN indexes are saved with the ``Scann`` op namespace
+    allowed.
+  """
+  specs = _resolve_signature(index, input_signature)
+  k = int(k if k is not None else index._k)  # pylint: disable=protected-access
+  module = _ServingModule(index, specs, k)
+  is_scann = isinstance(index, tfrs.layers.factorized_top_k.ScaNN)
+  return serving.save_for_serving(
+      module, export_dir, {"serving_default": module.serve.get_concrete_function()},
+      version=version, namespace_allowlist=["Scann"] if is_scann else None)
+
+
+def load_serving_fn(path: str):
+  """Loads an exported index; returns its ``serving_default`` function.
+
+  Imports ScaNN first so its custom ops are registered (needed for ScaNN exports).
+  """
+  try:
+    import scann  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    pass
+  return tf.saved_model.load(str(path)).signatures["serving_default"]
