@@ -279,6 +279,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
   encoder = pretrain(config, train_f, out / "tensorboard" / "pretrain")
   pretrain_seconds = time.time() - t0
   pretrained_weights = encoder.get_weights()
+  encoder.save_weights(str(out / "pretrained_encoder" / "weights"))
   print(f"pretraining: {pretrain_seconds:.1f} s")
   test_emb = embed(encoder, test_f)
   train_emb = embed(encoder, train_f)
