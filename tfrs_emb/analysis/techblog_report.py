@@ -239,15 +239,27 @@ def run(config: Config) -> Dict:
                                                             "process CPU s", "load avg"],
                                                      digits=2), ""]
 
+  main_texts = tb.texts(posts, config.main_variant)
+
+  def encoder(name: str):
+    """The encoder built by the similar-articles step, or a new one, fitted on main_texts
+    (a fitted encoder such as TF-IDF last saw the last variant's texts)."""
+    enc = encoders.get(name) or make_encoder(name, seed=config.seed)
+    encoders[name] = enc.fit(main_texts)
+    return enc
+
+  def main_embeddings(name: str) -> np.ndarray:
+    """Post embeddings [num_posts, dim] of main_texts, reused when already computed."""
+    emb = embeddings.get((name, config.main_variant))
+    if emb is None:
+      emb = embeddings[(name, config.main_variant)] = encoder(name).encode(main_texts)
+    return emb
+
   # ------------------------------------------------------------ tag recommendation
   if config.tag_methods:
     tenc_name = config.tag_encoder
-    tenc = encoders.get(tenc_name) or make_encoder(tenc_name, seed=config.seed)
-    # Refit on the main variant: a fitted encoder (TF-IDF) saw the last variant's texts.
-    tenc.fit(tb.texts(posts, config.main_variant))
-    post_emb = embeddings.get((tenc_name, config.main_variant))
-    if post_emb is None:
-      post_emb = tenc.encode(tb.texts(posts, config.main_variant))
+    tenc = encoder(tenc_name)
+    post_emb = main_embeddings(tenc_name)
     split = tagrec.time_split([p.date for p in posts], [p.tags for p in posts],
                               config.test_fraction)
     test_emb = post_emb[split.test]
@@ -307,11 +319,7 @@ def run(config: Config) -> Dict:
 
   # ------------------------------------------------------------ clustering
   cenc_name = config.cluster_encoder
-  cemb = embeddings.get((cenc_name, config.main_variant))
-  if cemb is None:
-    cenc = encoders.get(cenc_name) or make_encoder(cenc_name, seed=config.seed)
-    cenc.fit(tb.texts(posts, config.main_variant))
-    cemb = cenc.encode(tb.texts(posts, config.main_variant))
+  cemb = main_embeddings(cenc_name)
   km = clustering.spherical_kmeans(cemb, k=config.num_clusters, restarts=config.restarts,
                                    seed=config.seed)
   all_tags = sorted({t for p in posts for t in p.tags})
@@ -371,12 +379,10 @@ def run(config: Config) -> Dict:
 
   # ------------------------------------------------------------ SavedModel export
   if config.export_dir:
-    enc = encoders.get(config.export_encoder) or make_encoder(config.export_encoder)
+    enc = encoder(config.export_encoder)
     if isinstance(enc, KerasTextEncoder):
       from tfrs_emb.analysis.related_export import export_related_articles
-      emb = embeddings.get((config.export_encoder, config.main_variant))
-      if emb is None:
-        emb = enc.encode(tb.texts(posts, config.main_variant))
+      emb = main_embeddings(config.export_encoder)
       path = export_related_articles(enc.layer, ids, emb, config.export_dir, k=config.k,
                                      version=config.export_version)
       metrics["export"] = {"path": str(path), "encoder": config.export_encoder}
