@@ -98,7 +98,7 @@ def test_one_hot_group_must_have_exactly_one(tmp_path):
 
 
 def test_missing_file(tmp_path):
-  with pytest.raises(FileNotFoundError):
+  with pytest.raises(FileNotFoundError, match=r"Cover Type file not found: .*nope\.csv"):
     ct.load_covertype(tmp_path / "nope.csv")
 
 
