@@ -44,7 +44,6 @@ flags.DEFINE_float("learning_rate", 0.008, "Keras initial learning rate.")
 flags.DEFINE_float("min_learning_rate", 2e-5, "Keras final learning rate (linear decay).")
 flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adagrad"], "Keras optimizer.")
 flags.DEFINE_integer("tokens_per_batch", 8192, "Keras padded slots per batch.")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the Keras train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Keras train steps per tf.function call.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
@@ -128,7 +127,7 @@ def main(argv):
       min_learning_rate=FLAGS.min_learning_rate, optimizer=FLAGS.optimizer,
       tokens_per_batch=FLAGS.tokens_per_batch, max_len=FLAGS.window + 1, seed=FLAGS.seed,
       strategy=FLAGS.strategy, log_dir=str(out / "tensorboard"), verbose=FLAGS.verbose,
-      jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
+      steps_per_execution=FLAGS.steps_per_execution)
   methods = [("keras_cbow", result.vocab, result.vectors, result.train_seconds)]
   if FLAGS.run_gensim:
     methods.append(("gensim_cbow",) + _gensim_cbow(cases, FLAGS.workers))
@@ -192,7 +191,7 @@ def main(argv):
       "config": {f: getattr(FLAGS, f) for f in (
           "dim", "window", "negatives", "shared_negatives", "epochs", "min_count", "sample",
           "learning_rate", "min_learning_rate", "optimizer", "tokens_per_batch",
-          "jit_compile", "steps_per_execution", "workers", "k", "seed", "suspected_only")},
+          "steps_per_execution", "workers", "k", "seed", "suspected_only")},
       "argv": sys.argv[1:], "cpu_count": os.cpu_count(),
   }
   reporting.write_json(out / "metrics.json", payload)

@@ -11,9 +11,10 @@ Usage::
 
 Model: every element of a set is a target; its context is the mean of the input
 embeddings of all *other* elements of the set (a set has no order, so the "window" is the
-whole set, up to ``max_len`` elements). For a padded batch of sets ``ids [B, L]`` the
-contexts of all targets come from one sum: ``h_j = (Σ_i v_i − v_j) / (n − 1)``, so a batch
-costs O(B·L·d) instead of O(B·L²·d) and no (target, context) pairs are materialised.
+whole set, up to ``max_len`` elements). A training batch ``ids [B, L]`` holds B sets of
+exactly L elements (``SetBatches`` groups sets by length, so there is no padding and no
+mask), and the contexts of all B·L targets come from one sum,
+``h_j = (Σ_i v_i − v_j) / (L − 1)``: O(B·L·d), no (target, context) pairs materialised.
 
 Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn per batch from
 the unigram^0.75 distribution and scored against every target in one matmul
@@ -21,8 +22,9 @@ the unigram^0.75 distribution and scored against every target in one matmul
 the expectation of word2vec's ``negatives`` independent noise samples per target, with
 lower variance. (Sampled softmax would need a per-example log-Q correction and a dense
 [B·L, K] softmax; negative sampling is what gensim uses, which keeps the comparison
-like-for-like.) Frequent elements are subsampled with word2vec's formula (``sample``),
-elements rarer than ``min_count`` are dropped.
+like-for-like.) Elements rarer than ``min_count`` are dropped; frequent elements are
+subsampled with word2vec's formula (``sample``) in the input pipeline, afresh each epoch,
+so dropped elements cost no compute.
 
 Optimisation: summed loss, analytic gradients as IndexedSlices (only the touched rows),
 applied by a Keras optimizer (so tf.distribute aggregates them), with a linearly
@@ -31,37 +33,37 @@ applies the *sum* of thousands of per-target gradients to a frequent element's r
 once; at word2vec's 0.025 with 64 shared negatives and 16k-slot batches the loss
 diverged (4 → 15,000 in 3 epochs). Adagrad (lr ~1) is the stable alternative; it scores
 higher on class agreement and lower on rank_dice (see BUILD_NOTES.md, JADER CBOW).
-``jit_compile`` (XLA) is optional (no gain measured on the loaded 2-core machine). The input pipeline (length buckets, padding, shuffling)
-is numpy in a ``tf.data`` generator with prefetch, off the training step.
+The step is memory-bound elementwise work on [B·L, d] tensors, so it is written to touch
+each of them as few times as possible. The input pipeline (subsampling, length groups,
+shuffling) is numpy in a ``tf.data`` generator with prefetch, off the training step.
 """
 
 import dataclasses
 import math
 import pathlib
 import time
-from typing import Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-_BUCKETS = (4, 6, 8, 11, 14, 18, 24, 32, 48, 64, 96, 128)
-
 
 class CBOW(tf.keras.Model):
-  """CBOW over padded sets with shared negative sampling.
+  """CBOW over sets with shared negative sampling.
 
-  Inputs are int32 ``[batch, max_set_len]`` element ids, padded with -1.
-  ``call`` returns the mean input embedding of each set ``[batch, dim]``; ``train_step``
-  runs one negative-sampling SGD step.
+  ``train_step`` takes int32 ``[batch, set_len]`` element ids, every row a whole set of
+  exactly ``set_len`` ≥ 2 elements (no padding), and runs one negative-sampling SGD step.
+  ``call`` takes int ``[batch, max_len]`` ids padded with -1 and returns the mean input
+  embedding of each set ``[batch, dim]``.
   """
 
   _TABLE_SIZE = 1 << 20
 
   def __init__(self, vocab_size: int, dim: int = 64, negatives: int = 5,
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
-               keep_probability: Optional[np.ndarray] = None, seed: int = 0, **kwargs):
+               seed: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = int(vocab_size)
     self.dim = int(dim)
@@ -70,14 +72,11 @@ class CBOW(tf.keras.Model):
     self.seed = int(seed)
     if noise_distribution is None:
       noise_distribution = np.full(vocab_size, 1.0 / vocab_size)
-    if keep_probability is None:
-      keep_probability = np.ones(vocab_size)
     # word2vec's noise table: element i fills ~p_i of the slots; a uniform slot = a draw.
     cum = np.cumsum(np.asarray(noise_distribution, np.float64))
     slots = (np.arange(self._TABLE_SIZE) + 0.5) / self._TABLE_SIZE * cum[-1]
     self._noise_table = tf.constant(
         np.minimum(np.searchsorted(cum, slots), vocab_size - 1).astype(np.int32))
-    self._keep = tf.constant(keep_probability, tf.float32)
     rng = np.random.default_rng(seed)
     self.input_embeddings = self.add_weight(
         name="input_embeddings", shape=(vocab_size, dim),
@@ -97,65 +96,78 @@ class CBOW(tf.keras.Model):
     v = tf.gather(self.input_embeddings, tf.maximum(ids, 0)) * mask
     return tf.reduce_sum(v, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1.0)
 
-  def _forward(self, safe, maskf, neg):
-    """Shared forward pass. Returns (h, u, un, pos, negl, target, inv)."""
-    n = tf.reduce_sum(maskf, 1, keepdims=True)                      # [B, 1]
-    target = maskf * tf.cast(n > 1.0, tf.float32)                   # [B, L]
-    inv = (1.0 / tf.maximum(n - 1.0, 1.0))[..., None]               # [B, 1, 1]
-    v = tf.gather(self.input_embeddings, safe) * maskf[..., None]   # [B, L, d]
-    h = (tf.reduce_sum(v, 1, keepdims=True) - v) * inv              # [B, L, d] context mean
-    u = tf.gather(self.output_embeddings, safe)                     # [B, L, d]
-    un = tf.gather(self.output_embeddings, neg)                     # [K, d]
-    pos = tf.reduce_sum(h * u, -1)                                  # [B, L]
-    negl = tf.einsum("bld,kd->blk", h, un)                          # [B, L, K]
-    return h, u, un, pos, negl, target, inv
+  def _forward(self, ids, neg):
+    """Shared forward pass over a padding-free batch ``ids [B, L]``, T = B·L targets.
 
-  def loss_terms(self, safe, maskf, neg):
+    The context mean is h = c·inv with c = Σv − v and inv = 1/(L − 1); inv is applied to
+    the small [T] / [K, d] factors rather than to the [T, d] tensors (one pass less).
+
+    Returns (c [T, d], u [T, d], un [K, d], pos [T], negl [T, K], inv).
+    """
+    d = self.dim
+    v = tf.gather(self.input_embeddings, ids)                         # [B, L, d]
+    inv = 1.0 / (tf.cast(tf.shape(ids)[1], tf.float32) - 1.0)
+    c = tf.reshape(tf.reduce_sum(v, 1, keepdims=True) - v, [-1, d])   # [T, d]
+    u = tf.reshape(tf.gather(self.output_embeddings, ids), [-1, d])   # [T, d]
+    un = tf.gather(self.output_embeddings, neg)                       # [K, d]
+    pos = tf.reduce_sum(c * u, -1) * inv                              # [T]  h·u
+    negl = tf.matmul(c, un * inv, transpose_b=True)                   # [T, K]  h·un
+    return c, u, un, pos, negl, inv
+
+  def _loss(self, pos, negl):
+    """Summed loss: −log σ(pos) − (negatives/K)·Σ log σ(−negl)."""
+    w = self.negatives / self.shared_negatives
+    return tf.reduce_sum(tf.nn.softplus(-pos)) + w * tf.reduce_sum(tf.nn.softplus(negl))
+
+  def loss_terms(self, ids, neg):
     """Summed negative-sampling loss and the number of targets (for tests / eval)."""
-    _, _, _, pos, negl, target, _ = self._forward(safe, maskf, neg)
-    per = -(tf.math.log_sigmoid(pos) + (self.negatives / self.shared_negatives)
-            * tf.reduce_sum(tf.math.log_sigmoid(-negl), -1))
-    return tf.reduce_sum(per * target), tf.reduce_sum(target)
+    _, _, _, pos, negl, _ = self._forward(ids, neg)
+    return self._loss(pos, negl), tf.cast(tf.size(pos), tf.float32)
 
-  def gradients(self, safe, maskf, neg):
+  def gradients(self, ids, neg):
     """Analytic gradients of ``loss_terms`` as IndexedSlices (no tape, no dense rows).
 
+    With gp = σ(pos) − 1 and gn = w·σ(negl): ∂/∂h = gp·u + gn·un, ∂/∂u = gp·h,
+    ∂/∂un = gnᵀ·h, and each input vector gets inv·(Σ∂h − ∂h_j) from the others' contexts.
+
     Args:
-      safe: int32 [B, L] element ids (padding replaced by 0).
-      maskf: float32 [B, L], 1 where the slot holds a (kept) element.
+      ids: int32 [B, L] element ids, L ≥ 2, no padding.
       neg: int32 [K] shared noise elements.
 
     Returns:
-      (loss_sum, num_targets, grad_input IndexedSlices, grad_output IndexedSlices).
+      (grad_input IndexedSlices, grad_output IndexedSlices, pos [T], negl [T, K]).
     """
     d = self.dim
-    h, u, un, pos, negl, target, inv = self._forward(safe, maskf, neg)
-    w = self.negatives / self.shared_negatives
-    loss = -tf.reduce_sum((tf.math.log_sigmoid(pos) + w * tf.reduce_sum(
-        tf.math.log_sigmoid(-negl), -1)) * target)
-    gp = (tf.sigmoid(pos) - 1.0) * target                           # [B, L]
-    gn = w * tf.sigmoid(negl) * target[..., None]                   # [B, L, K]
-    dh = gp[..., None] * u + tf.einsum("blk,kd->bld", gn, un)       # [B, L, d]
-    dv = (tf.reduce_sum(dh, 1, keepdims=True) - dh) * inv * maskf[..., None]
-    du = gp[..., None] * h                                          # [B, L, d]
-    dun = tf.einsum("blk,bld->kd", gn, h)                           # [K, d]
-    flat = tf.reshape(safe, [-1])
-    g_in = tf.IndexedSlices(tf.reshape(dv, [-1, d]), flat, tf.constant([self.vocab_size, d]))
-    g_out = tf.IndexedSlices(tf.concat([tf.reshape(du, [-1, d]), dun], 0),
-                             tf.concat([flat, neg], 0), tf.constant([self.vocab_size, d]))
-    return loss, tf.reduce_sum(target), g_in, g_out
+    c, u, un, pos, negl, inv = self._forward(ids, neg)
+    gp = (tf.sigmoid(pos) - 1.0) * inv                                # [T]  (· inv)
+    gn = (self.negatives / self.shared_negatives) * tf.sigmoid(negl)  # [T, K]
+    dh = tf.reshape(gp[:, None] * u + tf.matmul(gn, un * inv),
+                    tf.concat([tf.shape(ids), [d]], 0))               # [B, L, d]  inv·∂h
+    dv = tf.reshape(tf.reduce_sum(dh, 1, keepdims=True) - dh, [-1, d])  # [T, d]
+    du = gp[:, None] * c                                              # [T, d]
+    dun = tf.matmul(gn, c, transpose_a=True) * inv                    # [K, d]
+    flat = tf.reshape(ids, [-1])
+    shape = tf.constant([self.vocab_size, d])
+    g_in = tf.IndexedSlices(dv, flat, shape)
+    g_out = tf.IndexedSlices(tf.concat([du, dun], 0), tf.concat([flat, neg], 0), shape)
+    return g_in, g_out, pos, negl
 
   def train_step(self, ids):
     ids = tf.cast(ids, tf.int32)
-    safe = tf.maximum(ids, 0)
-    mask = (ids >= 0) & (tf.random.uniform(tf.shape(ids)) < tf.gather(self._keep, safe))
-    maskf = tf.cast(mask, tf.float32)
+    with tf.control_dependencies([tf.debugging.assert_non_negative(
+        ids, message="CBOW.train_step takes padding-free batches (ids >= 0)"),
+        tf.debugging.assert_greater_equal(
+            tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
+      ids = tf.identity(ids)
     neg = tf.gather(self._noise_table, tf.random.uniform(
         [self.shared_negatives], 0, self._noise_table.shape[0], dtype=tf.int32))
-    loss, count, g_in, g_out = self.gradients(safe, maskf, neg)
+    g_in, g_out, pos, negl = self.gradients(ids, neg)
     self.optimizer.apply_gradients([(g_in, self.input_embeddings),
                                     (g_out, self.output_embeddings)])
-    self.loss_tracker.update_state(loss / tf.maximum(count, 1.0))
+    # The reported loss is the mean over the first 1/8 of the targets (rows are shuffled):
+    # softplus over all [T, K] scores would cost an eighth of the step for a log line.
+    n = tf.maximum(tf.size(pos) // 8, 1)
+    self.loss_tracker.update_state(self._loss(pos[:n], negl[:n]) / tf.cast(n, tf.float32))
     return {"loss": self.loss_tracker.result()}
 
   def get_config(self):
@@ -164,61 +176,112 @@ class CBOW(tf.keras.Model):
 
 
 class SetBatches:
-  """Length-bucketed, padded batches of sets for ``tf.data`` (numpy, off the step).
+  """Subsampled, length-grouped, padding-free batches of sets for ``tf.data``.
 
-  Sets are grouped into buckets of padded width (4, 6, 8, 11, ...), so padding stays
-  small and XLA sees only a handful of shapes. Every batch of a bucket has the same number
-  of rows (``tokens_per_batch // width``, a multiple of ``row_multiple``); the last batch
-  of a bucket is padded with empty rows. Order of sets and batches is reshuffled each
-  epoch.
+  Each epoch (numpy, off the training step): every element occurrence is kept with its
+  word2vec subsampling probability; sets longer than ``max_len`` keep a random
+  ``max_len`` of their elements; sets left with < 2 elements have no context and are
+  skipped for that epoch. Sets are then grouped by exact length L, so a batch is a dense
+  ``[rows, L]`` matrix with ``rows ≈ tokens_per_batch / L``. When ``row_multiple`` > 1
+  (tf.distribute replicas), the last batch of a length is topped up to a multiple with
+  random sets of that length from the same epoch. Keras needs the same number of steps in
+  every epoch, so the batch count of each epoch is worked out in advance (from the same
+  seeded draws) and an epoch with fewer batches than the most splits its largest ones.
+  Order of sets and batches is reshuffled each epoch.
   """
 
-  def __init__(self, indptr: np.ndarray, indices: np.ndarray, tokens_per_batch: int = 16384,
-               max_len: int = 64, seed: int = 0, row_multiple: int = 8):
-    rng = np.random.default_rng(seed)
-    lengths = np.diff(indptr)
-    keep = lengths >= 2
-    widths = [w for w in _BUCKETS if w < max_len] + [max_len]
-    self.buckets = []
-    for lo, w in zip([0] + widths[:-1], widths):
-      sel = np.nonzero(keep & (lengths > lo) & ((lengths <= w) | (w == max_len)))[0]
+  def __init__(self, indptr: np.ndarray, indices: np.ndarray,
+               keep_probability: Optional[np.ndarray] = None, epochs: int = 1,
+               tokens_per_batch: int = 8192, max_len: int = 64, seed: int = 0,
+               row_multiple: int = 1):
+    self._indptr = np.asarray(indptr, np.int64)
+    self._indices = np.asarray(indices, np.int32)
+    self._keep = None if keep_probability is None else \
+        np.asarray(keep_probability, np.float64)[self._indices]
+    self.epochs = int(epochs)
+    self.tokens_per_batch = int(tokens_per_batch)
+    self.max_len = int(max_len)
+    self.seed = int(seed)
+    self.row_multiple = int(row_multiple)
+    self.steps_per_epoch = max(
+        self._num_batches(self._subsample(self._rng(e))[0]) for e in range(self.epochs))
+
+  def _rng(self, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([self.seed, epoch])
+
+  def _subsample(self, rng: np.random.Generator):
+    """(lengths, indptr, indices) of the epoch's subsample (the rng's first draw)."""
+    indptr, indices = self._indptr, self._indices
+    if self._keep is None:
+      return np.diff(indptr), indptr, indices
+    keep = rng.random(len(indices)) < self._keep
+    lengths = np.diff(np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr])
+    new_indptr = np.zeros_like(indptr)
+    np.cumsum(lengths, out=new_indptr[1:])
+    return lengths, new_indptr, indices[keep]
+
+  def _rows(self, width: int) -> int:
+    m = self.row_multiple
+    return max(m, self.tokens_per_batch // width // m * m)
+
+  def _num_batches(self, lengths: np.ndarray) -> int:
+    per_width = np.bincount(np.minimum(lengths, self.max_len), minlength=self.max_len + 1)
+    return int(sum(math.ceil(n / self._rows(w)) for w, n in enumerate(per_width) if w >= 2))
+
+  def epoch(self, epoch: int = 0) -> List[np.ndarray]:
+    """Epoch ``epoch``: ``steps_per_epoch`` int32 [rows, L] batches in random order."""
+    rng = self._rng(epoch)
+    lengths, indptr, indices = self._subsample(rng)
+    m = self.row_multiple
+    batches = []
+    for w in range(2, self.max_len + 1):
+      sel = np.nonzero((lengths == w) | ((lengths > self.max_len) & (w == self.max_len)))[0]
       if not len(sel):
         continue
-      mat = np.full((len(sel), w), -1, np.int32)
-      take = np.minimum(lengths[sel], w)
-      row = np.repeat(np.arange(len(sel)), take)
-      col = np.arange(len(row)) - np.repeat(np.cumsum(take) - take, take)
-      mat[row, col] = indices[indptr[sel][row] + col]
-      for r in np.nonzero(lengths[sel] > w)[0]:   # rare: keep a random subset
-        c = sel[r]
-        mat[r] = rng.choice(indices[indptr[c]:indptr[c + 1]], w, replace=False)
-      rows = max(row_multiple, (tokens_per_batch // w) // row_multiple * row_multiple)
-      self.buckets.append((mat, rows))
-    self.steps_per_epoch = sum(math.ceil(len(m) / r) for m, r in self.buckets)
-    self.num_sets = int(keep.sum())
-    self._rng = rng
+      sel = rng.permutation(sel)
+      if w < self.max_len:
+        mat = indices[indptr[sel][:, None] + np.arange(w)]
+      else:   # rare long sets: a random subset of max_len elements each
+        mat = np.stack([rng.choice(indices[indptr[c]:indptr[c + 1]], w, replace=False)
+                        for c in sel])
+      rows = self._rows(w)
+      for i in range(0, len(mat), rows):
+        b = mat[i:i + rows]
+        if len(b) % m:
+          b = np.concatenate([b, mat[rng.integers(0, len(mat), m - len(b) % m)]])
+        batches.append(b)
+    while len(batches) < self.steps_per_epoch:
+      big = max(range(len(batches)), key=lambda j: len(batches[j]))
+      half = len(batches[big]) // m // 2 * m
+      if half:
+        batches.append(batches[big][half:])
+        batches[big] = batches[big][:half]
+      else:   # only in tiny corpora: every batch is one row group; revisit one
+        batches.append(batches[rng.integers(len(batches))])
+    return [batches[j] for j in rng.permutation(len(batches))]
 
-  def epoch(self) -> Iterator[np.ndarray]:
-    """One epoch of int32 [rows, width] batches in random order."""
-    plan = []
-    for b, (mat, rows) in enumerate(self.buckets):
-      perm = self._rng.permutation(len(mat))
-      plan.extend((b, perm[i:i + rows]) for i in range(0, len(mat), rows))
-    for j in self._rng.permutation(len(plan)):
-      b, idx = plan[j]
-      mat, rows = self.buckets[b]
-      out = mat[idx]
-      if len(out) < rows:
-        out = np.concatenate([out, np.full((rows - len(out), mat.shape[1]), -1, np.int32)])
-      yield out
+  def dataset(self) -> tf.data.Dataset:
+    """All ``epochs`` epochs, one after the other (fit with ``steps_per_epoch``).
 
-  def dataset(self, epochs: int) -> tf.data.Dataset:
-    def gen():
-      for _ in range(epochs):
-        yield from self.epoch()
-    ds = tf.data.Dataset.from_generator(
-        gen, output_signature=tf.TensorSpec([None, None], tf.int32))
-    return ds.prefetch(16)
+    Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch as one
+    flat id vector plus the batch shapes, and tf.data slices the batches out in C++. The
+    next epoch is planned in the background while the current one trains.
+    """
+    def plan(epoch):
+      batches = self.epoch(int(epoch))
+      return (np.concatenate([b.ravel() for b in batches]),
+              np.array([b.shape for b in batches], np.int32))
+
+    def epoch_batches(epoch):
+      flat, shapes = tf.numpy_function(plan, [epoch], (tf.int32, tf.int32), stateful=False)
+      offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
+      return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
+          lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape))
+
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    return tf.data.Dataset.range(self.epochs).prefetch(1).flat_map(
+        epoch_batches).prefetch(16).with_options(opts)
 
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
@@ -278,7 +341,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                optimizer: str = "sgd",
                max_len: int = 64, seed: int = 0, strategy: str = "default",
                log_dir: Optional[str] = None, verbose: int = 1,
-               jit_compile: Optional[bool] = None, steps_per_execution: int = 1,
+               steps_per_execution: int = 1,
                callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
 
@@ -301,7 +364,6 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
     log_dir: TensorBoard log folder (None: no TensorBoard callback).
     verbose: Keras fit verbosity (1 = progress bar).
-    jit_compile: XLA; default off (no gain measured on 2 loaded cores).
     steps_per_execution: train steps per tf.function call (less Python per step).
     callbacks: extra Keras callbacks.
 
@@ -334,17 +396,15 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   if verbose:
     print(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
           f"(min_count {min_count}) of {len(vocab):,d}")
-  batches = SetBatches(new_indptr, new_indices, tokens_per_batch=tokens_per_batch,
-                       max_len=max_len, seed=seed, row_multiple=8 * replicas)
+  batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
+      kcounts, sample), epochs=epochs, tokens_per_batch=tokens_per_batch, max_len=max_len,
+                       seed=seed, row_multiple=replicas)
   noise = kcounts.astype(np.float64) ** 0.75
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
-  if jit_compile is None:
-    jit_compile = False
   with strat.scope():
     model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
-                 noise_distribution=noise, keep_probability=keep_probabilities(kcounts, sample),
-                 seed=seed)
+                 noise_distribution=noise, seed=seed)
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
     if optimizer == "adagrad":
@@ -353,13 +413,13 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
       opt = tf.keras.optimizers.SGD(schedule)
     else:
       raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
-    model.compile(optimizer=opt, jit_compile=jit_compile,
-                  steps_per_execution=steps_per_execution)
+    # No XLA: batch shapes vary with set length, and each shape would compile anew.
+    model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
   cbs = list(callbacks)
   if log_dir:
     cbs.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
                                               profile_batch=0, write_graph=False))
-  ds = batches.dataset(epochs)
+  ds = batches.dataset()
   if strategy != "default":
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
