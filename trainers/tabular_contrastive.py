@@ -2,8 +2,9 @@ r"""Tabular contrastive Transformer on Forest Cover Type (SPEC.md experiment 3).
 
   python -m trainers.tabular_contrastive --flagfile=configs/covertype.flags [--data=PATH]
 
-One seeded stratified split: evaluation rows are never used for labels, scaling or
-pretraining (pretraining sees the features of the training split only). For each label
+One seeded stratified split: evaluation rows are never used for labels or scaling;
+pretraining sees the training split's features, and with ``--pretrain_on=all`` also the
+evaluation rows' features (never labels), plus any ``--unlabelled_data`` files. For each label
 fraction, a stratified subset of the training split is labelled and 15 % of it held out for
 early stopping. Reports KNN (k=2) on the frozen pretrained embedding, pretraining +
 fine-tuning, the same architecture from scratch and LightGBM; writes metrics.json,
@@ -31,6 +32,11 @@ flags.DEFINE_float("eval_fraction", 0.2, "Share of each class held out for evalu
 flags.DEFINE_float("val_fraction", 0.15, "Share of the labelled rows kept for early stopping.")
 flags.DEFINE_list("label_fractions", ["0.1", "1.0"], "Labelled shares of the training split.")
 flags.DEFINE_integer("max_rows", 0, "Use a stratified subset of this many rows (0: all).")
+flags.DEFINE_enum("pretrain_on", "train", ["train", "all"],
+                  "Unlabelled rows for pretraining: the training split, or all rows' features "
+                  "(the issue's and talk's transductive setting; evaluation labels never used).")
+flags.DEFINE_list("unlabelled_data", [], "Extra label-free files for pretraining (Kaggle "
+                  "test.csv or UCI covtype.data[.gz]; e.g. the talk's 565,892 rows).")
 flags.DEFINE_list("log1p_columns", [], "Continuous columns mapped by sign(x)log1p(|x|).")
 # Model.
 flags.DEFINE_integer("dim", 64, "Token width d.")

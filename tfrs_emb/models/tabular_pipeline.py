@@ -37,6 +37,8 @@ class ExperimentConfig:
   val_fraction: float = 0.15
   label_fractions: Sequence[str] = ("0.1", "1.0")
   max_rows: int = 0
+  pretrain_on: str = "train"
+  unlabelled_data: Sequence[str] = ()
   log1p_columns: Sequence[str] = ()
   dim: int = 64
   num_heads: int = 8
@@ -105,6 +107,23 @@ def embed(encoder: TabularEncoder, features: Dict[str, np.ndarray],
   for s in range(0, len(features["continuous"]), batch_size):
     out.append(fn({k: v[s:s + batch_size] for k, v in features.items()}).numpy())
   return np.concatenate(out)
+
+
+def pretraining_features(config: ExperimentConfig, train_f: Dict[str, np.ndarray],
+                         eval_f: Dict[str, np.ndarray],
+                         standardizer: ct.Standardizer) -> Dict[str, np.ndarray]:
+  """Label-free rows for pretraining, scaled with the training split's statistics.
+
+  ``pretrain_on``: "train" (inductive: training-split features only) or "all" (also the
+  evaluation rows' features, never their labels: the issue's and the talk's transductive
+  setting). Rows of every ``unlabelled_data`` file (Kaggle test.csv or UCI covtype.data
+  layout; a Cover_Type column there is ignored) are added in both cases.
+  """
+  if config.pretrain_on not in ("train", "all"):
+    raise ValueError(f"pretrain_on must be 'train' or 'all', got {config.pretrain_on!r}")
+  parts = [train_f] + ([eval_f] if config.pretrain_on == "all" else [])
+  parts += [_features(ct.load_covertype(path), standardizer) for path in config.unlabelled_data]
+  return {k: np.concatenate([p[k] for p in parts]) for k in train_f}
 
 
 def pretrain(config: ExperimentConfig, features: Dict[str, np.ndarray],
@@ -211,7 +230,7 @@ def umap_plot(emb: np.ndarray, labels: np.ndarray, path: pathlib.Path, seed: int
 
 
 def report_markdown(rows: List[dict], config: ExperimentConfig, n_train: int, n_eval: int,
-                    pretrain_seconds: float, extra: Dict[str, str]) -> str:
+                    pretrain_seconds: float, extra: Dict[str, str], n_pretrain: int) -> str:
   """report.md: our accuracy per label fraction beside the talk's."""
   fractions = sorted({r["label_fraction"] for r in rows})
   table = []
@@ -227,11 +246,16 @@ def report_markdown(rows: List[dict], config: ExperimentConfig, n_train: int, n_
   detail = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                            "seconds", "labelled_rows"])
   notes = "\n".join(f"- {k}: {v}" for k, v in extra.items())
+  pretrain_desc = (f"the features (no labels) of {n_pretrain} rows: the training split"
+                   + (" and the evaluation rows (transductive, as in the talk)"
+                      if config.pretrain_on == "all" else " only (inductive)")
+                   + (f", plus {', '.join(config.unlabelled_data)}"
+                      if config.unlabelled_data else ""))
   return f"""# Tabular contrastive Transformer on Forest Cover Type
 
 Data: `{config.data}`; one stratified split (seed {config.seed}): {n_train} training rows,
-{n_eval} evaluation rows. Evaluation rows are never used for labels, scaling or pretraining
-(pretraining is inductive: the features of the training split only). At label fraction f,
+{n_eval} evaluation rows. Evaluation rows are never used for labels or scaling; pretraining
+saw {pretrain_desc}. At label fraction f,
 a stratified f-share of the training split is labelled; {config.val_fraction:.0%} of those
 labelled rows are held out for early stopping (fine-tuning, scratch, LightGBM); KNN uses all
 labelled rows. Single run, single seed (no ensembling for any model).
@@ -275,8 +299,11 @@ def run_experiment(config: ExperimentConfig) -> dict:
   train_f, test_f = _features(train, standardizer), _features(test, standardizer)
   print(f"{len(data)} rows ({data.layout} layout): {len(train)} training, {len(test)} evaluation")
 
+  pretrain_f = pretraining_features(config, train_f, test_f, standardizer)
+  print(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows ({config.pretrain_on}"
+        f"{' + ' + ', '.join(config.unlabelled_data) if config.unlabelled_data else ''})")
   t0 = time.time()
-  encoder = pretrain(config, train_f, out / "tensorboard" / "pretrain")
+  encoder = pretrain(config, pretrain_f, out / "tensorboard" / "pretrain")
   pretrain_seconds = time.time() - t0
   pretrained_weights = encoder.get_weights()
   encoder.save_weights(str(out / "pretrained_encoder" / "weights"))
@@ -336,10 +363,12 @@ def run_experiment(config: ExperimentConfig) -> dict:
   extra["pretraining seconds"] = f"{pretrain_seconds:.1f}"
   reporting.write_json(out / "metrics.json", {
       "rows": rows, "pretrain_seconds": pretrain_seconds,
+      "pretrain_rows": int(len(pretrain_f["continuous"])),
       "config": {k: (list(v) if isinstance(v, (list, tuple)) else v)
                  for k, v in dataclasses.asdict(config).items()}})
-  (out / "report.md").write_text(report_markdown(rows, config, len(train), len(test),
-                                                 pretrain_seconds, extra), encoding="utf-8")
+  (out / "report.md").write_text(report_markdown(
+      rows, config, len(train), len(test), pretrain_seconds, extra,
+      len(pretrain_f["continuous"])), encoding="utf-8")
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                           "seconds"])
   return {"rows": rows, "table": table, "export_path": export_path}
