@@ -204,6 +204,12 @@ def test_train_step_rejects_padded_batches():
     model.train_step(tf.constant([[0, 3, -1], [2, 4, 7]], tf.int32))
 
 
+def test_train_cbow_reports_divergence(small_cases):
+  with pytest.raises(FloatingPointError, match="diverged.*learning_rate"):
+    cbow.train_cbow(small_cases.indptr, small_cases.indices, small_cases.vocab, dim=8,
+                    epochs=2, learning_rate=1e4, min_learning_rate=1e4, verbose=0)
+
+
 def test_set_batches_are_padding_free_and_cover_every_set():
   lengths = np.array([0, 1, 2, 3, 3, 5, 9, 2, 3])
   indptr = np.concatenate([[0], np.cumsum(lengths)])

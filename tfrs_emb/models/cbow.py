@@ -370,6 +370,9 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
 
   Returns:
     CbowResult.
+
+  Raises:
+    FloatingPointError: training diverged (non-finite loss or embeddings).
   """
   t0 = time.perf_counter()
   tf.random.set_seed(seed)
@@ -426,8 +429,14 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(opts)
   hist = model.fit(ds, epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
-                   verbose=verbose, callbacks=cbs)
+                   verbose=verbose, callbacks=[tf.keras.callbacks.TerminateOnNaN()] + cbs)
   vectors = model.input_embeddings.numpy()
+  losses = hist.history.get("loss", [])
+  if not np.isfinite(vectors).all() or not np.isfinite(losses).all():
+    raise FloatingPointError(
+        f"CBOW training diverged (loss per epoch: {losses}); lower learning_rate "
+        f"({learning_rate}) or tokens_per_batch ({tokens_per_batch}): a batch applies the "
+        "sum of its targets' gradients to each element row")
   seconds = time.perf_counter() - t0
   tokens = int(len(indices)) * epochs
   return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
