@@ -204,21 +204,18 @@ class SetBatches:
     self.seed = int(seed)
     self.row_multiple = int(row_multiple)
     self.steps_per_epoch = max(
-        self._num_batches(self._subsample(self._rng(e))[0]) for e in range(self.epochs))
+        self._num_batches(np.diff(self._subsample(self._rng(e))[0]))
+        for e in range(self.epochs))
 
   def _rng(self, epoch: int) -> np.random.Generator:
     return np.random.default_rng([self.seed, epoch])
 
   def _subsample(self, rng: np.random.Generator):
-    """(lengths, indptr, indices) of the epoch's subsample (the rng's first draw)."""
-    indptr, indices = self._indptr, self._indices
+    """(indptr, indices) of the epoch's subsample (the rng's first draw)."""
     if self._keep is None:
-      return np.diff(indptr), indptr, indices
-    keep = rng.random(len(indices)) < self._keep
-    lengths = np.diff(np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr])
-    new_indptr = np.zeros_like(indptr)
-    np.cumsum(lengths, out=new_indptr[1:])
-    return lengths, new_indptr, indices[keep]
+      return self._indptr, self._indices
+    return filter_sets(self._indptr, self._indices,
+                       rng.random(len(self._indices)) < self._keep)
 
   def _rows(self, width: int) -> int:
     m = self.row_multiple
@@ -231,11 +228,12 @@ class SetBatches:
   def epoch(self, epoch: int = 0) -> List[np.ndarray]:
     """Epoch ``epoch``: ``steps_per_epoch`` int32 [rows, L] batches in random order."""
     rng = self._rng(epoch)
-    lengths, indptr, indices = self._subsample(rng)
+    indptr, indices = self._subsample(rng)
     m = self.row_multiple
+    clipped = np.minimum(np.diff(indptr), self.max_len)   # longer sets go with max_len
     batches = []
     for w in range(2, self.max_len + 1):
-      sel = np.nonzero((lengths == w) | ((lengths > self.max_len) & (w == self.max_len)))[0]
+      sel = np.nonzero(clipped == w)[0]
       if not len(sel):
         continue
       sel = rng.permutation(sel)
@@ -283,6 +281,12 @@ class SetBatches:
     opts.autotune.enabled = False
     return tf.data.Dataset.range(self.epochs).prefetch(1).flat_map(
         epoch_batches).prefetch(16).with_options(opts)
+
+
+def filter_sets(indptr: np.ndarray, indices: np.ndarray, keep: np.ndarray):
+  """Keeps the ``keep``-marked elements of CSR sets: (new indptr [num_sets + 1], indices)."""
+  new_indptr = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr]
+  return new_indptr, indices[keep]
 
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
@@ -384,13 +388,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   remap = np.full(len(vocab), -1, np.int64)
   remap[kept] = np.arange(len(kept))
   new = remap[indices]
-  valid = new >= 0
-  lengths = np.add.reduceat(valid.astype(np.int64), indptr[:-1]) if len(indices) else \
-      np.zeros(len(indptr) - 1, np.int64)
-  lengths[np.diff(indptr) == 0] = 0
-  new_indptr = np.zeros_like(indptr)
-  np.cumsum(lengths, out=new_indptr[1:])
-  new_indices = new[valid]
+  new_indptr, new_indices = filter_sets(indptr, new, new >= 0)
   kcounts = counts[kept]
   if len(kept) < 2:
     raise ValueError(f"only {len(kept)} elements occur in >= {min_count} sets; lower "
