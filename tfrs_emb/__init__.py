@@ -14,6 +14,5 @@ if "tensorflow" in _sys.modules and _os.environ.get("TF_USE_LEGACY_KERAS") != "1
       "TensorFlow Recommenders needs Keras 2. Import tfrs_emb first, or set "
       "TF_USE_LEGACY_KERAS=1 in the environment.")
 _os.environ["TF_USE_LEGACY_KERAS"] = "1"
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

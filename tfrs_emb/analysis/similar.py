@@ -7,7 +7,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from tfrs_emb.metrics import rank_dice_at_k
-from tfrs_emb.retrieval.exact import exact_top_k
+from tfrs_emb.core.linalg import exact_top_k
 
 
 @dataclasses.dataclass

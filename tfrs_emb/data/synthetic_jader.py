@@ -34,7 +34,7 @@ import os
 import pathlib
 import time
 import unicodedata
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -514,3 +514,28 @@ def _write_table(handle, ids, rep, case, name, extra, seq_col, name_col, columns
 def class_names() -> Sequence[str]:
   """Names of the latent therapeutic classes, indexed by ``primary_class``."""
   return [c[0] for c in _CLASSES]
+
+
+def cached_release(cache_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
+                   log: Callable[[str], None] = lambda msg: None) -> pathlib.Path:
+  """The synthetic release of ``num_cases`` cases and ``seed``, generated once per cache.
+
+  Every experiment shares one folder scheme (``CACHE/synthetic_{cases}_s{seed}``), so a
+  release is never generated twice. A ``.complete`` marker is written last: an interrupted
+  generation is redone, never reused half-written.
+
+  Returns:
+    The release folder.
+  """
+  if num_cases < 1:
+    raise ValueError(f"num_cases must be a positive number of cases, got {num_cases}")
+  out = pathlib.Path(cache_dir) / f"synthetic_{num_cases}_s{seed}"
+  done = out / ".complete"
+  if done.exists():
+    log(f"reusing the synthetic JADER release in {out}")
+    return out
+  log(f"generating a synthetic JADER release of {num_cases:,d} cases in {out}")
+  info = write_release(out, num_cases, seed=seed)
+  log(f"  written in {info['seconds']:.1f} s: {info['rows']}")
+  done.write_text("ok\n")
+  return out

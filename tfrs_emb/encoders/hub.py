@@ -17,7 +17,7 @@ import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from tfrs_emb.encoders.use_multilingual import check_text_batch
+from tfrs_emb.core.text import check_text_batch
 
 
 class HubHandleError(RuntimeError):

@@ -21,9 +21,10 @@ import numpy as np
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
-from tfrs_emb import serving
+from tfrs_emb.core import serving
 from tfrs_emb.encoders.hub import HubTextEncoder
-from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder, check_text_batch
+from tfrs_emb.core.text import check_text_batch
+from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 
 ENCODER_NAMES = ('"use"', '"hub:HANDLE"')
 

@@ -33,8 +33,8 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb import metrics
-from tfrs_emb import serving
-from tfrs_emb.retrieval.exact import exact_top_k
+from tfrs_emb.core import serving
+from tfrs_emb.core.linalg import exact_top_k
 
 AGGREGATIONS = ("mean", "max")
 

@@ -17,7 +17,7 @@ from tfrs_emb import reporting
 from tfrs_emb.data import covertype as ct
 from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder, TabularPretrainer
 from tfrs_emb.models.tabular_serving import export_classifier
-from tfrs_emb.retrieval.exact import exact_top_k
+from tfrs_emb.core.linalg import exact_top_k
 
 # The talk's accuracies (15,120 labelled rows; 565,892 unlabelled rows in pretraining).
 TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,

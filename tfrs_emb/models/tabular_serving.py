@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfrs_emb.data import covertype as ct
 from tfrs_emb.models.tabular import TabularClassifier
-from tfrs_emb.serving import save_for_serving
+from tfrs_emb.core.serving import save_for_serving
 
 
 class CovertypeServingModule(tf.Module):

@@ -1,6 +1,5 @@
-"""Retrieval: exact top-k, TFRS BruteForce / ScaNN indexes and their SavedModel export."""
+"""Retrieval: TFRS BruteForce / ScaNN indexes and their SavedModel export."""
 
-from tfrs_emb.retrieval.exact import exact_top_k
 from tfrs_emb.retrieval.index import ScaNN
 from tfrs_emb.retrieval.index import build_brute_force
 from tfrs_emb.retrieval.index import build_scann

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfrs_emb import metrics
 from tfrs_emb.retrieval import index as index_lib
-from tfrs_emb.retrieval.exact import exact_top_k
+from tfrs_emb.core.linalg import exact_top_k
 
 RunFn = Callable[[np.ndarray, np.ndarray, int], Tuple[float, float, np.ndarray]]
 

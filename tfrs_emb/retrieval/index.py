@@ -44,7 +44,7 @@ import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrs_emb import serving
+from tfrs_emb.core import serving
 
 SpecLike = Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
 

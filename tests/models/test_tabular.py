@@ -17,7 +17,7 @@ from tfrs_emb.models.tabular import (FeatureTokenizer, TabularClassifier, Tabula
                                      TabularPretrainer)
 from tfrs_emb.models.tabular_serving import CovertypeServingModule, export_classifier
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _batch(n=32, seed=0):

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tfrs_emb.retrieval import bench
 from tfrs_emb.retrieval import load_serving_fn
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROW_KEYS = {"search", "aggregation", "index_seconds", "query_seconds", "qps", "rank_dice@10",
             "recall@10"}
 

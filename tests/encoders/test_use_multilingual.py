@@ -137,7 +137,7 @@ def test_bench_encoder_trainer_writes_metrics(tmp_path):
   import pathlib
   import subprocess
   import sys
-  root = pathlib.Path(__file__).resolve().parents[1]
+  root = pathlib.Path(__file__).resolve().parents[2]
   run = subprocess.run(
       [sys.executable, "-m", "trainers.bench_encoder", f"--output_dir={tmp_path}",
        "--n_texts=40", "--rounds=1", "--batch_size=16",

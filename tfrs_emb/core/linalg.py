@@ -1,4 +1,6 @@
-"""Exact maximum-inner-product top-k over an in-memory embedding matrix.
+"""Array maths every layer shares: L2 normalisation, exact top-k, self-exclusion.
+
+Exact maximum-inner-product top-k over an in-memory embedding matrix.
 
 The cost of exact search with a small embedding width (D = 64) is less the matrix product
 than the selection: a plain ``top_k`` / ``argpartition`` over every one of the
@@ -19,11 +21,10 @@ Blocks of queries run in parallel threads (numpy and BLAS release the GIL) with 
 single-threaded per call, so both the products and the folding use every core.
 """
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
-
-import contextlib
 
 import numpy as np
 
@@ -125,3 +126,57 @@ def exact_top_k(queries: np.ndarray, database: np.ndarray, k: int,
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(num_threads) as ex:
       list(ex.map(run, starts))
   return out_s, out_i
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+  """``x / max(||x||, eps)`` along ``axis`` as float32 (zero rows stay zero)."""
+  x = np.asarray(x, np.float32)
+  return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), eps)
+
+
+def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int,
+              scores: Optional[np.ndarray] = None):
+  """Removes each query's own row from its results.
+
+  Args:
+    neighbors: int [Q, >= k+1] result ids, best first (-1 = no result).
+    query_ids: int [Q], the database row of each query.
+    k: results kept per query.
+    scores: optional float [Q, same width] scores of ``neighbors``.
+
+  Returns:
+    int64 [Q, k] ids without the query's own row (when it is absent the last result is
+    dropped instead), and with ``scores`` also their float32 [Q, k] scores.
+  """
+  neighbors = np.asarray(neighbors, np.int64)
+  query_ids = np.asarray(query_ids, np.int64)
+  if neighbors.ndim != 2 or neighbors.shape[1] < k + 1 or len(neighbors) != len(query_ids):
+    raise ValueError(f"neighbors must be [Q, >= k+1] = [{len(query_ids)}, >= {k + 1}], "
+                     f"got {neighbors.shape}")
+  is_self = neighbors == query_ids[:, None]
+  first_self = np.where(is_self.any(axis=1), is_self.argmax(axis=1), neighbors.shape[1] - 1)
+  keep = np.ones(neighbors.shape, bool)
+  keep[np.arange(len(neighbors)), first_self] = False
+  width = neighbors.shape[1] - 1
+  top = neighbors[keep].reshape(-1, width)[:, :k]
+  if scores is None:
+    return top
+  kept_scores = np.asarray(scores, np.float32)[keep].reshape(-1, width)[:, :k]
+  return top, kept_scores
+
+
+def top_k_excluding_self(queries: np.ndarray, database: np.ndarray, query_ids: np.ndarray,
+                         k: int, **kwargs) -> Tuple[np.ndarray, np.ndarray]:
+  """Exact top-k of database rows ``query_ids`` (given as ``queries``), themselves excluded.
+
+  Returns:
+    (scores float32 [Q, k], indices int64 [Q, k]); -inf / -1 pad when N - 1 < k.
+  """
+  n = len(database)
+  s, i = exact_top_k(queries, database, min(k + 1, n), **kwargs)
+  if i.shape[1] < k + 1:  # small database: pad so drop_self can always drop one
+    pad = k + 1 - i.shape[1]
+    i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
+    s = np.pad(s, ((0, 0), (0, pad)), constant_values=-np.inf)
+  nb, sc = drop_self(i, query_ids, k, scores=s)
+  return sc, nb

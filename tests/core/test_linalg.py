@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tfrs_emb  # noqa: F401
-from tfrs_emb.retrieval import exact_top_k
+from tfrs_emb.core.linalg import exact_top_k
 
 
 def _reference(q, x, k):
@@ -39,3 +39,28 @@ def test_exact_top_k_matches_numpy_sort(n, k, block, chunk, threads):
 def test_exact_top_k_rejects_mismatched_shapes():
   with pytest.raises(ValueError, match="share D"):
     exact_top_k(np.zeros((2, 3), np.float32), np.zeros((5, 4), np.float32), 2)
+
+
+def test_drop_self_removes_the_query_or_else_the_last_result():
+  from tfrs_emb.core.linalg import drop_self
+  nb = np.array([[3, 1, 2], [0, 2, 5]])
+  sc = np.array([[0.9, 0.8, 0.7], [0.6, 0.5, 0.4]], np.float32)
+  top, kept = drop_self(nb, np.array([1, 9]), 2, scores=sc)
+  np.testing.assert_array_equal(top, [[3, 2], [0, 2]])
+  np.testing.assert_allclose(kept, [[0.9, 0.7], [0.6, 0.5]])
+  with pytest.raises(ValueError, match="k\\+1"):
+    drop_self(nb, np.array([1, 9]), 3)
+
+
+def test_top_k_excluding_self_pads_small_databases():
+  from tfrs_emb.core.linalg import l2_normalize, top_k_excluding_self
+  x = l2_normalize(np.random.default_rng(0).standard_normal((3, 4)))
+  np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-6)
+  scores, ids = top_k_excluding_self(x, x, np.arange(3), k=4)
+  assert ids.shape == (3, 4)
+  for q in range(3):
+    assert q not in ids[q]
+    assert sorted(ids[q, :2]) == sorted(set(range(3)) - {q})
+    np.testing.assert_array_equal(ids[q, 2:], -1)
+    assert np.all(np.isneginf(scores[q, 2:]))
+  np.testing.assert_array_equal(l2_normalize(np.zeros((1, 3))), 0.0)

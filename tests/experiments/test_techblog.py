@@ -15,7 +15,7 @@ from tfrs_emb.analysis import techblog_report
 from tfrs_emb.analysis.related_export import export_related_articles
 from tfrs_emb.analysis.related_export import load_related_articles
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOPICS = {
     "go": ("Go言語", ["Go", "テスト"], "Programming", ["Goのテスト", "goroutine入門", "Go Modules"]),
     "aws": ("AWS Lambda", ["AWS", "Lambda"], "Infrastructure",

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfrs_emb.retrieval import build_brute_force
 from tfrs_emb.retrieval import build_scann
-from tfrs_emb.retrieval import exact_top_k
+from tfrs_emb.core.linalg import exact_top_k
 from tfrs_emb.retrieval import export_index
 from tfrs_emb.retrieval import load_serving_fn
 

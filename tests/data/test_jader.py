@@ -17,7 +17,7 @@ from tfrs_emb.data import synthetic_jader
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 DEMO_H = "識別番号,報告回数,性別,年齢,体重,身長,報告年度・四半期,状況,報告の種類,報告者の資格,E2B"
 DRUG_H = ("識別番号,報告回数,医薬品連番,医薬品の関与,医薬品（一般名）,医薬品（販売名）,投与経路,"

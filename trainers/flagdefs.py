@@ -1,0 +1,87 @@
+"""absl flags generated from an experiment's ``Config`` dataclass (one source of defaults).
+
+Each config field becomes a flag of the same name, with its default, help text, choices
+and bounds (validated by absl before any work starts).
+"""
+
+import dataclasses
+import typing
+
+from absl import flags
+
+from tfrs_emb.experiments import common
+
+
+def _kind(f: dataclasses.Field) -> str:
+  default = f.default
+  if isinstance(default, bool):
+    return "bool"
+  if isinstance(default, int):
+    return "integer"
+  if isinstance(default, float):
+    return "float"
+  if isinstance(default, tuple):
+    return "list"
+  return "string"
+
+
+def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
+  """Defines one absl flag per field of ``config_cls`` (except ``skip``)."""
+  for f in dataclasses.fields(config_cls):
+    if f.name in skip:
+      continue
+    help_text = f.metadata.get("help", f.name)
+    kind = _kind(f)
+    choices = f.metadata.get("choices")
+    if kind == "string" and choices:
+      flags.DEFINE_enum(f.name, f.default, list(choices), help_text, flag_values=flag_values)
+      continue
+    default = f.default
+    if kind == "list":
+      default = [str(v) for v in default]
+    elif kind == "string" and default is None:
+      default = ""
+    getattr(flags, f"DEFINE_{kind}")(f.name, default, help_text, flag_values=flag_values)
+    lower, upper = f.metadata.get("lower"), f.metadata.get("upper")
+    if kind in ("integer", "float") and (lower is not None or upper is not None):
+      flags.register_validator(
+          f.name, _bounds_check(lower, upper),
+          message=f"--{f.name} must be in [{'-inf' if lower is None else lower}, "
+                  f"{'inf' if upper is None else upper}]",
+          flag_values=flag_values)
+
+
+def _bounds_check(lower, upper):
+  return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
+
+
+def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
+  """Builds ``config_cls`` from the parsed flags; list flags are converted to the type of
+  the field's default elements; empty strings become None where the default is None."""
+  values = {}
+  for f in dataclasses.fields(config_cls):
+    if f.name in overrides:
+      values[f.name] = overrides[f.name]
+      continue
+    if f.name not in flag_values:
+      continue
+    value = flag_values[f.name].value
+    if isinstance(f.default, tuple):
+      element_type = _element_type(f)
+      value = tuple(element_type(v) for v in value)
+    elif f.default is None and value == "":
+      value = None
+    values[f.name] = value
+  config = config_cls(**values)
+  try:
+    common.check_config(config)
+  except ValueError as e:
+    raise flags.ValidationError(f"--{e}") from None
+  return config
+
+
+def _element_type(f: dataclasses.Field):
+  if f.default:
+    return type(f.default[0])
+  args = typing.get_args(f.type) if not isinstance(f.type, str) else ()
+  return args[0] if args and isinstance(args[0], type) else str
