@@ -1,0 +1,112 @@
+"""CBOW under MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 vs one.
+
+What MultiWorkerMirroredStrategy implies for ``train_cbow`` (checked by hand, see
+BUILD_NOTES.md "Multi-worker training"): with the DATA auto-shard policy every worker
+runs the whole numpy batch plan, each global batch is split by rows (worker 0 the first
+half, worker 1 the second), the summed-loss gradients are all-reduced with SUM and both
+workers draw the same shared negatives (same op seeds). So a global step is exactly the
+single-process step on the same batch, and both workers hold bit-identical variables.
+The global batches themselves differ from a one-replica run (``train_cbow`` rounds the
+rows of a batch to a multiple of the replica count), so against one worker the test
+asserts what survives that: the same vocabulary, per-epoch loss and the quality of the
+case neighbourhoods (class_agreement@10), not the same vectors.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from tfrs_emb.core import distribute, linalg
+from tfrs_emb.data import jader, synthetic_jader
+from tfrs_emb.models import case_encoder
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT_S = 150
+
+
+def _free_ports(n: int):
+  """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
+  socks = [socket.socket() for _ in range(n)]
+  try:
+    for s in socks:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in socks]
+  finally:
+    for s in socks:
+      s.close()
+
+
+def _start(args, tf_config=None, log=None):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+  env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+  if tf_config:
+    env["TF_CONFIG"] = tf_config
+  return subprocess.Popen([sys.executable, "-m", "trainers.cbow_worker", *args], cwd=ROOT,
+                          env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_all(procs, logs):
+  """Waits for every process; on a timeout or failure kills the rest and fails with logs."""
+  try:
+    for p in procs:
+      p.wait(timeout=TIMEOUT_S)
+  except subprocess.TimeoutExpired:
+    pass
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  failed = [(p.returncode, log) for p, log in zip(procs, logs) if p.returncode != 0]
+  assert not failed, "\n\n".join(
+      f"rc={rc} {log}:\n{pathlib.Path(log).read_text()[-3000:]}" for rc, log in failed)
+
+
+def _class_agreement(cases, result) -> float:
+  rows = case_encoder.map_elements(cases.vocab, list(result["vocab"]))[cases.indices]
+  emb = case_encoder.case_embeddings(cases.indptr, rows, result["vectors"], "mean")
+  _, neighbors = linalg.exact_top_k(emb, emb, 11)
+  return case_encoder.class_agreement_at_k(neighbors, cases.latent_class, 10,
+                                           np.arange(len(emb)))
+
+
+def test_two_workers_agree_with_one(tmp_path):
+  release = synthetic_jader.cached_release(tmp_path / "cache", 1000, seed=0)
+  args = [f"--release={release}", "--epochs=4"]
+  ports = _free_ports(2)
+  workers = [f"127.0.0.1:{p}" for p in ports]
+  logs = [tmp_path / name for name in ("single.log", "worker0.log", "worker1.log")]
+  handles = [open(log, "w") for log in logs]
+  try:
+    procs = [_start(args + [f"--out={tmp_path / 'single' / 'vectors.npz'}"], log=handles[0])]
+    procs += [_start(args + ["--strategy=multi_worker",
+                             f"--out={tmp_path / 'multi' / 'vectors.npz'}"],
+                     tf_config=distribute.tf_config(workers, i), log=handles[1 + i])
+              for i in range(2)]
+    _wait_all(procs, logs)
+  finally:
+    for h in handles:
+      h.close()
+
+  single = np.load(tmp_path / "single" / "vectors.npz")
+  chief = np.load(tmp_path / "multi" / "vectors.npz")       # written by worker 0 only
+  other = np.load(tmp_path / "multi" / "vectors.worker1.npz")
+  assert int(single["replicas"]) == 1
+  assert int(chief["replicas"]) == int(other["replicas"]) == 2
+  # Mirrored variables: every step applied the same all-reduced update on both workers.
+  np.testing.assert_array_equal(chief["vectors"], other["vectors"])
+  np.testing.assert_array_equal(chief["vocab"], single["vocab"])
+
+  # Same training as one worker, up to the different grouping of rows into batches.
+  assert single["loss"][-1] < single["loss"][0] - 0.5   # both runs really train
+  np.testing.assert_allclose(chief["loss"], single["loss"], rtol=0.05)
+  cases = jader.load_cases(release, verbose=False)
+  multi_ca, single_ca = _class_agreement(cases, chief), _class_agreement(cases, single)
+  untrained = np.random.default_rng(0).standard_normal(single["vectors"].shape)
+  random_ca = _class_agreement(cases, {"vocab": single["vocab"], "vectors": untrained})
+  assert single_ca > random_ca + 0.2, (single_ca, random_ca)
+  assert abs(multi_ca - single_ca) < 0.03, (multi_ca, single_ca)
