@@ -11,6 +11,9 @@ from absl import flags
 
 from tfrs_emb.experiments import common
 
+# The flags belong to the trainer that calls define_config_flags, so its --help lists them.
+flags.disclaim_key_flags()
+
 
 def _kind(f: dataclasses.Field) -> str:
   default = f.default
