@@ -66,7 +66,7 @@ class KerasTextEncoder:
 
   def encode(self, texts: Sequence[str]) -> np.ndarray:
     """Returns float32 [N, D] unit rows."""
-    return l2_normalize(embed_in_batches(self._fn, list(texts), self.batch_size,
+    return l2_normalize(embed_in_batches(self._fn, texts, self.batch_size,
                                          f"{self.name}.encode"))
 
   __call__ = encode
