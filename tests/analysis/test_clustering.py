@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 
 import tfrs_emb  # noqa: F401
+from tests.analysis.helpers import blobs
 from tfrs_emb.analysis import clustering
 
 
-def _blobs(k=4, per=20, dim=24, noise=0.15, seed=0):
-  rng = np.random.default_rng(seed)
-  centres = rng.standard_normal((k, dim))
-  x = np.repeat(centres, per, axis=0) + noise * rng.standard_normal((k * per, dim))
-  return x / np.linalg.norm(x, axis=1, keepdims=True), np.repeat(np.arange(k), per)
-
-
 def test_spherical_kmeans_recovers_separable_clusters():
-  x, truth = _blobs()
+  x, truth = blobs()
   result = clustering.spherical_kmeans(x, k=4, restarts=3, seed=1)
   # Same partition up to label permutation.
   pairs = set(zip(truth.tolist(), result.labels.tolist()))
@@ -34,7 +28,7 @@ def test_spherical_kmeans_recovers_separable_clusters():
 
 
 def test_cluster_naming():
-  x, truth = _blobs(k=2, per=5)
+  x, truth = blobs(k=2, per=5)
   result = clustering.spherical_kmeans(x, k=2, restarts=2)
   tag_names = ["日本語", "alpha", "beta"]
   tag_emb = np.stack([result.centroids[0], result.centroids[0] * 0.9 + 0.1,

@@ -4,14 +4,8 @@ import numpy as np
 import pytest
 
 import tfrs_emb  # noqa: F401
+from tests.analysis.helpers import blobs
 from tfrs_emb.analysis import tags as tagrec
-
-
-def _blobs(k=4, per=20, dim=24, noise=0.15, seed=0):
-  rng = np.random.default_rng(seed)
-  centres = rng.standard_normal((k, dim))
-  x = np.repeat(centres, per, axis=0) + noise * rng.standard_normal((k * per, dim))
-  return x / np.linalg.norm(x, axis=1, keepdims=True), np.repeat(np.arange(k), per)
 
 
 def test_tag_time_split_mean_direct_and_trained():
@@ -22,7 +16,7 @@ def test_tag_time_split_mean_direct_and_trained():
   assert split.test.tolist() == [9, 10, 11]
   assert split.tags == ["aws", "go", "new", "test", "ui"]  # tags of posts 0-8
   assert split.truth[2] == []  # 'unseen' is not recommendable
-  x, _ = _blobs(k=3, per=4, noise=0.05)  # 12 posts; rows 0-3 blob 0, 4-7 blob 1, 8-11 blob 2
+  x, _ = blobs(k=3, per=4, noise=0.05)  # 12 posts; rows 0-3 blob 0, 4-7 blob 1, 8-11 blob 2
   topic = {"go": 0, "test": 0, "aws": 1, "ui": 2}
   emb = np.stack([x[topic[t[0]] * 4] if t[0] in topic else x[11] for t in post_tags])
   emb = emb + 0.01 * np.random.default_rng(0).standard_normal(emb.shape)
