@@ -19,6 +19,7 @@ from tfrs_emb.analysis import cluster_figures
 from tfrs_emb.analysis import clustering
 from tfrs_emb.analysis import tags as tagrec
 from tfrs_emb.analysis.recommend import BlogRecommender
+from tfrs_emb.analysis.related_export import export_related_articles
 from tfrs_emb.analysis.similar import SimilarResult
 from tfrs_emb.analysis.similar import paired_bootstrap
 from tfrs_emb.analysis.similar import per_query_rank_dice
@@ -381,8 +382,6 @@ def export(config: Config, blog: Blog, cache: EncoderCache,
            f"is {type(enc).__name__}, not a Keras tower")
     log(msg)
     return {"path": None, "reason": msg}
-  # TensorFlow's SavedModel code loads only when exporting.
-  from tfrs_emb.analysis.related_export import export_related_articles  # pylint: disable=import-outside-toplevel
   path = export_related_articles(enc.layer, blog.ids, cache.embeddings(config.export_encoder),
                                  config.export_dir, k=config.k,
                                  version=config.export_version)
