@@ -145,12 +145,11 @@ def _scan_records(path: pathlib.Path, encoding: str) -> _Records:
   """Field counts and line numbers of every record (pandas pads short rows silently).
 
   Raises:
-    JaderFormatError: empty file, undecodable bytes or a quote never closed, naming
-      the line.
+    JaderFormatError: empty file, or undecodable bytes (naming their line).
   """
   lines, fields, extra = array.array("q"), array.array("q"), []
   with open(path, encoding=encoding, newline="") as f:
-    reader = csv.reader(f, strict=True)
+    reader = csv.reader(f)
     try:
       header = next(reader, None)
       if header is None:
@@ -162,13 +161,8 @@ def _scan_records(path: pathlib.Path, encoding: str) -> _Records:
         if len(row) > width and any(row[width:]):
           extra.append(len(fields) - 1)
         line = reader.line_num + 1
-    except UnicodeDecodeError as e:
-      raise JaderFormatError(f"{path}: line {reader.line_num + 1}: bytes that are not "
-                             f"valid {encoding} (detected from the file's start): "
-                             f"{e.reason}") from None
-    except csv.Error as e:
-      raise JaderFormatError(f"{path}: line {line}: {e} (a field opened with a quote "
-                             "is never closed: unbalanced '\"')") from None
+    except UnicodeDecodeError:
+      raise JaderFormatError(f"{path}: {_undecodable_line(path, encoding)}") from None
   lines = np.frombuffer(lines, np.int64) if lines else np.zeros(0, np.int64)
   spans = np.diff(np.r_[lines, reader.line_num + 1]) if len(lines) else lines
   fields = np.frombuffer(fields, np.int64) if fields else np.zeros(0, np.int64)
@@ -176,6 +170,18 @@ def _scan_records(path: pathlib.Path, encoding: str) -> _Records:
   extra_filled[extra] = True
   return _Records(width, int(fields.max(initial=width)), lines, spans, fields,
                   extra_filled)
+
+
+def _undecodable_line(path: pathlib.Path, encoding: str) -> str:
+  """Where a file stops decoding (text is decoded in blocks, so the reader cannot say)."""
+  with open(path, "rb") as f:
+    for number, raw in enumerate(f, 1):
+      try:
+        raw.decode(encoding)
+      except UnicodeDecodeError as e:
+        return (f"line {number}: bytes that are not valid {encoding} (detected from the "
+                f"file's start): {e.reason} at byte {e.start} of the line")
+  return f"bytes that are not valid {encoding}"
 
 
 def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
@@ -220,6 +226,9 @@ def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
       yield (chunk.loc[good, cols].set_axis(list(wanted), axis=1),
              rec.lines[part][good])
   except pd.errors.ParserError as e:
+    if "EOF inside string" in str(e):  # the scan's last record runs to the end of file
+      raise JaderFormatError(f"{path}: line {rec.lines[-1]}: a field opened with a quote "
+                             "is never closed (unbalanced '\"')") from None
     raise JaderFormatError(f"{path}: CSV parse error: {e}") from e
   if start != len(rec.lines):
     raise JaderFormatError(f"{path}: pandas read {start} records but the csv module "
