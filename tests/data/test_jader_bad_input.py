@@ -69,7 +69,7 @@ def test_stray_quote_counts_every_lost_line_and_keeps_line_breaks_out(tmp_path):
       "B2,1,被疑薬,アス\"ピリン\"",           # ... closed on line 4 (mid-field quotes)
       "B2,1,被疑薬,ヘパリン"]))
   assert cases.skipped == {"drug.csv: malformed row, row spans several lines (a stray or "
-                           "unbalanced quote joined them; counted per line)": 3}
+                           "unbalanced quote joined them)": 3}
   assert [e for e in cases.vocab if e.startswith("drug:")] == ["drug:ヘパリン"]
   assert cases.skipped_first_line[next(iter(cases.skipped))] == 2
 
@@ -92,7 +92,7 @@ def test_control_characters_never_reach_the_vocabulary(tmp_path, name):
   assert reason in (
       "drug.csv: 医薬品（一般名） contains a line break, tab or other control character",
       "drug.csv: malformed row, row spans several lines (a stray or unbalanced quote "
-      "joined them; counted per line)")
+      "joined them)")
   assert ("\n" in name) == ("spans" in reason)
 
 
@@ -142,7 +142,7 @@ def test_empty_file_and_bad_bytes_after_the_probe_name_the_file(tmp_path):
   raw = (DRUG_H + "\r\n" + good).encode("utf-8") + b"B2,1,\xff\xfe,x\r\n"
   folder = _release(tmp_path / "u", raw={"drug.csv": raw})
   with pytest.raises(jader.JaderFormatError,
-                     match=r"drug\.csv: line 60002: bytes that are not valid utf-8 \(detected "
-                           r"from the file's start\): invalid start byte at byte 5 of the "
-                           r"line"):
+                     match=r"drug\.csv: line 60002: bytes that are not valid utf-8: invalid "
+                           r"start byte at byte 5 of the line \(encoding detected from the "
+                           r"file's start\)"):
     _load(folder)

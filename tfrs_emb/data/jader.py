@@ -30,9 +30,7 @@ the vocabulary, so never in a TSV), 識別番号 not in the demo file, duplicate
 Empty fields past the header's width (a delimiter ending every row) are accepted.
 """
 
-import array
 import codecs
-import csv
 import dataclasses
 import math
 import pathlib
@@ -42,6 +40,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from tfrs_emb.core import csv_records
 
 KINDS = ("demo", "drug", "reac", "hist")
 ID_COL = "識別番号"
@@ -130,58 +130,18 @@ class _Skips:
       self.first_line[key] = min(self.first_line.get(key, line), line)
 
 
-@dataclasses.dataclass
-class _Records:
-  """What the csv module sees in a file: the record layout pandas cannot report."""
-  width: int            # the header's field count
-  max_fields: int       # the most fields of any record
-  lines: np.ndarray     # int64 [records]: file line where each record starts
-  spans: np.ndarray     # int64 [records]: physical lines each record covers
-  fields: np.ndarray    # int64 [records]: fields per record (0 = blank line)
-  extra_filled: np.ndarray  # bool [records]: a field past the header's width is not empty
-
-
-def _scan_records(path: pathlib.Path, encoding: str) -> _Records:
-  """Field counts and line numbers of every record (pandas pads short rows silently).
-
-  Raises:
-    JaderFormatError: empty file, or undecodable bytes (naming their line).
-  """
-  lines, fields, extra = array.array("q"), array.array("q"), []
-  with open(path, encoding=encoding, newline="") as f:
-    reader = csv.reader(f)
-    try:
-      header = next(reader, None)
-      if header is None:
-        raise JaderFormatError(f"{path}: empty file (expected a header row)")
-      width, line = len(header), reader.line_num + 1
-      for row in reader:
-        lines.append(line)
-        fields.append(len(row))
-        if len(row) > width and any(row[width:]):
-          extra.append(len(fields) - 1)
-        line = reader.line_num + 1
-    except UnicodeDecodeError:
-      raise JaderFormatError(f"{path}: {_undecodable_line(path, encoding)}") from None
-  lines = np.frombuffer(lines, np.int64) if lines else np.zeros(0, np.int64)
-  spans = np.diff(np.r_[lines, reader.line_num + 1]) if len(lines) else lines
-  fields = np.frombuffer(fields, np.int64) if fields else np.zeros(0, np.int64)
-  extra_filled = np.zeros(len(fields), bool)
-  extra_filled[extra] = True
-  return _Records(width, int(fields.max(initial=width)), lines, spans, fields,
-                  extra_filled)
-
-
-def _undecodable_line(path: pathlib.Path, encoding: str) -> str:
-  """Where a file stops decoding (text is decoded in blocks, so the reader cannot say)."""
-  with open(path, "rb") as f:
-    for number, raw in enumerate(f, 1):
-      try:
-        raw.decode(encoding)
-      except UnicodeDecodeError as e:
-        return (f"line {number}: bytes that are not valid {encoding} (detected from the "
-                f"file's start): {e.reason} at byte {e.start} of the line")
-  return f"bytes that are not valid {encoding}"
+def _scan(path: pathlib.Path, encoding: str) -> csv_records.Records:
+  try:
+    with open(path, encoding=encoding, newline="") as f:
+      records = csv_records.scan(f)
+  except UnicodeDecodeError:
+    with open(path, "rb") as f:
+      where = csv_records.undecodable_line(f, encoding)
+    raise JaderFormatError(f"{path}: {where} (encoding detected from the file's "
+                           "start)") from None
+  if records is None:
+    raise JaderFormatError(f"{path}: empty file (expected a header row)")
+  return records
 
 
 def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
@@ -189,12 +149,11 @@ def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
   """Yields (DataFrame with the canonical ``wanted`` columns (str), file line per row)
   for the well-formed records; malformed ones are counted in ``skips``.
 
-  Malformed: a blank line, too few fields, a non-empty field past the header's width
-  (empty trailing fields, i.e. a delimiter at the end of every row, are accepted), or a
-  record spanning several lines (a stray quote joined them; counted per line lost).
+  Malformed: see ``csv_records.Records.malformed``; each is counted per physical line
+  (a stray quote that joined three lines loses three rows).
   """
   encoding = detect_encoding(path)
-  rec = _scan_records(path, encoding)
+  rec = _scan(path, encoding)
   header = pd.read_csv(path, encoding=encoding, nrows=0).columns.tolist()
   mapping = _match_columns(path, header, wanted)
   # Names as wide as the longest record: pandas then never guesses an index column
@@ -204,25 +163,17 @@ def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
   reader = pd.read_csv(path, encoding=encoding, dtype=object, keep_default_na=False,
                        header=0, names=names, usecols=cols, index_col=False,
                        skip_blank_lines=False, chunksize=chunk_rows)
-  w = rec.width
-  reasons = [
-      (rec.fields == 0, "blank line"),
-      ((rec.fields > 0) & (rec.fields < w), f"too few fields (expected {w})"),
-      (rec.extra_filled, f"too many fields (expected {w})"),
-      (rec.spans > 1, "row spans several lines (a stray or unbalanced quote joined "
-                      "them; counted per line)"),
-  ]
+  malformed = rec.malformed()
   start = 0
   try:
     for chunk in reader:
       part = slice(start, start + len(chunk))
       start += len(chunk)
       good = np.ones(len(chunk), bool)
-      for mask, reason in reasons:
-        bad = mask[part] & good
-        skips.add(f"{path.name}: malformed row, {reason}", bad, rec.lines[part],
-                  weight=rec.spans[part] if reason.startswith("row spans") else None)
-        good &= ~bad
+      for mask, reason in malformed:
+        skips.add(f"{path.name}: malformed row, {reason}", mask[part], rec.lines[part],
+                  weight=rec.spans[part])
+        good &= ~mask[part]
       yield (chunk.loc[good, cols].set_axis(list(wanted), axis=1),
              rec.lines[part][good])
   except pd.errors.ParserError as e:
