@@ -44,15 +44,24 @@ def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
     getattr(flags, f"DEFINE_{kind}")(f.name, default, help_text, flag_values=flag_values)
     lower, upper = f.metadata.get("lower"), f.metadata.get("upper")
     if kind in ("integer", "float") and (lower is not None or upper is not None):
-      flags.register_validator(
-          f.name, _bounds_check(lower, upper),
-          message=f"--{f.name} must be in [{'-inf' if lower is None else lower}, "
-                  f"{'inf' if upper is None else upper}]",
-          flag_values=flag_values)
+      register_bounds(f.name, lower, upper, flag_values=flag_values)
 
 
-def _bounds_check(lower, upper):
-  return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
+def register_bounds(name: str, lower=None, upper=None, flag_values=flags.FLAGS) -> None:
+  """Validates number flag ``name`` at start-up against inclusive bounds (None: none);
+  the error names the flag and the allowed range."""
+  flags.register_validator(
+      name, lambda v: (lower is None or v >= lower) and (upper is None or v <= upper),
+      message=f"--{name} must be in [{'-inf' if lower is None else lower}, "
+              f"{'inf' if upper is None else upper}]",
+      flag_values=flag_values)
+
+
+def register_nonempty(name: str, what: str, flag_values=flags.FLAGS) -> None:
+  """Validates string flag ``name`` at start-up: not empty or blank."""
+  flags.register_validator(name, lambda v: bool(v and v.strip()),
+                           message=f"--{name} must be {what} (got an empty value)",
+                           flag_values=flag_values)
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
