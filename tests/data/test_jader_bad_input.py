@@ -146,3 +146,16 @@ def test_empty_file_and_bad_bytes_after_the_probe_name_the_file(tmp_path):
                            r"start byte at byte 5 of the line \(encoding detected from the "
                            r"file's start\)"):
     _load(folder)
+
+
+def test_latent_classes_side_file_with_bad_class_ids(tmp_path):
+  folder = _release(tmp_path / "r", drug=["A1,1,被疑薬,アスピリン"])
+  (folder / "latent_classes.csv").write_text(
+      "識別番号,primary_class,primary_class_name\nA1,inf,x\nB2,2000000000,y\n", "utf-8")
+  cases = _load(folder)
+  assert cases.latent_class.tolist() == [-1, -1] and cases.latent_class_names == []
+  assert cases.skipped == {"latent_classes.csv: primary_class not an integer in 0..2 (class "
+                           "unknown)": 2}
+  (folder / "latent_classes.csv").write_text("", "utf-8")
+  with pytest.raises(jader.JaderFormatError, match=r"latent_classes\.csv: empty file"):
+    _load(folder)

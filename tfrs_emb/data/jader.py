@@ -397,14 +397,24 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
   latent, latent_names = None, None
   side = release_dir / LATENT_FILE
   if side.exists():
-    lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str, keep_default_na=False)
+    try:
+      lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str,
+                        keep_default_na=False, index_col=False)
+    except pd.errors.EmptyDataError:
+      raise JaderFormatError(f"{side}: empty file (expected a header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+      raise JaderFormatError(f"{side}: CSV parse error: {e}") from None
     cols = _match_columns(side, lat.columns.tolist(), [ID_COL, "primary_class"])
     pos = case_index.get_indexer(lat[cols[ID_COL]].str.strip())
-    cls = pd.to_numeric(lat[cols["primary_class"]], errors="coerce").fillna(-1).astype(int)
+    # A class id beyond the case count cannot be real (and would size the name list).
+    cls = np.array([_parse_int(v.strip()) for v in lat[cols["primary_class"]]], np.int64)
+    cls[cls > num_cases] = -1
+    skips.add(f"{LATENT_FILE}: primary_class not an integer in 0..{num_cases} (class "
+              "unknown)", cls < 0, np.arange(len(cls)) + 2)
     latent = np.full(num_cases, -1, np.int64)
-    latent[pos[pos >= 0]] = cls.to_numpy()[pos >= 0]
+    latent[pos[pos >= 0]] = cls[pos >= 0]
     if "primary_class_name" in lat.columns:
-      pairs = dict(zip(cls.to_numpy(), lat["primary_class_name"]))
+      pairs = {c: n for c, n in zip(cls, lat["primary_class_name"]) if c >= 0}
       latent_names = [pairs.get(c, "") for c in range(max(pairs, default=-1) + 1)]
 
   cases = JaderCases(ids=case_index.to_numpy(dtype=object), report_numbers=latest_rep,
