@@ -101,3 +101,13 @@ def test_duplicate_id_names_both_lines(tmp_path):
   with pytest.raises(ValueError, match=r"train\.csv: line 5: duplicate Id '2' \(first on "
                                        r"line 3\)"):
     ct.load_covertype(path)
+
+
+def test_stray_quote_swallowing_the_rest_is_an_error_naming_its_line(tmp_path):
+  rows = _rows(3000)
+  rows[0][5] = '"7'
+  path = tmp_path / "covtype.data"
+  path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+  with pytest.raises(ValueError, match=r"covtype\.data: line 1: field larger than field "
+                                       r"limit \(131072\)"):
+    ct.load_covertype(path)

@@ -159,3 +159,11 @@ def test_latent_classes_side_file_with_bad_class_ids(tmp_path):
   (folder / "latent_classes.csv").write_text("", "utf-8")
   with pytest.raises(jader.JaderFormatError, match=r"latent_classes\.csv: empty file"):
     _load(folder)
+
+
+def test_stray_quote_swallowing_a_large_file_is_an_error_naming_its_line(tmp_path):
+  rows = ["A1,1,被疑薬,\"アスピリン"] + ["A1,1,被疑薬,ヘパリン"] * 20_000
+  with pytest.raises(jader.JaderFormatError,
+                     match=r"drug\.csv: line 2: field larger than field limit \(131072\) \(a "
+                           r"field this long is usually a stray quote joining many lines\)"):
+    _load(_release(tmp_path / "r", drug=rows))

@@ -64,23 +64,29 @@ def scan(text_file: IO[str], header: bool = True) -> Optional[Records]:
 
   Raises:
     UnicodeDecodeError: the file does not decode (see ``undecodable_line``).
+    ValueError: "line N: ..." for a field beyond the csv module's size limit.
   """
   reader = csv.reader(text_file)
-  first = next(reader, None)
-  if first is None:
-    return None
-  width = len(first)
   lines, fields, extra = array.array("q"), array.array("q"), []
-  if not header:
-    lines.append(1)
-    fields.append(width)
-  line = reader.line_num + 1
-  for row in reader:
-    lines.append(line)
-    fields.append(len(row))
-    if len(row) > width and any(row[width:]):
-      extra.append(len(fields) - 1)
+  line = 1
+  try:
+    first = next(reader, None)
+    if first is None:
+      return None
+    width = len(first)
+    if not header:
+      lines.append(1)
+      fields.append(width)
     line = reader.line_num + 1
+    for row in reader:
+      lines.append(line)
+      fields.append(len(row))
+      if len(row) > width and any(row[width:]):
+        extra.append(len(fields) - 1)
+      line = reader.line_num + 1
+  except csv.Error as e:
+    raise ValueError(f"line {line}: {e} (a field this long is usually a stray quote "
+                     "joining many lines)") from None
   lines = np.frombuffer(lines, np.int64).copy() if lines else np.zeros(0, np.int64)
   spans = np.diff(np.r_[lines, reader.line_num + 1]) if len(lines) else lines
   fields = np.frombuffer(fields, np.int64).copy() if fields else np.zeros(0, np.int64)

@@ -92,6 +92,8 @@ def _scan(path: pathlib.Path) -> Tuple[str, csv_records.Records]:
     with _open(path, "rb") as f:
       where = csv_records.undecodable_line(f, "utf-8")
     raise ValueError(f"{path}: {where} (a Cover Type CSV is ASCII / UTF-8)") from None
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
   except (EOFError, gzip.BadGzipFile, zlib.error) as e:
     raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
   if records is None:

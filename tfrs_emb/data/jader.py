@@ -139,6 +139,8 @@ def _scan(path: pathlib.Path, encoding: str) -> csv_records.Records:
       where = csv_records.undecodable_line(f, encoding)
     raise JaderFormatError(f"{path}: {where} (encoding detected from the file's "
                            "start)") from None
+  except ValueError as e:
+    raise JaderFormatError(f"{path}: {e}") from None
   if records is None:
     raise JaderFormatError(f"{path}: empty file (expected a header row)")
   return records
