@@ -74,14 +74,6 @@ def test_stray_quote_counts_every_lost_line_and_keeps_line_breaks_out(tmp_path):
   assert cases.skipped_first_line[next(iter(cases.skipped))] == 2
 
 
-def test_quote_never_closed_names_file_and_line(tmp_path):
-  folder = _release(tmp_path / "r", drug=["A1,1,被疑薬,アムロジピン", "B2,1,被疑薬,\"ワル"])
-  with pytest.raises(jader.JaderFormatError,
-                     match=r"drug\.csv: line 3: a field opened with a quote is never "
-                           r"closed \(unbalanced '\"'\)"):
-    _load(folder)
-
-
 @pytest.mark.parametrize("name", ["アム\tロジピン", "アム\x00ロジピン", "アム\x1bロジピン",
                                   "\"アム\nロジピン\"", "アム\u2028ロジピン"])
 def test_control_characters_never_reach_the_vocabulary(tmp_path, name):
@@ -116,20 +108,18 @@ def test_duplicate_demo_rows_and_control_character_ids(tmp_path):
   assert cases.skipped_first_line["demo.csv: duplicate 識別番号 + 報告回数 row (first kept)"] == 3
 
 
-def test_header_only_demo_is_an_error(tmp_path):
-  folder = _release(tmp_path / "r", raw={"demo.csv": (DEMO_H + "\r\n").encode("cp932")})
-  with pytest.raises(jader.JaderFormatError,
-                     match=r"demo\.csv: no usable data row .* skipped: nothing, the file has "
-                           r"only its header"):
-    _load(folder)
-
-
-def test_demo_without_a_usable_row_lists_the_skips(tmp_path):
-  folder = _release(tmp_path / "r", demo=["A1,nan,男性,", "B2"])
-  with pytest.raises(jader.JaderFormatError,
-                     match=r"demo\.csv: no usable data row .*'demo\.csv: malformed row, too "
-                           r"few fields \(expected 4\)': 1"):
-    _load(folder)
+@pytest.mark.parametrize("release,message", [
+    (dict(drug=["A1,1,被疑薬,アムロジピン", "B2,1,被疑薬,\"ワル"]),
+     r"drug\.csv: line 3: a field opened with a quote is never closed \(unbalanced '\"'\)"),
+    (dict(raw={"demo.csv": (DEMO_H + "\r\n").encode("cp932")}),
+     r"demo\.csv: no usable data row .* skipped: nothing, the file has only its header"),
+    (dict(demo=["A1,nan,男性,", "B2"]),
+     r"demo\.csv: no usable data row .*'demo\.csv: malformed row, too few fields "
+     r"\(expected 4\)': 1"),
+], ids=["quote never closed", "header-only demo", "demo without a usable row"])
+def test_release_errors_name_file_line_and_what_was_expected(tmp_path, release, message):
+  with pytest.raises(jader.JaderFormatError, match=message):
+    _load(_release(tmp_path / "r", **release))
 
 
 def test_empty_file_and_bad_bytes_after_the_probe_name_the_file(tmp_path):
