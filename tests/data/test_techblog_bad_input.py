@@ -86,3 +86,10 @@ def test_same_post_id_from_two_suffixes_is_skipped_naming_the_first(tmp_path):
 def test_yaml_timestamp_forms_still_parse_as_strings(tmp_path, written, expected):
   post = tb.parse_post(_write(tmp_path, "p.md", _post(f"title: t\ndate: {written}")))
   assert post.date == expected
+
+
+def test_folder_without_post_files_is_an_error(tmp_path):
+  _write(tmp_path, "notes.txt", GOOD)
+  with pytest.raises(FileNotFoundError, match=r"has no post file \(\*\.md or \*\.markdown, "
+                                              r"searched recursively\)"):
+    tb.load_posts(tmp_path, verbose=False)

@@ -309,7 +309,7 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
     LoadResult with posts sorted by (date, post_id) and the skipped (path, reason) pairs.
 
   Raises:
-    FileNotFoundError: ``posts_dir`` is not a directory.
+    FileNotFoundError: ``posts_dir`` is not a directory or holds no post file.
     PostParseError: with ``strict``, for the first bad post.
   """
   posts_dir = pathlib.Path(posts_dir)
@@ -318,6 +318,9 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
   posts, skipped = [], []
   files = sorted(p for p in posts_dir.rglob("*")
                  if p.is_file() and p.suffix.lower() in POST_SUFFIXES)
+  if not files:
+    raise FileNotFoundError(f"posts directory {posts_dir} has no post file (*.md or "
+                            "*.markdown, searched recursively)")
   seen = {}  # post id -> file it was loaded from
   for f in files:
     try:
