@@ -85,3 +85,15 @@ def _element_type(f: dataclasses.Field):
     return type(f.default[0])
   args = typing.get_args(f.type) if not isinstance(f.type, str) else ()
   return args[0] if args and isinstance(args[0], type) else str
+
+
+def configure_tensorflow(threads: int, cpu_replicas: int = 0) -> None:
+  """Process-wide TensorFlow settings a trainer owns: intra-op threads and, to exercise
+  ``--strategy=mirrored`` on one machine, ``cpu_replicas`` logical CPU devices (0 = leave).
+  Must run before TensorFlow initialises its devices."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if cpu_replicas > 0:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
