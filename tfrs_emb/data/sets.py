@@ -163,6 +163,17 @@ def _from_pairs(path, set_codes: np.ndarray, set_names: Sequence[str], elements:
                    ordered=ordered, skipped=skipped, source=str(path))
 
 
+def corpus_from_csr(vocab: Sequence[str], indptr: np.ndarray, indices: np.ndarray,
+                    set_ids: Sequence[str], source: str, max_len: Optional[int] = None,
+                    ordered: bool = False) -> SetCorpus:
+  """A SetCorpus from CSR sets already in memory, with the same repeat / length / skip
+  rules as the files (e.g. the cases of a JADER release)."""
+  indptr = np.asarray(indptr, np.int64)
+  codes = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+  elements = np.asarray(vocab, dtype=object)[np.asarray(indices, np.int64)]
+  return _from_pairs(source, codes, list(set_ids), elements, ordered, max_len, {}, "set")
+
+
 def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) -> SetCorpus:
   text = _read_text(path)
   lines = text.splitlines()

@@ -13,7 +13,7 @@ shrunk (``shrink_windows=False``): every other element of the set is context, as
 
 import dataclasses
 import time
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import numpy as np
 
@@ -30,6 +30,7 @@ class GensimCbowResult:
     train_seconds: wall time of vocabulary building and training.
     tokens: corpus element occurrences × epochs.
     tokens_per_s: tokens / train_seconds.
+    model: the trained gensim Word2Vec.
   """
   vocab: List[str]
   vectors: np.ndarray
@@ -37,6 +38,7 @@ class GensimCbowResult:
   train_seconds: float
   tokens: int
   tokens_per_s: float
+  model: Any
 
 
 def train_gensim_cbow(sentences: Sequence[Sequence[str]], dim: int = 64, window: int = 64,
@@ -63,4 +65,4 @@ def train_gensim_cbow(sentences: Sequence[Sequence[str]], dim: int = 64, window:
                           vectors=np.asarray(model.wv.vectors, np.float32),
                           output_vectors=np.asarray(model.syn1neg, np.float32),
                           train_seconds=seconds, tokens=tokens,
-                          tokens_per_s=tokens / seconds)
+                          tokens_per_s=tokens / seconds, model=model)
