@@ -97,3 +97,20 @@ def configure_tensorflow(threads: int, cpu_replicas: int = 0) -> None:
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
   tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def table_main(config_cls, run, export_label: str):
+  """absl ``main`` of a table experiment: flags → Config → ``run(config, log=print)`` →
+  the table, its notes, and where metrics.json and the SavedModel (``export_label``) went."""
+  def main(argv):
+    del argv
+    import logging  # pylint: disable=import-outside-toplevel
+    config = config_from_flags(config_cls)
+    configure_tensorflow(config.workers, config.cpu_replicas)
+    logging.getLogger("gensim").setLevel(logging.WARNING)   # its per-epoch INFO lines
+    result = run(config, log=lambda m: print(m, flush=True))
+    print(result.table)
+    print("\n".join(result.notes))
+    print(f"metrics: {result.metrics_path}; {export_label}: "
+          f"{result.export_path or '(not exported)'}")
+  return main

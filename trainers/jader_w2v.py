@@ -6,8 +6,6 @@ search, CaseEncoder export (tfrs_emb.experiments.jader_w2v).
   python -m trainers.jader_w2v --jader_dir=/data/jader/202404 --output_dir=runs/jader_real
 """
 
-import logging
-
 from absl import app
 
 import tfrs_emb  # noqa: F401
@@ -15,18 +13,7 @@ from tfrs_emb.experiments import jader_w2v
 from trainers import flagdefs
 
 flagdefs.define_config_flags(jader_w2v.Config)
-
-
-def main(argv):
-  del argv
-  config = flagdefs.config_from_flags(jader_w2v.Config)
-  flagdefs.configure_tensorflow(config.workers, config.cpu_replicas)
-  logging.getLogger("gensim").setLevel(logging.WARNING)
-  result = jader_w2v.run(config, log=lambda m: print(m, flush=True))
-  print(result.table)
-  print("\n".join(result.notes))
-  print(f"metrics: {result.metrics_path}; case encoder: {result.export_path or '(not exported)'}")
-
+main = flagdefs.table_main(jader_w2v.Config, jader_w2v.run, "case encoder")
 
 if __name__ == "__main__":
   app.run(main)

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import pathlib
 import time
-from typing import Any, Dict, List
+from typing import List
 
 import numpy as np
 
@@ -54,15 +54,8 @@ class Config(set_methods.CbowConfig):
                                  "(a reference: rank_dice rewards exact element identity).")
 
 
-@dataclasses.dataclass
-class JaderW2vResult:
-  """Outcome of ``run``: table rows, the printed table and notes, and what was written."""
-  rows: List[Dict[str, Any]]
-  table: str
-  notes: List[str]
-  metrics_path: pathlib.Path
-  export_path: str
-  payload: Dict[str, Any]
+class JaderW2vResult(set_methods.TableResult):
+  """Outcome of ``run`` (fields: see TableResult)."""
 
 
 def _columns(k: int) -> List[str]:

@@ -14,7 +14,7 @@ carries its class, an event or indication every class it is typical of.
 
 import dataclasses
 import pathlib
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -59,15 +59,8 @@ class Config(set_methods.CbowConfig):
                              choices=(set_methods.KERAS, set_methods.GENSIM))
 
 
-@dataclasses.dataclass
-class Set2vecResult:
-  """Outcome of ``run``: table rows, the printed table and notes, and what was written."""
-  rows: List[Dict[str, Any]]
-  table: str
-  notes: List[str]
-  metrics_path: pathlib.Path
-  export_path: str
-  payload: Dict[str, Any]
+class Set2vecResult(set_methods.TableResult):
+  """Outcome of ``run`` (fields: see TableResult)."""
 
 
 def synthetic_corpus(config: Config, log: common.Log = common.no_log):

@@ -2,7 +2,8 @@
 side on the same corpus, and the held-out next-element evaluation with its baselines."""
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+import pathlib
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -45,6 +46,18 @@ class CbowConfig:
   seed: int = field(0, "Seed of training, evaluation sets and query sampling.")
   verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
                        lower=0, upper=2)
+
+
+@dataclasses.dataclass
+class TableResult:
+  """Outcome of a set experiment's ``run``: table rows, the printed table and its notes,
+  and what was written (metrics.json path, SavedModel folder or "", the JSON payload)."""
+  rows: List[Dict[str, Any]]
+  table: str
+  notes: List[str]
+  metrics_path: pathlib.Path
+  export_path: str
+  payload: Dict[str, Any]
 
 
 @dataclasses.dataclass
