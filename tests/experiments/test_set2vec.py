@@ -44,7 +44,9 @@ def test_synthetic_default_rows_and_metrics_json(synthetic_run):
   assert by["keras_cbow"]["train_seconds"] > 0 and by["gensim_cbow"]["tokens_per_s"] > 0
   # Drugs of one latent class co-occur: a trained CBOW beats random vectors on labels.
   assert by["gensim_cbow"]["label_agreement@10"] > by["random"]["label_agreement@10"]
-  assert "| method | heldout_recall@10 | heldout_ndcg@10 | label_agreement@10" in result.table
+  assert ("| method | heldout_recall@10 | heldout_recall@10+prior | heldout_ndcg@10 | "
+          "label_agreement@10 |") in result.table
+  assert 0.0 <= by["keras_cbow"]["heldout_recall@10+prior"] <= 1.0
   assert (tmp / "out" / "projector" / "vectors.tsv").exists()
 
 

@@ -106,3 +106,15 @@ def test_label_agreement_hand_example_and_random_reference():
   noise = se.label_agreement_at_k(rng.standard_normal((400, 5)), many, k=10)
   assert noise < 0.4
   assert np.isnan(se.label_agreement_at_k(vectors, [frozenset()] * 5, k=1))
+
+
+def test_noise_prior_turns_lift_into_conditional_probability():
+  assert se.noise_log_prior(np.array([1, np.e ** 4, 0])).tolist() == [0.0, 3.0, -np.inf]
+  vin = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+  vout = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]])
+  rows = np.arange(3)
+  ctx = _csr([[0]])                                   # h = [2, 0], not normalised away
+  np.testing.assert_allclose(se.cbow_scorer(rows, vin, vout)(*ctx)[0], [0.0, 1.0, 0.5])
+  prior = np.array([0.0, 0.0, 1.5], np.float32)      # element 2 frequent: 1.0 + 1.5 wins
+  shifted = se.cbow_scorer(rows, vin, vout, prior)(*ctx)[0]
+  np.testing.assert_allclose(shifted, [0.0, 2.0, 2.5], rtol=1e-6)

@@ -67,3 +67,15 @@ def test_config_round_trip_and_export_reload(tmp_path, tables):
   assert set(served) == {"ids", "scores", "embedding", "known_elements"}
   for key in served:
     np.testing.assert_array_equal(served[key].numpy(), direct[key].numpy())
+
+
+def test_log_prior_is_added_to_scores(tables):
+  vin, vout = tables
+  prior = np.array([0, 0, 0, 0, 100], np.float32)     # tea: a huge prior wins
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=2, log_prior=prior)
+  out = model(tf.constant([["milk", "bread"]]))
+  plain, _ = _expected(vin, vout, ["milk", "bread"], 5)
+  assert out["ids"].numpy().astype(str)[0].tolist() == ["tea"] + [
+      w for w in plain if w != "tea"][:1]
+  h = vin[:2].mean(0)
+  assert out["scores"].numpy()[0, 0] == pytest.approx(vout[4] @ h + 100, rel=1e-5)

@@ -60,7 +60,7 @@ class JaderW2vResult(set_methods.TableResult):
 
 def _columns(k: int) -> List[str]:
   return ["method", "aggregation", f"heldout_recall@{k}", f"class_agreement@{k}",
-          f"rank_dice@{k}", "train_seconds", "tokens_per_s"]
+          f"rank_dice@{k}", set_methods.prior_key(k), "train_seconds", "tokens_per_s"]
 
 
 def _write_projector(out: pathlib.Path, result: cbow.CbowResult) -> pathlib.Path:
@@ -133,7 +133,9 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                                                        version=config.export_version))
   notes = [
       f"heldout_recall@{k}: {len(held):,d} cases, one random element held out of training "
-      f"each, predicted from the rest (popularity = training frequency).",
+      f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
+      "scores plus the log noise prior (0.75 · log training count), log P(element | case) "
+      "instead of lift.",
       f"class_agreement@{k}: share of the {k} nearest cases with the query's latent class.",
       f"rank_dice@{k}: element overlap of the retrieved cases (the talk's metric); untrained "
       "random element vectors score high on it (see the random rows): it measures search "

@@ -55,6 +55,8 @@ class Config(set_methods.CbowConfig):
   export_dir: str = field("exported_models/set2vec", "SetRecommender SavedModel base path "
                           "(TF Serving layout); empty = skip.")
   export_version: int = field(1, "SavedModel version folder.", lower=1)
+  export_prior: bool = field(True, "Exported scores include the noise prior (0.75 · log "
+                             "training count): rank by P(element | set), not by lift.")
   export_method: str = field(set_methods.KERAS, "Method whose tables are exported.",
                              choices=(set_methods.KERAS, set_methods.GENSIM))
 
@@ -138,18 +140,25 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   export_path = ""
   if config.export_dir:
     chosen = next(m for m in methods if m.name == config.export_method)  # checked above
+    prior = None
+    if config.export_prior:
+      counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
+      prior = set_embeddings.noise_log_prior(
+          counts[set_embeddings.element_rows(chosen.vocab, corpus.vocab)])
     model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
-                                           chosen.output_vectors, k=k)
+                                           chosen.output_vectors, k=k, log_prior=prior)
     export_path = str(set_recommender.export_set_recommender(
         model, config.export_dir, version=config.export_version))
-  columns = ["method", f"heldout_recall@{k}", f"heldout_ndcg@{k}"]
+  columns = ["method", f"heldout_recall@{k}", set_methods.prior_key(k), f"heldout_ndcg@{k}"]
   if labels is not None:
     columns.append(f"label_agreement@{k}")
   columns += ["unanswered", "train_seconds", "tokens_per_s"]
   notes = [f"heldout_recall@{k}: {len(held):,d} sets, the "
            f"{'last' if corpus.ordered else 'random'} element of each held out of training "
-           "and predicted from the rest; popularity = training frequency; unanswered = held-"
-           "out element outside the method's vocabulary (min_count) or no known context."]
+           "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "
+           "the log noise prior (0.75 · log training count: log P(element | set) instead of "
+           "lift); unanswered = held-out element outside the method's vocabulary (min_count) "
+           "or no known context."]
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
                  "random = untrained random vectors.")

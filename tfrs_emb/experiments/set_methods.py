@@ -112,18 +112,32 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
   return methods, result
 
 
+def prior_key(k: int) -> str:
+  """Key of heldout_recall@k with the noise prior added to the CBOW scores."""
+  return f"heldout_recall@{k}+prior"
+
+
 def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
                    vocab: Sequence[str], k: int, seed: int) -> Dict[str, Dict[str, float]]:
   """heldout_recall@k / ndcg@k of every method and of the popularity and random baselines.
 
+  A CBOW method also gets ``heldout_recall@k+prior``: its scores plus the log of its
+  negative-sampling noise distribution (0.75 · log training count, both methods' noise),
+  which turns the lift-like raw score into an estimate of log P(element | set).
+
   Returns:
-    method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"}.
+    method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]}.
   """
+  prior = set_embeddings.noise_log_prior(np.bincount(held.train_indices,
+                                                     minlength=len(vocab)))
   out = {}
   for m in methods:
     rows = set_embeddings.element_rows(vocab, m.vocab)
     out[m.name] = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors), k)
+    out[m.name][prior_key(k)] = set_embeddings.heldout_recall(
+        held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors, prior),
+        k)[f"heldout_recall@{k}"]
   out[POPULARITY] = set_embeddings.heldout_recall(
       held, set_embeddings.popularity_scorer(held, len(vocab)), k)
   out[RANDOM] = set_embeddings.heldout_recall(

@@ -96,18 +96,33 @@ def element_rows(corpus_vocab: Sequence[str], method_vocab: Sequence[str]) -> np
   return case_encoder.map_elements(corpus_vocab, method_vocab)
 
 
-def cbow_scorer(rows: np.ndarray, input_vectors: np.ndarray,
-                output_vectors: np.ndarray) -> Scorer:
+def noise_log_prior(counts: np.ndarray, exponent: float = 0.75) -> np.ndarray:
+  """float32 ``exponent · log(count)``: the log of the negative-sampling noise distribution
+  (up to a constant), for elements counted at least once (-inf otherwise).
+
+  Negative sampling fits σ(h·u_w) ≈ P(w|c) / (P(w|c) + k·P_noise(w)), so h·u_w is the log
+  odds of w against noise, log P(w|c) − log P_noise(w) − log k: it ranks by *lift* and
+  under-ranks frequent elements. Adding log P_noise(w) back ranks by P(w|c).
+  """
+  counts = np.asarray(counts, np.float64)
+  with np.errstate(divide="ignore"):
+    return (exponent * np.log(counts)).astype(np.float32)
+
+
+def cbow_scorer(rows: np.ndarray, input_vectors: np.ndarray, output_vectors: np.ndarray,
+                log_prior: Optional[np.ndarray] = None) -> Scorer:
   """A CBOW's own next-element scores (gensim's ``predict_output_word``).
 
-  score(e) = mean of the remaining elements' input vectors · e's output vector. The mean
-  is L2-normalised first, which leaves each set's ranking unchanged.
+  score(e) = mean of the remaining elements' input vectors · e's output vector
+  (+ ``log_prior[e]`` when given). Without a prior the mean is L2-normalised first, which
+  leaves each set's ranking unchanged; with one it is the plain mean.
 
   Args:
     rows: int [vocab_size] method row of each corpus element (-1: not in its vocab).
     input_vectors: float [method_vocab, dim].
     output_vectors: float [method_vocab, dim] (gensim ``syn1neg``; Keras CBOW
       ``output_embeddings``).
+    log_prior: optional float [vocab_size] added per corpus element (noise_log_prior).
   """
   rows = np.asarray(rows, np.int64)
   known_cols = np.nonzero(rows >= 0)[0]
@@ -115,12 +130,16 @@ def cbow_scorer(rows: np.ndarray, input_vectors: np.ndarray,
 
   def score(ctx_indptr, ctx_indices):
     ctx_rows = rows[ctx_indices]
-    h = case_encoder.case_embeddings(ctx_indptr, ctx_rows, input_vectors, "mean")
+    known = np.add.reduceat((ctx_rows >= 0).astype(np.int64), ctx_indptr[:-1]) \
+        if len(ctx_rows) else np.zeros(len(ctx_indptr) - 1, np.int64)
+    known[np.diff(ctx_indptr) == 0] = 0
+    # With a prior the scale of h matters (the prior's is fixed): the plain mean then.
+    h = case_encoder.case_embeddings(ctx_indptr, ctx_rows, input_vectors, "mean",
+                                     normalize=log_prior is None)
     scores = np.full((len(h), len(rows)), -np.inf, np.float32)
     scores[:, known_cols] = h @ out.T
-    known = np.add.reduceat((ctx_rows >= 0).astype(np.int64), ctx_indptr[:-1]) \
-        if len(ctx_rows) else np.zeros(len(h), np.int64)
-    known[np.diff(ctx_indptr) == 0] = 0
+    if log_prior is not None:
+      scores += np.asarray(log_prior, np.float32)[None, :]
     scores[known == 0] = -np.inf   # nothing known: no answer rather than an arbitrary one
     return scores
   return score

@@ -49,7 +49,8 @@ def map_elements(source_vocab: Sequence[str], target_vocab: Sequence[str]) -> np
 
 
 def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
-                    aggregation: str = "mean", chunk_cases: int = 100_000) -> np.ndarray:
+                    aggregation: str = "mean", chunk_cases: int = 100_000,
+                    normalize: bool = True) -> np.ndarray:
   """Unit case embeddings from CSR element rows (numpy / scipy; same maths as CaseEncoder).
 
   Args:
@@ -58,9 +59,11 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     vectors: float32 [vocab, dim] element embeddings.
     aggregation: "mean" or "max".
     chunk_cases: cases per chunk for "max" (bounds the gathered [chunk_elements, dim]).
+    normalize: L2-normalise the rows (False: the plain mean / max).
 
   Returns:
-    float32 [num_cases, dim], L2-normalised (zero rows for cases with no known element).
+    float32 [num_cases, dim], L2-normalised unless ``normalize`` is False (zero rows for
+    cases with no known element).
   """
   _check_aggregation(aggregation)
   indptr = np.asarray(indptr, np.int64)
@@ -78,7 +81,7 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     mat = scipy.sparse.csr_matrix((np.ones(len(vrows), np.float32), vrows, vptr),
                                   shape=(n, len(vectors)))
     out = np.asarray(mat @ vectors, np.float32) / np.maximum(counts, 1)[:, None]
-    return l2_normalize(out)
+    return l2_normalize(out) if normalize else out
   out = np.zeros((n, vectors.shape[1]), np.float32)
   for lo in range(0, n, chunk_cases):
     hi = min(n, lo + chunk_cases)
@@ -89,7 +92,7 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     nonempty = counts[lo:hi] > 0
     red = np.maximum.reduceat(g, np.minimum(starts, len(g) - 1), axis=0)
     out[lo:hi][nonempty] = red[nonempty]
-  return l2_normalize(out)
+  return l2_normalize(out) if normalize else out
 
 
 class CaseEncoder(tf.keras.Model):

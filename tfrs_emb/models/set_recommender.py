@@ -11,7 +11,9 @@ Usage::
   set_recommender.export_set_recommender(rec, "exported_models/set2vec", version=1)
 
 Scores are the CBOW's own prediction (gensim's ``predict_output_word``): the mean of the
-known input elements' input vectors · every element's output vector. Input elements are
+known input elements' input vectors · every element's output vector, plus an optional
+per-element ``log_prior`` (e.g. ``metrics.set_embeddings.noise_log_prior``, which turns the
+negative-sampling log odds into log P(element | set)). Input elements are
 never recommended. A set with no known element gets no answer: ``known_elements`` = 0,
 every id "" and every score 0 (not popular items presented as a prediction).
 """
@@ -43,12 +45,13 @@ class SetRecommender(tf.keras.Model):
   Input: tf.string [batch, n] padded with "" (or a RaggedTensor). Unknown strings are
   ignored. Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
   ``embedding`` float32 [batch, dim], ``known_elements`` int32 [batch]. Where fewer than
-  k candidates remain, the tail ids are "" with score 0.
+  k candidates remain, the tail ids are "" with score 0. ``log_prior``: optional float
+  [len(vocab)] added to every element's score.
   """
 
   def __init__(self, vocab: Sequence[str], input_vectors: Optional[np.ndarray] = None,
                output_vectors: Optional[np.ndarray] = None, dim: Optional[int] = None,
-               k: int = 10, **kwargs):
+               k: int = 10, log_prior: Optional[np.ndarray] = None, **kwargs):
     super().__init__(**kwargs)
     self.vocab = list(vocab)
     if len(self.vocab) < 1 or k < 1:
@@ -65,6 +68,12 @@ class SetRecommender(tf.keras.Model):
         len(self.vocab) + 1, self.dim, embeddings_initializer=out_init, trainable=False,
         name="output_embedding")
     self.output_embedding.build((None,))   # its table is used directly, never called
+    prior = np.zeros(len(self.vocab) + 1, np.float32)
+    if log_prior is not None:
+      prior[1:] = np.asarray(log_prior, np.float32)
+    self.log_prior = self.add_weight(
+        name="log_prior", shape=(len(self.vocab) + 1,), trainable=False,
+        initializer=tf.keras.initializers.Constant(prior))
     self._names = tf.constant([""] + self.vocab)
 
   def call(self, elements):
@@ -76,6 +85,7 @@ class SetRecommender(tf.keras.Model):
     vecs = self.input_embedding(ids) * known[..., None]
     h = tf.reduce_sum(vecs, axis=1) / tf.maximum(count, 1.0)[:, None]  # [B, d]
     scores = tf.matmul(h, self.output_embedding.embeddings, transpose_b=True)  # [B, V+1]
+    scores += self.log_prior[None, :]
     # Excluded: the OOV row and the set's own elements.
     batch = tf.shape(ids)[0]
     rows = tf.repeat(tf.range(batch, dtype=tf.int64), tf.shape(ids)[1])
