@@ -11,6 +11,9 @@ from absl import flags
 
 from tfrs_emb.experiments import common
 
+# The flags belong to the trainer that calls define_config_flags, so its --help lists them.
+flags.disclaim_key_flags()
+
 
 def _kind(f: dataclasses.Field) -> str:
   default = f.default
@@ -43,16 +46,26 @@ def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
       default = ""
     getattr(flags, f"DEFINE_{kind}")(f.name, default, help_text, flag_values=flag_values)
     lower, upper = f.metadata.get("lower"), f.metadata.get("upper")
-    if kind in ("integer", "float") and (lower is not None or upper is not None):
+    if kind in ("integer", "float", "list") and (lower is not None or upper is not None):
       flags.register_validator(
-          f.name, _bounds_check(lower, upper),
+          f.name, _bounds_check(lower, upper, _element_type(f) if kind == "list" else None),
           message=f"--{f.name} must be in [{'-inf' if lower is None else lower}, "
                   f"{'inf' if upper is None else upper}]",
           flag_values=flag_values)
 
 
-def _bounds_check(lower, upper):
-  return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
+def _bounds_check(lower, upper, element_type=None):
+  """A validator: the number (or every element of a list flag) within the bounds."""
+
+  def check(value):
+    try:
+      numbers = [element_type(v) for v in value] if element_type else [value]
+    except ValueError:
+      return False
+    return all((lower is None or v >= lower) and (upper is None or v <= upper)
+               for v in numbers)
+
+  return check
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
