@@ -33,7 +33,20 @@ from tfrs_emb.models import set_recommender
 
 @dataclasses.dataclass
 class Config(set_methods.CbowConfig):
-  """Flags of ``python -m trainers.set2vec`` (defaults of the CBOW knobs: CbowConfig)."""
+  """Flags of ``python -m trainers.set2vec`` (other CBOW knobs: CbowConfig).
+
+  Defaults for small corpora (thousands of sets): jader_w2v's 8,192-element batches and
+  rate 0.008 give only ~25 steps on the 5,000-case default, where the Keras CBOW barely
+  moves (label_agreement@10 at the random level); 1,024-element batches, 20 epochs and
+  rate 0.05 match gensim there. A corpus with few, very frequent elements may need a lower
+  rate (groceries diverges at 0.05: configs/set2vec_groceries.flags uses 0.008).
+  """
+  epochs: int = field(20, "Epochs (both methods).", lower=1)
+  tokens_per_batch: int = field(1024, "Keras: elements per batch (rows × set length).",
+                                lower=2)
+  learning_rate: float = field(0.05, "Keras initial learning rate.", lower=0.0)
+  min_learning_rate: float = field(1e-4, "Keras final learning rate (linear decay).",
+                                   lower=0.0)
   sets: str = field("", "Set file (CSV/TSV/Parquet, .gz allowed); empty = sets of a "
                     "synthetic JADER release.")
   format: str = field("baskets", "baskets: one set per line; long: one (set, element) row "
