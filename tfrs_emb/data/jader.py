@@ -265,20 +265,6 @@ class JaderCases:
     ptr = self.indptr.tolist()
     return [frozenset(ind[ptr[i]:ptr[i + 1]]) for i in range(len(self.ids))]
 
-  def element_counts(self) -> np.ndarray:
-    """int64 [vocab_size]: number of cases containing each element."""
-    return np.bincount(self.indices, minlength=len(self.vocab))
-
-  def token_lists(self, seed: int = 0) -> List[List[str]]:
-    """Each case as a list of element strings in a random (seeded) order."""
-    rng = np.random.default_rng(seed)
-    voc = np.asarray(self.vocab, dtype=object)
-    perm = self.indices[np.argsort(np.repeat(np.arange(len(self.ids)), self.lengths)
-                                   + rng.random(len(self.indices)), kind="stable")]
-    toks = voc[perm].tolist()
-    ptr = self.indptr.tolist()
-    return [toks[ptr[i]:ptr[i + 1]] for i in range(len(self.ids))]
-
   def summary(self) -> str:
     kinds = {}
     for v in self.vocab:
