@@ -57,14 +57,14 @@ def small_release(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_cases(small_release):
-  return jader.load_cases(small_release[0], verbose=False)
+  return jader.load_cases(small_release[0])
 
 
 # ---------------------------------------------------------------- loader
 
 
 def test_hand_release_latest_report_variants_and_skips(tmp_path):
-  cases = jader.load_cases(_hand_release(tmp_path / "r"), verbose=False)
+  cases = jader.load_cases(_hand_release(tmp_path / "r"))
   assert list(cases.ids) == ["A1", "B2"]
   assert list(cases.report_numbers) == [2, 1]
   a = set(cases.elements(0))
@@ -86,7 +86,7 @@ def test_hand_release_latest_report_variants_and_skips(tmp_path):
 
 
 def test_suspected_only(tmp_path):
-  cases = jader.load_cases(_hand_release(tmp_path / "r"), suspected_only=True, verbose=False)
+  cases = jader.load_cases(_hand_release(tmp_path / "r"), suspected_only=True)
   drugs = [sorted(e for e in cases.elements(i) if e.startswith("drug:")) for i in range(2)]
   assert drugs == [["drug:アムロジピン"], ["drug:ABC-1", "drug:アムロジピン"]]
   assert cases.skipped["drug2024.csv: not 被疑薬 (suspected_only)"] == 2
@@ -94,8 +94,8 @@ def test_suspected_only(tmp_path):
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
 def test_utf8_hand_release_matches_cp932(tmp_path, encoding):
-  ref = jader.load_cases(_hand_release(tmp_path / "cp"), verbose=False)
-  other = jader.load_cases(_hand_release(tmp_path / "u", encoding=encoding), verbose=False)
+  ref = jader.load_cases(_hand_release(tmp_path / "cp"))
+  other = jader.load_cases(_hand_release(tmp_path / "u", encoding=encoding))
   assert jader.detect_encoding(tmp_path / "u" / "drug2024.csv") == encoding
   assert jader.detect_encoding(tmp_path / "cp" / "drug2024.csv") == "cp932"
   assert [set(ref.elements(i)) for i in range(2)] == [set(other.elements(i)) for i in range(2)]
@@ -103,21 +103,21 @@ def test_utf8_hand_release_matches_cp932(tmp_path, encoding):
 
 def test_half_width_parentheses_header_matches(tmp_path):
   header = DRUG_H.replace("医薬品（一般名）", "医薬品(一般名)")
-  cases = jader.load_cases(_hand_release(tmp_path / "r", drug_header=header), verbose=False)
+  cases = jader.load_cases(_hand_release(tmp_path / "r", drug_header=header))
   assert "drug:アトルバスタチン" in cases.elements(0)
 
 
 def test_missing_column_is_a_clear_error(tmp_path):
   header = DRUG_H.replace("医薬品（一般名）", "医薬品名")
   with pytest.raises(jader.JaderFormatError, match=r"drug2024\.csv: missing column '医薬品（一般名）'"):
-    jader.load_cases(_hand_release(tmp_path / "r", drug_header=header), verbose=False)
+    jader.load_cases(_hand_release(tmp_path / "r", drug_header=header))
 
 
 def test_missing_file_and_unknown_encoding(tmp_path):
   folder = _hand_release(tmp_path / "r")
   (folder / "hist2024.csv").unlink()
   with pytest.raises(jader.JaderFormatError, match=r"no hist\*\.csv"):
-    jader.load_cases(folder, verbose=False)
+    jader.load_cases(folder)
   bad = tmp_path / "bad.csv"
   bad.write_bytes(b"\x81\xff\xfe\x80" * 10)
   with pytest.raises(jader.JaderFormatError, match="unknown encoding"):
@@ -150,8 +150,8 @@ def test_generated_release_layout_and_latent_classes(small_release, small_cases)
 def test_generator_utf8_sig_same_content(tmp_path):
   a = synthetic_jader.write_release(tmp_path / "a", 200, seed=5)
   b = synthetic_jader.write_release(tmp_path / "b", 200, seed=5, encoding="utf-8-sig")
-  ca = jader.load_cases(tmp_path / "a", verbose=False)
-  cb = jader.load_cases(tmp_path / "b", verbose=False)
+  ca = jader.load_cases(tmp_path / "a")
+  cb = jader.load_cases(tmp_path / "b")
   assert a["rows"] == b["rows"]
   assert jader.detect_encoding(b["paths"]["reac"]) == "utf-8-sig"
   assert ca.vocab == cb.vocab and np.array_equal(ca.indices, cb.indices)

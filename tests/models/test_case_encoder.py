@@ -15,7 +15,7 @@ from tfrs_emb.models import case_encoder
 def small_cases(tmp_path_factory):
   out = tmp_path_factory.mktemp("jader_small")
   synthetic_jader.write_release(out, num_cases=400, seed=3)
-  return jader.load_cases(out, verbose=False)
+  return jader.load_cases(out)
 
 
 @pytest.fixture(scope="module")

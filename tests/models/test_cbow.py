@@ -17,7 +17,7 @@ from tfrs_emb.models import cbow
 def small_cases(tmp_path_factory):
   out = tmp_path_factory.mktemp("jader_small")
   synthetic_jader.write_release(out, num_cases=3000, seed=3, chunk_cases=1000)
-  return jader.load_cases(out, verbose=False)
+  return jader.load_cases(out)
 
 
 @pytest.fixture(scope="module")

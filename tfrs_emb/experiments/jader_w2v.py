@@ -83,7 +83,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   release = (pathlib.Path(config.jader_dir) if config.jader_dir else
              synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
                                             seed=config.synthetic_seed, log=log))
-  cases = jader.load_cases(release, suspected_only=config.suspected_only, verbose=False)
+  cases = jader.load_cases(release, suspected_only=config.suspected_only)
   load_seconds = time.perf_counter() - t0
   log(f"JADER {release}: {cases.summary()}")
   rng = np.random.default_rng(config.seed)

@@ -82,7 +82,7 @@ def synthetic_corpus(config: Config, log: common.Log = common.no_log):
   """(SetCorpus, element labels) from the cases of a cached synthetic JADER release."""
   release = synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
                                            seed=config.synthetic_seed, log=log)
-  cases = jader.load_cases(release, verbose=False)
+  cases = jader.load_cases(release)
   corpus = set_files.corpus_from_csr(cases.vocab, cases.indptr, cases.indices, list(cases.ids),
                                 source=f"synthetic JADER {release}", max_len=config.max_len)
   return corpus, _latent_class_labels(corpus.vocab, config.synthetic_seed)
