@@ -62,7 +62,7 @@ def main(argv):
 
   release = FLAGS.release or synthetic_jader.cached_release(
       FLAGS.cache_dir, FLAGS.synthetic_cases, seed=FLAGS.seed)
-  cases = jader.load_cases(release, verbose=False)
+  cases = jader.load_cases(release)
   result = cbow.train_cbow(
       cases.indptr, cases.indices, cases.vocab, dim=FLAGS.dim, epochs=FLAGS.epochs,
       min_count=FLAGS.min_count, sample=FLAGS.sample, learning_rate=FLAGS.learning_rate,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tfrs_emb.data import covertype, jader, synthetic_jader, techblog, tfds_builders
+from tfrs_emb.data import covertype, jader, sets, synthetic_jader, techblog, tfds_builders
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def _texts(values):
 def test_jader_cases_match_the_loader(tmp_path):
   release = tmp_path / "release"
   synthetic_jader.write_release(release, 60, seed=3)
-  cases = jader.load_cases(release, verbose=False)
+  cases = jader.load_cases(release)
   expected = {str(cases.ids[i]): cases.elements(i) for i in range(len(cases))}
 
   examples = _prepare(tfds_builders.JaderCases(data_dir=str(tmp_path / "tfds")), release)
@@ -67,7 +67,7 @@ def test_techblog_posts_by_name_with_tfds_load(shared_data, tmp_path):
                  download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(
                      manual_dir=str(posts_dir))})
   got = {ex["post_id"].decode(): ex for ex in tfds.as_numpy(ds)}
-  posts = techblog.load_posts(posts_dir, verbose=False).posts
+  posts = techblog.load_posts(posts_dir).posts
   assert len(got) == len(posts) == 100
   assert len({t for ex in got.values() for t in _texts(ex["tags"])}) == 166
   for p in posts:
@@ -133,23 +133,31 @@ def test_set_files_baskets_and_long(tmp_path):
   baskets, long = tmp_path / "baskets", tmp_path / "long"
   baskets.mkdir()
   long.mkdir()
-  (baskets / "shop.csv").write_text("whole milk, rolls/buns,whole milk\n\nＵＨＴ-milk\n")
+  (baskets / "shop.csv").write_text("whole milk, rolls/buns,whole milk\n\nＵＨＴ-milk,yogurt\n"
+                                    "alone\n")
   with gzip.open(baskets / "more.txt.gz", "wt", encoding="utf-8") as f:
     f.write("a,b\n")
-  (long / "events.csv").write_text("set,element,order\ns1,x,3\ns2,y,1\ns1,z,1\ns1,x,2\n")
+  (long / "events.csv").write_text("set,element,order\ns1,x,3\ns2,y,1\ns1,z,1\ns1,x,2\n"
+                                   "s2,w,0\n")
   data_dir = str(tmp_path / "tfds")
   got = {ex["set_id"].decode(): _texts(ex["elements"]) for ex in _prepare(
       tfds_builders.SetFiles(config="baskets", data_dir=data_dir), baskets)}
-  assert got == {"shop:1": ["whole milk", "rolls/buns"], "shop:3": ["UHT-milk"],
+  # Line 4 has one element: no context, skipped as sets.load_sets does.
+  assert got == {"shop:1": ["whole milk", "rolls/buns"], "shop:3": ["UHT-milk", "yogurt"],
                  "more:1": ["a", "b"]}
   cfg = tfds_builders.SetFilesConfig(name="ordered", format="long", order_column="order")
   got = {ex["set_id"].decode(): _texts(ex["elements"]) for ex in _prepare(
       tfds_builders.SetFiles(config=cfg, data_dir=data_dir), long)}
-  assert got == {"events:s1": ["z", "x"], "events:s2": ["y"]}
+  assert got == {"events:s1": ["z", "x"], "events:s2": ["w", "y"]}
 
 
 def test_set_files_real_groceries(shared_data, tmp_path):
+  path = shared_data / "sets" / "groceries.csv"
+  corpus = sets.load_sets(path)
   examples = _prepare(tfds_builders.SetFiles(config="baskets", data_dir=str(tmp_path / "tfds")),
-                      shared_data / "sets")
-  assert len(examples) == 9_835
-  assert len({e for ex in examples for e in ex["elements"]}) == 169
+                      path.parent)
+  got = {ex["set_id"].decode(): _texts(ex["elements"]) for ex in examples}
+  assert len(got) == len(corpus) > 7_000   # 9,835 baskets, the one-item ones skipped
+  for i in (0, len(corpus) - 1):
+    assert got[f"groceries:{corpus.set_ids[i]}"] == [
+        corpus.vocab[e] for e in corpus.indices[corpus.indptr[i]:corpus.indptr[i + 1]]]

@@ -22,6 +22,7 @@ import numpy as np
 
 from tfrs_emb.core import distribute, linalg
 from tfrs_emb.data import jader, synthetic_jader
+from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -70,8 +71,8 @@ def _class_agreement(cases, result) -> float:
   rows = case_encoder.map_elements(cases.vocab, list(result["vocab"]))[cases.indices]
   emb = case_encoder.case_embeddings(cases.indptr, rows, result["vectors"], "mean")
   _, neighbors = linalg.exact_top_k(emb, emb, 11)
-  return case_encoder.class_agreement_at_k(neighbors, cases.latent_class, 10,
-                                           np.arange(len(emb)))
+  return set_embeddings.class_agreement_at_k(neighbors, cases.latent_class, 10,
+                                             np.arange(len(emb)))
 
 
 def test_two_workers_agree_with_one(tmp_path):
@@ -105,7 +106,7 @@ def test_two_workers_agree_with_one(tmp_path):
   # (training seeds 0-2 measured: loss per epoch within 5 %, class_agreement within 0.016).
   assert single["loss"][-1] < single["loss"][0] - 0.5   # both runs really train
   np.testing.assert_allclose(chief["loss"], single["loss"], rtol=0.08)
-  cases = jader.load_cases(release, verbose=False)
+  cases = jader.load_cases(release)
   multi_ca, single_ca = _class_agreement(cases, chief), _class_agreement(cases, single)
   untrained = np.random.default_rng(0).standard_normal(single["vectors"].shape)
   random_ca = _class_agreement(cases, {"vocab": single["vocab"], "vectors": untrained})

@@ -25,25 +25,23 @@ Builders (name: one example = ...):
   split ``test``]; ``uci``: ``covtype.data[.gz]``): a row with its 10 continuous values,
   wilderness area and soil type ids, and the cover type (-1 when unlabelled).
 * ``set_files`` (configs ``baskets``: one set per line, comma-separated, no header;
-  ``long``: CSV with a header and one (set, element[, order]) row per element; make your
-  own ``SetFilesConfig`` for other column names or delimiters): every ``.csv`` / ``.txt``
-  file (optionally ``.gz``) in ``manual_dir``, one example per set.
+  ``long``: a table with one (set, element[, order]) row per element; make your own
+  ``SetFilesConfig`` for other column names or delimiters): every set file in
+  ``manual_dir`` read by ``sets.load_sets``, one example per set.
 """
 
 import dataclasses
-import gzip
 import pathlib
-import unicodedata
-from typing import Dict, Iterator, List, Tuple
+from typing import Tuple
 
 import numpy as np
-import pandas as pd
 import tensorflow_datasets as tfds
 
-from tfrs_emb.data import covertype, jader, techblog
+from tfrs_emb.data import covertype, jader, sets, techblog
 
 _TEXTS = tfds.features.Sequence(tfds.features.Text())
 _KINDS = ("drug", "reac", "hist")
+_SET_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet")
 
 
 @dataclasses.dataclass
@@ -84,8 +82,7 @@ class JaderCases(tfds.core.GeneratorBasedBuilder):
     return {"train": self._generate_examples(dl_manager.manual_dir)}
 
   def _generate_examples(self, release_dir):
-    cases = jader.load_cases(release_dir, suspected_only=self.builder_config.suspected_only,
-                             verbose=False)
+    cases = jader.load_cases(release_dir, suspected_only=self.builder_config.suspected_only)
     kind_of = np.array([v.split(":", 1)[0] for v in cases.vocab], dtype=object)
     name_of = [v.split(":", 1)[1] for v in cases.vocab]
     for i, case_id in enumerate(cases.ids):
@@ -128,7 +125,7 @@ class TechblogPosts(tfds.core.GeneratorBasedBuilder):
     return {"train": self._generate_examples(dl_manager.manual_dir)}
 
   def _generate_examples(self, posts_dir):
-    for p in techblog.load_posts(posts_dir, verbose=False).posts:
+    for p in techblog.load_posts(posts_dir).posts:
       yield p.post_id, {"post_id": p.post_id, "title": p.title, "date": p.date.isoformat(),
                         "tags": list(p.tags), "categories": list(p.categories),
                         "lede": p.lede, "headings": list(p.headings), "body": p.body}
@@ -195,87 +192,53 @@ class CovertypeRows(tfds.core.GeneratorBasedBuilder):
 
 @dataclasses.dataclass
 class SetFilesConfig(tfds.core.BuilderConfig):
+  """Arguments of ``sets.load_sets`` for every file of manual_dir."""
   format: str = "baskets"        # baskets | long
-  delimiter: str = ","
+  delimiter: str = ","           # baskets element separator
   set_column: str = "set"        # long format columns
   element_column: str = "element"
   order_column: str = ""         # empty: keep the file's row order
 
 
 class SetFiles(tfds.core.GeneratorBasedBuilder):
-  """Sets (baskets, sessions, reports) from text files: one example per set."""
+  """Sets (baskets, sessions, reports) from files: one example per set of >= 2 elements."""
 
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = [
       SetFilesConfig(name="baskets", description="One set per line, comma-separated, "
                      "no header; set_id = file stem:line number (1-based)."),
-      SetFilesConfig(name="long", format="long", description="CSV with a header and one "
-                     "(set, element[, order]) row per element; set_id = file stem:set."),
+      SetFilesConfig(name="long", format="long", description="CSV / TSV / Parquet with a "
+                     "header and one (set, element[, order]) row per element; set_id = "
+                     "file stem:set."),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
-  Put the set files (.csv / .txt, optionally .gz, UTF-8) in manual_dir.
+  Put the set files (.csv / .txt / .tsv / .parquet, optionally .gz, UTF-8) in manual_dir.
   """
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        description="Sets of elements (NFKC-normalised, stripped, repeats kept once).",
+        description="Sets of elements as read by tfrs_emb.data.sets.load_sets "
+                    "(NFKC-normalised, repeats kept once, sets of < 2 elements skipped).",
         features=tfds.features.FeaturesDict({"set_id": tfds.features.Text(),
                                              "elements": _TEXTS}),
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = pathlib.Path(dl_manager.manual_dir)
-    paths = sorted(p for p in root.iterdir() if p.is_file() and
-                   p.name.lower().removesuffix(".gz").endswith((".csv", ".txt")))
+    paths = sorted(p for p in root.iterdir() if p.is_file() and p.name.lower().removesuffix(
+        ".gz").endswith(_SET_SUFFIXES))
     if not paths:
-      raise FileNotFoundError(f"{root}: no .csv / .txt set files")
+      raise FileNotFoundError(f"{root}: no set files ({', '.join(_SET_SUFFIXES)})")
     return {"train": self._generate_examples(paths)}
 
   def _generate_examples(self, paths):
     cfg = self.builder_config
     for path in paths:
+      corpus = sets.load_sets(path, format=cfg.format, set_column=cfg.set_column,
+                              element_column=cfg.element_column,
+                              order_column=cfg.order_column or None, delimiter=cfg.delimiter)
       stem = path.name.split(".")[0]
-      for set_id, elements in read_sets(path, cfg):
-        yield f"{stem}:{set_id}", {"set_id": f"{stem}:{set_id}", "elements": elements}
-
-
-def _clean(names) -> List[str]:
-  """NFKC-normalised, stripped, non-empty names, each kept once in first order."""
-  return list(dict.fromkeys(n for n in (unicodedata.normalize("NFKC", str(x)).strip()
-                                        for x in names) if n))
-
-
-def read_sets(path: pathlib.Path, config: SetFilesConfig) -> Iterator[Tuple[str, List[str]]]:
-  """(set id, element names) of every non-empty set of a baskets or long file.
-
-  Raises:
-    ValueError: unknown format, or a long file without the configured columns.
-  """
-  opener = gzip.open if path.suffix == ".gz" else open
-  with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
-    if config.format == "baskets":
-      for line_no, line in enumerate(f, 1):
-        elements = _clean(line.rstrip("\r\n").split(config.delimiter))
-        if elements:
-          yield str(line_no), elements
-      return
-    if config.format != "long":
-      raise ValueError(f"format must be baskets or long, got {config.format!r}")
-    frame = pd.read_csv(f, sep=config.delimiter, dtype=str, keep_default_na=False)
-  columns = [config.set_column, config.element_column] + (
-      [config.order_column] if config.order_column else [])
-  missing = [c for c in columns if c not in frame.columns]
-  if missing:
-    raise ValueError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
-  if config.order_column:
-    # Numbers sort as numbers; anything else (ISO timestamps) as text.
-    numeric = pd.to_numeric(frame[config.order_column], errors="coerce")
-    key = frame[config.order_column] if numeric.isna().any() else numeric
-    frame = frame.iloc[np.argsort(key.to_numpy(), kind="stable")]
-  groups: Dict[str, List[str]] = {}
-  for s, e in zip(frame[config.set_column], frame[config.element_column]):
-    groups.setdefault(s.strip(), []).append(e)
-  for set_id, names in groups.items():
-    elements = _clean(names)
-    if set_id and elements:
-      yield set_id, elements
+      for i, set_id in enumerate(corpus.set_ids):
+        key = f"{stem}:{set_id}"
+        yield key, {"set_id": key, "elements": [
+            corpus.vocab[e] for e in corpus.indices[corpus.indptr[i]:corpus.indptr[i + 1]]]}
