@@ -24,7 +24,7 @@ import os
 import pathlib
 import subprocess
 import sys
-from typing import Dict, FrozenSet, List, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Sequence
 
 import tfrs_emb  # noqa: F401
 from tensorflow.core.protobuf import saved_model_pb2
@@ -43,7 +43,7 @@ OP_LIBRARY_GLOBS = {
 
 _REGISTRY_SCRIPT = r"""
 import json, sys
-import tensorflow as tf
+import tensorflow  # registers core TensorFlow's ops
 from tensorflow.core.framework import op_def_pb2
 from tensorflow.python.client import pywrap_tf_session as c_api
 
@@ -104,10 +104,15 @@ class OpRegistry:
 
 
 @functools.lru_cache(maxsize=None)
-def op_registry(libraries: Tuple[str, ...]) -> OpRegistry:
-  """Registers nothing here: asks a fresh interpreter (only ``tensorflow`` imported)."""
+def op_registry() -> OpRegistry:
+  """Core ops and every installed op library's ops (see ``OP_LIBRARY_GLOBS``).
+
+  Registers nothing in this process: asks a fresh interpreter that imported only
+  ``tensorflow``, then loaded each library.
+  """
+  files = [f for fs in op_libraries().values() for f in fs]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run([sys.executable, "-c", _REGISTRY_SCRIPT, json.dumps(list(libraries))],
+  proc = subprocess.run([sys.executable, "-c", _REGISTRY_SCRIPT, json.dumps(files)],
                         capture_output=True, text=True, env=env, check=False)
   if proc.returncode != 0:
     raise RuntimeError(f"listing registered ops failed:\n{proc.stderr[-2000:]}")
@@ -125,12 +130,13 @@ class Audit:
     python_ops: ops that need a Python interpreter (never servable).
     extra_ops: op → library file, for ops outside core TensorFlow that an allowed
       library registers.
-    unknown_ops: ops neither in core TensorFlow nor in an allowed library.
+    unknown_ops: op → library file that registers it ("" when none installed does), for
+      ops neither in core TensorFlow nor in an allowed library.
   """
   ops: FrozenSet[str]
   python_ops: FrozenSet[str]
   extra_ops: Dict[str, str]
-  unknown_ops: FrozenSet[str]
+  unknown_ops: Dict[str, str]
 
   @property
   def libraries(self) -> List[str]:
@@ -145,8 +151,9 @@ class Audit:
       out.append(f"Python-only ops {sorted(self.python_ops)} (tf.py_function / "
                  "tf.numpy_function): no model server can run them")
     if self.unknown_ops:
-      out.append(f"ops outside core TensorFlow and the allowed op libraries: "
-                 f"{sorted(self.unknown_ops)}")
+      found = {op: os.path.basename(lib) or "no installed library"
+               for op, lib in sorted(self.unknown_ops.items())}
+      out.append(f"ops outside core TensorFlow and the allowed op libraries: {found}")
     return out
 
 
@@ -163,9 +170,10 @@ def audit(export_dir: "str | pathlib.Path",
   if unknown:
     raise ValueError(f"unknown op-library packages {unknown}; known: {list(OP_LIBRARY_GLOBS)}")
   ops = saved_model_ops(export_dir)
-  files = tuple(f for fs in op_libraries(allowed_packages).values() for f in fs)
-  registry = op_registry(files)
+  allowed = {f for fs in op_libraries(allowed_packages).values() for f in fs}
+  registry = op_registry()
   python_ops = ops & PYTHON_OPS
-  rest = ops - python_ops - registry.core
-  extra = {op: registry.provider(op) for op in rest if registry.provider(op)}
-  return Audit(ops, python_ops, extra, frozenset(rest - set(extra)))
+  providers = {op: registry.provider(op) or "" for op in ops - python_ops - registry.core}
+  return Audit(ops, python_ops,
+               {op: lib for op, lib in providers.items() if lib in allowed},
+               {op: lib for op, lib in providers.items() if lib not in allowed})

@@ -33,11 +33,20 @@ Signature = Union[tf.types.experimental.ConcreteFunction, Mapping[str, tf.Tensor
 
 
 def input_specs(signature: Signature) -> Dict[str, tf.TensorSpec]:
-  """Input name → TensorSpec of a signature function (or a mapping passed through)."""
+  """Input name → TensorSpec of a signature function (or a mapping passed through).
+
+  A loaded SavedModel signature takes keyword inputs; a concrete function traced from an
+  ``input_signature`` takes positional ones named by their specs.
+  """
   if isinstance(signature, Mapping):
     return dict(signature)
-  _, kwargs = signature.structured_input_signature
-  return dict(kwargs)
+  args, kwargs = signature.structured_input_signature
+  specs = dict(kwargs)
+  for spec in args:
+    if not isinstance(spec, tf.TensorSpec) or not spec.name:
+      raise ValueError(f"signature input {spec!r} has no name; TF Serving feeds inputs by name")
+    specs[spec.name] = spec
+  return specs
 
 
 def _json_value(value, name: str):
