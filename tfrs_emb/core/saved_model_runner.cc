@@ -67,6 +67,15 @@ void WriteReal(std::ostream& out, T v, int digits) {
 }
 
 template <typename T>
+void WriteReals(std::ostream& out, const tensorflow::Tensor& t, int digits) {
+  auto flat = t.flat<T>();
+  for (int64_t i = 0; i < flat.size(); ++i) {
+    if (i) out << ',';
+    WriteReal(out, flat(i), digits);
+  }
+}
+
+template <typename T>
 void WriteInts(std::ostream& out, const tensorflow::Tensor& t) {
   auto flat = t.flat<T>();
   for (int64_t i = 0; i < flat.size(); ++i) out << (i ? "," : "") << +flat(i);
@@ -77,22 +86,8 @@ bool WriteTensor(std::ostream& out, const tensorflow::Tensor& t) {
   for (int d = 0; d < t.dims(); ++d) out << (d ? "," : "") << t.dim_size(d);
   out << "],\"values\":[";
   switch (t.dtype()) {
-    case tensorflow::DT_FLOAT: {
-      auto flat = t.flat<float>();
-      for (int64_t i = 0; i < flat.size(); ++i) {
-        if (i) out << ',';
-        WriteReal(out, flat(i), 9);
-      }
-      break;
-    }
-    case tensorflow::DT_DOUBLE: {
-      auto flat = t.flat<double>();
-      for (int64_t i = 0; i < flat.size(); ++i) {
-        if (i) out << ',';
-        WriteReal(out, flat(i), 17);
-      }
-      break;
-    }
+    case tensorflow::DT_FLOAT: WriteReals<float>(out, t, 9); break;
+    case tensorflow::DT_DOUBLE: WriteReals<double>(out, t, 17); break;
     case tensorflow::DT_INT32: WriteInts<int32_t>(out, t); break;
     case tensorflow::DT_INT64: WriteInts<int64_t>(out, t); break;
     case tensorflow::DT_BOOL: {
