@@ -6,18 +6,11 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import op_audit
-from tfrs_emb.core.serving import save_for_serving
-
-
-def _export(tmp_path, fn, name):
-  module = tf.Module()
-  module.serve = tf.function(fn, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
-  return save_for_serving(module, tmp_path / name,
-                          {"serving_default": module.serve.get_concrete_function()})
+from tests.serving.exports import export_function
 
 
 def test_core_model_needs_nothing_beyond_core(tmp_path):
-  path = _export(tmp_path, lambda x: {"y": tf.sort(x) * 2.0}, "plain")
+  path = export_function(tmp_path, lambda x: {"y": tf.sort(x) * 2.0}, "plain")
   audit = op_audit.audit(path)
   assert {"Mul", "TopKV2"} <= audit.ops
   assert audit.problems == [] and audit.libraries == [] and not audit.extra_ops
@@ -29,7 +22,7 @@ def test_core_model_needs_nothing_beyond_core(tmp_path):
     lambda f: (lambda x: {"y": tf.py_function(f, [x], tf.float32)}),
 ])
 def test_python_ops_are_problems(tmp_path, wrap):
-  path = _export(tmp_path, wrap(lambda v: v * 2), "python")
+  path = export_function(tmp_path, wrap(lambda v: v * 2), "python")
   audit = op_audit.audit(path)
   assert audit.python_ops and audit.python_ops <= op_audit.PYTHON_OPS
   assert any("Python-only" in p for p in audit.problems)

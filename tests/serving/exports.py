@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers tf.text ops for the Python reference)
 
 from tfrs_emb.analysis.related_export import export_related_articles
+from tfrs_emb.core.serving import save_for_serving
 from tfrs_emb.data import covertype as ct
 from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 from tfrs_emb.models.case_encoder import CaseEncoder, export_case_encoder
@@ -68,6 +69,14 @@ class Export:
       else:
         raise NotImplementedError(f"no sample values for {spec.dtype.name} input {name}")
     return out
+
+
+def export_function(root: pathlib.Path, fn, name: str) -> pathlib.Path:
+  """Exports ``fn`` (float32 ``x`` [None] → dict of outputs) as ``serving_default``."""
+  module = tf.Module()
+  module.serve = tf.function(fn, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+  return save_for_serving(module, root / name,
+                          {"serving_default": module.serve.get_concrete_function()})
 
 
 def _case_data(seed=0, n=300, dim=8):

@@ -1,4 +1,5 @@
-"""The serving checks fail where a model server would: missing op library, Python op."""
+"""The serving checks fail where a model server would: missing op library, Python op,
+a signature output TF Serving cannot fetch by name."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import cc_runner, op_audit
-from tfrs_emb.core.serving import save_for_serving
+from tests.serving.exports import export_function
 
 
 def test_scann_export_needs_the_scann_library(exports, runner):
@@ -22,12 +23,17 @@ def test_scann_export_needs_the_scann_library(exports, runner):
 
 
 def test_python_op_fails_in_the_cc_runner(tmp_path, runner):
-  module = tf.Module()
-  module.serve = tf.function(
-      lambda x: {"y": tf.numpy_function(lambda v: v * 2, [x], tf.float32)},
-      input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
-  path = save_for_serving(module, tmp_path / "python_op",
-                          {"serving_default": module.serve.get_concrete_function()})
+  path = export_function(
+      tmp_path, lambda x: {"y": tf.numpy_function(lambda v: v * 2, [x], tf.float32)},
+      "python_op")
   assert op_audit.audit(path).python_ops == {"PyFunc"}
   with pytest.raises(RuntimeError, match="PyFunc"):
+    cc_runner.run_saved_model(runner, path, {"x": np.ones(2, np.float32)})
+
+
+def test_ragged_output_fails_in_the_cc_runner(tmp_path, runner):
+  path = export_function(
+      tmp_path, lambda x: {"y": tf.RaggedTensor.from_row_lengths(x, [1, 1])}, "ragged_output")
+  assert not op_audit.audit(path).problems  # its ops are fine; its signature is not
+  with pytest.raises(RuntimeError, match="not a plain tensor"):
     cc_runner.run_saved_model(runner, path, {"x": np.ones(2, np.float32)})

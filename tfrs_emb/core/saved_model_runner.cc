@@ -110,6 +110,12 @@ bool WriteTensor(std::ostream& out, const tensorflow::Tensor& t) {
   return true;
 }
 
+// TF Serving feeds and fetches signature tensors by name; a sparse or composite (ragged)
+// TensorInfo has no single tensor name to map to.
+bool IsPlainTensor(const tensorflow::TensorInfo& info) {
+  return info.encoding_case() == tensorflow::TensorInfo::kName;
+}
+
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -158,6 +164,7 @@ int main(int argc, char** argv) {
   // Feed by the signature's tensor names, as TF Serving's Predict does.
   std::vector<std::pair<std::string, tensorflow::Tensor>> feeds;
   for (const auto& [key, info] : signature.inputs()) {
+    if (!IsPlainTensor(info)) return Fail("signature input " + key + " is not a plain tensor");
     const auto file = input_files.find(key);
     if (file == input_files.end()) return Fail("no --input for signature input " + key);
     tensorflow::TensorProto proto;
@@ -176,6 +183,7 @@ int main(int argc, char** argv) {
                                         " is not in signature " + signature_name);
   std::vector<std::string> keys, fetches;
   for (const auto& [key, info] : signature.outputs()) {
+    if (!IsPlainTensor(info)) return Fail("signature output " + key + " is not a plain tensor");
     keys.push_back(key);
     fetches.push_back(info.name());
   }
