@@ -109,3 +109,32 @@ def _element_type(f: dataclasses.Field):
     return type(f.default[0])
   args = typing.get_args(f.type) if not isinstance(f.type, str) else ()
   return args[0] if args and isinstance(args[0], type) else str
+
+
+def configure_tensorflow(threads: int, cpu_replicas: int = 0) -> None:
+  """Process-wide TensorFlow settings a trainer owns: intra-op threads and, to exercise
+  ``--strategy=mirrored`` on one machine, ``cpu_replicas`` logical CPU devices (0 = leave).
+  Must run before TensorFlow initialises its devices."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if cpu_replicas > 0:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def table_main(config_cls, run, export_label: str):
+  """absl ``main`` of a table experiment: flags → Config → ``run(config, log=print)`` →
+  the table, its notes, and where metrics.json and the SavedModel (``export_label``) went."""
+  def main(argv):
+    del argv
+    import logging  # pylint: disable=import-outside-toplevel
+    config = config_from_flags(config_cls)
+    configure_tensorflow(config.workers, config.cpu_replicas)
+    logging.getLogger("gensim").setLevel(logging.WARNING)   # its per-epoch INFO lines
+    result = run(config, log=lambda m: print(m, flush=True))
+    print(result.table)
+    print("\n".join(result.notes))
+    print(f"metrics: {result.metrics_path}; {export_label}: "
+          f"{result.export_path or '(not exported)'}")
+  return main

@@ -26,7 +26,7 @@ def _release(folder: pathlib.Path, demo=(), drug=(), reac=(), hist=(), raw=None,
 
 
 def _load(folder):
-  return jader.load_cases(folder, verbose=False)
+  return jader.load_cases(folder)
 
 
 def test_trailing_delimiter_on_every_row_loads_unshifted(tmp_path):

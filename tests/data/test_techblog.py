@@ -49,7 +49,7 @@ def _write(root: pathlib.Path, name: str, text, encoding="utf-8") -> pathlib.Pat
 
 def test_front_matter_quirks_and_headings(tmp_path):
   _write(tmp_path, "2020/a.md", GOOD)
-  post = tb.load_posts(tmp_path, verbose=False).posts[0]
+  post = tb.load_posts(tmp_path).posts[0]
   assert post.post_id == "2020/a"
   assert post.title == "Goで始めるテスト"
   assert post.date == dt.datetime(2020, 1, 15, 9, 25, 42)
@@ -71,7 +71,7 @@ def test_tag_and_category_aliases_and_date_forms(tmp_path):
   _write(tmp_path, "b.md", "---\ntitle: B\ndate: 2021-03-04\ntag: [DB, 'SQL']\n"
          "category: [[Infra, Cloud]]\n---\nbody\n")
   _write(tmp_path, "20210101-c.markdown", "---\ntitle: C\ntag: Single\n---\n")
-  posts = tb.load_posts(tmp_path, verbose=False).posts
+  posts = tb.load_posts(tmp_path).posts
   b, c = sorted(posts, key=lambda p: p.title)
   assert b.tags == ("DB", "SQL") and b.categories == ("Infra", "Cloud")
   assert b.first_category == "Infra"
@@ -97,7 +97,7 @@ def test_bad_posts_are_reported_counted_and_strict_raises(tmp_path, capsys):
   for name, (text, _) in BAD.items():
     _write(tmp_path, name, text)
   _write(tmp_path, "notes.txt", "ignored: not a post suffix")
-  result = tb.load_posts(tmp_path)
+  result = tb.load_posts(tmp_path, log=print)
   assert len(result.posts) == 1
   assert len(result.skipped) == len(BAD)
   reasons = {pathlib.Path(p).name: r for p, r in result.skipped}
@@ -107,13 +107,13 @@ def test_bad_posts_are_reported_counted_and_strict_raises(tmp_path, capsys):
   assert f"loaded 1 posts, skipped {len(BAD)}" in printed
   assert "badyaml.md" in printed and "bad YAML" in printed
   with pytest.raises(tb.PostParseError, match=r"baddate\.md: front matter 'date'"):
-    tb.load_posts(tmp_path, strict=True, verbose=False)
+    tb.load_posts(tmp_path, strict=True)
   with pytest.raises(FileNotFoundError, match="does not exist"):
     tb.load_posts(tmp_path / "missing")
 
 
 def test_real_posts(shared_data):
-  result = tb.load_posts(shared_data / "techblog" / "posts", verbose=False)
+  result = tb.load_posts(shared_data / "techblog" / "posts")
   assert len(result.posts) == 100 and not result.skipped
   assert len({t for p in result.posts for t in p.tags}) == 166
   assert all(p.tags for p in result.posts)

@@ -55,7 +55,7 @@ def test_hostile_posts_are_skipped_with_their_reason_and_the_rest_loads(tmp_path
   for name, (text, _) in BAD.items():
     _write(tmp_path, name, text)
   t0 = time.perf_counter()
-  result = tb.load_posts(tmp_path, verbose=False)
+  result = tb.load_posts(tmp_path)
   assert time.perf_counter() - t0 < 5.0          # no alias expansion, no deep recursion
   assert [p.post_id for p in result.posts] == ["good"]
   reasons = {p.rsplit("/", 1)[-1]: r for p, r in result.skipped}
@@ -67,13 +67,13 @@ def test_hostile_posts_are_skipped_with_their_reason_and_the_rest_loads(tmp_path
 def test_same_post_id_from_two_suffixes_is_skipped_naming_the_first(tmp_path):
   _write(tmp_path, "x.md", GOOD)
   _write(tmp_path, "x.markdown", GOOD.replace("Goで始めるテスト", "別の記事"))
-  result = tb.load_posts(tmp_path, verbose=False)
+  result = tb.load_posts(tmp_path)
   assert [p.title for p in result.posts] == ["別の記事"]   # x.markdown sorts first
   ((path, reason),) = result.skipped
   assert path.endswith("x.md")
   assert reason == f"duplicate post id 'x': already loaded from {tmp_path / 'x.markdown'}"
   with pytest.raises(tb.PostParseError, match=r"x\.md: duplicate post id 'x'"):
-    tb.load_posts(tmp_path, strict=True, verbose=False)
+    tb.load_posts(tmp_path, strict=True)
 
 
 @pytest.mark.parametrize("written,expected", [
@@ -86,3 +86,10 @@ def test_same_post_id_from_two_suffixes_is_skipped_naming_the_first(tmp_path):
 def test_yaml_timestamp_forms_still_parse_as_strings(tmp_path, written, expected):
   post = tb.parse_post(_write(tmp_path, "p.md", _post(f"title: t\ndate: {written}")))
   assert post.date == expected
+
+
+def test_folder_without_post_files_is_an_error(tmp_path):
+  _write(tmp_path, "notes.txt", GOOD)
+  with pytest.raises(FileNotFoundError, match=r"has no post file \(\*\.md or \*\.markdown, "
+                                              r"searched recursively\)"):
+    tb.load_posts(tmp_path)

@@ -162,7 +162,7 @@ def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
       export_dir=str(tmp_path / "related_articles"))).metrics
   path = pathlib.Path(m["export"]["path"])
   assert path == tmp_path / "related_articles" / "1"
-  posts = tb.load_posts(posts_dir, verbose=False).posts
+  posts = tb.load_posts(posts_dir).posts
   texts = [p.text("title+lede+headings") for p in posts]
   got_ids, got_scores = load_related_articles(path)(texts[:6])
   emb = enc.encode(texts)

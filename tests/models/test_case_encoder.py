@@ -1,5 +1,4 @@
-"""CaseEncoder on unknown or empty input: zero vector plus an explicit known_elements
-count, in process and in the exported signature (issue #13)."""
+"""CaseEncoder (Keras, servable) agrees with the numpy fast path; export and reload."""
 
 import numpy as np
 import pytest
@@ -7,37 +6,51 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.data import jader
+from tfrs_emb.data import synthetic_jader
 from tfrs_emb.models import case_encoder
 
-VOCAB = ["drug:A", "drug:B", "reac:C"]
-VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+
+@pytest.fixture(scope="module")
+def small_cases(tmp_path_factory):
+  out = tmp_path_factory.mktemp("jader_small")
+  synthetic_jader.write_release(out, num_cases=400, seed=3)
+  return jader.load_cases(out)
 
 
-@pytest.mark.parametrize("aggregation", ["mean", "max"])
-def test_export_returns_known_elements_for_unknown_and_empty_cases(tmp_path, aggregation):
-  enc = case_encoder.CaseEncoder(VOCAB, VECTORS, aggregation=aggregation)
-  batch = tf.constant([["drug:A", "drug:B", "drug:A"],   # duplicates counted
-                       ["drug:未知", "", ""],            # nothing known
-                       ["", "", ""],                     # nothing at all
-                       ["reac:C", "reac:未知", ""]])
-  embedding, known = enc.encode(batch)
-  assert known.numpy().tolist() == [3, 0, 0, 1]
-  assert np.all(embedding.numpy()[1:3] == 0.0)
-  np.testing.assert_allclose(embedding.numpy()[3], VECTORS[2] / np.sqrt(2), atol=1e-6)
-  fn = tf.saved_model.load(str(case_encoder.export_case_encoder(
-      enc, tmp_path, version=1))).signatures["serving_default"]
-  out = fn(elements=batch)
-  assert out["known_elements"].dtype == tf.int32
-  assert out["known_elements"].numpy().tolist() == [3, 0, 0, 1]
-  np.testing.assert_allclose(out["embedding"].numpy(), embedding.numpy(), atol=1e-6)
-  empty = fn(elements=tf.zeros([2, 0], tf.string))   # cases with no element column
-  assert empty["known_elements"].numpy().tolist() == [0, 0]
-  assert empty["embedding"].shape == (2, 2) and np.all(empty["embedding"].numpy() == 0.0)
-  assert fn(elements=tf.zeros([0, 3], tf.string))["embedding"].shape == (0, 2)
+@pytest.fixture(scope="module")
+def element_vectors(small_cases):
+  """A trained-like table: two thirds of the elements (the rest unknown), random vectors."""
+  rng = np.random.default_rng(0)
+  keep = np.sort(rng.choice(len(small_cases.vocab), 2 * len(small_cases.vocab) // 3,
+                            replace=False))
+  vocab = [small_cases.vocab[i] for i in keep]
+  return vocab, rng.standard_normal((len(vocab), 8)).astype(np.float32)
 
 
-def test_reexport_refused_without_overwrite(tmp_path):
-  enc = case_encoder.CaseEncoder(VOCAB, VECTORS)
-  case_encoder.export_case_encoder(enc, tmp_path, version=1)
-  with pytest.raises(FileExistsError, match=r"1 already exists; pick another version"):
-    case_encoder.export_case_encoder(enc, tmp_path, version=1, overwrite=False)
+def test_map_elements_marks_unknowns():
+  rows = case_encoder.map_elements(["a", "b", "c"], ["c", "a"])
+  assert rows.tolist() == [1, -1, 0]
+
+
+def test_case_encoder_export_reload_unknowns(tmp_path, small_cases, element_vectors):
+  vocab, vectors = element_vectors
+  batch = [small_cases.elements(i) for i in range(6)] + [["drug:存在しない薬"]]
+  rows = case_encoder.map_elements(small_cases.vocab, vocab)[small_cases.indices]
+  for agg in ("mean", "max"):
+    enc = case_encoder.CaseEncoder(vocab, vectors, aggregation=agg)
+    got = enc(tf.ragged.constant(batch)).numpy()
+    fast = case_encoder.case_embeddings(small_cases.indptr, rows, vectors, agg)[:6]
+    np.testing.assert_allclose(got[:6], fast, atol=1e-5)
+    assert np.all(got[6] == 0.0)           # nothing known → zero vector
+    with_unknown = enc(tf.ragged.constant([batch[0] + ["reac:未知の事象", ""]])).numpy()
+    np.testing.assert_allclose(with_unknown[0], got[0], atol=1e-6)
+    path = case_encoder.export_case_encoder(enc, tmp_path / f"enc_{agg}", version=1)
+    assert (path / "saved_model.pb").exists() and path.name == "1"
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
+    width = max(len(b) for b in batch)
+    dense = tf.constant([b + [""] * (width - len(b)) for b in batch])
+    served = fn(elements=dense)["embedding"].numpy()
+    np.testing.assert_allclose(served, got, atol=1e-6)
+  np.testing.assert_allclose(np.linalg.norm(got[:6], axis=1), 1.0, atol=1e-5)

@@ -22,7 +22,7 @@ Bad input: a missing file or column, an empty or undecodable file, a quote never
 or a demo file without one usable row raises ``JaderFormatError`` naming the file (and
 line) and what was expected. Malformed rows are skipped, counted by true reason in
 ``skipped`` (first file line of each in ``skipped_first_line``) and printed
-(``verbose``): blank line, too few fields, a non-empty field past the header's width, a
+(``log``): blank line, too few fields, a non-empty field past the header's width, a
 row spanning several lines (a stray quote joined them; each lost line counted), empty
 識別番号 or one with a control character, 報告回数 not an integer in 0..2^31-1 (nan, inf,
 1e40), empty element name or one with a line break / tab / control character (never in
@@ -36,7 +36,7 @@ import math
 import pathlib
 import re
 import unicodedata
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -265,20 +265,6 @@ class JaderCases:
     ptr = self.indptr.tolist()
     return [frozenset(ind[ptr[i]:ptr[i + 1]]) for i in range(len(self.ids))]
 
-  def element_counts(self) -> np.ndarray:
-    """int64 [vocab_size]: number of cases containing each element."""
-    return np.bincount(self.indices, minlength=len(self.vocab))
-
-  def token_lists(self, seed: int = 0) -> List[List[str]]:
-    """Each case as a list of element strings in a random (seeded) order."""
-    rng = np.random.default_rng(seed)
-    voc = np.asarray(self.vocab, dtype=object)
-    perm = self.indices[np.argsort(np.repeat(np.arange(len(self.ids)), self.lengths)
-                                   + rng.random(len(self.indices)), kind="stable")]
-    toks = voc[perm].tolist()
-    ptr = self.indptr.tolist()
-    return [toks[ptr[i]:ptr[i + 1]] for i in range(len(self.ids))]
-
   def summary(self) -> str:
     kinds = {}
     for v in self.vocab:
@@ -294,7 +280,8 @@ class JaderCases:
 
 
 def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
-               chunk_rows: int = 500_000, verbose: bool = True,
+               chunk_rows: int = 500_000,
+               log: Optional[Callable[[str], None]] = None,
                kinds: Sequence[str] = ("drug", "reac", "hist")) -> JaderCases:
   """Loads a JADER release directory into one element set per case.
 
@@ -302,7 +289,7 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
     release_dir: folder with demo*.csv, drug*.csv, reac*.csv, hist*.csv.
     suspected_only: keep only drugs whose 医薬品の関与 is 被疑薬 (suspected).
     chunk_rows: rows per streamed chunk (bounds memory).
-    verbose: print the summary and every skip count.
+    log: called with the summary and every skip count (None: silent).
     kinds: element files to use (subset of drug, reac, hist).
 
   Returns:
@@ -423,6 +410,6 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
                      vocab=vocab_list, indptr=indptr, indices=indices, latent_class=latent,
                      latent_class_names=latent_names, skipped=skips.counts,
                      skipped_first_line=skips.first_line)
-  if verbose:
-    print(f"JADER {release_dir}: {cases.summary()}")
+  if log is not None:
+    log(f"JADER {release_dir}: {cases.summary()}")
   return cases

@@ -20,7 +20,7 @@ import dataclasses
 import datetime as _dt
 import pathlib
 import re
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -297,19 +297,20 @@ def parse_post(path: "str | pathlib.Path", root: "str | pathlib.Path | None" = N
 
 
 def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
-               verbose: bool = True) -> LoadResult:
+               log: Optional[Callable[[str], None]] = None) -> LoadResult:
   """Loads every ``*.md`` / ``*.markdown`` file under ``posts_dir`` (recursively).
 
   Args:
     posts_dir: e.g. a Hexo blog's ``source/_posts``.
     strict: raise ``PostParseError`` on the first bad post instead of skipping it.
-    verbose: print the loaded/skipped counts and each skipped file with its reason.
+    log: called with the loaded/skipped counts and each skipped file with its reason
+      (None: silent).
 
   Returns:
     LoadResult with posts sorted by (date, post_id) and the skipped (path, reason) pairs.
 
   Raises:
-    FileNotFoundError: ``posts_dir`` is not a directory.
+    FileNotFoundError: ``posts_dir`` is not a directory or holds no post file.
     PostParseError: with ``strict``, for the first bad post.
   """
   posts_dir = pathlib.Path(posts_dir)
@@ -318,6 +319,9 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
   posts, skipped = [], []
   files = sorted(p for p in posts_dir.rglob("*")
                  if p.is_file() and p.suffix.lower() in POST_SUFFIXES)
+  if not files:
+    raise FileNotFoundError(f"posts directory {posts_dir} has no post file (*.md or "
+                            "*.markdown, searched recursively)")
   seen = {}  # post id -> file it was loaded from
   for f in files:
     try:
@@ -333,6 +337,6 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
       skipped.append((e.path, e.reason))
   posts.sort(key=lambda p: (p.date, p.post_id))
   result = LoadResult(posts, skipped)
-  if verbose:
-    print(result.summary())
+  if log is not None:
+    log(result.summary())
   return result

@@ -75,7 +75,7 @@ class BenchEncoderResult:
 def bench_texts(config: Config) -> Tuple[List[str], str]:
   """(``config.n_texts`` texts, where they come from)."""
   if pathlib.Path(config.techblog_dir).is_dir():
-    posts = techblog.load_posts(config.techblog_dir, verbose=False).posts
+    posts = techblog.load_posts(config.techblog_dir).posts
     parts = article_texts.parts_of_posts(posts)
     source = f"{config.techblog_dir} ({len(parts)} posts, recombined)"
   else:

@@ -206,7 +206,7 @@ def check(config: Config) -> None:
 
 def load_blog(config: Config, log: common.Log) -> Blog:
   """Loads the posts (sorted by date) and splits them into oldest / newest."""
-  loaded = tb.load_posts(config.posts_dir, strict=config.strict, verbose=False)
+  loaded = tb.load_posts(config.posts_dir, strict=config.strict)
   log(loaded.summary())
   posts = loaded.posts
   if len(posts) < config.k + 1:

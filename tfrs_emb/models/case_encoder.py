@@ -7,8 +7,7 @@ Usage::
   rows = case_encoder.map_elements(cases.vocab, result.vocab)    # caller id -> row or -1
   emb = case_encoder.case_embeddings(cases.indptr, rows[cases.indices], result.vectors,
                                      aggregation="mean")            # float32 [N, d], unit rows
-  scores = case_encoder.evaluate_case_search(emb, cases.element_sets(), query_ids,
-                                             latent_class=cases.latent_class, k=10)
+  # scoring: tfrs_emb.metrics.set_embeddings.evaluate_case_search
 
   # Keras model for serving: ragged (or ""-padded) element strings -> unit embedding
   enc = case_encoder.CaseEncoder(result.vocab, result.vectors, aggregation="mean")
@@ -26,7 +25,7 @@ as ``tfrs_emb.data.jader`` produces them.
 """
 
 import pathlib
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -34,9 +33,8 @@ import scipy.sparse
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-from tfrs_emb import metrics
 from tfrs_emb.core import serving
-from tfrs_emb.core.linalg import exact_top_k
+from tfrs_emb.core.linalg import l2_normalize
 
 AGGREGATIONS = ("mean", "max")
 
@@ -52,13 +50,9 @@ def map_elements(source_vocab: Sequence[str], target_vocab: Sequence[str]) -> np
   return np.array([pos.get(v, -1) for v in source_vocab], np.int64)
 
 
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
-  norm = np.linalg.norm(x, axis=1, keepdims=True)
-  return (x / np.maximum(norm, 1e-12)).astype(np.float32)
-
-
 def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
-                    aggregation: str = "mean", chunk_cases: int = 100_000) -> np.ndarray:
+                    aggregation: str = "mean", chunk_cases: int = 100_000,
+                    normalize: bool = True) -> np.ndarray:
   """Unit case embeddings from CSR element rows (numpy / scipy; same maths as CaseEncoder).
 
   Args:
@@ -67,9 +61,11 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     vectors: float32 [vocab, dim] element embeddings.
     aggregation: "mean" or "max".
     chunk_cases: cases per chunk for "max" (bounds the gathered [chunk_elements, dim]).
+    normalize: L2-normalise the rows (False: the plain mean / max).
 
   Returns:
-    float32 [num_cases, dim], L2-normalised (zero rows for cases with no known element).
+    float32 [num_cases, dim], L2-normalised unless ``normalize`` is False (zero rows for
+    cases with no known element).
   """
   _check_aggregation(aggregation)
   indptr = np.asarray(indptr, np.int64)
@@ -87,7 +83,7 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     mat = scipy.sparse.csr_matrix((np.ones(len(vrows), np.float32), vrows, vptr),
                                   shape=(n, len(vectors)))
     out = np.asarray(mat @ vectors, np.float32) / np.maximum(counts, 1)[:, None]
-    return _l2_normalize(out)
+    return l2_normalize(out) if normalize else out
   out = np.zeros((n, vectors.shape[1]), np.float32)
   for lo in range(0, n, chunk_cases):
     hi = min(n, lo + chunk_cases)
@@ -98,7 +94,7 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
     nonempty = counts[lo:hi] > 0
     red = np.maximum.reduceat(g, np.minimum(starts, len(g) - 1), axis=0)
     out[lo:hi][nonempty] = red[nonempty]
-  return _l2_normalize(out)
+  return l2_normalize(out) if normalize else out
 
 
 class CaseEncoder(tf.keras.Model):
@@ -189,42 +185,3 @@ def export_case_encoder(encoder: CaseEncoder, export_dir: "str | pathlib.Path",
 
   return serving.save_for_serving(encoder, export_dir, {"serving_default": serve},
                                   version=version, overwrite=overwrite)
-
-
-def class_agreement_at_k(neighbors: np.ndarray, labels: np.ndarray, k: int,
-                         query_ids: Sequence[int]) -> float:
-  """Mean fraction of a query's top-k neighbours (self excluded) sharing its label.
-
-  Queries with label < 0 (unknown) are skipped; -1 neighbour ids (padding) count as
-  disagreement, so a query with fewer than k neighbours scores lower.
-  """
-  labels = np.asarray(labels)
-  total, count = 0.0, 0
-  for row, q in zip(np.asarray(neighbors), query_ids):
-    if labels[q] < 0:
-      continue
-    ranked = [int(r) for r in row if r != q and r >= 0][:k]
-    total += sum(labels[r] == labels[q] for r in ranked) / k
-    count += 1
-  return total / count if count else float("nan")
-
-
-def evaluate_case_search(embeddings: np.ndarray, sets: Sequence[frozenset],
-                         query_ids: np.ndarray, latent_class: Optional[np.ndarray] = None,
-                         k: int = 10) -> Dict[str, float]:
-  """Exact similar-case search for ``query_ids`` over all cases, scored.
-
-  Returns:
-    {"rank_dice@k": SPEC.md rank_dice over queries (self excluded),
-     "class_agreement@k": fraction of the top-k neighbours whose latent primary class
-     equals the query's (nan without latent classes), "search_seconds": ...}.
-  """
-  import time
-  t0 = time.perf_counter()
-  _, nbr = exact_top_k(embeddings[query_ids], embeddings, k + 1)
-  seconds = time.perf_counter() - t0
-  out = {f"rank_dice@{k}": metrics.rank_dice_at_k(nbr, sets, k, query_ids=query_ids)}
-  out[f"class_agreement@{k}"] = (class_agreement_at_k(nbr, latent_class, k, query_ids)
-                                 if latent_class is not None else float("nan"))
-  out["search_seconds"] = seconds
-  return out

@@ -1,0 +1,81 @@
+"""SetRecommender: CBOW next-element scores, input elements excluded, explicit no-answer
+for unknown input, export + reload through serving_default."""
+
+import numpy as np
+import pytest
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
+from tfrs_emb.models import set_recommender
+
+VOCAB = ["milk", "bread", "jam", "eggs", "tea"]
+
+
+@pytest.fixture(scope="module")
+def tables():
+  rng = np.random.default_rng(0)
+  return (rng.standard_normal((5, 3)).astype(np.float32),
+          rng.standard_normal((5, 3)).astype(np.float32))
+
+
+def _expected(vin, vout, names, k):
+  rows = [VOCAB.index(n) for n in names if n in VOCAB]
+  scores = vout @ vin[rows].mean(0)
+  scores[rows] = -np.inf
+  order = np.argsort(-scores)[:k]
+  return [VOCAB[i] for i in order if np.isfinite(scores[i])], scores[order]
+
+
+def test_recommends_by_cbow_scores_excluding_inputs(tables):
+  vin, vout = tables
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=3)
+  out = model(tf.constant([["milk", "bread", ""], ["jam", "ghost", ""], ["ghost", "", ""]]))
+  ids = out["ids"].numpy().astype(str)
+  assert out["known_elements"].numpy().tolist() == [2, 1, 0]
+  for row, names in ((0, ["milk", "bread"]), (1, ["jam"])):
+    want, want_scores = _expected(vin, vout, names, 3)
+    assert ids[row].tolist() == want
+    np.testing.assert_allclose(out["scores"].numpy()[row], want_scores, rtol=1e-5)
+  assert ids[2].tolist() == ["", "", ""] and (out["scores"].numpy()[2] == 0).all()
+  emb = out["embedding"].numpy()
+  np.testing.assert_allclose(emb[0], vin[:2].mean(0) / np.linalg.norm(vin[:2].mean(0)),
+                             rtol=1e-5)
+  assert (emb[2] == 0).all()
+
+
+def test_fewer_candidates_than_k_pad_with_empty_ids(tables):
+  vin, vout = tables
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=10)
+  assert model.k == 5
+  out = model(tf.ragged.constant([["milk", "bread", "jam"]]))
+  ids = out["ids"].numpy().astype(str)[0]
+  assert sorted(ids[:2]) == ["eggs", "tea"] and ids[2:].tolist() == [""] * 3
+
+
+def test_config_round_trip_and_export_reload(tmp_path, tables):
+  vin, vout = tables
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=2)
+  clone = set_recommender.SetRecommender.from_config(model.get_config())
+  assert clone.vocab == VOCAB and clone.k == 2 and clone.dim == 3
+  path = set_recommender.export_set_recommender(model, tmp_path / "rec", version=3)
+  assert path.name == "3" and (path / "saved_model.pb").exists()
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  batch = tf.constant([["tea", "eggs"], ["", ""]])
+  served = fn(elements=batch)
+  direct = model(batch)
+  assert set(served) == {"ids", "scores", "embedding", "known_elements"}
+  for key in served:
+    np.testing.assert_array_equal(served[key].numpy(), direct[key].numpy())
+
+
+def test_log_prior_is_added_to_scores(tables):
+  vin, vout = tables
+  prior = np.array([0, 0, 0, 0, 100], np.float32)     # tea: a huge prior wins
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=2, log_prior=prior)
+  out = model(tf.constant([["milk", "bread"]]))
+  plain, _ = _expected(vin, vout, ["milk", "bread"], 5)
+  assert out["ids"].numpy().astype(str)[0].tolist() == ["tea"] + [
+      w for w in plain if w != "tea"][:1]
+  h = vin[:2].mean(0)
+  assert out["scores"].numpy()[0, 0] == pytest.approx(vout[4] @ h + 100, rel=1e-5)

@@ -1,0 +1,157 @@
+"""JADER Word2Vec CBOW: Keras CBOW vs gensim on case element sets (SPEC.md experiments 2, 4).
+
+Without ``jader_dir`` a synthetic release of ``synthetic_cases`` cases is generated once
+into ``cache_dir``. ``eval_sets`` cases lose one random element before training
+(heldout_recall@k: can a method predict it from the rest?). Both methods train on that
+reduced corpus with the same dimension, window, negatives, epochs, min_count and sample.
+Every case (all its elements) is then embedded by mean and max of its element vectors,
+and the top-k similar cases of ``queries`` sampled cases are searched exactly among all
+cases (self excluded): class_agreement@k (the synthetic release's latent primary class)
+and rank_dice@k (the talk's element-overlap score, which untrained random vectors also
+score high on). Rows: keras_cbow, gensim_cbow, popularity and random (random scores for
+heldout_recall, untrained random element vectors for the case search).
+Writes ``output_dir``/metrics.json, projector TSVs, TensorBoard logs and the CaseEncoder
+SavedModel (``export_dir``).
+"""
+
+import dataclasses
+import os
+import pathlib
+import time
+from typing import List
+
+import numpy as np
+
+from tfrs_emb import reporting
+from tfrs_emb.core import files
+from tfrs_emb.data import jader
+from tfrs_emb.data import synthetic_jader
+from tfrs_emb.experiments import common
+from tfrs_emb.experiments import set_methods
+from tfrs_emb.experiments.common import field
+from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import case_encoder
+from tfrs_emb.models import cbow
+
+
+@dataclasses.dataclass
+class Config(set_methods.CbowConfig):
+  """Flags of ``python -m trainers.jader_w2v`` (defaults of the CBOW knobs: CbowConfig)."""
+  jader_dir: str = field("", "Real JADER release folder; empty = synthetic.")
+  synthetic_cases: int = field(20_000, "Cases of the generated release.", lower=1)
+  synthetic_seed: int = field(0, "Seed of the generated release.")
+  cache_dir: str = field("runs/cache/jader", "Where generated releases are kept.")
+  suspected_only: bool = field(False, "Keep only 被疑薬 (suspected) drugs.")
+  window: int = field(64, "gensim window (no shrinking); Keras uses up to window + 1 "
+                      "elements of a case, i.e. the same full-set context.", lower=1)
+  queries: int = field(2000, "Query cases sampled for similar-case search.", lower=1)
+  output_dir: str = field("runs/jader_w2v", "metrics.json, projector, TensorBoard.")
+  export_dir: str = field("exported_models/jader_case_encoder",
+                          "CaseEncoder SavedModel base path (TF Serving layout); empty = skip.")
+  export_version: int = field(1, "SavedModel version folder.", lower=1)
+  export_aggregation: str = field("mean", "Exported aggregation.", choices=("mean", "max"))
+  random_reference: bool = field(True, "Also search with untrained random element vectors "
+                                 "(a reference: rank_dice rewards exact element identity).")
+
+
+class JaderW2vResult(set_methods.TableResult):
+  """Outcome of ``run`` (fields: see TableResult)."""
+
+
+def _columns(k: int) -> List[str]:
+  return ["method", "aggregation", f"heldout_recall@{k}", f"class_agreement@{k}",
+          f"rank_dice@{k}", set_methods.prior_key(k), "train_seconds", "tokens_per_s"]
+
+
+def _write_projector(out: pathlib.Path, result: cbow.CbowResult) -> pathlib.Path:
+  projector = cbow.write_projector(result.vocab, result.vectors, out / "projector",
+                                   result.counts)
+  files.write_text(out / "tensorboard" / "projector_config.pbtxt",
+                   'embeddings {\n  tensor_name: "jader_elements"\n'
+                   f'  tensor_path: "{(projector / "vectors.tsv").resolve()}"\n'
+                   f'  metadata_path: "{(projector / "metadata.tsv").resolve()}"\n}}\n')
+  return projector
+
+
+def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
+  """Loads (or generates) the release, trains both CBOWs, evaluates, writes and exports."""
+  common.check_config(config)
+  k = config.k
+  out = pathlib.Path(config.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  t0 = time.perf_counter()
+  release = (pathlib.Path(config.jader_dir) if config.jader_dir else
+             synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
+                                            seed=config.synthetic_seed, log=log))
+  cases = jader.load_cases(release, suspected_only=config.suspected_only)
+  load_seconds = time.perf_counter() - t0
+  log(f"JADER {release}: {cases.summary()}")
+  rng = np.random.default_rng(config.seed)
+  candidates = np.nonzero(cases.lengths > 0)[0]
+  query_ids = np.sort(rng.choice(candidates, min(config.queries, len(candidates)),
+                                 replace=False))
+  held = set_embeddings.hold_out(cases.indptr, cases.indices, config.eval_sets,
+                                 seed=config.seed)
+  log(f"loaded in {load_seconds:.1f} s; {len(query_ids):,d} queries over {len(cases):,d} "
+      f"cases; {len(held):,d} evaluation cases with one element held out")
+
+  methods, result = set_methods.train_methods(
+      config, cases.vocab, held.train_indptr, held.train_indices, max_len=config.window + 1,
+      window=config.window, log_dir=str(out / "tensorboard"), log=log)
+  heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2)
+
+  sets = cases.element_sets()
+  rows = []
+
+  def search(name, rows_of_elements, vectors, extra):
+    for agg in case_encoder.AGGREGATIONS:
+      emb = case_encoder.case_embeddings(cases.indptr, rows_of_elements, vectors, agg)
+      scores = set_embeddings.evaluate_case_search(emb, sets, query_ids, cases.latent_class,
+                                                   k=k)
+      rows.append({"method": name, "aggregation": agg, **heldout[name], **scores, **extra})
+      log(f"{name} {agg}: " + ", ".join(f"{c}={reporting.format_number(rows[-1][c])}"
+                                        for c in _columns(k)[2:] if c in rows[-1]))
+
+  for m in methods:
+    search(m.name, set_embeddings.element_rows(cases.vocab, m.vocab)[cases.indices],
+           m.vectors, {"train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s})
+  rows.append({"method": set_methods.POPULARITY, "aggregation": "",
+               **heldout[set_methods.POPULARITY]})
+  if config.random_reference:
+    noise = set_methods.random_vectors(len(cases.vocab), config.dim, config.seed + 1)
+    search(set_methods.RANDOM, cases.indices, noise, {})
+  else:
+    rows.append({"method": set_methods.RANDOM, "aggregation": "",
+                 **heldout[set_methods.RANDOM]})
+
+  projector = _write_projector(out, result)
+  export_path = ""
+  if config.export_dir:
+    encoder = case_encoder.CaseEncoder(result.vocab, result.vectors,
+                                       aggregation=config.export_aggregation)
+    export_path = str(case_encoder.export_case_encoder(encoder, config.export_dir,
+                                                       version=config.export_version))
+  notes = [
+      f"heldout_recall@{k}: {len(held):,d} cases, one random element held out of training "
+      f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
+      "scores plus the log noise prior (0.75 · log training count), log P(element | case) "
+      "instead of lift.",
+      f"class_agreement@{k}: share of the {k} nearest cases with the query's latent class.",
+      f"rank_dice@{k}: element overlap of the retrieved cases (the talk's metric); untrained "
+      "random element vectors score high on it (see the random rows): it measures search "
+      "fidelity, not what an embedding learned.",
+  ]
+  payload = {
+      "rows": rows, "cases": len(cases), "queries": int(len(query_ids)),
+      "eval_sets": len(held), "vocab_size": len(cases.vocab),
+      "train_vocab_size": len(result.vocab), "case_elements": int(len(cases.indices)),
+      "train_elements": int(len(held.train_indices)), "release": str(release),
+      "synthetic": not config.jader_dir, "load_seconds": load_seconds,
+      "skipped_rows": cases.skipped, "keras_history": result.history,
+      "export_path": export_path, "projector": str(projector), "replicas": result.replicas,
+      "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
+      "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
+  }
+  metrics_path = files.write_json(out / "metrics.json", payload)
+  table = reporting.markdown_table(rows, _columns(k))
+  return JaderW2vResult(rows, table, notes, metrics_path, export_path, payload)

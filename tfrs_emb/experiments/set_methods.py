@@ -1,0 +1,150 @@
+"""What jader_w2v and set2vec share: the CBOW knobs, training Keras CBOW and gensim side by
+side on the same corpus, and the held-out next-element evaluation with its baselines."""
+
+import dataclasses
+import pathlib
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tfrs_emb.data import sets
+from tfrs_emb.experiments import common
+from tfrs_emb.experiments.common import field
+from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import cbow
+from tfrs_emb.models import gensim_cbow
+
+KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
+
+
+@dataclasses.dataclass
+class CbowConfig:
+  """CBOW and evaluation knobs shared by the set experiments (both methods get the same)."""
+  dim: int = field(64, "Embedding dimension (both methods).", lower=1)
+  negatives: int = field(5, "Negative samples per target (both methods).", lower=1)
+  shared_negatives: int = field(32, "Keras: noise elements shared per batch.", lower=1)
+  epochs: int = field(5, "Epochs (both methods).", lower=1)
+  min_count: int = field(5, "Minimum number of sets of an element (both).", lower=1)
+  sample: float = field(1e-3, "Subsampling threshold (both; 0 = off).", lower=0.0)
+  learning_rate: float = field(0.008, "Keras initial learning rate.", lower=0.0)
+  min_learning_rate: float = field(2e-5, "Keras final learning rate (linear decay).",
+                                   lower=0.0)
+  optimizer: str = field("sgd", "Keras optimizer.", choices=("sgd", "adagrad"))
+  tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
+                                lower=2)
+  steps_per_execution: int = field(1, "Keras train steps per tf.function call.", lower=1)
+  strategy: str = field("default", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
+                        choices=("default", "mirrored", "multi_worker"))
+  cpu_replicas: int = field(0, "Split the CPU into this many logical devices (to exercise "
+                            "--strategy=mirrored on one machine); 0 = leave.", lower=0)
+  workers: int = field(2, "Threads: gensim workers and TF intra-op threads.", lower=1)
+  run_gensim: bool = field(True, "Also train and evaluate the gensim baseline.")
+  eval_sets: int = field(2000, "Sets (of >= 3 elements) whose held-out element is removed "
+                         "before training and predicted after (heldout_recall@k); 0 = none.",
+                         lower=0)
+  k: int = field(10, "Cut-off of every @k metric.", lower=1)
+  seed: int = field(0, "Seed of training, evaluation sets and query sampling.")
+  verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
+                       lower=0, upper=2)
+
+
+@dataclasses.dataclass
+class TableResult:
+  """Outcome of a set experiment's ``run``: table rows, the printed table and its notes,
+  and what was written (metrics.json path, SavedModel folder or "", the JSON payload)."""
+  rows: List[Dict[str, Any]]
+  table: str
+  notes: List[str]
+  metrics_path: pathlib.Path
+  export_path: str
+  payload: Dict[str, Any]
+
+
+@dataclasses.dataclass
+class Method:
+  """A trained element embedding: input vectors (embeddings) and output vectors (CBOW's
+  prediction layer), rows indexed like ``vocab``."""
+  name: str
+  vocab: List[str]
+  vectors: np.ndarray
+  output_vectors: np.ndarray
+  train_seconds: float
+  tokens_per_s: float
+
+
+def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
+                  indices: np.ndarray, max_len: int, window: int,
+                  log_dir: Optional[str] = None, log: common.Log = common.no_log):
+  """Trains the Keras CBOW (and gensim when ``config.run_gensim``) on one CSR corpus.
+
+  Args:
+    config: the knobs.
+    vocab, indptr, indices: the training corpus (held-out elements already removed).
+    max_len: Keras: longest set used (longer ones keep a random subset per epoch).
+    window: gensim window (not shrunk): at least ``max_len - 1`` covers a whole set.
+    log_dir: Keras TensorBoard folder.
+    log: progress messages.
+
+  Returns:
+    (methods: [Method], keras CbowResult).
+  """
+  result = cbow.train_cbow(
+      indptr, indices, vocab, dim=config.dim, negatives=config.negatives,
+      shared_negatives=config.shared_negatives, epochs=config.epochs,
+      min_count=config.min_count, sample=config.sample,
+      learning_rate=config.learning_rate, min_learning_rate=config.min_learning_rate,
+      optimizer=config.optimizer, tokens_per_batch=config.tokens_per_batch,
+      max_len=max_len, seed=config.seed, strategy=config.strategy, log_dir=log_dir,
+      verbose=config.verbose, steps_per_execution=config.steps_per_execution)
+  log(f"{KERAS}: {result.train_seconds:.1f} s, {result.tokens_per_s:,.0f} tokens/s")
+  methods = [Method(KERAS, result.vocab, result.vectors,
+                    result.model.output_embeddings.numpy(), result.train_seconds,
+                    result.tokens_per_s)]
+  if config.run_gensim:
+    g = gensim_cbow.train_gensim_cbow(
+        sets.token_lists(indptr, indices, vocab, seed=config.seed), dim=config.dim,
+        window=window, negatives=config.negatives, epochs=config.epochs,
+        min_count=config.min_count, sample=config.sample, workers=config.workers,
+        seed=config.seed)
+    log(f"{GENSIM}: {g.train_seconds:.1f} s, {g.tokens_per_s:,.0f} tokens/s")
+    methods.append(Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
+                          g.tokens_per_s))
+  return methods, result
+
+
+def prior_key(k: int) -> str:
+  """Key of heldout_recall@k with the noise prior added to the CBOW scores."""
+  return f"heldout_recall@{k}+prior"
+
+
+def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
+                   vocab: Sequence[str], k: int, seed: int) -> Dict[str, Dict[str, float]]:
+  """heldout_recall@k / ndcg@k of every method and of the popularity and random baselines.
+
+  A CBOW method also gets ``heldout_recall@k+prior``: its scores plus the log of its
+  negative-sampling noise distribution (0.75 · log training count, both methods' noise),
+  which turns the lift-like raw score into an estimate of log P(element | set).
+
+  Returns:
+    method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]}.
+  """
+  prior = set_embeddings.noise_log_prior(np.bincount(held.train_indices,
+                                                     minlength=len(vocab)))
+  out = {}
+  for m in methods:
+    rows = set_embeddings.element_rows(vocab, m.vocab)
+    out[m.name] = set_embeddings.heldout_recall(
+        held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors), k)
+    out[m.name][prior_key(k)] = set_embeddings.heldout_recall(
+        held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors, prior),
+        k)[f"heldout_recall@{k}"]
+  out[POPULARITY] = set_embeddings.heldout_recall(
+      held, set_embeddings.popularity_scorer(held, len(vocab)), k)
+  out[RANDOM] = set_embeddings.heldout_recall(
+      held, set_embeddings.random_scorer(len(vocab), seed=seed), k)
+  return out
+
+
+def random_vectors(num: int, dim: int, seed: int) -> np.ndarray:
+  """float32 [num, dim] untrained element vectors: the reference of every similarity score."""
+  return np.random.default_rng(seed).standard_normal((num, dim)).astype(np.float32)

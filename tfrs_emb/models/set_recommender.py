@@ -1,0 +1,127 @@
+"""Next-element recommendation from a CBOW's two embedding tables, as a servable Keras model.
+
+Usage::
+
+  from tfrs_emb.models import set_recommender
+  rec = set_recommender.SetRecommender(vocab, input_vectors, output_vectors, k=10)
+  out = rec(tf.constant([["whole milk", "rolls/buns", ""]]))   # "" pads
+  out["ids"], out["scores"]      # [batch, k] recommended elements, best first
+  out["embedding"]               # [batch, dim] unit mean of the known input vectors
+  out["known_elements"]          # [batch] how many input elements are in the vocabulary
+  set_recommender.export_set_recommender(rec, "exported_models/set2vec", version=1)
+
+Scores are the CBOW's own prediction (gensim's ``predict_output_word``): the mean of the
+known input elements' input vectors · every element's output vector, plus an optional
+per-element ``log_prior`` (e.g. ``metrics.set_embeddings.noise_log_prior``, which turns the
+negative-sampling log odds into log P(element | set)). Input elements are
+never recommended. A set with no known element gets no answer: ``known_elements`` = 0,
+every id "" and every score 0 (not popular items presented as a prediction).
+"""
+
+import pathlib
+import shutil
+from typing import Optional, Sequence
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
+from tfrs_emb.core import serving
+
+
+def _with_oov_row(vectors: Optional[np.ndarray], dim: Optional[int]):
+  """Initializer of a [vocab + 1, dim] table whose row 0 (out of vocabulary) is zero."""
+  if vectors is None:
+    return "zeros", int(dim)
+  vectors = np.asarray(vectors, np.float32)
+  table = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors])
+  return tf.keras.initializers.Constant(table), vectors.shape[1]
+
+
+class SetRecommender(tf.keras.Model):
+  """Element strings of a set → top-k next elements, their scores and the set embedding.
+
+  Input: tf.string [batch, n] padded with "" (or a RaggedTensor). Unknown strings are
+  ignored. Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
+  ``embedding`` float32 [batch, dim], ``known_elements`` int32 [batch]. Where fewer than
+  k candidates remain, the tail ids are "" with score 0. ``log_prior``: optional float
+  [len(vocab)] added to every element's score.
+  """
+
+  def __init__(self, vocab: Sequence[str], input_vectors: Optional[np.ndarray] = None,
+               output_vectors: Optional[np.ndarray] = None, dim: Optional[int] = None,
+               k: int = 10, log_prior: Optional[np.ndarray] = None, **kwargs):
+    super().__init__(**kwargs)
+    self.vocab = list(vocab)
+    if len(self.vocab) < 1 or k < 1:
+      raise ValueError(f"need a non-empty vocab and k >= 1, got {len(self.vocab)} and {k}")
+    self.k = int(min(k, len(self.vocab)))
+    in_init, self.dim = _with_oov_row(input_vectors, dim)
+    out_init, _ = _with_oov_row(output_vectors, self.dim)
+    self.lookup = tf.keras.layers.StringLookup(vocabulary=self.vocab, num_oov_indices=1,
+                                               mask_token=None, name="element_lookup")
+    self.input_embedding = tf.keras.layers.Embedding(
+        len(self.vocab) + 1, self.dim, embeddings_initializer=in_init, trainable=False,
+        name="input_embedding")
+    self.output_embedding = tf.keras.layers.Embedding(
+        len(self.vocab) + 1, self.dim, embeddings_initializer=out_init, trainable=False,
+        name="output_embedding")
+    self.output_embedding.build((None,))   # its table is used directly, never called
+    prior = np.zeros(len(self.vocab) + 1, np.float32)
+    if log_prior is not None:
+      prior[1:] = np.asarray(log_prior, np.float32)
+    self.log_prior = self.add_weight(
+        name="log_prior", shape=(len(self.vocab) + 1,), trainable=False,
+        initializer=tf.keras.initializers.Constant(prior))
+    self._names = tf.constant([""] + self.vocab)
+
+  def call(self, elements):
+    if isinstance(elements, tf.RaggedTensor):
+      elements = elements.to_tensor(default_value="")
+    ids = self.lookup(elements)                                        # [B, n], 0 = unknown
+    known = tf.cast(ids > 0, tf.float32)
+    count = tf.reduce_sum(known, axis=1)                               # [B]
+    vecs = self.input_embedding(ids) * known[..., None]
+    h = tf.reduce_sum(vecs, axis=1) / tf.maximum(count, 1.0)[:, None]  # [B, d]
+    scores = tf.matmul(h, self.output_embedding.embeddings, transpose_b=True)  # [B, V+1]
+    scores += self.log_prior[None, :]
+    # Excluded: the OOV row and the set's own elements.
+    batch = tf.shape(ids)[0]
+    rows = tf.repeat(tf.range(batch, dtype=tf.int64), tf.shape(ids)[1])
+    taken = tf.scatter_nd(tf.stack([rows, tf.reshape(ids, [-1])], 1),
+                          tf.ones([tf.size(ids)], tf.int32), tf.shape(scores, tf.int64))
+    excluded = tf.logical_or(taken > 0, tf.range(tf.shape(scores)[1])[None, :] == 0)
+    scores = tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores)
+    top, idx = tf.math.top_k(scores, self.k)
+    valid = tf.logical_and(tf.math.is_finite(top), count[:, None] > 0)
+    return {"ids": tf.where(valid, tf.gather(self._names, idx), ""),
+            "scores": tf.where(valid, top, 0.0),
+            "embedding": tf.math.l2_normalize(h, axis=-1, epsilon=1e-24),
+            "known_elements": tf.cast(count, tf.int32)}
+
+  def get_config(self):
+    return {"vocab": self.vocab, "dim": self.dim, "k": self.k}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+
+def export_set_recommender(model: SetRecommender, export_dir: "str | pathlib.Path",
+                           version: int = 1, overwrite: bool = True) -> pathlib.Path:
+  """Exports to ``export_dir/version`` (TF Serving layout).
+
+  Signature ``serving_default``: ``elements`` tf.string [batch, n] ("" padded) → ``ids``,
+  ``scores``, ``embedding``, ``known_elements`` (see SetRecommender).
+  """
+  path = serving.version_dir(export_dir, version)
+  if path.exists() and overwrite:
+    shutil.rmtree(path)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="elements")])
+  def serve(elements):
+    return model(elements)
+
+  return serving.save_for_serving(model, export_dir, {"serving_default": serve},
+                                  version=version)
