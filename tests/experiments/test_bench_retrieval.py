@@ -11,18 +11,11 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-from tfrs_emb.retrieval import bench
 from tfrs_emb.retrieval import load_serving_fn
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROW_KEYS = {"search", "aggregation", "index_seconds", "query_seconds", "qps", "rank_dice@10",
             "recall@10"}
-
-
-def test_drop_self_removes_the_query_or_the_last_result():
-  nn = np.array([[5, 1, 2], [3, 4, 9], [7, 8, 1]])
-  out = bench.drop_self(nn, np.array([1, 4, 0]), 2)
-  np.testing.assert_array_equal(out, [[5, 2], [3, 9], [7, 8]])
 
 
 @pytest.mark.slow
