@@ -21,6 +21,7 @@ Usage::
 import dataclasses
 import gc
 import hashlib
+import os
 import pathlib
 import tempfile
 import time
@@ -169,6 +170,7 @@ class BenchRetrievalResult:
   exports: dict
   conditions_before: dict
   conditions_after: dict
+  threads: dict               # thread counts each library searched with
   total_seconds: float
   talk_rows: Sequence[dict] = TALK_ROWS
 
@@ -520,6 +522,15 @@ def export_case_indexes(config: Config, data: BenchData, aggregation: str,
   return out
 
 
+def thread_counts() -> dict:
+  """Threads each library searches with (0 = TensorFlow's default: all usable CPUs)."""
+  import faiss  # pylint: disable=g-import-not-at-top
+  return {"faiss_omp": faiss.omp_get_max_threads(),
+          "exact_top_k": len(os.sched_getaffinity(0)),
+          "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+          "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
 def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult:
   """The whole benchmark (see the module docstring)."""
   common.check_config(config)
@@ -557,4 +568,4 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult
       sweep_table=sweep_table(points, config.recall_targets), tuning=tuning,
       tuned_choice=chosen, config_search=config_points, config_front=front,
       exports=exports, conditions_before=before, conditions_after=machine_conditions(),
-      total_seconds=time.perf_counter() - t0)
+      threads=thread_counts(), total_seconds=time.perf_counter() - t0)

@@ -23,12 +23,15 @@ def duration(seconds: float) -> str:
   return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
-def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict], path: str,
-                       aggregation: str = "mean",
-                       title: str = "recall@10 vs exact against QPS") -> str:
-  """Writes a PNG: one sweep curve per method, the table's rows as distinct markers.
+def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict],
+                       path: Optional[str] = None, aggregation: str = "mean",
+                       title: str = "recall@10 vs exact against QPS"):
+  """One sweep curve per method, the table's rows as distinct markers; PNG at ``path``.
 
   Every label is a legend entry beside the axes (no text on the data), so none overlap.
+
+  Returns:
+    The matplotlib ``Figure`` (pyplot's global state is not used).
   """
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   fig = Figure(figsize=(10, 5.5))
@@ -51,8 +54,9 @@ def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict], path: str,
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  return path
+  if path:
+    fig.savefig(path, dpi=120)
+  return fig
 
 
 def _row(rows: Sequence[dict], key: str) -> Optional[dict]:
@@ -122,8 +126,9 @@ def report_markdown(result) -> str:
       "# Retrieval benchmark (SPEC.md experiment 4)", "",
       f"{result.num_items:,d} cases, {result.num_queries:,d} queries, top-{result.k} (query "
       f"excluded); data: {result.data}.", "",
-      f"Machine: {describe_conditions(result.conditions_before, result.conditions_after)}. "
-      f"Total run time {duration(result.total_seconds)}.", "",
+      f"Machine: {describe_conditions(result.conditions_before, result.conditions_after)}; "
+      f"search threads {result.threads}. Total run time {duration(result.total_seconds)}.",
+      "",
       "## The talk (Future Tech Night #17, real JADER, its CPU)", "",
       markdown_table(talk, ["search", "aggregation", "index", "query", "score"]), "",
       "## Ours (one run, same queries for every row)", "",
