@@ -48,8 +48,8 @@ def test_small_bench_writes_metrics(tmp_path):
   assert "serving_qps" not in by_key["faiss_flat_mean"]
   # Real structure: CBOW neighbours share elements far above chance.
   assert by_key["bruteforce_mean"]["rank_dice@10"] > 0.1
-  assert {r["method"] for r in payload["sweep_table"]} == {"scann", "faiss ivf",
-                                                          "faiss hnsw"}
+  assert {(r["method"], r["measure"]) for r in payload["sweep_table"]} == {
+      (m, r) for m in ("scann", "faiss ivf", "faiss hnsw") for r in ("recall", "recall_ties")}
   assert payload["conditions_before"]["usable_cpus"] >= 1
   assert payload["num_queries"] == 300 and payload["k"] == 10
   assert (out_dir / "report.md").read_text(encoding="utf-8").count("|") > 50

@@ -51,8 +51,10 @@ def _result():
   sweep = [dict(method="scann", setting="a", qps=30_000.0, recall=0.94),
            dict(method="scann", setting="b", qps=10_000.0, recall=0.98),
            dict(method="faiss ivf", setting="c", qps=5_000.0, recall=0.99)]
-  table = [dict(method="scann", **{"qps@0.95": 24_000.0, "qps@0.99": math.nan}),
-           dict(method="faiss ivf", **{"qps@0.95": 5_000.0, "qps@0.99": 5_000.0})]
+  table = [dict(method="scann", measure="recall", **{"qps@0.95": 24_000.0,
+                                                      "qps@0.99": math.nan}),
+           dict(method="faiss ivf", measure="recall", **{"qps@0.95": 5_000.0,
+                                                         "qps@0.99": 5_000.0})]
   return _Result(config={"recall_targets": [0.95, 0.99], "serving_batch": 1024}, data={},
                  num_items=1000, num_queries=100, k=10, rows=rows, sweep=sweep,
                  sweep_table=table, tuning=[], tuned_choice=dict(setting="leaves=20,reorder=40",
@@ -67,8 +69,8 @@ def test_report_states_ratios_verdicts_and_measured_conditions():
   assert "200.0× (20,000 vs 100 QPS)" in text                    # tuned vs BruteForce
   assert "200.0× (18,000 vs 90 QPS)" in text                     # through SavedModels
   assert "1.33× its QPS" in text                                 # exact vs faiss flat
-  assert "qps@0.95: ScaNN 24,000 vs best faiss (faiss ivf) 5,000 → 4.80×" in text
-  assert "qps@0.99: ScaNN nan vs best faiss (faiss ivf) 5,000 → n/a" in text
+  assert "recall qps@0.95: ScaNN 24,000 vs best faiss (faiss ivf) 5,000 → 4.80×" in text
+  assert "recall qps@0.99: ScaNN nan vs best faiss (faiss ivf) 5,000 → n/a" in text
   assert "load average (1 min) 0.50 before, 1.50 after" in text
   assert "1 min 15 s" in text and "'faiss_omp': 2" in text
 

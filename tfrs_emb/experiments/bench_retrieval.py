@@ -99,6 +99,8 @@ class Config:
   tuned_dims_per_block: int = field(2, "Tuned ScaNN: dimensions_per_block.", lower=1)
   tuned_aq_threshold: float = field(0.2, "Tuned ScaNN: anisotropic_quantization_threshold "
                                     "(nan = plain product quantization).")
+  tuned_scoring: str = field("ah", "Tuned ScaNN: scoring within the searched leaves "
+                             "(ah, int8 or float32 brute force).", choices=index_lib.SCORINGS)
   tuned_training_sample_size: int = field(100_000, "Tuned ScaNN: rows sampled to train the "
                                           "tree and the codebooks.", lower=1)
   tuned_grid_leaves: Tuple[int, ...] = field(
@@ -117,6 +119,8 @@ class Config:
                                                   "quantization thresholds.")
   search_training_sample_sizes: Tuple[int, ...] = field((100_000,), "Config search: "
                                                         "training sample sizes.")
+  search_scorings: Tuple[str, ...] = field(("ah",), "Config search: scorings (ah, int8, "
+                                           "float32; the AH knobs only vary for ah).")
   search_grid: Tuple[str, ...] = field(
       ("5:20", "10:30", "15:40", "20:60", "30:80", "40:120", "60:200"),
       "Config search: leaves_to_search:reorder pairs tried per build, scaled by "
@@ -243,7 +247,14 @@ def _tuned_build_kwargs(config: Config) -> dict:
               num_reordering_candidates=config.tuned_reorder,
               dimensions_per_block=config.tuned_dims_per_block,
               anisotropic_quantization_threshold=config.tuned_aq_threshold,
-              training_sample_size=config.tuned_training_sample_size)
+              training_sample_size=config.tuned_training_sample_size,
+              scoring=config.tuned_scoring)
+
+
+def _scoring_label(config: Config) -> str:
+  if config.tuned_scoring == "ah":
+    return f"AH {config.tuned_dims_per_block} dims/block t={config.tuned_aq_threshold}"
+  return f"{config.tuned_scoring} scoring"
 
 
 def _method_table(config: Config) -> Dict[str, Tuple[str, Callable[[], methods_lib.Method]]]:
@@ -258,9 +269,9 @@ def _method_table(config: Config) -> Dict[str, Tuple[str, Callable[[], methods_l
           batch_size=config.scann_batch, num_reordering_candidates=config.scann_reorder,
           **base)),
       "scann_tuned": (
-          f"scann tuned ({config.tuned_leaves} leaves, {config.tuned_dims_per_block} dims/"
-          f"block, AH t={config.tuned_aq_threshold}, search knobs picked on validation "
-          "queries)", lambda: methods_lib.TfrsScaNN(batch_size=config.scann_batch,
+          f"scann tuned ({config.tuned_leaves} leaves, {_scoring_label(config)}, "
+          f"{config.tuned_training_sample_size:,d} training rows, search knobs picked on "
+          "validation queries)", lambda: methods_lib.TfrsScaNN(batch_size=config.scann_batch,
                                                     **_tuned_build_kwargs(config))),
       "exact": ("bruteforce exact_top_k (tfrs_emb)", methods_lib.Exact),
       "faiss_flat": ("faiss IndexFlatIP", methods_lib.FaissFlat),
@@ -312,24 +323,34 @@ class _Truth:
     k = self.neighbors.shape[1]
     return ranking.recall_vs_exact(drop_self(neighbors, self.query_ids, k), self.neighbors, k)
 
+  def recall_ties(self, neighbors: np.ndarray, db: np.ndarray) -> float:
+    """Tie-aware recall@k (``metrics.ann.tie_aware_recall``) of [Q, k+1] results."""
+    top = drop_self(neighbors, self.query_ids, self.neighbors.shape[1])
+    return ann.tie_aware_recall(top, self.kth_scores, db, db[self.query_ids])
 
-def _measure(method: methods_lib.Method, queries: np.ndarray, truth: _Truth,
-             k: int) -> dict:
-  seconds, nn = _timed(lambda: method.search(queries, k + 1))
-  return dict(qps=len(queries) / max(seconds, 1e-9), recall=truth.recall(nn))
+
+def _measure(method: methods_lib.Method, db: np.ndarray, truth: _Truth, k: int,
+             repeats: int = 2) -> dict:
+  """QPS (fastest of ``repeats`` runs: less noise on a shared machine) and recalls."""
+  queries = db[truth.query_ids]
+  seconds = []
+  for _ in range(repeats):
+    t, nn = _timed(lambda: method.search(queries, k + 1))
+    seconds.append(t)
+  return dict(qps=len(queries) / max(min(seconds), 1e-9), recall=truth.recall(nn),
+              recall_ties=truth.recall_ties(nn, db))
 
 
 def tune_search(method: methods_lib.TfrsScaNN, db: np.ndarray, truth: _Truth, k: int,
                 grid: Sequence[Tuple[int, int]], target: float) -> Tuple[List[dict], dict]:
   """Fastest (leaves_to_search, reorder) of ``grid`` reaching ``target`` on ``truth``'s
   queries (the most accurate setting if none does); leaves ``method`` set to it."""
-  queries = db[truth.query_ids]
   table = []
   for leaves, reorder in grid:
     method.set_search_params(leaves, reorder)
     table.append(dict(setting=f"leaves={leaves},reorder={reorder}",
                       leaves_to_search=leaves, reorder=reorder,
-                      **_measure(method, queries, truth, k)))
+                      **_measure(method, db, truth, k)))
   ok = [r for r in table if r["recall"] >= target]
   best = max(ok, key=lambda r: r["qps"]) if ok else max(table, key=lambda r: r["recall"])
   method.set_search_params(best["leaves_to_search"], best["reorder"])
@@ -340,31 +361,33 @@ def scann_config_search(db: np.ndarray, truth: _Truth, config: Config,
                         log: common.Log = common.no_log) -> List[dict]:
   """Validation recall/QPS of every ScaNN build configuration × search setting.
 
-  Build grid: search_leaves × search_dims_per_block × search_aq_thresholds ×
-  search_training_sample_sizes; each build is searched at ``search_grid`` pairs with
+  Build grid: search_leaves × search_training_sample_sizes × (search_dims_per_block ×
+  search_aq_thresholds for "ah" scoring, once for each other of search_scorings); each build is searched at ``search_grid`` pairs with
   leaves_to_search scaled by num_leaves / 1000 (the share of the database scanned stays
   comparable across leaf counts).
   """
-  queries = db[truth.query_ids]
+  scoring_knobs = [dict(scoring="ah", dimensions_per_block=dpb,
+                        anisotropic_quantization_threshold=aq)
+                   for dpb in config.search_dims_per_block
+                   for aq in config.search_aq_thresholds] * ("ah" in config.search_scorings)
+  scoring_knobs += [dict(scoring=s) for s in config.search_scorings if s != "ah"]
   points = []
   for leaves in config.search_leaves:
-    for dpb in config.search_dims_per_block:
-      for aq in config.search_aq_thresholds:
-        for sample in config.search_training_sample_sizes:
-          build = dict(num_leaves=leaves, dimensions_per_block=dpb,
-                       anisotropic_quantization_threshold=aq, training_sample_size=sample)
-          method = methods_lib.TfrsScaNN(batch_size=config.scann_batch, **build)
-          seconds, _ = _timed(lambda: method.build(db, config.k + 1))
-          for searched, reorder in _scann_pairs(config.search_grid):
-            searched = max(1, round(searched * leaves / 1000))
-            method.set_search_params(searched, reorder)
-            points.append(dict(build, build_seconds=seconds, leaves_to_search=searched,
-                               reorder=reorder, **_measure(method, queries, truth, config.k)))
-          log(f"config search {build}: built in {seconds:.1f} s; " + ", ".join(
-              f"{p['leaves_to_search']}:{p['reorder']} {p['recall']:.3f}@{p['qps']:,.0f}"
-              for p in points[-len(config.search_grid):]))
-          del method
-          gc.collect()
+    for sample in config.search_training_sample_sizes:
+      for knobs in scoring_knobs:
+        build = dict(num_leaves=leaves, training_sample_size=sample, **knobs)
+        method = methods_lib.TfrsScaNN(batch_size=config.scann_batch, **build)
+        seconds, _ = _timed(lambda: method.build(db, config.k + 1))
+        for searched, reorder in _scann_pairs(config.search_grid):
+          searched = max(1, round(searched * leaves / 1000))
+          method.set_search_params(searched, reorder)
+          points.append(dict(build, build_seconds=seconds, leaves_to_search=searched,
+                             reorder=reorder, **_measure(method, db, truth, config.k)))
+        log(f"config search {build}: built in {seconds:.1f} s; " + ", ".join(
+            f"{p['leaves_to_search']}:{p['reorder']} {p['recall']:.3f}@{p['qps']:,.0f}"
+            for p in points[-len(config.search_grid):]))
+        del method
+        gc.collect()
   return points
 
 
@@ -460,21 +483,22 @@ def run_sweeps(config: Config, data: BenchData, query_ids: np.ndarray,
   points = []
   for spec, method in built.items():
     key, _, agg = spec.rpartition("_")
-    queries = data.embeddings[agg][query_ids]
     for setting, params in _sweep_settings(config, key):
       method.set_search_params(**params)
       points.append(dict(method=SWEEP_NAMES[key], aggregation=agg, setting=setting,
-                         **_measure(method, queries, truths[agg], config.k)))
+                         **_measure(method, data.embeddings[agg], truths[agg], config.k)))
   return points
 
 
 def sweep_table(points: Sequence[dict], targets: Sequence[float]) -> List[dict]:
-  """QPS of each swept method at each recall target (interpolated on its curve)."""
+  """QPS of each swept method at each recall target, interpolated on its curve, for
+  strict recall (``measure`` "recall") and tie-aware recall ("recall_ties")."""
   out = []
-  for name in dict.fromkeys(p["method"] for p in points):
-    curve = [p for p in points if p["method"] == name]
-    out.append(dict(method=name, **{f"qps@{t:g}": ann.qps_at_recall(curve, t)
-                                    for t in targets}))
+  for measure in ("recall", "recall_ties"):
+    for name in dict.fromkeys(p["method"] for p in points):
+      curve = [p for p in points if p["method"] == name]
+      out.append(dict(method=name, measure=measure, **{
+          f"qps@{t:g}": ann.qps_at_recall(curve, t, recall=measure) for t in targets}))
   return out
 
 
@@ -508,7 +532,8 @@ def export_case_indexes(config: Config, data: BenchData, aggregation: str,
         key: cfg[key] for key in ("num_leaves", "num_leaves_to_search",
                                   "num_reordering_candidates", "dimensions_per_block",
                                   "anisotropic_quantization_threshold",
-                                  "training_iterations", "training_sample_size")})
+                                  "training_iterations", "training_sample_size",
+                                  "scoring")})
     layer.set_search_params(cfg.get("search_leaves_to_search"), cfg.get("search_reorder"))
     indexes["jader_scann"] = layer
   out = {}

@@ -94,23 +94,26 @@ def _checks(result) -> list:
 
 
 def _sweep_lines(result, targets: Sequence[float]) -> list:
-  """The sweep table and, per target, best ScaNN against best faiss."""
+  """The sweep table and, per recall measure and target, best ScaNN against best faiss."""
   cols = [f"qps@{t:g}" for t in targets]
-  lines = [markdown_table(result.sweep_table, ["method"] + cols), ""]
-  by_name = {r["method"]: r for r in result.sweep_table}
-  if "scann" not in by_name:
-    return lines
-  for col in cols:
-    faiss = [(r[col], r["method"]) for r in result.sweep_table
-             if r["method"].startswith("faiss") and not math.isnan(r[col])]
-    scann = by_name["scann"][col]
-    if not faiss:
+  lines = [markdown_table(result.sweep_table, ["method", "measure"] + cols), ""]
+  for measure in dict.fromkeys(r["measure"] for r in result.sweep_table):
+    table = [r for r in result.sweep_table if r["measure"] == measure]
+    scann = next((r for r in table if r["method"] == "scann"), None)
+    faiss = [r for r in table if r["method"].startswith("faiss")]
+    if scann is None or not faiss:
       continue
-    best, name = max(faiss)
-    verdict = "n/a (ScaNN curve does not reach it)" if math.isnan(scann) else (
-        f"{scann / best:.2f}×")
-    lines.append(f"- {col}: ScaNN {format_number(scann)} vs best faiss ({name}) "
-                 f"{format_number(best)} → {verdict}")
+    for col in cols:
+      reached = [(r[col], r["method"]) for r in faiss if not math.isnan(r[col])]
+      if not reached:
+        lines.append(f"- {measure} {col}: no faiss curve reaches it; ScaNN "
+                     f"{format_number(scann[col])}")
+        continue
+      best, name = max(reached)
+      verdict = "n/a (the ScaNN curve does not reach it)" if math.isnan(scann[col]) else (
+          f"{scann[col] / best:.2f}×")
+      lines.append(f"- {measure} {col}: ScaNN {format_number(scann[col])} vs best faiss "
+                   f"({name}) {format_number(best)} → {verdict}")
   return lines + [""]
 
 
@@ -144,14 +147,16 @@ def report_markdown(result) -> str:
   ]
   if result.sweep_table:
     lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
-              "each curve's Pareto front; nan = not reached)", ""] + _sweep_lines(
+              "each curve's Pareto front; nan = not reached; measure `recall` = strict "
+              "overlap with the exact top-10, `recall_ties` = tie-aware)", ""] + _sweep_lines(
                   result, targets)
-    lines += [markdown_table(result.sweep, ["method", "setting", "qps", "recall"]), ""]
+    lines += [markdown_table(result.sweep, ["method", "setting", "qps", "recall",
+                                            "recall_ties"]), ""]
   if result.config_front:
     lines += ["## ScaNN build-configuration search (validation queries): Pareto front", "",
               markdown_table(result.config_front, [
-                  "num_leaves", "dimensions_per_block", "anisotropic_quantization_threshold",
+                  "num_leaves", "scoring", "dimensions_per_block", "anisotropic_quantization_threshold",
                   "training_sample_size", "leaves_to_search", "reorder", "build_seconds",
-                  "qps", "recall"]), "",
+                  "qps", "recall", "recall_ties"]), "",
               f"{len(result.config_search)} points searched.", ""]
   return "\n".join(lines + ["## Checks", ""] + _checks(result) + [""])
