@@ -75,7 +75,8 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
                      dim=16, methods=("scann_tuned_mean", "faiss_ivf_mean"),
                      tuned_leaves=30, tuned_grid_leaves=(2, 30), tuned_grid_reorder=(100,),
                      tuned_target_recall=0.9, scann_config_search=True, search_leaves=(20, 40),
-                     search_dims_per_block=(2,), search_grid=("50:20", "1000:200"),
+                     search_dims_per_block=(2,), search_grid_leaves=(50, 1000),
+                     search_grid_reorder=(200,), search_scorings=("ah", "float32"),
                      faiss_ivf_nlist=30, sweep_scann=("2:20", "30:200"),
                      sweep_ivf_nprobe=(1, 30), sweep_hnsw_ef=(), recall_targets=(0.5, 0.9))
   import tempfile
@@ -84,8 +85,11 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
   query_ids, validation_ids = br.split_queries(
       [frozenset([1])] * 3000, 100, 150, config.seed)
   assert not set(query_ids) & set(validation_ids)
-  assert len(result.config_search) == 4            # 2 builds × 2 search settings
+  assert len(result.config_search) == 8      # 2 leaf counts × 2 scorings × 2 settings
   assert {p["leaves_to_search"] for p in result.config_search} == {1, 20, 2, 40}
+  exact_scan = [p for p in result.config_search
+                if p["scoring"] == "float32" and p["leaves_to_search"] == p["num_leaves"]]
+  assert min(p["recall"] for p in exact_scan) > 0.99   # every leaf scored exactly
   assert 1 <= len(result.config_front) <= 4
   # The high-recall settings (every leaf, 200 reordered) are near exact.
   assert max(p["recall"] for p in result.config_search) > 0.95

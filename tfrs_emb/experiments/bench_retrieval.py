@@ -121,10 +121,11 @@ class Config:
                                                         "training sample sizes.")
   search_scorings: Tuple[str, ...] = field(("ah",), "Config search: scorings (ah, int8, "
                                            "float32; the AH knobs only vary for ah).")
-  search_grid: Tuple[str, ...] = field(
-      ("5:20", "10:30", "15:40", "20:60", "30:80", "40:120", "60:200"),
-      "Config search: leaves_to_search:reorder pairs tried per build, scaled by "
-      "num_leaves / 1000.")
+  search_grid_leaves: Tuple[int, ...] = field(
+      (5, 10, 20, 40, 80), "Config search: leaves_to_search per 1,000 leaves tried on each "
+      "build (scaled by num_leaves / 1000).")
+  search_grid_reorder: Tuple[int, ...] = field(
+      (20, 40, 80, 160, 320), "Config search: reorder values tried on each build.")
   faiss_ivf_nlist: int = field(2048, "faiss IVF lists.", lower=1)
   faiss_ivf_nprobe: int = field(16, "faiss IVF lists probed (table row).", lower=1)
   faiss_hnsw_m: int = field(16, "faiss HNSW M.", lower=2)
@@ -362,7 +363,8 @@ def scann_config_search(db: np.ndarray, truth: _Truth, config: Config,
   """Validation recall/QPS of every ScaNN build configuration × search setting.
 
   Build grid: search_leaves × search_training_sample_sizes × (search_dims_per_block ×
-  search_aq_thresholds for "ah" scoring, once for each other of search_scorings); each build is searched at ``search_grid`` pairs with
+  search_aq_thresholds for "ah" scoring, once for each other of search_scorings). Each
+  build is searched at every search_grid_leaves × search_grid_reorder pair, with
   leaves_to_search scaled by num_leaves / 1000 (the share of the database scanned stays
   comparable across leaf counts).
   """
@@ -378,14 +380,15 @@ def scann_config_search(db: np.ndarray, truth: _Truth, config: Config,
         build = dict(num_leaves=leaves, training_sample_size=sample, **knobs)
         method = methods_lib.TfrsScaNN(batch_size=config.scann_batch, **build)
         seconds, _ = _timed(lambda: method.build(db, config.k + 1))
-        for searched, reorder in _scann_pairs(config.search_grid):
+        grid = [(a, b) for a in config.search_grid_leaves for b in config.search_grid_reorder]
+        for searched, reorder in grid:
           searched = max(1, round(searched * leaves / 1000))
           method.set_search_params(searched, reorder)
           points.append(dict(build, build_seconds=seconds, leaves_to_search=searched,
                              reorder=reorder, **_measure(method, db, truth, config.k)))
         log(f"config search {build}: built in {seconds:.1f} s; " + ", ".join(
             f"{p['leaves_to_search']}:{p['reorder']} {p['recall']:.3f}@{p['qps']:,.0f}"
-            for p in points[-len(config.search_grid):]))
+            for p in points[-len(grid):]))
         del method
         gc.collect()
   return points
