@@ -37,8 +37,8 @@ def _row(method, search, qps, recall, serving=None):
        "query_seconds": 100 / qps, "qps": qps, "rank_dice@10": 0.4, "recall@10": recall,
        "recall@10_ties": recall}
   if serving:
-    r.update(serving_qps=serving, serving_query_seconds=100 / serving,
-             serving_recall@10=recall, serving_same_ids=1.0)
+    r.update({"serving_qps": serving, "serving_query_seconds": 100 / serving,
+              "serving_recall@10": recall, "serving_same_ids": 1.0})
   return r
 
 
