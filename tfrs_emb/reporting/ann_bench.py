@@ -143,7 +143,8 @@ def report_markdown(result) -> str:
       "a result scoring as high as the exact 10th (identical cases tie). `reloaded` / "
       "`serving_qps`: the row's TFRS layer exported as a SavedModel, reloaded and its "
       f"`serving_default` called on the same queries in batches of "
-      f"{result.config['serving_batch']:,d} (n/a: not a TFRS layer).", "",
+      f"{result.config['serving_batch']:,d} (n/a: not a TFRS layer). A search that took "
+      "under 5 s is timed twice and the faster run kept.", "",
   ]
   if result.sweep_table:
     lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
