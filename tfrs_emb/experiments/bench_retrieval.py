@@ -100,7 +100,7 @@ class Config:
   tuned_aq_threshold: float = field(0.2, "Tuned ScaNN: anisotropic_quantization_threshold "
                                     "(nan = plain product quantization).")
   tuned_scoring: str = field("ah", "Tuned ScaNN: scoring within the searched leaves "
-                             "(ah, int8 or float32 brute force).", choices=index_lib.SCORINGS)
+                             "(ah, or float32 brute force).", choices=index_lib.SCORINGS)
   tuned_training_sample_size: int = field(100_000, "Tuned ScaNN: rows sampled to train the "
                                           "tree and the codebooks.", lower=1)
   tuned_grid_leaves: Tuple[int, ...] = field(
@@ -119,8 +119,8 @@ class Config:
                                                   "quantization thresholds.")
   search_training_sample_sizes: Tuple[int, ...] = field((100_000,), "Config search: "
                                                         "training sample sizes.")
-  search_scorings: Tuple[str, ...] = field(("ah",), "Config search: scorings (ah, int8, "
-                                           "float32; the AH knobs only vary for ah).")
+  search_scorings: Tuple[str, ...] = field(("ah",), "Config search: scorings (ah, float32; the "
+                                           "AH knobs only vary for ah).")
   search_grid_leaves: Tuple[int, ...] = field(
       (5, 10, 20, 40, 80), "Config search: leaves_to_search per 1,000 leaves tried on each "
       "build (scaled by num_leaves / 1000).")

@@ -49,7 +49,9 @@ from tfrs_emb.core import serving
 SpecLike = Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
 
 
-SCORINGS = ("ah", "int8", "float32")
+# "int8" brute force is left out: ScaNN's TF ops cannot serialize such a searcher
+# ("Searcher needs original dataset"), so it could not be exported.
+SCORINGS = ("ah", "float32")
 
 
 class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
@@ -61,8 +63,8 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
   sample sizes. Output of ``call``: (scores float32 [B, k], identifiers [B, k]).
 
   ``scoring``: how candidates in the searched leaves are scored: "ah" (asymmetric hashing,
-  TFRS's choice), "int8" (int8-quantised brute force) or "float32" (exact brute force
-  within the leaves, like faiss IVF-Flat); the optional reordering rescores in float32.
+  TFRS's choice) or "float32" (exact brute force within the leaves, like faiss IVF-Flat);
+  the optional reordering rescores in float32.
 
   ``cache_searcher``: TFRS re-creates the searcher from its serialized tensors on every
   call; with True, eager calls reuse one searcher built at the first call (traced and
@@ -118,8 +120,7 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
             anisotropic_quantization_threshold=anisotropic_quantization_threshold,
             training_sample_size=sample)
       else:
-        builder = builder.score_brute_force(
-            quantize=ReorderType.INT8 if scoring == "int8" else ReorderType.FLOAT32)
+        builder = builder.score_brute_force(quantize=ReorderType.FLOAT32)
       if num_reordering_candidates is not None:
         builder = builder.reorder(num_reordering_candidates)
       return builder.build(shared_name=f"{self.name}/{uuid.uuid4()}")
@@ -233,7 +234,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
       NaN = plain product quantization as in TFRS.
     training_iterations: k-means iterations of the tree.
     training_sample_size: rows sampled to train the tree and the codebooks.
-    scoring: "ah", "int8" or "float32" scoring within the searched leaves (see ``ScaNN``).
+    scoring: "ah" or "float32" scoring within the searched leaves (see ``ScaNN``).
     cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
     name: layer name.
 
