@@ -28,7 +28,9 @@ def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict],
                        title: str = "recall@10 vs exact against QPS"):
   """One sweep curve per method, the table's rows as distinct markers; PNG at ``path``.
 
-  Every label is a legend entry beside the axes (no text on the data), so none overlap.
+  Every label is a legend entry beside the axes (no text on the data), so none overlap;
+  rows are labelled by their short method key (``scann_tuned_mean``), not the long display
+  label, so the legend stays narrow.
 
   Returns:
     The matplotlib ``Figure`` (pyplot's global state is not used).
@@ -42,20 +44,19 @@ def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict],
   shown = [r for r in rows if r["aggregation"] == aggregation]
   for i, r in enumerate(shown):
     ax.scatter([r["qps"]], [r["recall@10"]], marker=_MARKERS[i % len(_MARKERS)],
-               color="black", s=40, label=r["search"])
+               color="black", s=40, label=r["method"])
     if "serving_qps" in r:
       ax.scatter([r["serving_qps"]], [r["serving_recall@10"]],
                  marker=_MARKERS[i % len(_MARKERS)], color="tab:red", s=40,
-                 label=f"{r['search']} (reloaded SavedModel)")
+                 label=f"{r['method']} (reloaded SavedModel)")
   ax.set_xscale("log")
   ax.set_xlabel("queries per second (log)")
   ax.set_ylabel("recall@10 vs exact")
   ax.set_title(title)
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-  fig.tight_layout()
   if path:
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the box includes the legend
   return fig
 
 
