@@ -205,7 +205,7 @@ def jader_data(config: Config, log: common.Log = common.no_log) -> BenchData:
     info = {"source": "jader",
             "release": f"synthetic, {config.num_cases} cases, seed {config.seed}"}
   info["generate_seconds"] = time.perf_counter() - t0
-  info["load_seconds"], cases = _timed(lambda: jader.load_cases(release, verbose=False))
+  info["load_seconds"], cases = _timed(lambda: jader.load_cases(release))
   log(cases.summary())
   cache = _cbow_cache_path(config, cache_dir, release)
   if cache.exists():
