@@ -59,3 +59,26 @@ def test_trainer_end_to_end_mirrored(tmp_path):
   assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
   assert (out / "projector" / "vectors.tsv").exists()
   assert list((out / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
+  from tfrs_emb.models import case_encoder  # pylint: disable=import-outside-toplevel
+
+  def broken_export(*args, **kwargs):
+    raise OSError("disk full (simulated)")
+
+  monkeypatch.setattr(case_encoder, "export_case_encoder", broken_export)
+  config = jader_w2v.Config(synthetic_cases=400, epochs=1, queries=50, dim=8, min_count=1,
+                            eval_sets=50, tokens_per_batch=512, run_gensim=False,
+                            cache_dir=str(tmp_path / "cache"),
+                            output_dir=str(tmp_path / "run"),
+                            export_dir=str(tmp_path / "export"), verbose=0)
+  try:
+    jader_w2v.run(config)
+  except OSError as e:
+    assert "disk full" in str(e)
+  else:
+    raise AssertionError("the export error must propagate")
+  m = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+  assert m["export_path"] == "" and m["cases"] == 400
+  assert {r["method"] for r in m["rows"]} >= {"keras_cbow", "popularity", "random"}

@@ -125,12 +125,6 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                  **heldout[set_methods.RANDOM]})
 
   projector = _write_projector(out, result)
-  export_path = ""
-  if config.export_dir:
-    encoder = case_encoder.CaseEncoder(result.vocab, result.vectors,
-                                       aggregation=config.export_aggregation)
-    export_path = str(case_encoder.export_case_encoder(encoder, config.export_dir,
-                                                       version=config.export_version))
   notes = [
       f"heldout_recall@{k}: {len(held):,d} cases, one random element held out of training "
       f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
@@ -148,10 +142,19 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "train_elements": int(len(held.train_indices)), "release": str(release),
       "synthetic": not config.jader_dir, "load_seconds": load_seconds,
       "skipped_rows": cases.skipped, "keras_history": result.history,
-      "export_path": export_path, "projector": str(projector), "replicas": result.replicas,
+      "export_path": "", "projector": str(projector), "replicas": result.replicas,
       "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
       "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
   }
+  # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
+  export_path = ""
+  if config.export_dir:
+    encoder = case_encoder.CaseEncoder(result.vocab, result.vectors,
+                                       aggregation=config.export_aggregation)
+    export_path = str(case_encoder.export_case_encoder(encoder, config.export_dir,
+                                                       version=config.export_version))
+    payload["export_path"] = export_path
+    files.write_json(metrics_path, payload)
   table = reporting.markdown_table(rows, _columns(k))
   return JaderW2vResult(rows, table, notes, metrics_path, export_path, payload)

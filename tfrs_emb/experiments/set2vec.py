@@ -150,18 +150,6 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
 
   projector = cbow.write_projector(result.vocab, result.vectors, out / "projector",
                                    result.counts)
-  export_path = ""
-  if config.export_dir:
-    chosen = next(m for m in methods if m.name == config.export_method)  # checked above
-    prior = None
-    if config.export_prior:
-      counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
-      prior = set_embeddings.noise_log_prior(
-          counts[set_embeddings.element_rows(chosen.vocab, corpus.vocab)])
-    model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
-                                           chosen.output_vectors, k=k, log_prior=prior)
-    export_path = str(set_recommender.export_set_recommender(
-        model, config.export_dir, version=config.export_version))
   columns = ["method", f"heldout_recall@{k}", set_methods.prior_key(k), f"heldout_ndcg@{k}"]
   if labels is not None:
     columns.append(f"label_agreement@{k}")
@@ -182,9 +170,25 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
       "skipped": corpus.skipped, "labelled_elements": (
           sum(1 for s in labels if s) if labels is not None else 0),
       "keras_history": result.history, "projector": str(projector),
-      "export_path": export_path, "notes": notes, "config": common.config_dict(config),
+      "export_path": "", "notes": notes, "config": common.config_dict(config),
       "machine": reporting.machine_conditions(),
   }
+  # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
+  export_path = ""
+  if config.export_dir:
+    chosen = next(m for m in methods if m.name == config.export_method)  # checked above
+    prior = None
+    if config.export_prior:
+      counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
+      prior = set_embeddings.noise_log_prior(
+          counts[set_embeddings.element_rows(chosen.vocab, corpus.vocab)])
+    model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
+                                           chosen.output_vectors, k=k, log_prior=prior)
+    export_path = str(set_recommender.export_set_recommender(
+        model, config.export_dir, version=config.export_version))
+  if export_path:
+    payload["export_path"] = export_path
+    files.write_json(metrics_path, payload)
   return Set2vecResult(rows, reporting.markdown_table(rows, columns), notes, metrics_path,
                        export_path, payload)

@@ -411,7 +411,6 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   tags = recommend_tags(config, blog, cache, log) if config.tag_methods else None
   clusters, figures = cluster_posts(config, blog, cache, out)
   recs = recommendations(config, blog, cache, best.name, clusters)
-  exported = export(config, blog, cache, log) if config.export_dir else None
 
   k = config.k
   metrics: Dict[str, Any] = {
@@ -441,8 +440,6 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
                          "sizes": np.bincount(clusters.km.labels,
                                               minlength=len(clusters.km.centroids)).tolist()}
   metrics["recommendations"] = recs
-  if exported is not None:
-    metrics["export"] = exported
   metrics["best_method"] = best.name
   metrics["best_method_rule"] = best.rule
   metrics["best_method_dev"] = {"dev_posts": len(blog.split.train),
@@ -450,10 +447,19 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   metrics["machine"] = {"before": conditions_before, "after": machine_conditions()}
   metrics["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
-  report = techblog_report.render(config, blog, similar, best, timing, tags, clusters,
-                                  figures, recs, exported, metrics)
-  metrics_path = write_json(out / "metrics.json", metrics)
-  report_path = write_text(out / "report.md", report)
+
+  def write(exported):
+    if exported is not None:
+      metrics["export"] = exported
+    report = techblog_report.render(config, blog, similar, best, timing, tags, clusters,
+                                    figures, recs, exported, metrics)
+    return write_json(out / "metrics.json", metrics), write_text(out / "report.md", report)
+
+  # Report and metrics first: a failed export must not lose them.
+  metrics_path, report_path = write(None)
+  exported = export(config, blog, cache, log) if config.export_dir else None
+  if exported is not None:
+    write(exported)
   log(f"wrote {report_path}, {metrics_path}")
   return TechblogResult(metrics, best.name, report_path, metrics_path, figures,
                         pathlib.Path(exported["path"]) if exported and exported["path"]
