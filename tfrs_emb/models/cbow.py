@@ -306,6 +306,8 @@ class CbowResult:
     vocab: training vocabulary (elements with count ≥ min_count), most frequent first.
     counts: int [len(vocab)] number of sets containing each element.
     vectors: float32 [len(vocab), dim] input embeddings (the element embeddings).
+    output_vectors: float32 [len(vocab), dim] output (negative-sampling) embeddings:
+      mean of a set's input vectors · these scores the set's next element.
     source_ids: int [len(vocab)] id of each vocab entry in the caller's vocabulary.
     train_seconds: whole training wall time (vocabulary, batching, model build, XLA
       compilation and fit).
@@ -319,6 +321,7 @@ class CbowResult:
   vocab: List[str]
   counts: np.ndarray
   vectors: np.ndarray
+  output_vectors: np.ndarray
   source_ids: np.ndarray
   train_seconds: float
   tokens: int
@@ -438,6 +441,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   seconds = time.perf_counter() - t0
   tokens = int(len(indices)) * epochs
   return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
+                    output_vectors=model.output_embeddings.numpy(),
                     source_ids=kept, train_seconds=seconds, tokens=tokens,
                     tokens_per_s=tokens / seconds, history=dict(hist.history), model=model,
                     replicas=replicas)
