@@ -175,68 +175,7 @@ def test_generator_utf8_sig_same_content(tmp_path):
   assert ca.vocab == cb.vocab and np.array_equal(ca.indices, cb.indices)
 
 
-# ---------------------------------------------------------------- CBOW
-
-
-def test_analytic_gradients_match_autodiff():
-  rng = np.random.default_rng(0)
-  model = cbow.CBOW(12, dim=4, negatives=3, shared_negatives=5,
-                    noise_distribution=np.full(12, 1 / 12))
-  model.output_embeddings.assign(rng.standard_normal((12, 4)).astype(np.float32))
-  ids = tf.constant([[0, 3, 5], [2, 2, 7], [4, 1, 11]], tf.int32)
-  neg = tf.constant([1, 6, 6, 11, 3], tf.int32)
-  with tf.GradientTape() as tape:
-    loss_ref, _ = model.loss_terms(ids, neg)
-  ref = tape.gradient(loss_ref, [model.input_embeddings, model.output_embeddings])
-  g_in, g_out, pos, negl = model.gradients(ids, neg)
-  assert pos.shape == (9,) and negl.shape == (9, 5)
-  np.testing.assert_allclose(model._loss(pos, negl).numpy(), loss_ref.numpy(), rtol=1e-5)
-  np.testing.assert_allclose(tf.convert_to_tensor(g_in).numpy(),
-                             tf.convert_to_tensor(ref[0]).numpy(), atol=1e-5)
-  np.testing.assert_allclose(tf.convert_to_tensor(g_out).numpy(),
-                             tf.convert_to_tensor(ref[1]).numpy(), atol=1e-5)
-
-
-def test_train_step_rejects_padded_batches():
-  model = cbow.CBOW(12, dim=4)
-  model.compile(optimizer=tf.keras.optimizers.SGD(0.01))
-  with pytest.raises(tf.errors.InvalidArgumentError, match="padding-free"):
-    model.train_step(tf.constant([[0, 3, -1], [2, 4, 7]], tf.int32))
-
-
-def test_train_cbow_reports_divergence(small_cases):
-  with pytest.raises(FloatingPointError, match="diverged.*learning_rate"):
-    cbow.train_cbow(small_cases.indptr, small_cases.indices, small_cases.vocab, dim=8,
-                    epochs=2, learning_rate=1e4, min_learning_rate=1e4, verbose=0)
-
-
-def test_set_batches_are_padding_free_and_cover_every_set():
-  lengths = np.array([0, 1, 2, 3, 3, 5, 9, 2, 3])
-  indptr = np.concatenate([[0], np.cumsum(lengths)])
-  indices = np.arange(indptr[-1])   # element ids = positions: each set is identifiable
-  batches = cbow.SetBatches(indptr, indices, epochs=2, tokens_per_batch=6, max_len=6, seed=1)
-  for e in range(2):   # two epochs: same coverage, fresh order
-    seen = []
-    plan = batches.epoch(e)
-    assert len(plan) == batches.steps_per_epoch
-    for b in plan:
-      assert b.dtype == np.int32 and b.ndim == 2 and b.shape[1] >= 2 and (b >= 0).all()
-      assert b.shape[0] * b.shape[1] <= 6 or b.shape[0] == 1
-      seen.extend(tuple(sorted(r)) for r in b)
-    sets = {tuple(range(indptr[i], indptr[i + 1])) for i in range(len(lengths))
-            if 2 <= lengths[i] <= 6}
-    assert set(seen) - {s for s in seen if len(s) == 6} == sets and len(seen) == len(sets) + 1
-    long = [s for s in seen if len(s) == 6]   # the 9-element set: a random 6 of its own
-    assert len(long) == 1 and set(long[0]) <= set(range(indptr[6], indptr[7]))
-  # Subsampling drops occurrences; replicas need row counts divisible by row_multiple.
-  # Subsampling drops occurrences afresh each epoch, yet every epoch has the same number
-  # of steps; replicas need row counts divisible by row_multiple.
-  sub = cbow.SetBatches(indptr, indices, keep_probability=np.full(len(indices), 0.5),
-                        epochs=4, tokens_per_batch=6, max_len=6, seed=2, row_multiple=2)
-  plans = [sub.epoch(e) for e in range(4)]
-  assert {len(p) for p in plans} == {sub.steps_per_epoch}
-  assert all(len(b) % 2 == 0 for p in plans for b in p)
-  assert len({tuple(np.concatenate([b.ravel() for b in p]).tolist()) for p in plans}) > 1
+# ---------------------------------------------------------------- CBOW (unit tests: tests/models/test_cbow.py)
 
 
 def test_cbow_learns_class_structure(small_cases, trained):

@@ -39,10 +39,12 @@ shuffling) is numpy in a ``tf.data`` generator with prefetch, off the training s
 """
 
 import dataclasses
+import hashlib
+import json
 import math
 import pathlib
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -63,13 +65,17 @@ class CBOW(tf.keras.Model):
 
   def __init__(self, vocab_size: int, dim: int = 64, negatives: int = 5,
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
-               seed: int = 0, **kwargs):
+               seed: int = 0, matmul_rows: int = 0,
+               sgd_schedule: Optional[tf.keras.optimizers.schedules.LearningRateSchedule] = None,
+               **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = int(vocab_size)
     self.dim = int(dim)
     self.negatives = int(negatives)
     self.shared_negatives = int(shared_negatives)
     self.seed = int(seed)
+    self.matmul_rows = int(matmul_rows)
+    self.sgd_schedule = sgd_schedule
     if noise_distribution is None:
       noise_distribution = np.full(vocab_size, 1.0 / vocab_size)
     # word2vec's noise table: element i fills ~p_i of the slots; a uniform slot = a draw.
@@ -111,7 +117,9 @@ class CBOW(tf.keras.Model):
     u = tf.reshape(tf.gather(self.output_embeddings, ids), [-1, d])   # [T, d]
     un = tf.gather(self.output_embeddings, neg)                       # [K, d]
     pos = tf.reduce_sum(c * u, -1) * inv                              # [T]  h·u
-    negl = tf.matmul(c, un * inv, transpose_b=True)                   # [T, K]  h·un
+    if self.matmul_rows:
+      c = tf.pad(c, [[0, tf.maximum(self.matmul_rows - tf.shape(c)[0], 0)], [0, 0]])
+    negl = tf.matmul(c, un * inv, transpose_b=True)                   # [P, K]  h·un
     return c, u, un, pos, negl, inv
 
   def _loss(self, pos, negl):
@@ -122,9 +130,9 @@ class CBOW(tf.keras.Model):
   def loss_terms(self, ids, neg):
     """Summed negative-sampling loss and the number of targets (for tests / eval)."""
     _, _, _, pos, negl, _ = self._forward(ids, neg)
-    return self._loss(pos, negl), tf.cast(tf.size(pos), tf.float32)
+    return self._loss(pos, negl[:tf.size(pos)]), tf.cast(tf.size(pos), tf.float32)
 
-  def gradients(self, ids, neg):
+  def gradients(self, ids, neg, scale=1.0):
     """Analytic gradients of ``loss_terms`` as IndexedSlices (no tape, no dense rows).
 
     With gp = σ(pos) − 1 and gn = w·σ(negl): ∂/∂h = gp·u + gn·un, ∂/∂u = gp·h,
@@ -133,24 +141,28 @@ class CBOW(tf.keras.Model):
     Args:
       ids: int32 [B, L] element ids, L ≥ 2, no padding.
       neg: int32 [K] shared noise elements.
+      scale: multiplies every gradient; applied to the [T] and [T, K] factors, so an SGD
+        step (scale = learning rate) costs no extra pass over [T, d] tensors.
 
     Returns:
-      (grad_input IndexedSlices, grad_output IndexedSlices, pos [T], negl [T, K]).
+      (grad_input, (grad_output_targets, grad_output_noise), pos [T], negl [T, K]); the
+      gradients are IndexedSlices of the [vocab_size, dim] embedding tables.
     """
     d = self.dim
     c, u, un, pos, negl, inv = self._forward(ids, neg)
-    gp = (tf.sigmoid(pos) - 1.0) * inv                                # [T]  (· inv)
-    gn = (self.negatives / self.shared_negatives) * tf.sigmoid(negl)  # [T, K]
-    dh = tf.reshape(gp[:, None] * u + tf.matmul(gn, un * inv),
+    gp = (tf.sigmoid(pos) - 1.0) * (inv * scale)                      # [T]  (· inv)
+    gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
+    t = tf.size(pos)
+    dh = tf.reshape(gp[:, None] * u + tf.matmul(gn, un * inv)[:t],
                     tf.concat([tf.shape(ids), [d]], 0))               # [B, L, d]  inv·∂h
     dv = tf.reshape(tf.reduce_sum(dh, 1, keepdims=True) - dh, [-1, d])  # [T, d]
-    du = gp[:, None] * c                                              # [T, d]
+    du = gp[:, None] * c[:t]                                          # [T, d]
     dun = tf.matmul(gn, c, transpose_a=True) * inv                    # [K, d]
     flat = tf.reshape(ids, [-1])
     shape = tf.constant([self.vocab_size, d])
-    g_in = tf.IndexedSlices(dv, flat, shape)
-    g_out = tf.IndexedSlices(tf.concat([du, dun], 0), tf.concat([flat, neg], 0), shape)
-    return g_in, g_out, pos, negl
+    return (tf.IndexedSlices(dv, flat, shape),
+            (tf.IndexedSlices(du, flat, shape), tf.IndexedSlices(dun, neg, shape)),
+            pos, negl[:t])
 
   def train_step(self, ids):
     ids = tf.cast(ids, tf.int32)
@@ -159,11 +171,26 @@ class CBOW(tf.keras.Model):
         tf.debugging.assert_greater_equal(
             tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
       ids = tf.identity(ids)
-    neg = tf.gather(self._noise_table, tf.random.uniform(
-        [self.shared_negatives], 0, self._noise_table.shape[0], dtype=tf.int32))
-    g_in, g_out, pos, negl = self.gradients(ids, neg)
-    self.optimizer.apply_gradients([(g_in, self.input_embeddings),
-                                    (g_out, self.output_embeddings)])
+    step = self.optimizer.iterations
+    # Stateless draws keyed by the step: a resumed run draws the same noise elements.
+    neg = tf.gather(self._noise_table, tf.random.stateless_uniform(
+        [self.shared_negatives], [self.seed, tf.cast(step, tf.int32)], 0,
+        self._noise_table.shape[0], dtype=tf.int32))
+    if self.sgd_schedule is not None:
+      # Plain SGD applied here: rows scattered straight into the tables, the rate folded
+      # into the small gradient factors (the optimizer would scale [T, d] tensors again).
+      g_in, (g_u, g_un), pos, negl = self.gradients(
+          ids, neg, scale=self.sgd_schedule(step))
+      self.input_embeddings.scatter_sub(g_in)
+      self.output_embeddings.scatter_sub(g_u)
+      self.output_embeddings.scatter_sub(g_un)
+      step.assign_add(1)
+    else:
+      g_in, (g_u, g_un), pos, negl = self.gradients(ids, neg)
+      g_out = tf.IndexedSlices(tf.concat([g_u.values, g_un.values], 0),
+                               tf.concat([g_u.indices, g_un.indices], 0), g_u.dense_shape)
+      self.optimizer.apply_gradients([(g_in, self.input_embeddings),
+                                      (g_out, self.output_embeddings)])
     # The reported loss is the mean over the first 1/8 of the targets (rows are shuffled):
     # softplus over all [T, K] scores would cost an eighth of the step for a log line.
     n = tf.maximum(tf.size(pos) // 8, 1)
@@ -258,8 +285,9 @@ class SetBatches:
         batches.append(batches[rng.integers(len(batches))])
     return [batches[j] for j in rng.permutation(len(batches))]
 
-  def dataset(self) -> tf.data.Dataset:
-    """All ``epochs`` epochs, one after the other (fit with ``steps_per_epoch``).
+  def dataset(self, first_epoch: int = 0) -> tf.data.Dataset:
+    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (fit with
+    ``steps_per_epoch``; a resumed run starts after its last finished epoch).
 
     Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch as one
     flat id vector plus the batch shapes, and tf.data slices the batches out in C++. The
@@ -279,7 +307,7 @@ class SetBatches:
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
     opts.autotune.enabled = False
-    return tf.data.Dataset.range(self.epochs).prefetch(1).flat_map(
+    return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
         epoch_batches).prefetch(16).with_options(opts)
 
 
@@ -342,15 +370,50 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
   raise ValueError(f"strategy must be default, mirrored or multi_worker, got {name!r}")
 
 
+class _EpochCheckpoint(tf.keras.callbacks.Callback):
+  """Saves ``checkpoint`` (weights, step counter, epoch) after every finite epoch."""
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str):
+    super().__init__()
+    self._checkpoint = checkpoint
+    self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if np.isfinite((logs or {}).get("loss", 0.0)):
+      self._checkpoint.epoch.assign(epoch + 1)
+      self._manager.save(checkpoint_number=epoch + 1)
+
+
+def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: dict,
+            log: Callable[[str], None]) -> int:
+  """Restores the latest checkpoint of ``directory`` (made with the same ``settings``).
+
+  Returns:
+    The number of epochs already trained (0 for a fresh directory).
+  """
+  directory.mkdir(parents=True, exist_ok=True)
+  record = directory / "settings.json"
+  if record.exists() and json.loads(record.read_text()) != settings:
+    raise ValueError(f"{directory} holds a CBOW checkpoint of other settings "
+                     f"({record.read_text().strip()}); use another checkpoint_dir")
+  record.write_text(json.dumps(settings, sort_keys=True))
+  latest = tf.train.latest_checkpoint(str(directory))
+  if latest is None:
+    return 0
+  checkpoint.restore(latest).assert_existing_objects_matched()
+  log(f"CBOW: resumed from {latest} after epoch {int(checkpoint.epoch.numpy())}")
+  return int(checkpoint.epoch.numpy())
+
+
 def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], dim: int = 64,
                negatives: int = 5, shared_negatives: int = 32, epochs: int = 5,
                min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.008,
                min_learning_rate: float = 2e-5, tokens_per_batch: int = 8192,
-               optimizer: str = "sgd",
-               max_len: int = 64, seed: int = 0, strategy: str = "default",
-               log_dir: Optional[str] = None, verbose: int = 1,
-               steps_per_execution: int = 1,
-               callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> CbowResult:
+               optimizer: str = "sgd", max_len: int = 64, seed: int = 0,
+               strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
+               steps_per_execution: int = 1, checkpoint_dir: Optional[str] = None,
+               callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+               log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
 
   Args:
@@ -364,25 +427,33 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     min_count: drop elements occurring in fewer sets.
     sample: subsampling threshold (0 disables).
     learning_rate, min_learning_rate: step size, decayed linearly over training.
-    optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates) or
+    optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates applied
+      in the train step; through the Keras optimizer under a multi-replica strategy) or
       "adagrad" (per-coordinate accumulators; use learning_rate ~1.0).
-    tokens_per_batch: padded slots per batch (rows × width).
+    tokens_per_batch: element slots per batch (rows × set length); also the fixed row
+      count of the step's matrix products.
     max_len: longest set used (longer sets keep a random subset).
-    seed: seeds initialisation, batching, sampling.
+    seed: seeds initialisation, batching and noise draws (no global seed is set).
     strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
     log_dir: TensorBoard log folder (None: no TensorBoard callback).
-    verbose: Keras fit verbosity (1 = progress bar).
+    verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line per epoch).
     steps_per_execution: train steps per tf.function call (less Python per step).
+    checkpoint_dir: when given, a checkpoint is written there after every epoch, and a
+      run that finds one (from an interrupted run with the same data and settings)
+      resumes after its last finished epoch, giving the uninterrupted run's result.
+      train_seconds then counts only the resumed part.
     callbacks: extra Keras callbacks.
+    log: progress messages (default: none).
 
   Returns:
     CbowResult.
 
   Raises:
     FloatingPointError: training diverged (non-finite loss or embeddings).
+    ValueError: too few elements, an unknown optimizer or strategy, or a checkpoint_dir
+      holding a run of other settings.
   """
   t0 = time.perf_counter()
-  tf.random.set_seed(seed)
   indptr = np.asarray(indptr, np.int64)
   indices = np.asarray(indices, np.int64)
   counts = np.bincount(indices, minlength=len(vocab))
@@ -396,11 +467,12 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   if len(kept) < 2:
     raise ValueError(f"only {len(kept)} elements occur in >= {min_count} sets; lower "
                      "min_count or give more data")
+  if optimizer not in ("sgd", "adagrad"):
+    raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
   strat = make_strategy(strategy)
   replicas = strat.num_replicas_in_sync
-  if verbose:
-    print(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
-          f"(min_count {min_count}) of {len(vocab):,d}")
+  log(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
+      f"(min_count {min_count}) of {len(vocab):,d}")
   batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
       kcounts, sample), epochs=epochs, tokens_per_batch=tokens_per_batch, max_len=max_len,
                        seed=seed, row_multiple=replicas)
@@ -408,29 +480,40 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
   with strat.scope():
-    model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
-                 noise_distribution=noise, seed=seed)
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
+    model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
+                 noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
+                 sgd_schedule=schedule if optimizer == "sgd" and replicas == 1 else None)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
-    elif optimizer == "sgd":
-      opt = tf.keras.optimizers.SGD(schedule)
     else:
-      raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
+      opt = tf.keras.optimizers.SGD(schedule)
     # No XLA: batch shapes vary with set length, and each shape would compile anew.
     model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
-  cbs = list(callbacks)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt,
+                                     epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
+  cbs = [tf.keras.callbacks.TerminateOnNaN()]
+  first_epoch = 0
+  if checkpoint_dir:
+    settings = {"data": hashlib.sha1(new_indptr.tobytes() + new_indices.tobytes()).hexdigest(),
+                "dim": dim, "negatives": negatives, "shared_negatives": shared_negatives,
+                "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
+                "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
+                "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas}
+    first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
+    cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
+  cbs += list(callbacks)
   if log_dir:
     cbs.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
                                               profile_batch=0, write_graph=False))
-  ds = batches.dataset()
+  ds = batches.dataset(first_epoch)
   if strategy != "default":
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(opts)
-  hist = model.fit(ds, epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
-                   verbose=verbose, callbacks=[tf.keras.callbacks.TerminateOnNaN()] + cbs)
+  hist = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
+                   steps_per_epoch=batches.steps_per_epoch, verbose=verbose, callbacks=cbs)
   vectors = model.input_embeddings.numpy()
   losses = hist.history.get("loss", [])
   if not np.isfinite(vectors).all() or not np.isfinite(losses).all():
@@ -439,7 +522,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
         f"({learning_rate}) or tokens_per_batch ({tokens_per_batch}): a batch applies the "
         "sum of its targets' gradients to each element row")
   seconds = time.perf_counter() - t0
-  tokens = int(len(indices)) * epochs
+  tokens = int(len(indices)) * (epochs - first_epoch)
   return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
                     output_vectors=model.output_embeddings.numpy(),
                     source_ids=kept, train_seconds=seconds, tokens=tokens,
