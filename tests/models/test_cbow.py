@@ -140,3 +140,11 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer
   with pytest.raises(ValueError, match="other settings"):
     cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "b"),
                     **dict(kw, learning_rate=lr * 2))
+
+
+def test_config_round_trip():
+  schedule = tf.keras.optimizers.schedules.PolynomialDecay(0.5, 10, 0.1)
+  model = cbow.CBOW(12, dim=4, shared_negatives=6, matmul_rows=32, sgd_schedule=schedule)
+  again = cbow.CBOW.from_config(model.get_config())
+  assert again.get_config() == model.get_config()
+  assert float(again.sgd_schedule(10)) == float(schedule(10))

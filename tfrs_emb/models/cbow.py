@@ -27,12 +27,18 @@ subsampled with word2vec's formula (``sample``) in the input pipeline, afresh ea
 so dropped elements cost no compute.
 
 Optimisation: summed loss, analytic gradients as IndexedSlices (only the touched rows),
-applied by a Keras optimizer (so tf.distribute aggregates them), with a linearly
-decaying rate. Default: plain SGD as word2vec, but with a smaller rate (0.008): a batch
-applies the *sum* of thousands of per-target gradients to a frequent element's row at
-once; at word2vec's 0.025 with 64 shared negatives and 16k-slot batches the loss
-diverged (4 → 15,000 in 3 epochs). Adagrad (lr ~1) is the stable alternative; it scores
-higher on class agreement and lower on rank_dice (see BUILD_NOTES.md, JADER CBOW).
+linearly decaying rate. Default: plain SGD as word2vec, applied inside ``train_step``
+(rows scattered straight into the tables, the rate folded into the [T] and [T, K]
+factors, so no extra pass over [T, d] tensors); under a multi-replica strategy, and for
+Adagrad, the Keras optimizer applies them (tf.distribute aggregates them). The rate is
+smaller than word2vec's (0.008): a batch applies the *sum* of thousands of per-target
+gradients to a frequent element's row at once; at 0.025 with 64 shared negatives and
+16k-slot batches the loss diverged (4 → 15,000 in 3 epochs). Known weakness (BUILD_NOTES,
+JADER CBOW): K shared draws per batch give rare elements almost no noise updates, so the
+output layer ranks held-out elements poorly (heldout_recall@10 far below gensim's).
+The matrix products run on a fixed ``matmul_rows`` rows (the context matrix is padded):
+oneDNN builds a kernel per new shape, and with one shape per set length that cost
+~0.3-0.6 s on the 30k-case demo.
 The step is memory-bound elementwise work on [B·L, d] tensors, so it is written to touch
 each of them as few times as possible. The input pipeline (subsampling, length groups,
 shuffling) is numpy in a ``tf.data`` generator with prefetch, off the training step.
@@ -59,6 +65,19 @@ class CBOW(tf.keras.Model):
   exactly ``set_len`` ≥ 2 elements (no padding), and runs one negative-sampling SGD step.
   ``call`` takes int ``[batch, max_len]`` ids padded with -1 and returns the mean input
   embedding of each set ``[batch, dim]``.
+
+  Args:
+    vocab_size, dim: embedding table shape.
+    negatives: word2vec's noise samples per target (sets the noise terms' weight).
+    shared_negatives: K noise elements drawn per batch (stateless, keyed by ``seed`` and
+      the step, so a resumed run draws the same) and shared by all its targets.
+    noise_distribution: float [vocab_size] noise probabilities (default uniform).
+    seed: initialisation and noise draws.
+    matmul_rows: pad the [T, d] context matrix to this many rows for the products
+      (0 = no padding); one shape for every set length.
+    sgd_schedule: when given, ``train_step`` applies plain SGD itself at this rate (by
+      the optimizer's step counter); otherwise the compiled optimizer applies the
+      gradients.
   """
 
   _TABLE_SIZE = 1 << 20
@@ -198,8 +217,19 @@ class CBOW(tf.keras.Model):
     return {"loss": self.loss_tracker.result()}
 
   def get_config(self):
+    schedule = (None if self.sgd_schedule is None else
+                tf.keras.optimizers.schedules.serialize(self.sgd_schedule))
     return {"vocab_size": self.vocab_size, "dim": self.dim, "negatives": self.negatives,
-            "shared_negatives": self.shared_negatives, "seed": self.seed}
+            "shared_negatives": self.shared_negatives, "seed": self.seed,
+            "matmul_rows": self.matmul_rows, "sgd_schedule": schedule}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    if config.get("sgd_schedule") is not None:
+      config["sgd_schedule"] = tf.keras.optimizers.schedules.deserialize(
+          config["sgd_schedule"])
+    return cls(**config)
 
 
 class SetBatches:
