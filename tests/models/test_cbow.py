@@ -25,14 +25,16 @@ def _dense(slices):
   return tf.convert_to_tensor(slices).numpy()
 
 
-@pytest.mark.parametrize("matmul_rows", [0, 16])
-def test_analytic_gradients_match_autodiff(matmul_rows):
+@pytest.mark.parametrize("matmul_rows,per_set", [(0, False), (16, False), (0, True)])
+def test_analytic_gradients_match_autodiff(matmul_rows, per_set):
   rng = np.random.default_rng(0)
   model = cbow.CBOW(12, dim=4, negatives=3, shared_negatives=5,
                     noise_distribution=np.full(12, 1 / 12), matmul_rows=matmul_rows)
   model.output_embeddings.assign(rng.standard_normal((12, 4)).astype(np.float32))
   ids = tf.constant([[0, 3, 5], [2, 2, 7], [4, 1, 11]], tf.int32)
   neg = tf.constant([1, 6, 6, 11, 3], tf.int32)
+  if per_set:   # each set its own noise draws
+    neg = tf.constant([[1, 6, 6, 11, 3], [0, 2, 9, 9, 5], [4, 4, 8, 1, 10]], tf.int32)
   with tf.GradientTape() as tape:
     loss_ref, _ = model.loss_terms(ids, neg)
   ref = tape.gradient(loss_ref, [model.input_embeddings, model.output_embeddings])
@@ -116,11 +118,12 @@ class _Interrupt(tf.keras.callbacks.Callback):
       raise KeyboardInterrupt("simulated interruption after epoch 1")
 
 
-@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adagrad", 0.5)])
-def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer, lr):
+@pytest.mark.parametrize("optimizer,lr,per_set", [("sgd", 0.05, True), ("adagrad", 0.5, False)])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer, lr, per_set):
   indptr, indices, vocab = _corpus()
   kw = dict(dim=8, epochs=4, min_count=1, tokens_per_batch=64, optimizer=optimizer,
-            learning_rate=lr, min_learning_rate=lr / 10, seed=3)
+            learning_rate=lr, min_learning_rate=lr / 10, seed=3, noise_per_set=per_set,
+            shared_negatives=5 if per_set else 32)
   full = cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "a"), **kw)
   with pytest.raises(KeyboardInterrupt):
     cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "b"),
@@ -144,7 +147,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer
 
 def test_config_round_trip():
   schedule = tf.keras.optimizers.schedules.PolynomialDecay(0.5, 10, 0.1)
-  model = cbow.CBOW(12, dim=4, shared_negatives=6, matmul_rows=32, sgd_schedule=schedule)
+  model = cbow.CBOW(12, dim=4, shared_negatives=6, matmul_rows=32, noise_per_set=True,
+                    sgd_schedule=schedule)
   again = cbow.CBOW.from_config(model.get_config())
   assert again.get_config() == model.get_config()
   assert float(again.sgd_schedule(10)) == float(schedule(10))

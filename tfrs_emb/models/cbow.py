@@ -69,8 +69,10 @@ class CBOW(tf.keras.Model):
   Args:
     vocab_size, dim: embedding table shape.
     negatives: word2vec's noise samples per target (sets the noise terms' weight).
-    shared_negatives: K noise elements drawn per batch (stateless, keyed by ``seed`` and
-      the step, so a resumed run draws the same) and shared by all its targets.
+    shared_negatives: K noise elements drawn per batch, or per set with
+      ``noise_per_set`` (stateless draws keyed by ``seed`` and the step, so a resumed
+      run draws the same), shared by the batch's or the set's targets.
+    noise_per_set: one draw of K per set (a batched product) rather than per batch.
     noise_distribution: float [vocab_size] noise probabilities (default uniform).
     seed: initialisation and noise draws.
     matmul_rows: pad the [T, d] context matrix to this many rows for the products
@@ -84,7 +86,7 @@ class CBOW(tf.keras.Model):
 
   def __init__(self, vocab_size: int, dim: int = 64, negatives: int = 5,
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
-               seed: int = 0, matmul_rows: int = 0,
+               seed: int = 0, matmul_rows: int = 0, noise_per_set: bool = False,
                sgd_schedule: Optional[tf.keras.optimizers.schedules.LearningRateSchedule] = None,
                **kwargs):
     super().__init__(**kwargs)
@@ -95,6 +97,7 @@ class CBOW(tf.keras.Model):
     self.seed = int(seed)
     self.matmul_rows = int(matmul_rows)
     self.sgd_schedule = sgd_schedule
+    self.noise_per_set = bool(noise_per_set)
     if noise_distribution is None:
       noise_distribution = np.full(vocab_size, 1.0 / vocab_size)
     # word2vec's noise table: element i fills ~p_i of the slots; a uniform slot = a draw.
@@ -127,15 +130,24 @@ class CBOW(tf.keras.Model):
     The context mean is h = c·inv with c = Σv − v and inv = 1/(L − 1); inv is applied to
     the small [T] / [K, d] factors rather than to the [T, d] tensors (one pass less).
 
-    Returns (c [T, d], u [T, d], un [K, d], pos [T], negl [T, K], inv).
+    Args:
+      ids: int32 [B, L] element ids.
+      neg: int32 [K] noise elements shared by the batch, or [B, K] one draw per set.
+
+    Returns (c [T, d] (or [P, d] padded), u [T, d], un [K, d] or [B, K, d], pos [T],
+    negl [T, K] (or [P, K]), inv).
     """
     d = self.dim
     v = tf.gather(self.input_embeddings, ids)                         # [B, L, d]
     inv = 1.0 / (tf.cast(tf.shape(ids)[1], tf.float32) - 1.0)
-    c = tf.reshape(tf.reduce_sum(v, 1, keepdims=True) - v, [-1, d])   # [T, d]
+    c3 = tf.reduce_sum(v, 1, keepdims=True) - v                       # [B, L, d]
+    c = tf.reshape(c3, [-1, d])                                       # [T, d]
     u = tf.reshape(tf.gather(self.output_embeddings, ids), [-1, d])   # [T, d]
-    un = tf.gather(self.output_embeddings, neg)                       # [K, d]
+    un = tf.gather(self.output_embeddings, neg)                       # [(B,) K, d]
     pos = tf.reduce_sum(c * u, -1) * inv                              # [T]  h·u
+    if neg.shape.rank == 2:   # each set's targets score that set's own noise draws
+      negl = tf.reshape(tf.matmul(c3, un * inv, transpose_b=True), [-1, neg.shape[1]])
+      return c, u, un, pos, negl, inv
     if self.matmul_rows:
       c = tf.pad(c, [[0, tf.maximum(self.matmul_rows - tf.shape(c)[0], 0)], [0, 0]])
     negl = tf.matmul(c, un * inv, transpose_b=True)                   # [P, K]  h·un
@@ -172,15 +184,22 @@ class CBOW(tf.keras.Model):
     gp = (tf.sigmoid(pos) - 1.0) * (inv * scale)                      # [T]  (· inv)
     gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
     t = tf.size(pos)
-    dh = tf.reshape(gp[:, None] * u + tf.matmul(gn, un * inv)[:t],
-                    tf.concat([tf.shape(ids), [d]], 0))               # [B, L, d]  inv·∂h
+    bld = tf.concat([tf.shape(ids), [d]], 0)
+    if neg.shape.rank == 2:
+      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0))   # [B, L, K]
+      dhn = tf.reshape(tf.matmul(gn3, un * inv), [-1, d])
+      dun = tf.reshape(tf.matmul(gn3, tf.reshape(c, bld), transpose_a=True) * inv, [-1, d])
+    else:
+      dhn = tf.matmul(gn, un * inv)[:t]
+      dun = tf.matmul(gn, c, transpose_a=True) * inv                  # [K, d]
+    dh = tf.reshape(gp[:, None] * u + dhn, bld)                       # [B, L, d]  inv·∂h
     dv = tf.reshape(tf.reduce_sum(dh, 1, keepdims=True) - dh, [-1, d])  # [T, d]
     du = gp[:, None] * c[:t]                                          # [T, d]
-    dun = tf.matmul(gn, c, transpose_a=True) * inv                    # [K, d]
     flat = tf.reshape(ids, [-1])
     shape = tf.constant([self.vocab_size, d])
     return (tf.IndexedSlices(dv, flat, shape),
-            (tf.IndexedSlices(du, flat, shape), tf.IndexedSlices(dun, neg, shape)),
+            (tf.IndexedSlices(du, flat, shape),
+             tf.IndexedSlices(dun, tf.reshape(neg, [-1]), shape)),
             pos, negl[:t])
 
   def train_step(self, ids):
@@ -192,9 +211,11 @@ class CBOW(tf.keras.Model):
       ids = tf.identity(ids)
     step = self.optimizer.iterations
     # Stateless draws keyed by the step: a resumed run draws the same noise elements.
+    draws = ([tf.shape(ids)[0], self.shared_negatives] if self.noise_per_set
+             else [self.shared_negatives])
     neg = tf.gather(self._noise_table, tf.random.stateless_uniform(
-        [self.shared_negatives], [self.seed, tf.cast(step, tf.int32)], 0,
-        self._noise_table.shape[0], dtype=tf.int32))
+        draws, [self.seed, tf.cast(step, tf.int32)], 0, self._noise_table.shape[0],
+        dtype=tf.int32))
     if self.sgd_schedule is not None:
       # Plain SGD applied here: rows scattered straight into the tables, the rate folded
       # into the small gradient factors (the optimizer would scale [T, d] tensors again).
@@ -221,7 +242,8 @@ class CBOW(tf.keras.Model):
                 tf.keras.optimizers.schedules.serialize(self.sgd_schedule))
     return {"vocab_size": self.vocab_size, "dim": self.dim, "negatives": self.negatives,
             "shared_negatives": self.shared_negatives, "seed": self.seed,
-            "matmul_rows": self.matmul_rows, "sgd_schedule": schedule}
+            "matmul_rows": self.matmul_rows, "noise_per_set": self.noise_per_set,
+            "sgd_schedule": schedule}
 
   @classmethod
   def from_config(cls, config):
@@ -436,12 +458,13 @@ def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: 
 
 
 def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], dim: int = 64,
-               negatives: int = 5, shared_negatives: int = 32, epochs: int = 5,
-               min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.008,
+               negatives: int = 5, shared_negatives: int = 5, epochs: int = 5,
+               min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.07,
                min_learning_rate: float = 2e-5, tokens_per_batch: int = 8192,
                optimizer: str = "sgd", max_len: int = 64, seed: int = 0,
                strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
-               steps_per_execution: int = 1, checkpoint_dir: Optional[str] = None,
+               steps_per_execution: int = 8, noise_per_set: bool = True,
+               checkpoint_dir: Optional[str] = None,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -452,7 +475,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     vocab: element strings.
     dim: embedding size.
     negatives: noise samples per target (word2vec's ``negative``).
-    shared_negatives: noise elements drawn per batch and shared by all its targets.
+    shared_negatives: noise elements drawn per set (``noise_per_set``) or per batch,
+      shared by the targets of that set or batch; each weighted negatives / this.
     epochs: passes over the sets.
     min_count: drop elements occurring in fewer sets.
     sample: subsampling threshold (0 disables).
@@ -468,6 +492,9 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     log_dir: TensorBoard log folder (None: no TensorBoard callback).
     verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line per epoch).
     steps_per_execution: train steps per tf.function call (less Python per step).
+    noise_per_set: every set draws its own noise elements (default). With one draw per
+      batch, rare elements are almost never noise and the output layer learns a bias
+      toward them (heldout_recall@10 0.01 vs 0.28 on the development release).
     checkpoint_dir: when given, a checkpoint is written there after every epoch, and a
       run that finds one (from an interrupted run with the same data and settings)
       resumes after its last finished epoch, giving the uninterrupted run's result.
@@ -514,6 +541,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
         learning_rate, max(total_steps, 1), min_learning_rate)
     model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
                  noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
+                 noise_per_set=noise_per_set,
                  sgd_schedule=schedule if optimizer == "sgd" and replicas == 1 else None)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
@@ -530,7 +558,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                 "dim": dim, "negatives": negatives, "shared_negatives": shared_negatives,
                 "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
                 "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
-                "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas}
+                "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
+                "noise_per_set": noise_per_set}
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
   cbs += list(callbacks)
@@ -546,7 +575,9 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                    steps_per_epoch=batches.steps_per_epoch, verbose=verbose, callbacks=cbs)
   vectors = model.input_embeddings.numpy()
   losses = hist.history.get("loss", [])
-  if not np.isfinite(vectors).all() or not np.isfinite(losses).all():
+  # All scores start at 0 (zero output vectors): the first loss is ~(1 + negatives)·ln 2.
+  if (not np.isfinite(vectors).all() or not np.isfinite(losses).all()
+      or np.max(losses, initial=0.0) > 10 * (1 + negatives) * math.log(2)):
     raise FloatingPointError(
         f"CBOW training diverged (loss per epoch: {losses}); lower learning_rate "
         f"({learning_rate}) or tokens_per_batch ({tokens_per_batch}): a batch applies the "
