@@ -55,6 +55,7 @@ class HeldOut:
 def hold_out(indptr, indices, num_sets, seed):
   """One seeded random element out of each of ``num_sets`` random cases with >= 3."""
   import numpy as np
+  from tfrs_emb.models import cbow
   rng = np.random.default_rng(seed)
   lengths = np.diff(indptr)
   eligible = np.nonzero(lengths >= 3)[0]
@@ -62,8 +63,7 @@ def hold_out(indptr, indices, num_sets, seed):
   pos = indptr[eval_ids] + rng.integers(0, lengths[eval_ids])
   keep = np.ones(len(indices), bool)
   keep[pos] = False
-  new_indptr = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr]
-  return HeldOut(new_indptr, indices[keep], eval_ids, indices[pos])
+  return HeldOut(*cbow.filter_sets(indptr, indices, keep), eval_ids, indices[pos])
 
 
 def heldout_recall(split, rows, inputs, outputs, k):
