@@ -171,7 +171,7 @@ class CBOW(tf.keras.Model):
 
     Args:
       ids: int32 [B, L] element ids, L ≥ 2, no padding.
-      neg: int32 [K] shared noise elements.
+      neg: int32 [K] noise elements shared by the batch, or [B, K] one draw per set.
       scale: multiplies every gradient; applied to the [T] and [T, K] factors, so an SGD
         step (scale = learning rate) costs no extra pass over [T, d] tensors.
 
