@@ -202,6 +202,9 @@ class CBOW(tf.keras.Model):
              tf.IndexedSlices(dun, tf.reshape(neg, [-1]), shape)),
             pos, negl[:t])
 
+  # No tensor-dependent Python control flow here: skipping AutoGraph's source rewrite
+  # saves ~0.1 s of tracing (a visible share of the 30k-case demo's training time).
+  @tf.autograph.experimental.do_not_convert
   def train_step(self, ids):
     ids = tf.cast(ids, tf.int32)
     with tf.control_dependencies([tf.debugging.assert_non_negative(
@@ -350,11 +353,13 @@ class SetBatches:
       return (np.concatenate([b.ravel() for b in batches]),
               np.array([b.shape for b in batches], np.int32))
 
+    @tf.autograph.experimental.do_not_convert   # plain graph code: skip the rewrite
     def epoch_batches(epoch):
       flat, shapes = tf.numpy_function(plan, [epoch], (tf.int32, tf.int32), stateful=False)
       offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
       return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
-          lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape))
+          tf.autograph.experimental.do_not_convert(
+              lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape)))
 
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
