@@ -160,10 +160,15 @@ def main(argv):
                   min_count=FLAGS.min_count, sample=FLAGS.sample, max_len=FLAGS.window + 1,
                   seed=FLAGS.seed, verbose=0)
       args.update(kw)
-      res = cbow.train_cbow(split.indptr, split.indices, cases.vocab, **args)
+      name = ",".join(f"{a}={b}" for a, b in kw.items()) or "defaults"
+      try:
+        res = cbow.train_cbow(split.indptr, split.indices, cases.vocab, **args)
+      except FloatingPointError as e:   # a grid may cross the stability limit
+        results.append({"method": "keras", "variant": name + " (diverged)"})
+        print(e, flush=True)
+        continue
       results.append(score("keras", res.vocab, res.vectors, res.output_vectors,
-                           res.train_seconds, args["epochs"],
-                           ",".join(f"{a}={b}" for a, b in kw.items()) or "defaults"))
+                           res.train_seconds, args["epochs"], name))
       print(results[-1], flush=True)
       del res
       tf.keras.backend.clear_session()
