@@ -485,7 +485,10 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     epochs: passes over the sets.
     min_count: drop elements occurring in fewer sets.
     sample: subsampling threshold (0 disables).
-    learning_rate, min_learning_rate: step size, decayed linearly over training.
+    learning_rate, min_learning_rate: step size, decayed linearly over training. The
+      stable rate falls with corpus size (subsampling keeps more of the frequent
+      elements, so their rows sum more gradients per batch): 0.07 suits ~30k sets; at
+      ~700k sets 0.07 diverges and 0.025 is used (BUILD_NOTES.md, JADER CBOW).
     optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates applied
       in the train step; through the Keras optimizer under a multi-replica strategy) or
       "adagrad" (per-coordinate accumulators; use learning_rate ~1.0).
