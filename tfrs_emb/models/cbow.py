@@ -33,9 +33,9 @@ factors, so no extra pass over [T, d] tensors); under a multi-replica strategy, 
 Adagrad, the Keras optimizer applies them (tf.distribute aggregates them). The rate is
 smaller than word2vec's (0.008): a batch applies the *sum* of thousands of per-target
 gradients to a frequent element's row at once; at 0.025 with 64 shared negatives and
-16k-slot batches the loss diverged (4 → 15,000 in 3 epochs). Known weakness (BUILD_NOTES,
-JADER CBOW): K shared draws per batch give rare elements almost no noise updates, so the
-output layer ranks held-out elements poorly (heldout_recall@10 far below gensim's).
+16k-slot batches the loss diverged (4 → 15,000 in 3 epochs). Noise is drawn per set by
+default: K draws per *batch* give rare elements almost no noise updates, and the output
+layer then ranks held-out elements below popularity (BUILD_NOTES.md, JADER CBOW).
 The matrix products run on a fixed ``matmul_rows`` rows (the context matrix is padded):
 oneDNN builds a kernel per new shape, and with one shape per set length that cost
 ~0.3-0.6 s on the 30k-case demo.
