@@ -16,11 +16,11 @@ exactly L elements (``SetBatches`` groups sets by length, so there is no padding
 mask), and the contexts of all B·L targets come from one sum,
 ``h_j = (Σ_i v_i − v_j) / (L − 1)``: O(B·L·d), no (target, context) pairs materialised.
 
-Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn per batch from
-the unigram^0.75 distribution and scored against every target in one matmul
-``[B·L, d] × [d, K]``; each noise term is weighted ``negatives / K`` so the gradient has
-the expectation of word2vec's ``negatives`` independent noise samples per target, with
-lower variance. (Sampled softmax would need a per-example log-Q correction and a dense
+Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn from the
+unigram^0.75 distribution per set (default; scored against the set's L targets in one
+batched product ``[B, L, d] × [B, d, K]``) or per batch (one matmul ``[B·L, d] × [d, K]``);
+each noise term is weighted ``negatives / K`` so the gradient has the expectation of
+word2vec's ``negatives`` independent noise samples per target. (Sampled softmax would need a per-example log-Q correction and a dense
 [B·L, K] softmax; negative sampling is what gensim uses, which keeps the comparison
 like-for-like.) Elements rarer than ``min_count`` are dropped; frequent elements are
 subsampled with word2vec's formula (``sample``) in the input pipeline, afresh each epoch,
