@@ -1,4 +1,4 @@
-"""Keras CBOW: analytic gradients, batching, divergence, learning the class structure."""
+"""Keras CBOW (tfrs_emb.models.cbow): gradients, batching, SGD paths, divergence, resume."""
 
 import numpy as np
 import pytest
@@ -13,38 +13,40 @@ from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
 
 
-@pytest.fixture(scope="module")
-def small_cases(tmp_path_factory):
-  out = tmp_path_factory.mktemp("jader_small")
-  synthetic_jader.write_release(out, num_cases=3000, seed=3, chunk_cases=1000)
-  return jader.load_cases(out)
+def _corpus(num_sets=600, vocab=40, seed=0):
+  """Sets drawn from 4 groups of 10 elements (so there is structure to learn)."""
+  rng = np.random.default_rng(seed)
+  sets = []
+  for _ in range(num_sets):
+    group = rng.integers(4)
+    size = rng.integers(2, 8)
+    sets.append(np.sort(rng.choice(np.arange(10) + 10 * group, size, replace=False)))
+  indptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+  return indptr, np.concatenate(sets), [f"e{i}" for i in range(vocab)]
 
 
-@pytest.fixture(scope="module")
-def trained(small_cases):
-  return cbow.train_cbow(small_cases.indptr, small_cases.indices, small_cases.vocab,
-                         dim=16, epochs=8, min_count=3, tokens_per_batch=2048, verbose=0,
-                         seed=0, optimizer="adagrad", learning_rate=1.0,
-                         min_learning_rate=0.01)
+def _dense(slices):
+  return tf.convert_to_tensor(slices).numpy()
 
 
-def test_analytic_gradients_match_autodiff():
+@pytest.mark.parametrize("matmul_rows,per_set", [(0, False), (16, False), (0, True)])
+def test_analytic_gradients_match_autodiff(matmul_rows, per_set):
   rng = np.random.default_rng(0)
   model = cbow.CBOW(12, dim=4, negatives=3, shared_negatives=5,
-                    noise_distribution=np.full(12, 1 / 12))
+                    noise_distribution=np.full(12, 1 / 12), matmul_rows=matmul_rows)
   model.output_embeddings.assign(rng.standard_normal((12, 4)).astype(np.float32))
   ids = tf.constant([[0, 3, 5], [2, 2, 7], [4, 1, 11]], tf.int32)
   neg = tf.constant([1, 6, 6, 11, 3], tf.int32)
+  if per_set:   # each set its own noise draws
+    neg = tf.constant([[1, 6, 6, 11, 3], [0, 2, 9, 9, 5], [4, 4, 8, 1, 10]], tf.int32)
   with tf.GradientTape() as tape:
     loss_ref, _ = model.loss_terms(ids, neg)
   ref = tape.gradient(loss_ref, [model.input_embeddings, model.output_embeddings])
-  g_in, g_out, pos, negl = model.gradients(ids, neg)
+  g_in, (g_u, g_un), pos, negl = model.gradients(ids, neg, scale=0.5)
   assert pos.shape == (9,) and negl.shape == (9, 5)
   np.testing.assert_allclose(model._loss(pos, negl).numpy(), loss_ref.numpy(), rtol=1e-5)
-  np.testing.assert_allclose(tf.convert_to_tensor(g_in).numpy(),
-                             tf.convert_to_tensor(ref[0]).numpy(), atol=1e-5)
-  np.testing.assert_allclose(tf.convert_to_tensor(g_out).numpy(),
-                             tf.convert_to_tensor(ref[1]).numpy(), atol=1e-5)
+  np.testing.assert_allclose(_dense(g_in), 0.5 * _dense(ref[0]), atol=1e-5)
+  np.testing.assert_allclose(_dense(g_u) + _dense(g_un), 0.5 * _dense(ref[1]), atol=1e-5)
 
 
 def test_train_step_rejects_padded_batches():
@@ -54,10 +56,25 @@ def test_train_step_rejects_padded_batches():
     model.train_step(tf.constant([[0, 3, -1], [2, 4, 7]], tf.int32))
 
 
-def test_train_cbow_reports_divergence(small_cases):
-  with pytest.raises(FloatingPointError, match="diverged.*learning_rate"):
-    cbow.train_cbow(small_cases.indptr, small_cases.indices, small_cases.vocab, dim=8,
-                    epochs=2, learning_rate=1e4, min_learning_rate=1e4, verbose=0)
+def test_direct_sgd_step_equals_keras_optimizer_step():
+  rng = np.random.default_rng(1)
+  ids = tf.constant(rng.integers(0, 12, (5, 4)), tf.int32)
+  out = []
+  for direct in (True, False):
+    schedule = tf.keras.optimizers.schedules.PolynomialDecay(0.5, 10, 0.1)
+    model = cbow.CBOW(12, dim=4, shared_negatives=6, matmul_rows=32,
+                      sgd_schedule=schedule if direct else None)
+    model.output_embeddings.assign(rng.standard_normal((12, 4)).astype(np.float32)
+                                   if not out else out[0][2])
+    model.compile(optimizer=tf.keras.optimizers.SGD(schedule))
+    start = model.output_embeddings.numpy()
+    for _ in range(3):
+      model.train_step(ids)
+    out.append((model.input_embeddings.numpy(), model.output_embeddings.numpy(), start))
+  assert int(model.optimizer.iterations.numpy()) == 3
+  np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-6)
+  assert not np.allclose(out[0][1], out[0][2])
 
 
 def test_set_batches_are_padding_free_and_cover_every_set():
@@ -78,7 +95,6 @@ def test_set_batches_are_padding_free_and_cover_every_set():
     assert set(seen) - {s for s in seen if len(s) == 6} == sets and len(seen) == len(sets) + 1
     long = [s for s in seen if len(s) == 6]   # the 9-element set: a random 6 of its own
     assert len(long) == 1 and set(long[0]) <= set(range(indptr[6], indptr[7]))
-  # Subsampling drops occurrences; replicas need row counts divisible by row_multiple.
   # Subsampling drops occurrences afresh each epoch, yet every epoch has the same number
   # of steps; replicas need row counts divisible by row_multiple.
   sub = cbow.SetBatches(indptr, indices, keep_probability=np.full(len(indices), 0.5),
@@ -87,6 +103,76 @@ def test_set_batches_are_padding_free_and_cover_every_set():
   assert {len(p) for p in plans} == {sub.steps_per_epoch}
   assert all(len(b) % 2 == 0 for p in plans for b in p)
   assert len({tuple(np.concatenate([b.ravel() for b in p]).tolist()) for p in plans}) > 1
+  # A resumed run's dataset starts at its first unfinished epoch.
+  late = [b.numpy() for b in sub.dataset(first_epoch=3)]
+  assert len(late) == sub.steps_per_epoch
+  assert all(np.array_equal(a, b) for a, b in zip(late, plans[3]))
+
+
+def test_train_cbow_reports_divergence():
+  indptr, indices, vocab = _corpus()
+  with pytest.raises(FloatingPointError, match="diverged.*learning_rate"):
+    cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=2, min_count=1,
+                    learning_rate=1e4, min_learning_rate=1e4)
+
+
+class _Interrupt(tf.keras.callbacks.Callback):
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch == 1:
+      raise KeyboardInterrupt("simulated interruption after epoch 1")
+
+
+@pytest.mark.parametrize("optimizer,lr,per_set", [("sgd", 0.05, True), ("adagrad", 0.5, False)])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer, lr, per_set):
+  indptr, indices, vocab = _corpus()
+  kw = dict(dim=8, epochs=4, min_count=1, tokens_per_batch=64, optimizer=optimizer,
+            learning_rate=lr, min_learning_rate=lr / 10, seed=3, noise_per_set=per_set,
+            shared_negatives=5 if per_set else 32)
+  full = cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "a"), **kw)
+  with pytest.raises(KeyboardInterrupt):
+    cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "b"),
+                    callbacks=[_Interrupt()], **kw)
+  messages = []
+  resumed = cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "b"),
+                            log=messages.append, **kw)
+  assert any("resumed" in m and "epoch 2" in m for m in messages)
+  assert len(resumed.history["loss"]) == 2 and resumed.tokens == len(indices) * 2
+  np.testing.assert_allclose(resumed.vectors, full.vectors, atol=1e-5)
+  np.testing.assert_allclose(resumed.output_vectors, full.output_vectors, atol=1e-5)
+  # Same-group elements end up closer than other-group ones (it did learn).
+  v = full.vectors / np.linalg.norm(full.vectors, axis=1, keepdims=True)
+  group = np.array([int(w[1:]) // 10 for w in full.vocab])
+  same = group[:, None] == group[None, :]
+  assert (v @ v.T)[same & ~np.eye(len(v), dtype=bool)].mean() > (v @ v.T)[~same].mean()
+  with pytest.raises(ValueError, match="other settings"):
+    cbow.train_cbow(indptr, indices, vocab, checkpoint_dir=str(tmp_path / "b"),
+                    **dict(kw, learning_rate=lr * 2))
+
+
+def test_config_round_trip():
+  schedule = tf.keras.optimizers.schedules.PolynomialDecay(0.5, 10, 0.1)
+  model = cbow.CBOW(12, dim=4, shared_negatives=6, matmul_rows=32, noise_per_set=True,
+                    sgd_schedule=schedule)
+  again = cbow.CBOW.from_config(model.get_config())
+  assert again.get_config() == model.get_config()
+  assert float(again.sgd_schedule(10)) == float(schedule(10))
+
+
+# ---- learning on a synthetic release (class structure, case search, projector)
+
+@pytest.fixture(scope="module")
+def small_cases(tmp_path_factory):
+  out = tmp_path_factory.mktemp("jader_small")
+  synthetic_jader.write_release(out, num_cases=3000, seed=3, chunk_cases=1000)
+  return jader.load_cases(out)
+
+
+@pytest.fixture(scope="module")
+def trained(small_cases):
+  return cbow.train_cbow(small_cases.indptr, small_cases.indices, small_cases.vocab,
+                         dim=16, epochs=8, min_count=3, tokens_per_batch=2048, verbose=0,
+                         seed=0, optimizer="adagrad", learning_rate=1.0,
+                         min_learning_rate=0.01)
 
 
 def test_cbow_learns_class_structure(small_cases, trained):

@@ -16,33 +16,41 @@ exactly L elements (``SetBatches`` groups sets by length, so there is no padding
 mask), and the contexts of all B·L targets come from one sum,
 ``h_j = (Σ_i v_i − v_j) / (L − 1)``: O(B·L·d), no (target, context) pairs materialised.
 
-Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn per batch from
-the unigram^0.75 distribution and scored against every target in one matmul
-``[B·L, d] × [d, K]``; each noise term is weighted ``negatives / K`` so the gradient has
-the expectation of word2vec's ``negatives`` independent noise samples per target, with
-lower variance. (Sampled softmax would need a per-example log-Q correction and a dense
+Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn from the
+unigram^0.75 distribution per set (default; scored against the set's L targets in one
+batched product ``[B, L, d] × [B, d, K]``) or per batch (one matmul ``[B·L, d] × [d, K]``);
+each noise term is weighted ``negatives / K`` so the gradient has the expectation of
+word2vec's ``negatives`` independent noise samples per target. (Sampled softmax would need a per-example log-Q correction and a dense
 [B·L, K] softmax; negative sampling is what gensim uses, which keeps the comparison
 like-for-like.) Elements rarer than ``min_count`` are dropped; frequent elements are
 subsampled with word2vec's formula (``sample``) in the input pipeline, afresh each epoch,
 so dropped elements cost no compute.
 
 Optimisation: summed loss, analytic gradients as IndexedSlices (only the touched rows),
-applied by a Keras optimizer (so tf.distribute aggregates them), with a linearly
-decaying rate. Default: plain SGD as word2vec, but with a smaller rate (0.008): a batch
-applies the *sum* of thousands of per-target gradients to a frequent element's row at
-once; at word2vec's 0.025 with 64 shared negatives and 16k-slot batches the loss
-diverged (4 → 15,000 in 3 epochs). Adagrad (lr ~1) is the stable alternative; it scores
-higher on class agreement and lower on rank_dice (see BUILD_NOTES.md, JADER CBOW).
+linearly decaying rate. Default: plain SGD as word2vec, applied inside ``train_step``
+(rows scattered straight into the tables, the rate folded into the [T] and [T, K]
+factors, so no extra pass over [T, d] tensors); under a multi-replica strategy, and for
+Adagrad, the Keras optimizer applies them (tf.distribute aggregates them). The rate is
+smaller than word2vec's (0.008): a batch applies the *sum* of thousands of per-target
+gradients to a frequent element's row at once; at 0.025 with 64 shared negatives and
+16k-slot batches the loss diverged (4 → 15,000 in 3 epochs). Noise is drawn per set by
+default: K draws per *batch* give rare elements almost no noise updates, and the output
+layer then ranks held-out elements below popularity (BUILD_NOTES.md, JADER CBOW).
+The matrix products run on a fixed ``matmul_rows`` rows (the context matrix is padded):
+oneDNN builds a kernel per new shape, and with one shape per set length that cost
+~0.3-0.6 s on the 30k-case demo.
 The step is memory-bound elementwise work on [B·L, d] tensors, so it is written to touch
 each of them as few times as possible. The input pipeline (subsampling, length groups,
 shuffling) is numpy in a ``tf.data`` generator with prefetch, off the training step.
 """
 
 import dataclasses
+import hashlib
+import json
 import math
 import pathlib
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -57,19 +65,39 @@ class CBOW(tf.keras.Model):
   exactly ``set_len`` ≥ 2 elements (no padding), and runs one negative-sampling SGD step.
   ``call`` takes int ``[batch, max_len]`` ids padded with -1 and returns the mean input
   embedding of each set ``[batch, dim]``.
+
+  Args:
+    vocab_size, dim: embedding table shape.
+    negatives: word2vec's noise samples per target (sets the noise terms' weight).
+    shared_negatives: K noise elements drawn per batch, or per set with
+      ``noise_per_set`` (stateless draws keyed by ``seed`` and the step, so a resumed
+      run draws the same), shared by the batch's or the set's targets.
+    noise_per_set: one draw of K per set (a batched product) rather than per batch.
+    noise_distribution: float [vocab_size] noise probabilities (default uniform).
+    seed: initialisation and noise draws.
+    matmul_rows: pad the [T, d] context matrix to this many rows for the products
+      (0 = no padding); one shape for every set length.
+    sgd_schedule: when given, ``train_step`` applies plain SGD itself at this rate (by
+      the optimizer's step counter); otherwise the compiled optimizer applies the
+      gradients.
   """
 
   _TABLE_SIZE = 1 << 20
 
   def __init__(self, vocab_size: int, dim: int = 64, negatives: int = 5,
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
-               seed: int = 0, **kwargs):
+               seed: int = 0, matmul_rows: int = 0, noise_per_set: bool = False,
+               sgd_schedule: Optional[tf.keras.optimizers.schedules.LearningRateSchedule] = None,
+               **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = int(vocab_size)
     self.dim = int(dim)
     self.negatives = int(negatives)
     self.shared_negatives = int(shared_negatives)
     self.seed = int(seed)
+    self.matmul_rows = int(matmul_rows)
+    self.sgd_schedule = sgd_schedule
+    self.noise_per_set = bool(noise_per_set)
     if noise_distribution is None:
       noise_distribution = np.full(vocab_size, 1.0 / vocab_size)
     # word2vec's noise table: element i fills ~p_i of the slots; a uniform slot = a draw.
@@ -102,16 +130,27 @@ class CBOW(tf.keras.Model):
     The context mean is h = c·inv with c = Σv − v and inv = 1/(L − 1); inv is applied to
     the small [T] / [K, d] factors rather than to the [T, d] tensors (one pass less).
 
-    Returns (c [T, d], u [T, d], un [K, d], pos [T], negl [T, K], inv).
+    Args:
+      ids: int32 [B, L] element ids.
+      neg: int32 [K] noise elements shared by the batch, or [B, K] one draw per set.
+
+    Returns (c [T, d] (or [P, d] padded), u [T, d], un [K, d] or [B, K, d], pos [T],
+    negl [T, K] (or [P, K]), inv).
     """
     d = self.dim
     v = tf.gather(self.input_embeddings, ids)                         # [B, L, d]
     inv = 1.0 / (tf.cast(tf.shape(ids)[1], tf.float32) - 1.0)
-    c = tf.reshape(tf.reduce_sum(v, 1, keepdims=True) - v, [-1, d])   # [T, d]
+    c3 = tf.reduce_sum(v, 1, keepdims=True) - v                       # [B, L, d]
+    c = tf.reshape(c3, [-1, d])                                       # [T, d]
     u = tf.reshape(tf.gather(self.output_embeddings, ids), [-1, d])   # [T, d]
-    un = tf.gather(self.output_embeddings, neg)                       # [K, d]
+    un = tf.gather(self.output_embeddings, neg)                       # [(B,) K, d]
     pos = tf.reduce_sum(c * u, -1) * inv                              # [T]  h·u
-    negl = tf.matmul(c, un * inv, transpose_b=True)                   # [T, K]  h·un
+    if neg.shape.rank == 2:   # each set's targets score that set's own noise draws
+      negl = tf.reshape(tf.matmul(c3, un * inv, transpose_b=True), [-1, neg.shape[1]])
+      return c, u, un, pos, negl, inv
+    if self.matmul_rows:
+      c = tf.pad(c, [[0, tf.maximum(self.matmul_rows - tf.shape(c)[0], 0)], [0, 0]])
+    negl = tf.matmul(c, un * inv, transpose_b=True)                   # [P, K]  h·un
     return c, u, un, pos, negl, inv
 
   def _loss(self, pos, negl):
@@ -122,9 +161,9 @@ class CBOW(tf.keras.Model):
   def loss_terms(self, ids, neg):
     """Summed negative-sampling loss and the number of targets (for tests / eval)."""
     _, _, _, pos, negl, _ = self._forward(ids, neg)
-    return self._loss(pos, negl), tf.cast(tf.size(pos), tf.float32)
+    return self._loss(pos, negl[:tf.size(pos)]), tf.cast(tf.size(pos), tf.float32)
 
-  def gradients(self, ids, neg):
+  def gradients(self, ids, neg, scale=1.0):
     """Analytic gradients of ``loss_terms`` as IndexedSlices (no tape, no dense rows).
 
     With gp = σ(pos) − 1 and gn = w·σ(negl): ∂/∂h = gp·u + gn·un, ∂/∂u = gp·h,
@@ -132,26 +171,40 @@ class CBOW(tf.keras.Model):
 
     Args:
       ids: int32 [B, L] element ids, L ≥ 2, no padding.
-      neg: int32 [K] shared noise elements.
+      neg: int32 [K] noise elements shared by the batch, or [B, K] one draw per set.
+      scale: multiplies every gradient; applied to the [T] and [T, K] factors, so an SGD
+        step (scale = learning rate) costs no extra pass over [T, d] tensors.
 
     Returns:
-      (grad_input IndexedSlices, grad_output IndexedSlices, pos [T], negl [T, K]).
+      (grad_input, (grad_output_targets, grad_output_noise), pos [T], negl [T, K]); the
+      gradients are IndexedSlices of the [vocab_size, dim] embedding tables.
     """
     d = self.dim
     c, u, un, pos, negl, inv = self._forward(ids, neg)
-    gp = (tf.sigmoid(pos) - 1.0) * inv                                # [T]  (· inv)
-    gn = (self.negatives / self.shared_negatives) * tf.sigmoid(negl)  # [T, K]
-    dh = tf.reshape(gp[:, None] * u + tf.matmul(gn, un * inv),
-                    tf.concat([tf.shape(ids), [d]], 0))               # [B, L, d]  inv·∂h
+    gp = (tf.sigmoid(pos) - 1.0) * (inv * scale)                      # [T]  (· inv)
+    gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
+    t = tf.size(pos)
+    bld = tf.concat([tf.shape(ids), [d]], 0)
+    if neg.shape.rank == 2:
+      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0))   # [B, L, K]
+      dhn = tf.reshape(tf.matmul(gn3, un * inv), [-1, d])
+      dun = tf.reshape(tf.matmul(gn3, tf.reshape(c, bld), transpose_a=True) * inv, [-1, d])
+    else:
+      dhn = tf.matmul(gn, un * inv)[:t]
+      dun = tf.matmul(gn, c, transpose_a=True) * inv                  # [K, d]
+    dh = tf.reshape(gp[:, None] * u + dhn, bld)                       # [B, L, d]  inv·∂h
     dv = tf.reshape(tf.reduce_sum(dh, 1, keepdims=True) - dh, [-1, d])  # [T, d]
-    du = gp[:, None] * c                                              # [T, d]
-    dun = tf.matmul(gn, c, transpose_a=True) * inv                    # [K, d]
+    du = gp[:, None] * c[:t]                                          # [T, d]
     flat = tf.reshape(ids, [-1])
     shape = tf.constant([self.vocab_size, d])
-    g_in = tf.IndexedSlices(dv, flat, shape)
-    g_out = tf.IndexedSlices(tf.concat([du, dun], 0), tf.concat([flat, neg], 0), shape)
-    return g_in, g_out, pos, negl
+    return (tf.IndexedSlices(dv, flat, shape),
+            (tf.IndexedSlices(du, flat, shape),
+             tf.IndexedSlices(dun, tf.reshape(neg, [-1]), shape)),
+            pos, negl[:t])
 
+  # No tensor-dependent Python control flow here: skipping AutoGraph's source rewrite
+  # saves ~0.1 s of tracing (a visible share of the 30k-case demo's training time).
+  @tf.autograph.experimental.do_not_convert
   def train_step(self, ids):
     ids = tf.cast(ids, tf.int32)
     with tf.control_dependencies([tf.debugging.assert_non_negative(
@@ -159,11 +212,28 @@ class CBOW(tf.keras.Model):
         tf.debugging.assert_greater_equal(
             tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
       ids = tf.identity(ids)
-    neg = tf.gather(self._noise_table, tf.random.uniform(
-        [self.shared_negatives], 0, self._noise_table.shape[0], dtype=tf.int32))
-    g_in, g_out, pos, negl = self.gradients(ids, neg)
-    self.optimizer.apply_gradients([(g_in, self.input_embeddings),
-                                    (g_out, self.output_embeddings)])
+    step = self.optimizer.iterations
+    # Stateless draws keyed by the step: a resumed run draws the same noise elements.
+    draws = ([tf.shape(ids)[0], self.shared_negatives] if self.noise_per_set
+             else [self.shared_negatives])
+    neg = tf.gather(self._noise_table, tf.random.stateless_uniform(
+        draws, [self.seed, tf.cast(step, tf.int32)], 0, self._noise_table.shape[0],
+        dtype=tf.int32))
+    if self.sgd_schedule is not None:
+      # Plain SGD applied here: rows scattered straight into the tables, the rate folded
+      # into the small gradient factors (the optimizer would scale [T, d] tensors again).
+      g_in, (g_u, g_un), pos, negl = self.gradients(
+          ids, neg, scale=self.sgd_schedule(step))
+      self.input_embeddings.scatter_sub(g_in)
+      self.output_embeddings.scatter_sub(g_u)
+      self.output_embeddings.scatter_sub(g_un)
+      step.assign_add(1)
+    else:
+      g_in, (g_u, g_un), pos, negl = self.gradients(ids, neg)
+      g_out = tf.IndexedSlices(tf.concat([g_u.values, g_un.values], 0),
+                               tf.concat([g_u.indices, g_un.indices], 0), g_u.dense_shape)
+      self.optimizer.apply_gradients([(g_in, self.input_embeddings),
+                                      (g_out, self.output_embeddings)])
     # The reported loss is the mean over the first 1/8 of the targets (rows are shuffled):
     # softplus over all [T, K] scores would cost an eighth of the step for a log line.
     n = tf.maximum(tf.size(pos) // 8, 1)
@@ -171,8 +241,20 @@ class CBOW(tf.keras.Model):
     return {"loss": self.loss_tracker.result()}
 
   def get_config(self):
+    schedule = (None if self.sgd_schedule is None else
+                tf.keras.optimizers.schedules.serialize(self.sgd_schedule))
     return {"vocab_size": self.vocab_size, "dim": self.dim, "negatives": self.negatives,
-            "shared_negatives": self.shared_negatives, "seed": self.seed}
+            "shared_negatives": self.shared_negatives, "seed": self.seed,
+            "matmul_rows": self.matmul_rows, "noise_per_set": self.noise_per_set,
+            "sgd_schedule": schedule}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    if config.get("sgd_schedule") is not None:
+      config["sgd_schedule"] = tf.keras.optimizers.schedules.deserialize(
+          config["sgd_schedule"])
+    return cls(**config)
 
 
 class SetBatches:
@@ -258,8 +340,9 @@ class SetBatches:
         batches.append(batches[rng.integers(len(batches))])
     return [batches[j] for j in rng.permutation(len(batches))]
 
-  def dataset(self) -> tf.data.Dataset:
-    """All ``epochs`` epochs, one after the other (fit with ``steps_per_epoch``).
+  def dataset(self, first_epoch: int = 0) -> tf.data.Dataset:
+    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (fit with
+    ``steps_per_epoch``; a resumed run starts after its last finished epoch).
 
     Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch as one
     flat id vector plus the batch shapes, and tf.data slices the batches out in C++. The
@@ -270,16 +353,18 @@ class SetBatches:
       return (np.concatenate([b.ravel() for b in batches]),
               np.array([b.shape for b in batches], np.int32))
 
+    @tf.autograph.experimental.do_not_convert   # plain graph code: skip the rewrite
     def epoch_batches(epoch):
       flat, shapes = tf.numpy_function(plan, [epoch], (tf.int32, tf.int32), stateful=False)
       offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
       return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
-          lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape))
+          tf.autograph.experimental.do_not_convert(
+              lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape)))
 
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
     opts.autotune.enabled = False
-    return tf.data.Dataset.range(self.epochs).prefetch(1).flat_map(
+    return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
         epoch_batches).prefetch(16).with_options(opts)
 
 
@@ -306,6 +391,8 @@ class CbowResult:
     vocab: training vocabulary (elements with count ≥ min_count), most frequent first.
     counts: int [len(vocab)] number of sets containing each element.
     vectors: float32 [len(vocab), dim] input embeddings (the element embeddings).
+    output_vectors: float32 [len(vocab), dim] output (negative-sampling) embeddings:
+      mean of a set's input vectors · these scores the set's next element.
     source_ids: int [len(vocab)] id of each vocab entry in the caller's vocabulary.
     train_seconds: whole training wall time (vocabulary, batching, model build, XLA
       compilation and fit).
@@ -319,6 +406,7 @@ class CbowResult:
   vocab: List[str]
   counts: np.ndarray
   vectors: np.ndarray
+  output_vectors: np.ndarray
   source_ids: np.ndarray
   train_seconds: float
   tokens: int
@@ -339,15 +427,51 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
   raise ValueError(f"strategy must be default, mirrored or multi_worker, got {name!r}")
 
 
+class _EpochCheckpoint(tf.keras.callbacks.Callback):
+  """Saves ``checkpoint`` (weights, step counter, epoch) after every finite epoch."""
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str):
+    super().__init__()
+    self._checkpoint = checkpoint
+    self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if np.isfinite((logs or {}).get("loss", 0.0)):
+      self._checkpoint.epoch.assign(epoch + 1)
+      self._manager.save(checkpoint_number=epoch + 1)
+
+
+def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: dict,
+            log: Callable[[str], None]) -> int:
+  """Restores the latest checkpoint of ``directory`` (made with the same ``settings``).
+
+  Returns:
+    The number of epochs already trained (0 for a fresh directory).
+  """
+  directory.mkdir(parents=True, exist_ok=True)
+  record = directory / "settings.json"
+  if record.exists() and json.loads(record.read_text()) != settings:
+    raise ValueError(f"{directory} holds a CBOW checkpoint of other settings "
+                     f"({record.read_text().strip()}); use another checkpoint_dir")
+  record.write_text(json.dumps(settings, sort_keys=True))
+  latest = tf.train.latest_checkpoint(str(directory))
+  if latest is None:
+    return 0
+  checkpoint.restore(latest).assert_existing_objects_matched()
+  log(f"CBOW: resumed from {latest} after epoch {int(checkpoint.epoch.numpy())}")
+  return int(checkpoint.epoch.numpy())
+
+
 def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], dim: int = 64,
-               negatives: int = 5, shared_negatives: int = 32, epochs: int = 5,
-               min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.008,
+               negatives: int = 5, shared_negatives: int = 5, epochs: int = 5,
+               min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.07,
                min_learning_rate: float = 2e-5, tokens_per_batch: int = 8192,
-               optimizer: str = "sgd",
-               max_len: int = 64, seed: int = 0, strategy: str = "default",
-               log_dir: Optional[str] = None, verbose: int = 1,
-               steps_per_execution: int = 1,
-               callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> CbowResult:
+               optimizer: str = "sgd", max_len: int = 64, seed: int = 0,
+               strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
+               steps_per_execution: int = 8, noise_per_set: bool = True,
+               checkpoint_dir: Optional[str] = None,
+               callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+               log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
 
   Args:
@@ -356,30 +480,45 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     vocab: element strings.
     dim: embedding size.
     negatives: noise samples per target (word2vec's ``negative``).
-    shared_negatives: noise elements drawn per batch and shared by all its targets.
+    shared_negatives: noise elements drawn per set (``noise_per_set``) or per batch,
+      shared by the targets of that set or batch; each weighted negatives / this.
     epochs: passes over the sets.
     min_count: drop elements occurring in fewer sets.
     sample: subsampling threshold (0 disables).
-    learning_rate, min_learning_rate: step size, decayed linearly over training.
-    optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates) or
+    learning_rate, min_learning_rate: step size, decayed linearly over training. The
+      stable rate falls with corpus size (subsampling keeps more of the frequent
+      elements, so their rows sum more gradients per batch): 0.07 suits ~30k sets; at
+      ~700k sets 0.07 diverges and 0.025 is used (BUILD_NOTES.md, JADER CBOW).
+    optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates applied
+      in the train step; through the Keras optimizer under a multi-replica strategy) or
       "adagrad" (per-coordinate accumulators; use learning_rate ~1.0).
-    tokens_per_batch: padded slots per batch (rows × width).
+    tokens_per_batch: element slots per batch (rows × set length); also the fixed row
+      count of the step's matrix products.
     max_len: longest set used (longer sets keep a random subset).
-    seed: seeds initialisation, batching, sampling.
+    seed: seeds initialisation, batching and noise draws (no global seed is set).
     strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
     log_dir: TensorBoard log folder (None: no TensorBoard callback).
-    verbose: Keras fit verbosity (1 = progress bar).
+    verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line per epoch).
     steps_per_execution: train steps per tf.function call (less Python per step).
+    noise_per_set: every set draws its own noise elements (default). With one draw per
+      batch, rare elements are almost never noise and the output layer learns a bias
+      toward them (heldout_recall@10 0.01 vs 0.28 on the development release).
+    checkpoint_dir: when given, a checkpoint is written there after every epoch, and a
+      run that finds one (from an interrupted run with the same data and settings)
+      resumes after its last finished epoch, giving the uninterrupted run's result.
+      train_seconds then counts only the resumed part.
     callbacks: extra Keras callbacks.
+    log: progress messages (default: none).
 
   Returns:
     CbowResult.
 
   Raises:
     FloatingPointError: training diverged (non-finite loss or embeddings).
+    ValueError: too few elements, an unknown optimizer or strategy, or a checkpoint_dir
+      holding a run of other settings.
   """
   t0 = time.perf_counter()
-  tf.random.set_seed(seed)
   indptr = np.asarray(indptr, np.int64)
   indices = np.asarray(indices, np.int64)
   counts = np.bincount(indices, minlength=len(vocab))
@@ -393,11 +532,12 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   if len(kept) < 2:
     raise ValueError(f"only {len(kept)} elements occur in >= {min_count} sets; lower "
                      "min_count or give more data")
+  if optimizer not in ("sgd", "adagrad"):
+    raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
   strat = make_strategy(strategy)
   replicas = strat.num_replicas_in_sync
-  if verbose:
-    print(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
-          f"(min_count {min_count}) of {len(vocab):,d}")
+  log(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
+      f"(min_count {min_count}) of {len(vocab):,d}")
   batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
       kcounts, sample), epochs=epochs, tokens_per_batch=tokens_per_batch, max_len=max_len,
                        seed=seed, row_multiple=replicas)
@@ -405,39 +545,55 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
   with strat.scope():
-    model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
-                 noise_distribution=noise, seed=seed)
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
+    model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
+                 noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
+                 noise_per_set=noise_per_set,
+                 sgd_schedule=schedule if optimizer == "sgd" and replicas == 1 else None)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
-    elif optimizer == "sgd":
-      opt = tf.keras.optimizers.SGD(schedule)
     else:
-      raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
+      opt = tf.keras.optimizers.SGD(schedule)
     # No XLA: batch shapes vary with set length, and each shape would compile anew.
     model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
-  cbs = list(callbacks)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt,
+                                     epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
+  cbs = [tf.keras.callbacks.TerminateOnNaN()]
+  first_epoch = 0
+  if checkpoint_dir:
+    settings = {"data": hashlib.sha1(new_indptr.tobytes() + new_indices.tobytes()).hexdigest(),
+                "dim": dim, "negatives": negatives, "shared_negatives": shared_negatives,
+                "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
+                "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
+                "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
+                "noise_per_set": noise_per_set}
+    first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
+    cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
+  cbs += list(callbacks)
   if log_dir:
     cbs.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
                                               profile_batch=0, write_graph=False))
-  ds = batches.dataset()
+  ds = batches.dataset(first_epoch)
   if strategy != "default":
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(opts)
-  hist = model.fit(ds, epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
-                   verbose=verbose, callbacks=[tf.keras.callbacks.TerminateOnNaN()] + cbs)
+  hist = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
+                   steps_per_epoch=batches.steps_per_epoch, verbose=verbose, callbacks=cbs)
   vectors = model.input_embeddings.numpy()
   losses = hist.history.get("loss", [])
-  if not np.isfinite(vectors).all() or not np.isfinite(losses).all():
+  # All scores start at 0 (zero output vectors): the first loss is ~(1 + negatives)·ln 2.
+  if (not np.isfinite(vectors).all() or not np.isfinite(losses).all()
+      or np.max(losses, initial=0.0) > 10 * (1 + negatives) * math.log(2)):
     raise FloatingPointError(
         f"CBOW training diverged (loss per epoch: {losses}); lower learning_rate "
         f"({learning_rate}) or tokens_per_batch ({tokens_per_batch}): a batch applies the "
         "sum of its targets' gradients to each element row")
   seconds = time.perf_counter() - t0
-  tokens = int(len(indices)) * epochs
+  tokens = int(len(indices)) * (epochs - first_epoch)
   return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
+                    output_vectors=model.output_embeddings.numpy(),
                     source_ids=kept, train_seconds=seconds, tokens=tokens,
                     tokens_per_s=tokens / seconds, history=dict(hist.history), model=model,
                     replicas=replicas)
