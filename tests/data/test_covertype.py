@@ -128,7 +128,7 @@ def test_real_kaggle_file(shared_data):
 
 
 def test_pretraining_features_train_all_and_unlabelled_files(tmp_path):
-  from tfrs_emb.models import tabular_pipeline as pipeline  # TensorFlow: import lazily
+  from tfrs_emb.experiments import tabular as pipeline  # TensorFlow: import lazily
   train = ct.load_covertype(_write_kaggle(tmp_path / "train.csv", _rows(6)))
   rows = _rows(4)
   header = ["Id"] + list(ct.FEATURE_COLUMNS)   # Kaggle test.csv: no Cover_Type
@@ -140,16 +140,16 @@ def test_pretraining_features_train_all_and_unlabelled_files(tmp_path):
   sizes = {}
   for on in ("train", "all"):
     for extra in ((), (str(tmp_path / "test.csv"),)):
-      cfg = pipeline.ExperimentConfig(pretrain_on=on, unlabelled_data=extra)
+      cfg = pipeline.Config(pretrain_on=on, unlabelled_data=extra)
       f = pipeline.pretraining_features(cfg, train_f, eval_f, st)
       assert f["continuous"].shape[1] == 10 and f["categorical"].shape == (len(f["continuous"]), 2)
       sizes[on, len(extra)] = len(f["continuous"])
   assert sizes == {("train", 0): 4, ("all", 0): 6, ("train", 1): 8, ("all", 1): 10}
   # Scaling comes from the training split, also for the extra file's rows.
-  f = pipeline.pretraining_features(pipeline.ExperimentConfig(
+  f = pipeline.pretraining_features(pipeline.Config(
       unlabelled_data=(str(tmp_path / "test.csv"),)), train_f, eval_f, st)
   np.testing.assert_allclose(f["continuous"][4:], st.transform(
       ct.load_covertype(tmp_path / "test.csv").continuous), atol=1e-6)
   with pytest.raises(ValueError, match="pretrain_on"):
-    pipeline.pretraining_features(pipeline.ExperimentConfig(pretrain_on="test"), train_f,
+    pipeline.pretraining_features(pipeline.Config(pretrain_on="test"), train_f,
                                   eval_f, st)

@@ -12,7 +12,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.data import covertype as ct
-from tfrs_emb.models import tabular_pipeline as pipeline
+from tfrs_emb.retrieval.neighbors import knn_vote
 from tfrs_emb.models.tabular import (FeatureTokenizer, TabularClassifier, TabularEncoder,
                                      TabularPretrainer)
 from tfrs_emb.models.tabular_serving import CovertypeServingModule, export_classifier
@@ -91,7 +91,7 @@ def test_knn_predict_votes_with_nearest_tiebreak():
   labels = np.array([0, 1, 2, 2])
   queries = np.array([[1, 0.01], [0.05, 1]], np.float32)
   # Query 0: neighbours labelled 0 (nearest) and 1 → tie → 0; query 1: both 2.
-  np.testing.assert_array_equal(pipeline.knn_predict(train, labels, queries, k=2), [0, 2])
+  np.testing.assert_array_equal(knn_vote(train, labels, queries, 3, k=2), [0, 2])
 
 
 def test_classifier_encoder_lr_multiplier_uses_two_optimizers():
