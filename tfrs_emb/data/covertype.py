@@ -17,6 +17,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from tfrs_emb.data.table import stratified_split  # noqa: F401  (re-exported)
+
 CONTINUOUS_COLUMNS = (
     "Elevation", "Aspect", "Slope", "Horizontal_Distance_To_Hydrology",
     "Vertical_Distance_To_Hydrology", "Horizontal_Distance_To_Roadways",
@@ -195,29 +197,3 @@ def _signed_log1p(x: np.ndarray, columns: Tuple[int, ...]) -> np.ndarray:
   for c in columns:
     x[:, c] = np.sign(x[:, c]) * np.log1p(np.abs(x[:, c]))
   return x
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int
-                     ) -> Tuple[np.ndarray, np.ndarray]:
-  """Splits row indices per class: ``(rest, taken)`` with ``taken`` ≈ fraction of each class.
-
-  Args:
-    labels: int [N].
-    fraction: share of each class to take, in (0, 1].
-    seed: numpy seed.
-
-  Returns:
-    (rest, taken): sorted int64 index arrays partitioning 0..N-1.
-  """
-  if not 0.0 < fraction <= 1.0:
-    raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-  rng = np.random.default_rng(seed)
-  taken = []
-  for c in np.unique(labels):
-    idx = np.flatnonzero(labels == c)
-    rng.shuffle(idx)
-    n = max(1, int(round(fraction * len(idx)))) if fraction < 1.0 else len(idx)
-    taken.append(idx[:n])
-  taken = np.sort(np.concatenate(taken))
-  rest = np.setdiff1d(np.arange(len(labels)), taken)
-  return rest, taken

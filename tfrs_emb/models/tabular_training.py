@@ -29,18 +29,47 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
              lr: float, seed: int, projection_dim: int = 128, mask_rate: float = 0.15,
              corruption_rate: float = 0.3, mfm_weight: float = 1.0,
              contrastive_weight: float = 1.0, jit_compile: bool = False, verbose: int = 0,
-             log_dir: Optional[pathlib.Path] = None) -> TabularPretrainer:
-  """Self-supervised pretraining of ``encoder`` on label-free rows; returns the pretrainer."""
+             log_dir: Optional[pathlib.Path] = None,
+             checkpoint_dir: Optional[pathlib.Path] = None, resume: bool = False,
+             callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> TabularPretrainer:
+  """Self-supervised pretraining of ``encoder`` on label-free rows; returns the pretrainer.
+
+  Epoch e visits the rows in an order seeded by (seed, e). With ``checkpoint_dir`` the
+  weights, optimizer state, the pretrainer's RNG and the epoch counter are saved after
+  every epoch (``tf.train.CheckpointManager``, last one kept); ``resume`` restores the
+  latest one and continues from its epoch, so an interrupted run that resumes ends with
+  the weights an uninterrupted one would have (up to dropout, which draws from
+  Keras's global generator).
+  """
   model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
                             corruption_rate=corruption_rate, mfm_weight=mfm_weight,
-                            contrastive_weight=contrastive_weight)
+                            contrastive_weight=contrastive_weight, seed=seed)
   model.compile(optimizer=tf.keras.optimizers.Adam(lr), jit_compile=jit_compile)
-  ds = (tf.data.Dataset.from_tensor_slices(features)
-        .shuffle(len(features["continuous"]), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size, drop_remainder=True).prefetch(2))
-  callbacks = ([tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch")]
-               if log_dir else [])
-  model.fit(ds, epochs=epochs, verbose=verbose, callbacks=callbacks)
+  epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+  manager = None
+  if checkpoint_dir:
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+    manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
+    if resume and manager.latest_checkpoint:
+      # Create every variable first (heads build on first call; optimizer slots on build),
+      # so the restore fills them all; the RNG draws of this call are overwritten by it.
+      model._pretrain_losses({k: v[:2] for k, v in features.items()}, training=False)  # pylint: disable=protected-access
+      model.optimizer.build(model.trainable_variables)
+      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  callbacks = list(callbacks)
+  if log_dir:
+    callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+  n = len(features["continuous"])
+  if n < batch_size:
+    raise ValueError(f"pretraining needs at least batch_size={batch_size} rows, got {n}")
+  for e in range(int(epoch.numpy()), epochs):
+    order = np.random.default_rng([seed, e]).permutation(n)
+    ds = (tf.data.Dataset.from_tensor_slices({k: v[order] for k, v in features.items()})
+          .batch(batch_size, drop_remainder=True).prefetch(2))
+    model.fit(ds, initial_epoch=e, epochs=e + 1, verbose=verbose, callbacks=callbacks)
+    epoch.assign(e + 1)
+    if manager:
+      manager.save(checkpoint_number=e + 1)
   return model
 
 
