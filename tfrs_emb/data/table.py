@@ -126,18 +126,23 @@ def column_numbers(table: Table, column: str) -> np.ndarray:
   cells = table.frame[column]
   missing = cells.isin(MISSING_STRINGS).to_numpy()
   values = pd.to_numeric(cells.where(~missing), errors="coerce").to_numpy(np.float64)
-  bad = ~missing & ~np.isfinite(values)
+  # Beyond float32's range is infinite for the model: rejected like inf.
+  with np.errstate(invalid="ignore"):
+    bad = ~missing & ~(np.abs(values) <= np.finfo(np.float32).max)
   if bad.any():
     row = int(np.flatnonzero(bad)[0])
-    raise ValueError(f"{table.where(row, column)}: expected a finite number or an empty / "
-                     f"'?' cell (missing), got {cells.iloc[row]!r}")
+    raise ValueError(f"{table.where(row, column)}: expected a finite number (float32 range) "
+                     f"or an empty / '?' cell (missing), got {cells.iloc[row]!r}")
   return values
 
 
 def _is_numeric(cells: pd.Series) -> bool:
   present = cells[~cells.isin(MISSING_STRINGS)]
-  values = pd.to_numeric(present, errors="coerce")
-  return len(present) > 0 and bool(np.isfinite(values.to_numpy(np.float64)).all())
+  # Every cell parses as a number (inf and 1e39 too: the column is numeric, and
+  # ``column_numbers`` then rejects those cells by line instead of silently calling the
+  # column categorical).
+  values = pd.to_numeric(present, errors="coerce").to_numpy(np.float64)
+  return len(present) > 0 and not np.isnan(values).any()
 
 
 def _group_members(columns: Sequence[str], prefix: str, path) -> Tuple[str, ...]:

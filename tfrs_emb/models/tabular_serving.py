@@ -60,6 +60,9 @@ class TableServingModule(tf.Module):
   def __init__(self, classifier: TabularClassifier, schema: tbl.TableSchema,
                scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None):
     super().__init__()
+    if not classifier.built:
+      raise ValueError("the classifier must be built (called or trained) before export: "
+                       "its head variables do not exist yet")
     # Track the variables, not the Keras model: saving a Keras model re-traces every
     # layer's call functions, which costs minutes on 2 cores and is not needed to serve.
     self._embed_and_logits = classifier.embed_and_logits
