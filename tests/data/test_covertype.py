@@ -102,15 +102,6 @@ def test_missing_file(tmp_path):
     ct.load_covertype(tmp_path / "nope.csv")
 
 
-def test_stratified_split_partitions_per_class():
-  labels = np.repeat(np.arange(7), 100)
-  rest, taken = ct.stratified_split(labels, 0.2, seed=0)
-  assert len(np.intersect1d(rest, taken)) == 0 and len(rest) + len(taken) == 700
-  assert np.bincount(labels[taken]).tolist() == [20] * 7
-  again = ct.stratified_split(labels, 0.2, seed=0)[1]
-  np.testing.assert_array_equal(taken, again)
-
-
 def test_standardizer_uses_given_rows_and_log1p():
   x = np.array([[1.0, 0.0], [3.0, 99.0], [5.0, -9.0]], np.float32)
   st = ct.Standardizer.fit(x, log1p_columns=(1,))

@@ -84,7 +84,7 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
          f"--output_dir={out}", f"--export_dir={out / 'exported'}", "--verbose=0"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "column Soil_Type: categorical (declared one-hot group (40 columns))" in proc.stdout
+  assert "column Soil_Type: one-hot group (declared one-hot group (40 columns))" in proc.stdout
   metrics = json.loads((out / "metrics.json").read_text())
   rows = _check_rows(metrics, (0.1, 1.0))
   assert rows["lightgbm", 1.0]["accuracy"] > 0.5  # far above chance (1/7)

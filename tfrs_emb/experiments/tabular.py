@@ -7,7 +7,8 @@ label fraction, a stratified subset of the training split is labelled and ``val_
 of it held out for early stopping and every model choice. Rows (metrics.json):
 ``knn_k2`` (frozen pretrained embedding), ``finetune`` (pretraining + fine-tuning),
 ``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
-training rows in its own embedding, k / temperature / weight chosen on validation),
+training rows in its own embedding, k / temperature / weight chosen on validation with the
+fitted rows as index; evaluation and export then index every labelled row),
 ``scratch`` (same architecture, no pretraining), ``lightgbm``. The better of finetune and
 retrieval on validation at the largest fraction is exported (raw-column signature).
 """
@@ -99,7 +100,7 @@ class Config:
                                  lower=0.0, upper=1.0)
   mfm_weight: float = field(1.0, "Weight of the masked-feature loss.", lower=0.0, upper=100.0)
   contrastive_weight: float = field(1.0, "Weight of the SimSiam loss.", lower=0.0, upper=100.0)
-  finetune_epochs: int = field(40, "Max epochs (early stopping on val accuracy).",
+  finetune_epochs: int = field(70, "Max epochs (early stopping on val accuracy).",
                                lower=1, upper=10000)
   finetune_batch_size: int = field(256, "Fine-tuning batch size.", lower=1, upper=65536)
   finetune_lr: float = field(1e-3, "Head learning rate when fine-tuning.", lower=1e-6, upper=1.0)
@@ -434,14 +435,17 @@ def run(config: Config, log: common.Log = common.no_log,
                    "seconds": seconds, **same})
       log(f"{model} @{frac:g}: accuracy {rows[-1]['accuracy']:.4f} ({seconds:.0f} s)")
 
-    # Retrieval head: neighbours among the fitted rows in the fine-tuned embedding.
+    # Retrieval head: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
+    # index and the validation rows as queries; then every labelled row is the index.
     clf, val_probs, test_probs, ft_seconds = fitted["finetune"]
     t = time.time()
     fit_emb = training.embed(clf.encoder, fit_f)
     val_emb, test_emb = training.embed(clf.encoder, val_f), training.embed(clf.encoder, test_f)
     choice = choose_retrieval(config, fit_emb, y[fit_idx], val_emb, val_probs, y[val_idx],
                               n_classes)
-    probs = retrieval_probs(choice, fit_emb, y[fit_idx], test_emb, test_probs, n_classes)
+    index_emb = np.concatenate([fit_emb, val_emb])
+    index_y = np.concatenate([y[fit_idx], y[val_idx]])
+    probs = retrieval_probs(choice, index_emb, index_y, test_emb, test_probs, n_classes)
     rows.append({"model": "retrieval", **_scores(test_y, probs.argmax(axis=1)),
                  "val_accuracy": choice.val_accuracy,
                  "seconds": ft_seconds + time.time() - t, **same})
@@ -454,12 +458,12 @@ def run(config: Config, log: common.Log = common.no_log,
       ft_val = next(r["val_accuracy"] for r in rows
                     if r["model"] == "finetune" and r["label_fraction"] == frac)
       use = choice.val_accuracy > ft_val
-      neighbors = (NeighborIndex(fit_emb, y[fit_idx], choice.k, choice.temperature,
+      neighbors = (NeighborIndex(index_emb, index_y, choice.k, choice.temperature,
                                  choice.weight) if use else None)
       export_path = export_classifier(clf, schema, prep.scaler, config.export_dir, version=1,
                                       neighbors=neighbors)
       extra["exported"] = (f"`{export_path}`: " + ("retrieval-augmented (training-row index "
-                           f"of {len(fit_idx)} rows inside)" if use else "fine-tuned model")
+                           f"of {len(index_y)} rows inside)" if use else "fine-tuned model")
                            + f", chosen on validation accuracy at {frac:g}")
 
     t = time.time()
