@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
