@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from trainers import flagdefs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("encoder", "use", 'Text encoder: "use" or "hub:HANDLE".')
@@ -22,6 +23,15 @@ flags.DEFINE_string("export_dir", "exported_models/article_tower",
                     "Model base path (TF Serving --model_base_path).")
 flags.DEFINE_integer("version", 1, "Version folder to write (must not exist).")
 flags.DEFINE_float("max_abs_diff", 1e-5, "Fail when the reloaded model differs more.")
+# Checked at start-up, before TensorFlow and the encoder weights load.
+flags.register_validator("encoder", lambda v: v == "use" or (v.startswith("hub:") and
+                                                              len(v) > 4),
+                         message='--encoder must be "use" or "hub:HANDLE" (HANDLE: a local '
+                                 'folder, file:// path or TF-Hub URL)')
+flagdefs.register_nonempty("export_dir", "a model base path")
+flagdefs.register_bounds("version", lower=1)
+flags.register_validator("max_abs_diff", lambda v: 0 < v < float("inf"),
+                         message="--max_abs_diff must be a finite number > 0")
 
 
 def main(argv):

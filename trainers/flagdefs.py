@@ -11,6 +11,9 @@ from absl import flags
 
 from tfrs_emb.experiments import common
 
+# The flags belong to the trainer that calls define_config_flags, so its --help lists them.
+flags.disclaim_key_flags()
+
 
 def _kind(f: dataclasses.Field) -> str:
   default = f.default
@@ -43,16 +46,37 @@ def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
       default = ""
     getattr(flags, f"DEFINE_{kind}")(f.name, default, help_text, flag_values=flag_values)
     lower, upper = f.metadata.get("lower"), f.metadata.get("upper")
-    if kind in ("integer", "float") and (lower is not None or upper is not None):
-      flags.register_validator(
-          f.name, _bounds_check(lower, upper),
-          message=f"--{f.name} must be in [{'-inf' if lower is None else lower}, "
-                  f"{'inf' if upper is None else upper}]",
-          flag_values=flag_values)
+    if kind in ("integer", "float", "list") and (lower is not None or upper is not None):
+      register_bounds(f.name, lower, upper, _element_type(f) if kind == "list" else None,
+                      flag_values=flag_values)
 
 
-def _bounds_check(lower, upper):
-  return lambda v: (lower is None or v >= lower) and (upper is None or v <= upper)
+def register_bounds(name: str, lower=None, upper=None, element_type=None,
+                    flag_values=flags.FLAGS) -> None:
+  """Validates number flag ``name`` (or every element of a list flag whose elements are
+  ``element_type``) at start-up against inclusive bounds (None: none); the error names
+  the flag and the allowed range."""
+
+  def check(value):
+    try:
+      numbers = [element_type(v) for v in value] if element_type else [value]
+    except ValueError:
+      return False
+    return all((lower is None or v >= lower) and (upper is None or v <= upper)
+               for v in numbers)
+
+  flags.register_validator(
+      name, check,
+      message=f"--{name} must be in [{'-inf' if lower is None else lower}, "
+              f"{'inf' if upper is None else upper}]",
+      flag_values=flag_values)
+
+
+def register_nonempty(name: str, what: str, flag_values=flags.FLAGS) -> None:
+  """Validates string flag ``name`` at start-up: not empty or blank."""
+  flags.register_validator(name, lambda v: bool(v and v.strip()),
+                           message=f"--{name} must be {what} (got an empty value)",
+                           flag_values=flag_values)
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):

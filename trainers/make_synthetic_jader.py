@@ -10,6 +10,7 @@ from absl import flags
 
 import tfrs_emb  # noqa: F401
 from tfrs_emb.data import synthetic_jader
+from trainers import flagdefs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("cases", 20_000, "Number of cases (識別番号); the talk used 692,821.")
@@ -17,6 +18,10 @@ flags.DEFINE_string("out", "runs/jader_synthetic", "Output folder.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum("encoding", "cp932", ["cp932", "utf-8", "utf-8-sig"], "File encoding.")
 flags.DEFINE_integer("chunk_cases", 100_000, "Cases generated per step (bounds memory).")
+flagdefs.register_bounds("cases", lower=1)
+flagdefs.register_bounds("seed", lower=0)  # numpy seeds are non-negative
+flagdefs.register_bounds("chunk_cases", lower=1)
+flagdefs.register_nonempty("out", "an output folder")
 
 
 def main(argv):

@@ -1,6 +1,7 @@
 """Atomic writes: the old file stays whole until the new one is complete."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -20,3 +21,24 @@ def test_write_json_is_atomic_and_knows_numpy(tmp_path):
     files.write_json(path, {"bad": Unserialisable()})
   assert json.loads(path.read_text(encoding="utf-8"))["x"] == 0.5  # old content intact
   assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]  # no temp left
+
+
+def test_staged_dir_restores_the_old_folder_when_the_swap_fails(tmp_path, monkeypatch):
+  target = tmp_path / "out"
+  target.mkdir()
+  (target / "a.txt").write_text("old")
+  real_rename = os.rename
+  calls = []
+
+  def rename_fails_second_time(src, dst):
+    calls.append(dst)
+    if len(calls) == 2:
+      raise OSError("rename failed (simulated)")
+    real_rename(src, dst)
+
+  monkeypatch.setattr(os, "rename", rename_fails_second_time)
+  with pytest.raises(OSError, match="rename failed"):
+    with files.staged_dir(target) as staging:
+      (staging / "a.txt").write_text("new")
+  assert (target / "a.txt").read_text() == "old"
+  assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -46,7 +46,7 @@ def _hand_release(folder: pathlib.Path, encoding="cp932", drug_header=DRUG_H):
       "B2,1,1,被疑薬,アムロジピン,,経口,,,,,,,,,",
       "B2,1,2,被疑薬,ＡＢＣ－１,,経口,,,,,,,,,",                # full-width ASCII
       "B2,1,3,相互作用,ワルファリン,,経口,,,,,,,,,",
-      "B2,1,4,被疑薬,アムロジピン,,経口,,,,,,,,,,,,,",          # too many fields
+      "B2,1,4,被疑薬,アムロジピン,,経口,,,,,,,,,,,,,余分",      # too many fields
       "B2,1,5,被疑薬",                                          # too few fields: no name
       "C3,1,1,被疑薬,アムロジピン,,経口,,,,,,,,,",              # not in demo
       "B2,x,1,被疑薬,アムロジピン,,経口,,,,,,,,,",              # bad 報告回数
@@ -93,11 +93,11 @@ def test_hand_release_latest_report_variants_and_skips(tmp_path):
   # Same element from a half-width spelling and a full-width one: one vocabulary entry.
   assert cases.vocab.count("drug:アムロジピン") == 1
   s = cases.skipped
-  assert s["drug2024.csv: malformed row (too many fields)"] == 1
-  assert s["drug2024.csv: empty 医薬品（一般名）"] == 1
+  assert s["drug2024.csv: malformed row, too many fields (expected 16)"] == 1
+  assert s["drug2024.csv: malformed row, too few fields (expected 16)"] == 1
   assert s["drug2024.csv: 識別番号 not in the demo file"] == 1
-  assert s["drug2024.csv: 報告回数 not an integer"] == 1
-  assert s["drug2024.csv: empty 識別番号"] == 1
+  assert s["drug2024.csv: 報告回数 not an integer in 0..2147483647"] == 1
+  assert s["drug2024.csv: empty 識別番号 or one with a control character"] == 1
   assert s["drug2024.csv: superseded by a later 報告回数 (expected)"] == 1
   assert s["reac2024.csv: superseded by a later 報告回数 (expected)"] == 1
   assert s["reac2024.csv: empty 有害事象"] == 1

@@ -9,7 +9,8 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.encoders.hub import HubHandleError, HubTextEncoder, cached_handle_dir
-from tfrs_emb.models.article_tower import ArticleTower, build_text_encoder
+from tfrs_emb.encoders.registry import build_text_encoder
+from tfrs_emb.models.article_tower import ArticleTower
 
 BUCKETS, DIM = 64, 8
 

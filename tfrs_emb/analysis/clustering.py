@@ -1,4 +1,4 @@
-"""Spherical k-means in TensorFlow, cluster naming, and centroid dendrogram / post map.
+"""Spherical k-means in TensorFlow, cluster naming, centroid linkage and a 2-D post map.
 
 Spherical k-means clusters unit vectors by cosine similarity: each point goes to the
 centroid with the largest inner product, and each centroid is the L2-normalised sum of its
@@ -7,7 +7,7 @@ largest total cosine (the objective) wins.
 """
 
 import dataclasses
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -165,84 +165,3 @@ def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np
   x = x - x.mean(axis=0)
   u, s, _ = np.linalg.svd(x, full_matrices=False)
   return u[:, :2] * s[:2]
-
-
-# ---------------------------------------------------------------- figures
-
-_CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic",
-              "Hiragino Sans", "Yu Gothic", "MS Gothic", "Source Han Sans JP",
-              "WenQuanYi Zen Hei", "Droid Sans Fallback")
-
-
-def cjk_font() -> Optional[str]:
-  """Name of an installed matplotlib font with Japanese glyphs, or None."""
-  from matplotlib import font_manager
-  installed = {f.name for f in font_manager.fontManager.ttflist}
-  for name in _CJK_FONTS:
-    if name in installed:
-      return name
-  return None
-
-
-def ascii_label(words: Sequence[str], fallback: str) -> str:
-  """Joins the ASCII-renderable words with '/', else returns ``fallback``."""
-  keep = [w for w in words if w.isascii()]
-  return "/".join(keep) if keep else fallback
-
-
-def figure_labels(cluster_tags: Sequence[Sequence[str]], font: Optional[str],
-                  ascii_tags: Optional[Sequence[Sequence[str]]] = None) -> List[str]:
-  """Cluster labels for figures: the tag names with a CJK font, else ASCII-safe names.
-
-  Without a CJK font, Japanese text would render as empty boxes, so each label keeps only
-  ASCII tags (from ``ascii_tags``, e.g. the nearest ASCII-named tags, when given).
-  """
-  labels = []
-  for j, tags in enumerate(cluster_tags):
-    if font is not None:
-      labels.append(f"C{j}: " + "/".join(tags))
-    else:
-      src = ascii_tags[j] if ascii_tags is not None else tags
-      labels.append(f"C{j}: " + ascii_label(src, "(non-ASCII tags)"))
-  return labels
-
-
-def plot_dendrogram(linkage: np.ndarray, labels: Sequence[str], path: str,
-                    font: Optional[str] = None) -> None:
-  """Draws the centroid dendrogram (leaf order from the linkage) to a PNG."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  from scipy.cluster import hierarchy
-  if font:
-    plt.rcParams["font.family"] = font
-  fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
-  hierarchy.dendrogram(linkage, labels=list(labels), orientation="right", ax=ax,
-                       leaf_font_size=9)
-  ax.set_xlabel("Ward merge height (cosine distance of centroids)")
-  ax.set_title("Clusters of posts (spherical k-means centroids, Ward, optimal leaf order)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-
-
-def plot_map(coords: np.ndarray, labels: np.ndarray, names: Sequence[str], path: str,
-             title: str, font: Optional[str] = None) -> None:
-  """Scatter of the 2-D post map coloured by cluster, legend = cluster names."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  if font:
-    plt.rcParams["font.family"] = font
-  fig, ax = plt.subplots(figsize=(10, 7))
-  cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
-  for j, name in enumerate(names):
-    m = labels == j
-    ax.scatter(coords[m, 0], coords[m, 1], s=22, color=cmap(j % cmap.N), label=name)
-  ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-  ax.set_title(title)
-  ax.set_xticks([])
-  ax.set_yticks([])
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)

@@ -4,6 +4,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from tfrs_emb.core.linalg import exact_top_k
+from tfrs_emb.core.linalg import l2_normalize
+from tfrs_emb.core.linalg import top_k_excluding_self
+
 
 class BlogRecommender:
   """Recommendations over a blog's posts.
@@ -21,7 +25,7 @@ class BlogRecommender:
     if e.ndim != 2 or e.shape[0] != len(post_ids):
       raise ValueError(f"embeddings must be [N={len(post_ids)}, dim], got {e.shape}")
     self.post_ids = list(post_ids)
-    self.embeddings = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    self.embeddings = l2_normalize(e)
     self.dates = list(dates) if dates is not None else None
     self.clusters = np.asarray(clusters) if clusters is not None else None
     self._index = {p: i for i, p in enumerate(self.post_ids)}
@@ -37,15 +41,11 @@ class BlogRecommender:
       raise KeyError(f"unknown post id {post!r}")
     return self._index[post]
 
-  def _rank(self, query: np.ndarray, exclude: set, k: int) -> List[str]:
-    scores = self.embeddings @ query
-    order = np.argsort(-scores, kind="stable")
-    return [self.post_ids[i] for i in order if i not in exclude][:k]
-
   def related(self, post, k: int = 4) -> List[str]:
     """The k posts most similar (cosine) to ``post`` (an id or row index), itself excluded."""
     i = self._row(post)
-    return self._rank(self.embeddings[i], {i}, k)
+    _, rows = top_k_excluding_self(self.embeddings[i:i + 1], self.embeddings, [i], k)
+    return [self.post_ids[j] for j in rows[0] if j >= 0]
 
   def diverse(self, post, k: int = 1, related_k: int = 4) -> List[str]:
     """Newest posts of ``post``'s cluster that are not itself nor in ``related(post)``.
@@ -65,6 +65,8 @@ class BlogRecommender:
     rows = [self._row(p) for p in history]
     if not rows:
       raise ValueError("personalized() needs a non-empty reading history")
-    q = self.embeddings[rows].mean(axis=0)
-    q /= max(np.linalg.norm(q), 1e-12)
-    return self._rank(q, set(rows), k)
+    query = l2_normalize(self.embeddings[rows].mean(axis=0, keepdims=True))
+    read = set(rows)
+    # The read posts may all rank first: fetch k more than needed, then drop them.
+    _, found = exact_top_k(query, self.embeddings, k + len(read))
+    return [self.post_ids[j] for j in found[0] if j not in read][:k]

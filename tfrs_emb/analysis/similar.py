@@ -6,8 +6,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from tfrs_emb.core.linalg import top_k_excluding_self
 from tfrs_emb.metrics import rank_dice_at_k
-from tfrs_emb.core.linalg import exact_top_k
 
 
 @dataclasses.dataclass
@@ -34,15 +34,8 @@ def search_similar(embeddings: np.ndarray, k: int = 4):
     (neighbors int64 [N, k], scores float32 [N, k]); -1 / -inf pad when N - 1 < k.
   """
   n = embeddings.shape[0]
-  s, i = exact_top_k(embeddings, embeddings, k + 1)
-  nb = np.full((n, k), -1, np.int64)
-  sc = np.full((n, k), -np.inf, np.float32)
-  for q in range(n):
-    keep = i[q] != q
-    row_i, row_s = i[q][keep][:k], s[q][keep][:k]
-    nb[q, :len(row_i)] = row_i
-    sc[q, :len(row_s)] = row_s
-  return nb, sc
+  scores, neighbors = top_k_excluding_self(embeddings, embeddings, np.arange(n), k)
+  return neighbors, scores
 
 
 def similar_articles(encoder, texts: Sequence[str], tag_sets: Sequence[Sequence[str]],

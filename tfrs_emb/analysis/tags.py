@@ -20,6 +20,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.metrics import ndcg_at_k
 from tfrs_emb.metrics import precision_at_k
 from tfrs_emb.metrics import recall_at_k
@@ -56,14 +57,9 @@ def time_split(dates: Sequence, post_tags: Sequence[Sequence[str]],
   return TagSplit(train, test, vocab, truth)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-  x = np.asarray(x, np.float32)
-  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def direct_tag_embeddings(tags: Sequence[str], encode: Callable) -> np.ndarray:
   """float32 [T, dim]: the encoder's embedding of each tag's name."""
-  return _unit(encode(list(tags)))
+  return l2_normalize(encode(list(tags)))
 
 
 def mean_tag_embeddings(tags: Sequence[str], post_embeddings: np.ndarray,
@@ -76,7 +72,7 @@ def mean_tag_embeddings(tags: Sequence[str], post_embeddings: np.ndarray,
     for t in post_tags[i]:
       if t in index:
         sums[index[t]] += post_embeddings[i]
-  return _unit(sums)
+  return l2_normalize(sums)
 
 
 class TagRetrievalModel(tfrs.Model):
@@ -130,11 +126,13 @@ def trained_tag_embeddings(initial_tags: np.ndarray, post_embeddings: np.ndarray
     post_embeddings: float32 [N, dim] (frozen).
     post_tag_ids: per post, its tag indices into the T tags.
     rows: training post indices.
+    seed: seed of the per-epoch shuffle of the pairs (the op seed of ``Dataset.shuffle``;
+      TensorFlow mixes it with the global seed, which the trainers set and library code
+      leaves alone).
 
   Returns:
     (learned tag embeddings float32 [T, dim] unit rows, loss per epoch).
   """
-  tf.keras.utils.set_random_seed(seed)
   num_tags = initial_tags.shape[0]
   pairs = [(i, t) for i in rows for t in post_tag_ids[i]]
   if not pairs:
@@ -162,7 +160,7 @@ def recommend(post_embeddings: np.ndarray, tag_embeddings: np.ndarray, k: int = 
   more training posts (``tag_counts``), then the lower index, so float noise between two
   implementations of the same encoder cannot reorder them.
   """
-  scores = np.round(_unit(post_embeddings) @ _unit(tag_embeddings).T, decimals)
+  scores = np.round(l2_normalize(post_embeddings) @ l2_normalize(tag_embeddings).T, decimals)
   k = min(k, scores.shape[1])
   counts = np.zeros(scores.shape[1]) if tag_counts is None else np.asarray(tag_counts)
   index = np.arange(scores.shape[1])

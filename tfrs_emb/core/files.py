@@ -1,10 +1,12 @@
-"""Atomic file writing: a reader never sees a half-written metrics.json or report."""
+"""Atomic file writing: a reader never sees a half-written metrics.json, report or folder."""
 
+import contextlib
 import json
 import os
 import pathlib
+import shutil
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 
 def write_text(path: "str | pathlib.Path", text: str) -> pathlib.Path:
@@ -35,3 +37,35 @@ def _json_default(value: Any) -> Any:
   if isinstance(value, pathlib.PurePath):
     return str(value)
   return float(value)
+
+
+@contextlib.contextmanager
+def staged_dir(path: "str | pathlib.Path") -> Iterator[pathlib.Path]:
+  """Yields an empty temporary folder beside ``path`` to write into; on success it
+  becomes ``path``.
+
+  An existing ``path`` is renamed aside, the new folder renamed in, and only then the old
+  one deleted, so ``path`` is never missing a complete version for longer than between two
+  renames. On an error the temporary folder is removed and ``path`` is left as it was.
+  The temporary names start with "." (TF Serving loads only numeric version folders).
+  """
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial",
+                                      dir=path.parent))
+  try:
+    yield tmp
+    if not path.exists():
+      os.rename(tmp, path)
+      return
+    old = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
+                                        dir=path.parent))
+    os.rename(path, old)  # replaces the empty folder just made, keeping the name unique
+    try:
+      os.rename(tmp, path)
+    except BaseException:
+      os.rename(old, path)
+      raise
+    shutil.rmtree(old)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -1,10 +1,17 @@
-"""SavedModel export in TF Serving layout (``BASE/NAME/VERSION/``)."""
+"""SavedModel export in TF Serving layout (``BASE/NAME/VERSION/``).
+
+A version folder appears complete or not at all: the SavedModel is written to a
+temporary folder beside it and renamed into place (``files.staged_dir``); an export that
+fails half-way leaves the previous version as it was and no temporary folder behind.
+"""
 
 import pathlib
 from typing import Mapping, Optional
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
+
+from tfrs_emb.core import files
 
 
 def version_dir(export_dir: "str | pathlib.Path", version: Optional[int] = None) -> pathlib.Path:
@@ -21,7 +28,8 @@ def version_dir(export_dir: "str | pathlib.Path", version: Optional[int] = None)
 def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
                      signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
                      version: Optional[int] = 1,
-                     namespace_allowlist: Optional[list] = None) -> pathlib.Path:
+                     namespace_allowlist: Optional[list] = None,
+                     overwrite: bool = True) -> pathlib.Path:
   """Saves ``obj`` with the given signatures under ``export_dir/<version>``.
 
   Args:
@@ -30,13 +38,22 @@ def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
     signatures: signature name → concrete function (``serving_default`` expected).
     version: integer version folder; None picks the next free one.
     namespace_allowlist: custom-op namespaces to allow (e.g. ``["Scann"]``).
+    overwrite: replace an existing version folder (once the new one is complete);
+      False raises instead.
 
   Returns:
     The version folder written.
+
+  Raises:
+    FileExistsError: the version exists and ``overwrite`` is False.
   """
   if "serving_default" not in signatures:
     raise ValueError("signatures must include 'serving_default' (TF Serving's default)")
   path = version_dir(export_dir, version)
+  if path.exists() and not overwrite:
+    raise FileExistsError(f"{path} already exists; pick another version or pass "
+                          "overwrite=True to replace it")
   options = tf.saved_model.SaveOptions(namespace_whitelist=namespace_allowlist)
-  tf.saved_model.save(obj, str(path), signatures=dict(signatures), options=options)
+  with files.staged_dir(path) as staging:
+    tf.saved_model.save(obj, str(staging), signatures=dict(signatures), options=options)
   return path

@@ -9,6 +9,8 @@ import dataclasses
 import random
 from typing import List, Sequence, Tuple
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class ArticleParts:
@@ -97,3 +99,26 @@ def mixed_article_texts(parts: Sequence[ArticleParts], n: int, seed: int = 0) ->
     run = [headings[(start + i) % len(headings)] for i in range(k)]
     texts.append(ArticleParts(a.title, b.lede, tuple(run)).text())
   return texts[:n]
+
+
+def replicated_texts(parts: Sequence[ArticleParts], n: int, seed: int = 0) -> List[str]:
+  """``n`` article texts that keep the length distribution of ``parts`` (timing at a
+  larger blog size).
+
+  Copy 0 is each article's own text; later copies keep an article's title and lede and
+  take the headings of another article in a shuffled order, so texts differ (no caching
+  can help) but stay as long as real ones.
+  """
+  if not parts:
+    raise ValueError("replicated_texts needs at least one article")
+  rng = np.random.default_rng(seed)
+  out = []
+  for j in range(n):
+    p = parts[j % len(parts)]
+    if j < len(parts):
+      out.append(p.text())
+      continue
+    heads = list(parts[int(rng.integers(len(parts)))].headings)
+    rng.shuffle(heads)
+    out.append(ArticleParts(p.title, p.lede, tuple(heads)).text())
+  return out

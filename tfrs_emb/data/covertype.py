@@ -6,17 +6,21 @@ Kaggle files have a header row and a leading ``Id`` column; the UCI file has nei
 
 The two one-hot groups are collapsed into two categorical ids (0-based). Documented
 choice: a row whose group has zero or several ones is an error naming the file line and
-the group (the UCI and Kaggle files have exactly one per group in every row).
+the group (the UCI and Kaggle files have exactly one per group in every row). Every other
+malformed input is an error naming the file, line and column too (``load_covertype``).
 """
 
+import csv
 import dataclasses
 import gzip
 import pathlib
+import zlib
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
+from tfrs_emb.core import csv_records
 from tfrs_emb.data.table import stratified_split  # noqa: F401  (re-exported)
 
 CONTINUOUS_COLUMNS = (
@@ -73,46 +77,94 @@ class CovertypeData:
     return out
 
 
-def _open_text(path: pathlib.Path):
-  if path.suffix == ".gz":
-    return gzip.open(path, "rt", encoding="utf-8")
-  return open(path, "r", encoding="utf-8")
+def _open(path: pathlib.Path, mode: str):
+  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
+  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
 
 
-def _detect_layout(path: pathlib.Path) -> str:
-  with _open_text(path) as f:
-    first = f.readline()
-  if not first.strip():
+def _scan(path: pathlib.Path) -> Tuple[str, csv_records.Records]:
+  """(layout, per-record layout); errors name the file (empty, undecodable, bad gzip)."""
+  try:
+    with _open(path, "rt") as f:
+      layout = "kaggle" if "Elevation" in f.readline() else "uci"
+      f.seek(0)
+      records = csv_records.scan(f, header=layout == "kaggle")
+  except UnicodeDecodeError:
+    with _open(path, "rb") as f:
+      where = csv_records.undecodable_line(f, "utf-8")
+    raise ValueError(f"{path}: {where} (a Cover Type CSV is ASCII / UTF-8)") from None
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
+  if records is None:
     raise ValueError(f"{path}: empty file, expected a Cover Type CSV")
-  return "kaggle" if "Elevation" in first else "uci"
+  return layout, records
+
+
+# Continuous values become float32: larger magnitudes would turn into inf.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _numeric_column(path: pathlib.Path, frame: pd.DataFrame, column: str,
-                    line_offset: int) -> np.ndarray:
-  """Column as float64; non-numeric or missing cells raise naming column and file line."""
+                    lines: np.ndarray) -> np.ndarray:
+  """Column as float64; a missing, non-numeric, non-finite or beyond-float32 cell raises
+  naming the column and file line."""
   series = frame[column]
-  values = pd.to_numeric(series, errors="coerce")
-  bad = values.isna().to_numpy()
+  values = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
+  bad = ~(np.abs(values) <= _FLOAT32_MAX)  # also NaN (non-numeric) and inf
   if bad.any():
     row = int(np.flatnonzero(bad)[0])
     raise ValueError(
-        f"{path}: line {row + line_offset}, column {column!r}: expected a number, "
-        f"got {series.iloc[row]!r}")
-  return values.to_numpy(np.float64)
+        f"{path}: line {lines[row]}, column {column!r}: expected a finite number "
+        f"(|x| <= {_FLOAT32_MAX:.3g}, float32), got {series.iloc[row]!r}")
+  return values
 
 
 def _group_ids(path: pathlib.Path, onehot: np.ndarray, group: str,
-               line_offset: int) -> np.ndarray:
+               lines: np.ndarray) -> np.ndarray:
   if not np.isin(onehot, (0.0, 1.0)).all():
     row, col = np.argwhere(~np.isin(onehot, (0.0, 1.0)))[0]
-    raise ValueError(f"{path}: line {row + line_offset}, column {group}{col + 1}: "
+    raise ValueError(f"{path}: line {lines[row]}, column {group}{col + 1}: "
                      f"expected 0 or 1, got {onehot[row, col]!r}")
   counts = onehot.sum(axis=1)
   if (counts != 1).any():
     row = int(np.flatnonzero(counts != 1)[0])
-    raise ValueError(f"{path}: line {row + line_offset}: {group}1..{onehot.shape[1]} "
+    raise ValueError(f"{path}: line {lines[row]}: {group}1..{onehot.shape[1]} "
                      f"must hold exactly one 1, found {int(counts[row])}")
   return onehot.argmax(axis=1).astype(np.int32)
+
+
+def _read_rows(path: pathlib.Path, layout: str, records: csv_records.Records
+               ) -> Tuple[pd.DataFrame, np.ndarray]:
+  """(all fields as str with the layout's column names, file line of each row).
+
+  Raises:
+    ValueError: a row with too few or too many (non-empty) fields, or one spanning
+      several lines, naming its line; a file without data rows.
+  """
+  blank = records.fields == 0  # no data lost: skipped
+  for mask, reason in records.malformed():
+    if reason != "blank line" and mask.any():
+      raise ValueError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+  if not (~blank).any():
+    raise ValueError(f"{path}: no data rows"
+                     f"{' after the header' if layout == 'kaggle' else ''}")
+  if layout == "kaggle":
+    with _open(path, "rt") as f:
+      columns = [c or f"unnamed{i}" for i, c in enumerate(next(csv.reader(f)))]
+  else:
+    if records.width not in (54, 55):
+      raise ValueError(f"{path}: UCI layout (no header) expects 55 columns (54 features + "
+                       f"Cover_Type), got {records.width} on line 1")
+    columns = list(FEATURE_COLUMNS) + ([LABEL_COLUMN] if records.width == 55 else [])
+  # Names as wide as the longest row: pandas neither takes a first column as the index
+  # (shifting all others) nor drops a row, so row i is the scan's record i.
+  names = columns + [f"extra{i}" for i in range(records.max_fields - len(columns))]
+  frame = pd.read_csv(path, header=0 if layout == "kaggle" else None, names=names,
+                      usecols=columns, dtype=str, keep_default_na=False, index_col=False,
+                      skip_blank_lines=False)
+  return frame[~blank].reset_index(drop=True), records.lines[~blank]
 
 
 def load_covertype(path: "str | pathlib.Path") -> CovertypeData:
@@ -126,43 +178,45 @@ def load_covertype(path: "str | pathlib.Path") -> CovertypeData:
 
   Raises:
     FileNotFoundError: no such file.
-    ValueError: missing columns, wrong column count, non-numeric or missing values,
-      one-hot groups without exactly one 1, or labels outside 1..7; the message names
-      the file line and column.
+    ValueError: naming the file (and line and column where there is one): empty or
+      header-only file, bytes that are not UTF-8, a truncated or corrupt .gz, missing
+      columns, too few or too many fields (empty fields after the last column, a
+      delimiter ending the row, are accepted), a row spanning several lines (stray
+      quote), missing, non-numeric, non-finite or beyond-float32 values, one-hot groups
+      without exactly one 1, labels outside 1..7, a duplicate Id. Blank lines are skipped.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"Cover Type file not found: {path}")
-  layout = _detect_layout(path)
-  if layout == "kaggle":
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
-    if missing:
-      raise ValueError(f"{path}: missing column(s) {missing[:5]}"
-                       f"{' ...' if len(missing) > 5 else ''} (Kaggle layout expected)")
-    line_offset = 2  # header is line 1
-  else:
-    frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
-    if frame.shape[1] not in (54, 55):
-      raise ValueError(f"{path}: UCI layout (no header) expects 55 columns (54 features + "
-                       f"Cover_Type), got {frame.shape[1]} on line 1")
-    frame.columns = list(FEATURE_COLUMNS) + ([LABEL_COLUMN] if frame.shape[1] == 55 else [])
-    line_offset = 1
+  layout, records = _scan(path)
+  frame, lines = _read_rows(path, layout, records)
+  missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
+  if missing:
+    raise ValueError(f"{path}: missing column(s) {missing[:5]}"
+                     f"{' ...' if len(missing) > 5 else ''} (Kaggle layout expected)")
+  if "Id" in frame.columns:
+    ids = frame["Id"]
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+      again = int(np.argmax(dup))
+      first = int(np.argmax((ids == ids.iloc[again]).to_numpy()))
+      raise ValueError(f"{path}: line {lines[again]}: duplicate Id {ids.iloc[again]!r} "
+                       f"(first on line {lines[first]})")
   frame = frame.replace("", np.nan)
-  cont = np.stack([_numeric_column(path, frame, c, line_offset) for c in CONTINUOUS_COLUMNS],
+  cont = np.stack([_numeric_column(path, frame, c, lines) for c in CONTINUOUS_COLUMNS],
                   axis=1).astype(np.float32)
-  wild = np.stack([_numeric_column(path, frame, c, line_offset) for c in WILDERNESS_COLUMNS],
+  wild = np.stack([_numeric_column(path, frame, c, lines) for c in WILDERNESS_COLUMNS],
                   axis=1)
-  soil = np.stack([_numeric_column(path, frame, c, line_offset) for c in SOIL_COLUMNS], axis=1)
-  categorical = np.stack([_group_ids(path, wild, "Wilderness_Area", line_offset),
-                          _group_ids(path, soil, "Soil_Type", line_offset)], axis=1)
+  soil = np.stack([_numeric_column(path, frame, c, lines) for c in SOIL_COLUMNS], axis=1)
+  categorical = np.stack([_group_ids(path, wild, "Wilderness_Area", lines),
+                          _group_ids(path, soil, "Soil_Type", lines)], axis=1)
   labels = None
   if LABEL_COLUMN in frame.columns:
-    raw = _numeric_column(path, frame, LABEL_COLUMN, line_offset)
+    raw = _numeric_column(path, frame, LABEL_COLUMN, lines)
     bad = ~np.isin(raw, np.arange(1, NUM_CLASSES + 1))
     if bad.any():
       row = int(np.flatnonzero(bad)[0])
-      raise ValueError(f"{path}: line {row + line_offset}, column {LABEL_COLUMN!r}: unknown "
+      raise ValueError(f"{path}: line {lines[row]}, column {LABEL_COLUMN!r}: unknown "
                        f"label {frame[LABEL_COLUMN].iloc[row]!r}, expected 1..{NUM_CLASSES}")
     labels = (raw - 1).astype(np.int32)
   return CovertypeData(cont, categorical, labels, layout)

@@ -18,21 +18,30 @@ reports are superseded. Element names are NFKC-normalised and stripped, then pre
 their kind. Files are streamed in chunks (``chunk_rows``), so memory is bounded by the
 chunk plus the compact int32 result.
 
-Bad input: a missing file or column, or an undecodable file, raises ``JaderFormatError``
-naming the file and what was expected. Malformed rows (wrong field count, empty
-識別番号, non-integer 報告回数, empty element name, unknown case) are skipped, counted in
-``skipped`` and printed (``verbose``).
+Bad input: a missing file or column, an empty or undecodable file, a quote never closed,
+or a demo file without one usable row raises ``JaderFormatError`` naming the file (and
+line) and what was expected. Malformed rows are skipped, counted by true reason in
+``skipped`` (first file line of each in ``skipped_first_line``) and printed
+(``verbose``): blank line, too few fields, a non-empty field past the header's width, a
+row spanning several lines (a stray quote joined them; each lost line counted), empty
+識別番号 or one with a control character, 報告回数 not an integer in 0..2^31-1 (nan, inf,
+1e40), empty element name or one with a line break / tab / control character (never in
+the vocabulary, so never in a TSV), 識別番号 not in the demo file, duplicate demo rows.
+Empty fields past the header's width (a delimiter ending every row) are accepted.
 """
 
 import codecs
 import dataclasses
+import math
 import pathlib
+import re
 import unicodedata
-import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from tfrs_emb.core import csv_records
 
 KINDS = ("demo", "drug", "reac", "hist")
 ID_COL = "識別番号"
@@ -99,59 +108,98 @@ def _find_files(release_dir: pathlib.Path, kind: str) -> List[pathlib.Path]:
   return files
 
 
-def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
-                 skipped: Dict[str, int]):
-  """Yields DataFrames with the canonical ``wanted`` columns (str), counting bad lines."""
-  encoding = detect_encoding(path)
+# Control characters (line breaks, tabs, NUL, C1) and the Unicode line/paragraph
+# separators: a name holding one would break the TSV files written from the vocabulary.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_REPORT = 2 ** 31 - 1
+
+
+class _Skips:
+  """Skipped rows by reason, and the file line of the first row of each reason."""
+
+  def __init__(self):
+    self.counts: Dict[str, int] = {}
+    self.first_line: Dict[str, int] = {}
+
+  def add(self, key: str, mask: np.ndarray, lines: np.ndarray, weight=None):
+    """Counts the rows of ``mask`` (each ``weight`` physical rows when given)."""
+    n = int(mask.sum() if weight is None else weight[mask].sum())
+    if n:
+      self.counts[key] = self.counts.get(key, 0) + n
+      line = int(lines[np.argmax(mask)])
+      self.first_line[key] = min(self.first_line.get(key, line), line)
+
+
+def _scan(path: pathlib.Path, encoding: str) -> csv_records.Records:
   try:
-    header = pd.read_csv(path, encoding=encoding, nrows=0).columns.tolist()
-  except UnicodeDecodeError as e:
-    raise JaderFormatError(f"{path}: header does not decode as {encoding}: {e}") from e
-  except pd.errors.EmptyDataError as e:
-    raise JaderFormatError(f"{path}: empty file (expected a header row)") from e
+    with open(path, encoding=encoding, newline="") as f:
+      records = csv_records.scan(f)
+  except UnicodeDecodeError:
+    with open(path, "rb") as f:
+      where = csv_records.undecodable_line(f, encoding)
+    raise JaderFormatError(f"{path}: {where} (encoding detected from the file's "
+                           "start)") from None
+  except ValueError as e:
+    raise JaderFormatError(f"{path}: {e}") from None
+  if records is None:
+    raise JaderFormatError(f"{path}: empty file (expected a header row)")
+  return records
+
+
+def _read_chunks(path: pathlib.Path, wanted: Sequence[str], chunk_rows: int,
+                 skips: _Skips):
+  """Yields (DataFrame with the canonical ``wanted`` columns (str), file line per row)
+  for the well-formed records; malformed ones are counted in ``skips``.
+
+  Malformed: see ``csv_records.Records.malformed``; each is counted per physical line
+  (a stray quote that joined three lines loses three rows).
+  """
+  encoding = detect_encoding(path)
+  rec = _scan(path, encoding)
+  header = pd.read_csv(path, encoding=encoding, nrows=0).columns.tolist()
   mapping = _match_columns(path, header, wanted)
-  rename = {v: k for k, v in mapping.items()}
-  # All columns are parsed: pandas detects rows with too many fields only without
-  # usecols. A row with too few fields reads its missing trailing fields as "" (a missing
-  # element name is then counted as empty by the caller).
+  # Names as wide as the longest record: pandas then never guesses an index column
+  # from a longer row nor drops one, so its records align with the scan's.
+  names = [f"column{i}" for i in range(rec.max_fields)]
+  cols = [names[header.index(mapping[w])] for w in wanted]
   reader = pd.read_csv(path, encoding=encoding, dtype=object, keep_default_na=False,
-                       chunksize=chunk_rows, on_bad_lines="warn")
-  cols = list(mapping.values())
-  with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always", pd.errors.ParserWarning)
-    try:
-      for chunk in reader:
-        bad = sum(str(w.message).count("Skipping line") for w in caught)
-        if bad:
-          key = f"{path.name}: malformed row (too many fields)"
-          skipped[key] = skipped.get(key, 0) + bad
-        caught.clear()
-        yield chunk[cols].rename(columns=rename)
-      bad = sum(str(w.message).count("Skipping line") for w in caught)
-      if bad:
-        key = f"{path.name}: malformed row (too many fields)"
-        skipped[key] = skipped.get(key, 0) + bad
-    except UnicodeDecodeError as e:
-      raise JaderFormatError(f"{path}: bytes that are not valid {encoding} "
-                             f"(detected from the file's start): {e}") from e
-    except pd.errors.ParserError as e:
-      raise JaderFormatError(f"{path}: CSV parse error: {e}") from e
-
-
-def _count(skipped: Dict[str, int], key: str, n: int):
-  if n:
-    skipped[key] = skipped.get(key, 0) + int(n)
+                       header=0, names=names, usecols=cols, index_col=False,
+                       skip_blank_lines=False, chunksize=chunk_rows)
+  malformed = rec.malformed()
+  start = 0
+  try:
+    for chunk in reader:
+      part = slice(start, start + len(chunk))
+      start += len(chunk)
+      good = np.ones(len(chunk), bool)
+      for mask, reason in malformed:
+        skips.add(f"{path.name}: malformed row, {reason}", mask[part], rec.lines[part],
+                  weight=rec.spans[part])
+        good &= ~mask[part]
+      yield (chunk.loc[good, cols].set_axis(list(wanted), axis=1),
+             rec.lines[part][good])
+  except pd.errors.ParserError as e:
+    if "EOF inside string" in str(e):  # the scan's last record runs to the end of file
+      raise JaderFormatError(f"{path}: line {rec.lines[-1]}: a field opened with a quote "
+                             "is never closed (unbalanced '\"')") from None
+    raise JaderFormatError(f"{path}: CSV parse error: {e}") from e
+  if start != len(rec.lines):
+    raise JaderFormatError(f"{path}: pandas read {start} records but the csv module "
+                           f"{len(rec.lines)}; the file's quoting is ambiguous")
 
 
 def _parse_int(text: str) -> int:
+  """A non-negative integer below 2^31 (e.g. "2", "2.0"), or -1 (also for nan, inf)."""
   try:
     value = float(text)
   except ValueError:
     return -1
-  return int(value) if value == int(value) and value >= 0 else -1
+  if not math.isfinite(value) or value != int(value) or not 0 <= value <= _MAX_REPORT:
+    return -1
+  return int(value)
 
 
-def _clean_keys(chunk: pd.DataFrame, fname: str, skipped: Dict[str, int]):
+def _clean_keys(chunk: pd.DataFrame, lines: np.ndarray, fname: str, skips: _Skips):
   """Parses 識別番号 / 報告回数 of a chunk via their distinct values (hash, not per row).
 
   Returns:
@@ -162,11 +210,12 @@ def _clean_keys(chunk: pd.DataFrame, fname: str, skipped: Dict[str, int]):
   uniq_ids = np.array([str(u).strip() for u in np.asarray(uniq, dtype=object)], dtype=object)
   rep_codes, rep_uniq = pd.factorize(chunk[REPORT_COL], use_na_sentinel=False)
   rep = np.array([_parse_int(str(u).strip()) for u in rep_uniq], np.int64)[rep_codes]
-  empty_id = (uniq_ids == "")[id_codes] if len(uniq_ids) else np.zeros(0, bool)
-  bad_rep = (rep < 0) & ~empty_id
-  _count(skipped, f"{fname}: empty 識別番号", empty_id.sum())
-  _count(skipped, f"{fname}: 報告回数 not an integer", bad_rep.sum())
-  return uniq_ids, id_codes, rep, ~(empty_id | bad_rep)
+  bad_uniq = np.array([u == "" or bool(_CONTROL.search(u)) for u in uniq_ids], bool)
+  bad_id = bad_uniq[id_codes] if len(uniq_ids) else np.zeros(0, bool)
+  bad_rep = (rep < 0) & ~bad_id
+  skips.add(f"{fname}: empty 識別番号 or one with a control character", bad_id, lines)
+  skips.add(f"{fname}: 報告回数 not an integer in 0..{_MAX_REPORT}", bad_rep, lines)
+  return uniq_ids, id_codes, rep, ~(bad_id | bad_rep)
 
 
 @dataclasses.dataclass
@@ -183,6 +232,7 @@ class JaderCases:
       (-1 where unknown), or None when the release has no side file.
     latent_class_names: class names indexed by class id (when known).
     skipped: rows not loaded, by reason (file: reason → count).
+    skipped_first_line: file line of the first row skipped for each reason.
   """
   ids: np.ndarray
   report_numbers: np.ndarray
@@ -192,6 +242,7 @@ class JaderCases:
   latent_class: Optional[np.ndarray] = None
   latent_class_names: Optional[List[str]] = None
   skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
+  skipped_first_line: Dict[str, int] = dataclasses.field(default_factory=dict)
 
   def __len__(self) -> int:
     return len(self.ids)
@@ -236,7 +287,9 @@ class JaderCases:
     lines = [f"{len(self):,d} cases, {len(self.indices):,d} case-elements, vocabulary "
              f"{len(self.vocab):,d} ({', '.join(f'{k} {n:,d}' for k, n in kinds.items())})"]
     for reason, n in sorted(self.skipped.items()):
-      lines.append(f"  skipped {n:,d} rows: {reason}")
+      line = self.skipped_first_line.get(reason)
+      lines.append(f"  skipped {n:,d} rows: {reason}"
+                   + (f" (first at line {line})" if line else ""))
     return "\n".join(lines)
 
 
@@ -263,52 +316,67 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
     raise JaderFormatError(f"{release_dir}: not a directory (expected a JADER release "
                            "folder with demo*.csv, drug*.csv, reac*.csv, hist*.csv)")
   files = {k: _find_files(release_dir, k) for k in ("demo",) + tuple(kinds)}
-  skipped: Dict[str, int] = {}
+  skips = _Skips()
 
   # Pass 1: the latest 報告回数 of every 識別番号 from the demo file(s).
-  id_parts, rep_parts = [], []
+  id_parts, rep_parts, line_parts = [], [], []
   for path in files["demo"]:
-    for chunk in _read_chunks(path, [ID_COL, REPORT_COL], chunk_rows, skipped):
-      uniq_ids, id_codes, rep, valid = _clean_keys(chunk, path.name, skipped)
+    for chunk, lines in _read_chunks(path, [ID_COL, REPORT_COL], chunk_rows, skips):
+      uniq_ids, id_codes, rep, valid = _clean_keys(chunk, lines, path.name, skips)
       id_parts.append(uniq_ids[id_codes[valid]])
       rep_parts.append(rep[valid])
+      line_parts.append(lines[valid])
   demo = pd.DataFrame({"id": np.concatenate(id_parts) if id_parts else np.array([], object),
                        "rep": np.concatenate(rep_parts) if rep_parts else np.array([], int)})
+  demo_names = ", ".join(p.name for p in files["demo"])
+  dup = demo.duplicated().to_numpy()
+  if dup.any():
+    skips.add(f"{demo_names}: duplicate 識別番号 + 報告回数 row (first kept)", dup,
+              np.concatenate(line_parts))
   latest = demo.groupby("id", sort=False)["rep"].max()
+  if latest.empty:
+    raise JaderFormatError(
+        f"{demo_names}: no usable data row (expected one row per report with 識別番号 and "
+        f"報告回数); skipped: {skips.counts or 'nothing, the file has only its header'}")
   case_index = pd.Index(latest.index)
   latest_rep = latest.to_numpy().astype(np.int64)
-  del demo, id_parts, rep_parts
+  del demo, id_parts, rep_parts, line_parts
 
   # Pass 2: element rows of the latest report of each case.
   vocab: Dict[str, int] = {}
   case_parts, elem_parts = [], []
   for kind in kinds:
-    wanted = [ID_COL, REPORT_COL, ELEMENT_COLUMNS[kind]]
+    column = ELEMENT_COLUMNS[kind]
+    wanted = [ID_COL, REPORT_COL, column]
     if kind == "drug":
       wanted.append(ROLE_COL)
     for path in files[kind]:
-      for chunk in _read_chunks(path, wanted, chunk_rows, skipped):
-        uniq_ids, id_codes, rep, valid = _clean_keys(chunk, path.name, skipped)
-        inverse, uniq = pd.factorize(chunk[ELEMENT_COLUMNS[kind]], use_na_sentinel=False)
+      for chunk, lines in _read_chunks(path, wanted, chunk_rows, skips):
+        uniq_ids, id_codes, rep, valid = _clean_keys(chunk, lines, path.name, skips)
+        inverse, uniq = pd.factorize(chunk[column], use_na_sentinel=False)
         uniq = np.asarray(uniq, dtype=object)
         norm = np.array([nfkc(u) for u in uniq], dtype=object)
-        empty = (norm == "")[inverse] & valid
-        _count(skipped, f"{path.name}: empty {ELEMENT_COLUMNS[kind]}", empty.sum())
-        valid &= ~empty
+        empty_u = norm == ""
+        control_u = np.array([bool(_CONTROL.search(n)) for n in norm], bool)
+        for bad_u, reason in ((empty_u, f"empty {column}"), (control_u, (
+            f"{column} contains a line break, tab or other control character"))):
+          bad = bad_u[inverse] & valid
+          skips.add(f"{path.name}: {reason}", bad, lines)
+          valid &= ~bad
         case = case_index.get_indexer(uniq_ids)[id_codes]
         unknown = (case < 0) & valid
-        _count(skipped, f"{path.name}: 識別番号 not in the demo file", unknown.sum())
+        skips.add(f"{path.name}: 識別番号 not in the demo file", unknown, lines)
         valid &= ~unknown
         stale = valid & (rep != latest_rep[np.maximum(case, 0)])
-        _count(skipped, f"{path.name}: superseded by a later 報告回数 (expected)", stale.sum())
+        skips.add(f"{path.name}: superseded by a later 報告回数 (expected)", stale, lines)
         valid &= ~stale
         if kind == "drug" and suspected_only:
           role = chunk[ROLE_COL].map(nfkc).to_numpy(dtype=object)
           concomitant = valid & (role != SUSPECTED)
-          _count(skipped, f"{path.name}: not 被疑薬 (suspected_only)", concomitant.sum())
+          skips.add(f"{path.name}: not 被疑薬 (suspected_only)", concomitant, lines)
           valid &= ~concomitant
-        elem_of_uniq = np.array([vocab.setdefault(f"{kind}:{n}", len(vocab)) if n else -1
-                                 for n in norm], dtype=np.int64)
+        elem_of_uniq = np.array([-1 if bad else vocab.setdefault(f"{kind}:{n}", len(vocab))
+                                 for n, bad in zip(norm, empty_u | control_u)], np.int64)
         case_parts.append(case[valid].astype(np.int64))
         elem_parts.append(elem_of_uniq[inverse[valid]])
 
@@ -320,7 +388,8 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
   key = np.sort(case_arr * max(len(vocab_list), 1) + elem_arr)
   key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
   dup = len(case_arr) - len(key)
-  _count(skipped, "duplicate element within a case (kept once)", dup)
+  if dup:
+    skips.counts["duplicate element within a case (kept once)"] = dup
   del case_arr, elem_arr
   case_of = key // max(len(vocab_list), 1)
   indices = (key % max(len(vocab_list), 1)).astype(np.int32)
@@ -330,19 +399,30 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
   latent, latent_names = None, None
   side = release_dir / LATENT_FILE
   if side.exists():
-    lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str, keep_default_na=False)
+    try:
+      lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str,
+                        keep_default_na=False, index_col=False)
+    except pd.errors.EmptyDataError:
+      raise JaderFormatError(f"{side}: empty file (expected a header row)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+      raise JaderFormatError(f"{side}: CSV parse error: {e}") from None
     cols = _match_columns(side, lat.columns.tolist(), [ID_COL, "primary_class"])
     pos = case_index.get_indexer(lat[cols[ID_COL]].str.strip())
-    cls = pd.to_numeric(lat[cols["primary_class"]], errors="coerce").fillna(-1).astype(int)
+    # A class id beyond the case count cannot be real (and would size the name list).
+    cls = np.array([_parse_int(v.strip()) for v in lat[cols["primary_class"]]], np.int64)
+    cls[cls > num_cases] = -1
+    skips.add(f"{LATENT_FILE}: primary_class not an integer in 0..{num_cases} (class "
+              "unknown)", cls < 0, np.arange(len(cls)) + 2)
     latent = np.full(num_cases, -1, np.int64)
-    latent[pos[pos >= 0]] = cls.to_numpy()[pos >= 0]
+    latent[pos[pos >= 0]] = cls[pos >= 0]
     if "primary_class_name" in lat.columns:
-      pairs = dict(zip(cls.to_numpy(), lat["primary_class_name"]))
+      pairs = {c: n for c, n in zip(cls, lat["primary_class_name"]) if c >= 0}
       latent_names = [pairs.get(c, "") for c in range(max(pairs, default=-1) + 1)]
 
   cases = JaderCases(ids=case_index.to_numpy(dtype=object), report_numbers=latest_rep,
                      vocab=vocab_list, indptr=indptr, indices=indices, latent_class=latent,
-                     latent_class_names=latent_names, skipped=skipped)
+                     latent_class_names=latent_names, skipped=skips.counts,
+                     skipped_first_line=skips.first_line)
   if verbose:
     print(f"JADER {release_dir}: {cases.summary()}")
   return cases

@@ -30,6 +30,7 @@ Memory is bounded by ``chunk_cases`` (cases generated and written per step).
 """
 
 import dataclasses
+import numbers
 import os
 import pathlib
 import time
@@ -388,7 +389,14 @@ def write_release(out_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
 
   Returns:
     dict with the file paths, number of rows per file, num_cases and seconds taken.
+
+  Raises:
+    ValueError: num_cases or chunk_cases below 1 (nothing is written).
   """
+  for name, value in (("num_cases", num_cases), ("chunk_cases", chunk_cases)):
+    if not isinstance(value, numbers.Integral) or value < 1:
+      raise ValueError(f"{name} must be an integer >= 1 (a release needs at least one "
+                       f"case), got {value!r}")
   t0 = time.time()
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)

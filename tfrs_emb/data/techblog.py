@@ -7,7 +7,13 @@ outside fenced code blocks (````` ``` ````` and ``~~~``), so a ``# comment`` ins
 snippet is not mistaken for a heading.
 
 Posts that cannot be parsed are skipped and reported with their path and the reason;
-``strict=True`` raises instead.
+``strict=True`` raises instead. Front matter is read with limits, so no post can make
+the load hang or exhaust memory: YAML aliases are refused (an alias chain expands
+exponentially), nesting is capped at ``MAX_YAML_DEPTH`` and the block at
+``MAX_FRONT_MATTER_CHARS``. Dates stay strings until ``parse_date``, so an impossible
+date (2020-02-30) skips its post instead of aborting the load. Tags and categories with
+a line break, tab or other control character, and a second file with the same post id
+(``x.md`` beside ``x.markdown``), are skipped with their reason.
 """
 
 import dataclasses
@@ -27,6 +33,40 @@ _DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M",
                  "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
                  "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S %z", "%Y/%m/%d %H:%M:%S %z")
 _FILENAME_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
+_DATE_PREFIX = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
+# Line breaks, tabs and other control characters: a tag holding one would break the TSV
+# and table rows written from the tag vocabulary.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_YAML_DEPTH = 20
+MAX_FRONT_MATTER_CHARS = 100_000
+
+
+class _FrontMatterLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+  """SafeLoader with limits: no aliases, nesting at most ``MAX_YAML_DEPTH``, and
+  timestamps kept as strings (``parse_date`` checks them and names a bad one)."""
+
+  def __init__(self, stream):
+    super().__init__(stream)
+    self._depth = 0
+
+  def compose_node(self, parent, index):
+    if self.check_event(yaml.AliasEvent):
+      raise yaml.composer.ComposerError(
+          None, None, "aliases (*name) are not accepted: an alias chain can expand "
+          "without bound", self.peek_event().start_mark)
+    self._depth += 1
+    try:
+      if self._depth > MAX_YAML_DEPTH:
+        raise yaml.composer.ComposerError(
+            None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+            self.peek_event().start_mark)
+      return super().compose_node(parent, index)
+    finally:
+      self._depth -= 1
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                   yaml.SafeLoader.construct_yaml_str)
 
 
 class PostParseError(ValueError):
@@ -111,6 +151,9 @@ def _string_list(value: Any, field: str, path: pathlib.Path) -> Tuple[str, ...]:
         walk(x)
     elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
       s = str(v).strip()
+      if _CONTROL.search(s):
+        raise PostParseError(path, f"front matter field {field!r} has a value with a line "
+                             f"break, tab or other control character: {s!r}")
       if s and s not in out:
         out.append(s)
     else:
@@ -134,7 +177,22 @@ def parse_date(value: Any) -> Optional[_dt.datetime]:
         return _dt.datetime.strptime(s, fmt).replace(tzinfo=None)
       except ValueError:
         continue
+    try:  # the other ISO 8601 forms YAML knows as timestamps (fractions, Z, offsets)
+      return _dt.datetime.fromisoformat(s).replace(tzinfo=None)
+    except ValueError:
+      pass
   return None
+
+
+def _date_problem(value: Any) -> str:
+  """Why ``parse_date`` rejected ``value``: an impossible date or an unknown form."""
+  m = _DATE_PREFIX.match(value.strip()) if isinstance(value, str) else None
+  if m:
+    try:
+      _dt.date(*map(int, m.groups()))
+    except ValueError as e:
+      return f"not a valid date ({e})"
+  return "not in a known form (expected e.g. 2020/01/15 09:25:42 or 2020-01-15)"
 
 
 def split_front_matter(text: str, path: "str | pathlib.Path") -> Tuple[str, str, int]:
@@ -195,11 +253,14 @@ def parse_post(path: "str | pathlib.Path", root: "str | pathlib.Path | None" = N
   except UnicodeDecodeError as e:
     raise PostParseError(path, f"not valid UTF-8 (byte {e.start}: {e.reason})") from None
   fm_text, body, _ = split_front_matter(text, path)
+  if len(fm_text) > MAX_FRONT_MATTER_CHARS:
+    raise PostParseError(path, f"front matter is {len(fm_text):,d} characters long "
+                         f"(limit {MAX_FRONT_MATTER_CHARS:,d})")
   try:
-    fm = yaml.safe_load(fm_text) if fm_text.strip() else {}
+    fm = yaml.load(fm_text, Loader=_FrontMatterLoader) if fm_text.strip() else {}
   except yaml.YAMLError as e:
     mark = getattr(e, "problem_mark", None)
-    where = f" at front matter line {mark.line + 2}" if mark is not None else ""
+    where = f" at line {mark.line + 2}" if mark is not None else ""
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
     raise PostParseError(path, f"bad YAML in front matter{where}: {problem}") from None
   if not isinstance(fm, dict):
@@ -210,8 +271,8 @@ def parse_post(path: "str | pathlib.Path", root: "str | pathlib.Path | None" = N
   date = parse_date(fm.get("date"))
   if date is None:
     if fm.get("date") is not None:
-      raise PostParseError(path, f"front matter 'date' {fm.get('date')!r} is not in a known "
-                           "form (expected e.g. 2020/01/15 09:25:42 or 2020-01-15)")
+      raise PostParseError(path, f"front matter 'date' {fm.get('date')!r} is "
+                           f"{_date_problem(fm.get('date'))}")
     m = _FILENAME_DATE.match(path.name)
     if not m:
       raise PostParseError(path, "front matter has no 'date' and the file name does not "
@@ -248,7 +309,7 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
     LoadResult with posts sorted by (date, post_id) and the skipped (path, reason) pairs.
 
   Raises:
-    FileNotFoundError: ``posts_dir`` is not a directory.
+    FileNotFoundError: ``posts_dir`` is not a directory or holds no post file.
     PostParseError: with ``strict``, for the first bad post.
   """
   posts_dir = pathlib.Path(posts_dir)
@@ -257,9 +318,18 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
   posts, skipped = [], []
   files = sorted(p for p in posts_dir.rglob("*")
                  if p.is_file() and p.suffix.lower() in POST_SUFFIXES)
+  if not files:
+    raise FileNotFoundError(f"posts directory {posts_dir} has no post file (*.md or "
+                            "*.markdown, searched recursively)")
+  seen = {}  # post id -> file it was loaded from
   for f in files:
     try:
-      posts.append(parse_post(f, posts_dir))
+      post = parse_post(f, posts_dir)
+      if post.post_id in seen:
+        raise PostParseError(f, f"duplicate post id {post.post_id!r}: already loaded "
+                             f"from {seen[post.post_id]}")
+      seen[post.post_id] = f
+      posts.append(post)
     except PostParseError as e:
       if strict:
         raise

