@@ -106,7 +106,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   cfg = tabular.Config(
       data=str(shared_data / "tables" / "credit.csv"), label_column="default",
       max_integer_categories=4, output_dir=str(tmp_path / "credit"),
-      export_dir=str(tmp_path / "credit" / "exported"), label_fractions=("1.0",),
+      export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(1.0,),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
       pretrain_batch_size=128, finetune_epochs=2, patience=2, lgbm_max_trees=50,
       lgbm_early_stopping=10, umap=False, verbose=0)

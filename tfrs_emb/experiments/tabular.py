@@ -68,8 +68,9 @@ class Config:
                                lower=0.01, upper=0.9)
   val_fraction: float = field(0.15, "Share of the labelled rows kept for early stopping "
                               "and model choice.", lower=0.01, upper=0.9)
-  label_fractions: Tuple[str, ...] = field(("0.1", "1.0"),
-                                           "Labelled shares of the training split.")
+  label_fractions: Tuple[float, ...] = field((0.1, 1.0),
+                                             "Labelled shares of the training split.",
+                                             lower=0.001, upper=1.0)
   max_rows: int = field(0, "Use a stratified subset of this many rows (0: all).", lower=0)
   pretrain_on: str = field("all", "Unlabelled rows for pretraining: the training split, "
                            "or all rows' features (evaluation labels never used).",
@@ -112,12 +113,14 @@ class Config:
   min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
                                    "this many steps.", lower=0, upper=100000)
   retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
-                                       "retrieval head (chosen on validation).")
+                                       "retrieval head (chosen on validation).",
+                                       lower=1, upper=10000)
   retrieval_temperatures: Tuple[float, ...] = field(
-      (0.02, 0.05, 0.1), "Softmax temperatures of neighbour similarities tried.")
+      (0.02, 0.05, 0.1), "Softmax temperatures of neighbour similarities tried.",
+      lower=1e-4, upper=100.0)
   retrieval_weights: Tuple[float, ...] = field(
       (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "Weights of the neighbour head in the mix tried "
-      "(0: plain fine-tuning, 1: neighbours only).")
+      "(0: plain fine-tuning, 1: neighbours only).", lower=0.0, upper=1.0)
   lgbm_max_trees: int = field(3000, "LightGBM max boosting rounds.", lower=1, upper=100000)
   lgbm_lr: float = field(0.05, "LightGBM learning rate.", lower=1e-4, upper=1.0)
   lgbm_num_leaves: int = field(63, "LightGBM leaves per tree.", lower=2, upper=4096)
