@@ -149,3 +149,17 @@ def test_stratified_split_partitions_per_class():
   rest, taken = tbl.stratified_split(labels, 0.2, seed=0)
   assert len(np.intersect1d(rest, taken)) == 0 and len(rest) + len(taken) == 700
   assert np.bincount(labels[taken]).tolist() == [20] * 7
+
+
+def test_malformed_rows_blank_lines_and_bytes_name_the_line(tmp_path):
+  table = _read(tmp_path, "a,label\n1,x\n\n2,y\n")  # blank line skipped, lines still counted
+  assert list(table.lines) == [2, 4]
+  with pytest.raises(ValueError, match=r"short\.csv: line 3: too few fields"):
+    _read(tmp_path, "a,b,label\n1,2,x\n3,y\n", "short.csv")
+  with pytest.raises(ValueError, match=r"long\.csv: line 2: too many fields"):
+    _read(tmp_path, "a,label\n1,x,9\n2,y\n", "long.csv")
+  (tmp_path / "latin.csv").write_bytes(b"a,label\n1,x\n\xe9,y\n")
+  with pytest.raises(ValueError, match=r"latin\.csv: line 3"):
+    tbl.read_table(tmp_path / "latin.csv")
+  with pytest.raises(ValueError, match=r"dup\.csv: duplicate column name\(s\) \['a'\]"):
+    _read(tmp_path, "a, a,label\n1,2,x\n", "dup.csv")

@@ -10,6 +10,8 @@ that many distinct values is categorical too.
 Documented behaviours:
 
 - Header names and cells are stripped of surrounding whitespace (``", "`` separators).
+  Blank lines are skipped (file lines still counted); a row with too few or too many
+  fields, or spanning several lines (a stray quote), is an error naming its line.
 - Missing: an empty cell, or ``?`` / ``NA`` / ``NaN`` in a continuous column. Continuous
   missing values stay NaN (the model has a learned "missing" token per feature);
   categorical missing cells get id ``MISSING_ID``; a one-hot group row with no 1 is missing.
@@ -20,12 +22,17 @@ Documented behaviours:
   group with several 1s, a missing label, a label column with a single class.
 """
 
+import csv
 import dataclasses
+import gzip
 import pathlib
+import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+
+from tfrs_emb.core import csv_records
 
 MISSING_ID = 0
 OOV_ID = 1
@@ -94,31 +101,64 @@ class Table:
 
 
 def read_table(path: "str | pathlib.Path") -> Table:
-  """Reads a CSV (header row; ``.gz`` ok) or Parquet file as stripped strings.
+  """Reads a CSV (header row, UTF-8; ``.gz`` ok) or Parquet file as stripped strings.
 
   Raises:
-    FileNotFoundError: no such file. ValueError: empty file, duplicate column names.
+    FileNotFoundError: no such file. ValueError naming the file (and line): empty file,
+      no data rows, duplicate column names, malformed rows, undecodable bytes, bad gzip.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"table file not found: {path}")
   if path.suffix == ".parquet":
     raw = pd.read_parquet(path)
-    frame = pd.DataFrame({str(c): ["" if pd.isna(v) else str(v) for v in raw[c]]
+    frame = pd.DataFrame({str(c).strip(): ["" if pd.isna(v) else str(v) for v in raw[c]]
                           for c in raw.columns})
+    lines = np.arange(len(frame)) + 2
   else:
-    try:
-      frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-      raise ValueError(f"{path}: empty file, expected a header row and data rows") from None
-  frame.columns = [str(c).strip() for c in frame.columns]
-  dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-  if dupes:
-    raise ValueError(f"{path}: duplicate column name(s) {dupes} in the header")
+    frame, lines = _read_csv(path)
   if frame.empty:
     raise ValueError(f"{path}: no data rows")
   frame = frame.apply(lambda s: s.str.strip())
-  return Table(path, frame, np.arange(len(frame)) + 2)
+  return Table(path, frame, lines)
+
+
+def _open(path: pathlib.Path, mode: str):
+  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
+  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
+
+
+def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
+  """(string cells with the header's stripped names, file line of each row)."""
+  try:
+    with _open(path, "rt") as f:
+      records = csv_records.scan(f, header=True)
+      f.seek(0)
+      header = [c.strip() for c in next(csv.reader(f), [])]
+  except UnicodeDecodeError:
+    with _open(path, "rb") as f:
+      where = csv_records.undecodable_line(f, "utf-8")
+    raise ValueError(f"{path}: {where} (expected UTF-8 text)") from None
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
+  if records is None:
+    raise ValueError(f"{path}: empty file, expected a header row and data rows")
+  dupes = sorted({c for c in header if header.count(c) > 1})
+  if dupes:
+    raise ValueError(f"{path}: duplicate column name(s) {dupes} in the header")
+  for mask, reason in records.malformed():
+    if reason != "blank line" and mask.any():
+      raise ValueError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+  # Names as wide as the longest row keep pandas from shifting columns or dropping rows,
+  # so pandas row i is the scan's record i.
+  names = header + [f"extra{i}" for i in range(records.max_fields - len(header))]
+  frame = pd.read_csv(path, header=0, names=names, usecols=header, dtype=str,
+                      keep_default_na=False, index_col=False, skip_blank_lines=False,
+                      skipinitialspace=True)
+  blank = records.fields == 0
+  return frame[~blank].reset_index(drop=True), records.lines[~blank]
 
 
 def column_numbers(table: Table, column: str) -> np.ndarray:
