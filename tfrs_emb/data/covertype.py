@@ -12,9 +12,7 @@ malformed input is an error naming the file, line and column too (``load_coverty
 
 import csv
 import dataclasses
-import gzip
 import pathlib
-import zlib
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -77,26 +75,13 @@ class CovertypeData:
     return out
 
 
-def _open(path: pathlib.Path, mode: str):
-  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
-  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
-
-
 def _scan(path: pathlib.Path) -> Tuple[str, csv_records.Records]:
   """(layout, per-record layout); errors name the file (empty, undecodable, bad gzip)."""
-  try:
-    with _open(path, "rt") as f:
+  with csv_records.file_errors(path, "a Cover Type CSV is ASCII / UTF-8"):
+    with csv_records.open_file(path, "rt") as f:
       layout = "kaggle" if "Elevation" in f.readline() else "uci"
       f.seek(0)
       records = csv_records.scan(f, header=layout == "kaggle")
-  except UnicodeDecodeError:
-    with _open(path, "rb") as f:
-      where = csv_records.undecodable_line(f, "utf-8")
-    raise ValueError(f"{path}: {where} (a Cover Type CSV is ASCII / UTF-8)") from None
-  except ValueError as e:
-    raise ValueError(f"{path}: {e}") from None
-  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
   if records is None:
     raise ValueError(f"{path}: empty file, expected a Cover Type CSV")
   return layout, records
@@ -151,7 +136,7 @@ def _read_rows(path: pathlib.Path, layout: str, records: csv_records.Records
     raise ValueError(f"{path}: no data rows"
                      f"{' after the header' if layout == 'kaggle' else ''}")
   if layout == "kaggle":
-    with _open(path, "rt") as f:
+    with csv_records.open_file(path, "rt") as f:
       columns = [c or f"unnamed{i}" for i, c in enumerate(next(csv.reader(f)))]
   else:
     if records.width not in (54, 55):

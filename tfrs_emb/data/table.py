@@ -24,9 +24,7 @@ Documented behaviours:
 
 import csv
 import dataclasses
-import gzip
 import pathlib
-import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -123,26 +121,13 @@ def read_table(path: "str | pathlib.Path") -> Table:
   return Table(path, frame, lines)
 
 
-def _open(path: pathlib.Path, mode: str):
-  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
-  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
-
-
 def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
   """(string cells with the header's stripped names, file line of each row)."""
-  try:
-    with _open(path, "rt") as f:
+  with csv_records.file_errors(path, "expected UTF-8 text"):
+    with csv_records.open_file(path, "rt") as f:
       records = csv_records.scan(f, header=True)
       f.seek(0)
       header = [c.strip() for c in next(csv.reader(f), [])]
-  except UnicodeDecodeError:
-    with _open(path, "rb") as f:
-      where = csv_records.undecodable_line(f, "utf-8")
-    raise ValueError(f"{path}: {where} (expected UTF-8 text)") from None
-  except ValueError as e:
-    raise ValueError(f"{path}: {e}") from None
-  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
   if records is None:
     raise ValueError(f"{path}: empty file, expected a header row and data rows")
   dupes = sorted({c for c in header if header.count(c) > 1})
