@@ -102,15 +102,6 @@ def test_missing_file(tmp_path):
     ct.load_covertype(tmp_path / "nope.csv")
 
 
-def test_stratified_split_partitions_per_class():
-  labels = np.repeat(np.arange(7), 100)
-  rest, taken = ct.stratified_split(labels, 0.2, seed=0)
-  assert len(np.intersect1d(rest, taken)) == 0 and len(rest) + len(taken) == 700
-  assert np.bincount(labels[taken]).tolist() == [20] * 7
-  again = ct.stratified_split(labels, 0.2, seed=0)[1]
-  np.testing.assert_array_equal(taken, again)
-
-
 def test_standardizer_uses_given_rows_and_log1p():
   x = np.array([[1.0, 0.0], [3.0, 99.0], [5.0, -9.0]], np.float32)
   st = ct.Standardizer.fit(x, log1p_columns=(1,))
@@ -125,31 +116,3 @@ def test_real_kaggle_file(shared_data):
   assert len(data) == 15120
   assert np.bincount(data.labels).tolist() == [2160] * 7
   assert data.categorical[:, 0].max() <= 3 and data.categorical[:, 1].max() <= 39
-
-
-def test_pretraining_features_train_all_and_unlabelled_files(tmp_path):
-  from tfrs_emb.models import tabular_pipeline as pipeline  # TensorFlow: import lazily
-  train = ct.load_covertype(_write_kaggle(tmp_path / "train.csv", _rows(6)))
-  rows = _rows(4)
-  header = ["Id"] + list(ct.FEATURE_COLUMNS)   # Kaggle test.csv: no Cover_Type
-  (tmp_path / "test.csv").write_text("\n".join(
-      [",".join(header)] + [",".join([str(i + 1)] + r[:-1]) for i, r in enumerate(rows)]) + "\n")
-  st = ct.Standardizer.fit(train.continuous[:4])
-  train_f = pipeline._features(train.subset(np.arange(4)), st)
-  eval_f = pipeline._features(train.subset(np.arange(4, 6)), st)
-  sizes = {}
-  for on in ("train", "all"):
-    for extra in ((), (str(tmp_path / "test.csv"),)):
-      cfg = pipeline.ExperimentConfig(pretrain_on=on, unlabelled_data=extra)
-      f = pipeline.pretraining_features(cfg, train_f, eval_f, st)
-      assert f["continuous"].shape[1] == 10 and f["categorical"].shape == (len(f["continuous"]), 2)
-      sizes[on, len(extra)] = len(f["continuous"])
-  assert sizes == {("train", 0): 4, ("all", 0): 6, ("train", 1): 8, ("all", 1): 10}
-  # Scaling comes from the training split, also for the extra file's rows.
-  f = pipeline.pretraining_features(pipeline.ExperimentConfig(
-      unlabelled_data=(str(tmp_path / "test.csv"),)), train_f, eval_f, st)
-  np.testing.assert_allclose(f["continuous"][4:], st.transform(
-      ct.load_covertype(tmp_path / "test.csv").continuous), atol=1e-6)
-  with pytest.raises(ValueError, match="pretrain_on"):
-    pipeline.pretraining_features(pipeline.ExperimentConfig(pretrain_on="test"), train_f,
-                                  eval_f, st)

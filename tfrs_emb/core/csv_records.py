@@ -14,8 +14,12 @@ loader can name each malformed row and why::
 """
 
 import array
+import contextlib
 import csv
 import dataclasses
+import gzip
+import pathlib
+import zlib
 from typing import IO, List, Optional, Tuple
 
 import numpy as np
@@ -105,3 +109,26 @@ def undecodable_line(binary_file: IO[bytes], encoding: str) -> str:
       return f"line {number}: bytes that are not valid {encoding}: {e.reason} at byte " \
              f"{e.start} of the line"
   return f"bytes that are not valid {encoding}"
+
+
+def open_file(path: pathlib.Path, mode: str):
+  """``open`` / ``gzip.open`` by suffix; text modes are UTF-8 with ``newline=""``."""
+  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
+  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
+
+
+@contextlib.contextmanager
+def file_errors(path: pathlib.Path, hint: str):
+  """Turns errors of reading ``path`` inside the block into ValueErrors naming the file:
+  undecodable bytes (with their line and ``hint``), ``scan``'s "line N: ..." errors,
+  truncated or corrupt gzip."""
+  try:
+    yield
+  except UnicodeDecodeError:
+    with open_file(path, "rb") as f:
+      where = undecodable_line(f, "utf-8")
+    raise ValueError(f"{path}: {where} ({hint})") from None
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None

@@ -12,15 +12,14 @@ malformed input is an error naming the file, line and column too (``load_coverty
 
 import csv
 import dataclasses
-import gzip
 import pathlib
-import zlib
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from tfrs_emb.core import csv_records
+from tfrs_emb.data.table import stratified_split  # noqa: F401  (re-exported)
 
 CONTINUOUS_COLUMNS = (
     "Elevation", "Aspect", "Slope", "Horizontal_Distance_To_Hydrology",
@@ -76,26 +75,13 @@ class CovertypeData:
     return out
 
 
-def _open(path: pathlib.Path, mode: str):
-  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
-  return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
-
-
 def _scan(path: pathlib.Path) -> Tuple[str, csv_records.Records]:
   """(layout, per-record layout); errors name the file (empty, undecodable, bad gzip)."""
-  try:
-    with _open(path, "rt") as f:
+  with csv_records.file_errors(path, "a Cover Type CSV is ASCII / UTF-8"):
+    with csv_records.open_file(path, "rt") as f:
       layout = "kaggle" if "Elevation" in f.readline() else "uci"
       f.seek(0)
       records = csv_records.scan(f, header=layout == "kaggle")
-  except UnicodeDecodeError:
-    with _open(path, "rb") as f:
-      where = csv_records.undecodable_line(f, "utf-8")
-    raise ValueError(f"{path}: {where} (a Cover Type CSV is ASCII / UTF-8)") from None
-  except ValueError as e:
-    raise ValueError(f"{path}: {e}") from None
-  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-    raise ValueError(f"{path}: truncated or corrupt gzip file ({e})") from None
   if records is None:
     raise ValueError(f"{path}: empty file, expected a Cover Type CSV")
   return layout, records
@@ -150,7 +136,7 @@ def _read_rows(path: pathlib.Path, layout: str, records: csv_records.Records
     raise ValueError(f"{path}: no data rows"
                      f"{' after the header' if layout == 'kaggle' else ''}")
   if layout == "kaggle":
-    with _open(path, "rt") as f:
+    with csv_records.open_file(path, "rt") as f:
       columns = [c or f"unnamed{i}" for i, c in enumerate(next(csv.reader(f)))]
   else:
     if records.width not in (54, 55):
@@ -250,29 +236,3 @@ def _signed_log1p(x: np.ndarray, columns: Tuple[int, ...]) -> np.ndarray:
   for c in columns:
     x[:, c] = np.sign(x[:, c]) * np.log1p(np.abs(x[:, c]))
   return x
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int
-                     ) -> Tuple[np.ndarray, np.ndarray]:
-  """Splits row indices per class: ``(rest, taken)`` with ``taken`` ≈ fraction of each class.
-
-  Args:
-    labels: int [N].
-    fraction: share of each class to take, in (0, 1].
-    seed: numpy seed.
-
-  Returns:
-    (rest, taken): sorted int64 index arrays partitioning 0..N-1.
-  """
-  if not 0.0 < fraction <= 1.0:
-    raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-  rng = np.random.default_rng(seed)
-  taken = []
-  for c in np.unique(labels):
-    idx = np.flatnonzero(labels == c)
-    rng.shuffle(idx)
-    n = max(1, int(round(fraction * len(idx)))) if fraction < 1.0 else len(idx)
-    taken.append(idx[:n])
-  taken = np.sort(np.concatenate(taken))
-  rest = np.setdiff1d(np.arange(len(labels)), taken)
-  return rest, taken

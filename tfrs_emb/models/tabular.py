@@ -17,7 +17,9 @@ class FeatureTokenizer(tf.keras.layers.Layer):
   periodic encoding followed by its own Dense(2m → d) + ReLU (``periodic``, the PLR
   embedding of Gorishniy et al. 2022); the C per-feature Dense layers are stored as one
   [C, ·, d] kernel, which is the same computation. Each categorical variable has its own
-  Embedding. A learned [CLS] token leads; masked feature tokens are replaced by a learned
+  Embedding (its id 0 is the learned "missing" token, see ``tfrs_emb.data.table``). A
+  continuous value that is NaN (missing) gets the feature's learned "missing" vector
+  instead. A learned [CLS] token leads; masked feature tokens are replaced by a learned
   per-feature [MASK] vector.
   """
 
@@ -48,6 +50,8 @@ class FeatureTokenizer(tf.keras.layers.Layer):
       self.cont_kernel = self.add_weight("cont_kernel", [c, 2 * self.num_frequencies, d],
                                          initializer="glorot_uniform")
     self.cont_bias = self.add_weight("cont_bias", [c, d], initializer="zeros")
+    self.missing_tokens = self.add_weight(
+        "missing_tokens", [c, d], initializer=tf.keras.initializers.RandomNormal(0, 0.02))
     num_features = c + len(self.cardinalities)
     self.mask_tokens = self.add_weight("mask_tokens", [num_features, d],
                                        initializer=tf.keras.initializers.RandomNormal(0, 0.02))
@@ -59,16 +63,20 @@ class FeatureTokenizer(tf.keras.layers.Layer):
 
   def call(self, continuous: tf.Tensor, categorical: tf.Tensor,
            token_mask: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """continuous float [B, C], categorical int [B, K], token_mask bool [B, F] → [B, T, d]."""
-    x = tf.cast(continuous, self.compute_dtype)[:, :, None]  # [B, C, 1]
+    """continuous float [B, C] (NaN = missing), categorical int [B, K], token_mask bool
+    [B, F] → [B, T, d]."""
+    continuous = tf.cast(continuous, self.compute_dtype)
+    missing = tf.math.is_nan(continuous)  # [B, C]
+    x = tf.where(missing, tf.zeros_like(continuous), continuous)[:, :, None]  # [B, C, 1]
     if self.numeric_embedding == "periodic":
       angles = 2.0 * 3.141592653589793 * x * self.frequencies[None]  # [B, C, m]
       x = tf.concat([tf.sin(angles), tf.cos(angles)], axis=-1)  # [B, C, 2m]
     cont = tf.einsum("bcm,cmd->bcd", x, self.cont_kernel) + self.cont_bias[None]
     if self.numeric_embedding == "periodic":
       cont = tf.nn.relu(cont)
+    cont = tf.where(missing[:, :, None], self.missing_tokens[None], cont)
     cats = [e(categorical[:, i]) for i, e in enumerate(self.embeddings)]  # K × [B, d]
-    tokens = tf.concat([cont, tf.stack(cats, axis=1)], axis=1)  # [B, F, d]
+    tokens = tf.concat([cont] + ([tf.stack(cats, axis=1)] if cats else []), axis=1)  # [B, F, d]
     if token_mask is not None:
       m = tf.cast(token_mask, tokens.dtype)[:, :, None]
       tokens = tokens * (1.0 - m) + self.mask_tokens[None] * m
@@ -179,16 +187,24 @@ class TabularPretrainer(tf.keras.Model):
   classifies the original categorical ids (cross-entropy) at every masked or corrupted
   position, in both views. The contrastive loss is SimSiam's symmetric negative cosine
   between the predictor output of one view and the stop-gradient projection of the other.
-  ``loss = mfm_weight * mfm + contrastive_weight * contrastive``.
+  ``loss = mfm_weight * mfm + contrastive_weight * contrastive``. Missing cells (NaN
+  continuous values, categorical id 0) are never reconstruction targets.
+
+  Corruption and masks are drawn from the model's own ``tf.random.Generator`` (seeded by
+  ``seed``, saved in checkpoints), so a resumed pretraining draws what an uninterrupted
+  one would.
 
   Fit on a dataset of feature dicts (no labels).
   """
 
   def __init__(self, encoder: TabularEncoder, projection_dim: int = 128,
                mask_rate: float = 0.15, corruption_rate: float = 0.3,
-               mfm_weight: float = 1.0, contrastive_weight: float = 1.0, **kwargs):
+               mfm_weight: float = 1.0, contrastive_weight: float = 1.0, seed: int = 0,
+               **kwargs):
     super().__init__(**kwargs)
     self.encoder = encoder
+    self.seed = seed
+    self.rng = tf.random.Generator.from_seed(seed)
     self.mask_rate, self.corruption_rate = mask_rate, corruption_rate
     self.mfm_weight, self.contrastive_weight = mfm_weight, contrastive_weight
     self.projector = _mlp(projection_dim, projection_dim, "projector")
@@ -214,13 +230,13 @@ class TabularPretrainer(tf.keras.Model):
     b = tf.shape(cont)[0]
     f = self.encoder.num_features
     c = self.encoder.num_continuous
-    rows = tf.random.uniform([f, b], 0, b, dtype=tf.int32)
-    corrupt = tf.random.uniform([b, f]) < self.corruption_rate
+    rows = self.rng.uniform([f, b], 0, b, dtype=tf.int32)
+    corrupt = self.rng.uniform([b, f]) < self.corruption_rate
     shuffled_cont = tf.transpose(tf.gather(tf.transpose(cont), rows[:c], batch_dims=1))
     shuffled_cat = tf.transpose(tf.gather(tf.transpose(cat), rows[c:], batch_dims=1))
     view = {"continuous": tf.where(corrupt[:, :c], shuffled_cont, cont),
             "categorical": tf.where(corrupt[:, c:], shuffled_cat, cat)}
-    mask = tf.random.uniform([b, f]) < self.mask_rate
+    mask = self.rng.uniform([b, f]) < self.mask_rate
     return view, mask, tf.logical_or(mask, corrupt)
 
   def _pretrain_losses(self, inputs, training):
@@ -231,14 +247,15 @@ class TabularPretrainer(tf.keras.Model):
       tokens = self.encoder(view, token_mask=mask, training=training)  # [B, T, d]
       feats = tokens[:, 1:]
       pred = tf.einsum("bcd,cd->bc", feats[:, :c], self.cont_head_kernel) + self.cont_head_bias
-      w = tf.cast(target[:, :c], tf.float32)
-      mse = tf.reduce_sum(w * tf.square(pred - inputs["continuous"])) / tf.maximum(
-          tf.reduce_sum(w), 1.0)
+      present = tf.logical_not(tf.math.is_nan(inputs["continuous"]))
+      w = tf.cast(tf.logical_and(target[:, :c], present), tf.float32)
+      truth = tf.where(present, inputs["continuous"], tf.zeros_like(pred))
+      mse = tf.reduce_sum(w * tf.square(pred - truth)) / tf.maximum(tf.reduce_sum(w), 1.0)
       ce_total, acc_total = 0.0, 0.0
       for i, head in enumerate(self.cat_heads):
         logits = head(feats[:, c + i])
         labels = tf.cast(inputs["categorical"][:, i], tf.int32)
-        wi = tf.cast(target[:, c + i], tf.float32)
+        wi = tf.cast(tf.logical_and(target[:, c + i], labels != 0), tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
         denom = tf.maximum(tf.reduce_sum(wi), 1.0)
@@ -246,7 +263,7 @@ class TabularPretrainer(tf.keras.Model):
         acc_total += tf.reduce_sum(wi * hit) / denom
       mfm_terms.append(mse + ce_total)
       mse_terms.append(mse)
-      acc_terms.append(acc_total / len(self.cat_heads))
+      acc_terms.append(acc_total / max(len(self.cat_heads), 1))
       z = self.projector(tokens[:, 0], training=training)
       outs.append((z, self.predictor(z, training=training)))
     (z1, p1), (z2, p2) = outs
@@ -274,6 +291,7 @@ class TabularPretrainer(tf.keras.Model):
 
   def get_config(self):
     return {"mask_rate": self.mask_rate, "corruption_rate": self.corruption_rate,
+            "seed": self.seed,
             "mfm_weight": self.mfm_weight, "contrastive_weight": self.contrastive_weight}
 
 

@@ -1,65 +1,161 @@
-"""TF Serving export of the Cover Type classifier: raw CSV fields in, probabilities out."""
+"""TF Serving export of a table classifier: raw columns in, labels / probabilities out.
 
+Signature ``serving_default``: one [None] tensor per feature column, by name: continuous
+columns float32 (NaN = missing), categorical columns string (stripped; "" = missing; a
+value outside the training vocabulary = out-of-vocabulary id), one-hot group members
+int64 (no 1 = missing; several 1s: the first). Outputs: ``label`` string [None] (the
+label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes],
+``embedding`` float32 [None, d] and ``nonfinite_input`` bool [None]: a row with a ±inf
+continuous value is flagged and that value treated as missing (probabilities stay finite).
+
+With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
+``(1 - weight) * softmax(logits) + weight * h``, h the softmax(cosine / temperature)-weighted
+label histogram of the k nearest indexed training rows (the index is inside the SavedModel).
+"""
+
+import dataclasses
 import pathlib
-from typing import Optional
+from typing import Dict, Optional
+
+import numpy as np
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-from tfrs_emb.data import covertype as ct
-from tfrs_emb.models.tabular import TabularClassifier
+from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.core.serving import save_for_serving
+from tfrs_emb.data import table as tbl
+from tfrs_emb.models.tabular import TabularClassifier
 
 
-class CovertypeServingModule(tf.Module):
-  """Wraps a classifier with the standardisation statistics baked in as constants.
+@dataclasses.dataclass
+class NeighborIndex:
+  """Training rows for retrieval: embeddings float [N, d], class ids int [N], and the
+  neighbour head's settings (chosen on the validation split)."""
+  embeddings: np.ndarray
+  labels: np.ndarray
+  k: int
+  temperature: float
+  weight: float
 
-  ``serve(**fields)`` takes one [None] tensor per CSV feature field (the 10 continuous
-  columns as float32, the 44 one-hot columns as int64; ``Id`` and ``Cover_Type`` are not
-  inputs) and returns ``probabilities`` float32 [None, 7] and ``embedding`` float32
-  [None, d]. A one-hot group with no 1 maps to id 0 (argmax); validate rows client-side.
-  """
 
-  def __init__(self, classifier: TabularClassifier, standardizer: ct.Standardizer):
+def mix_with_neighbors(probabilities: tf.Tensor, embeddings: tf.Tensor, index_embeddings: tf.Tensor,
+                       index_labels: tf.Tensor, k: int, temperature: float,
+                       weight: float) -> tf.Tensor:
+  """The retrieval head in TensorFlow (the SavedModel's path; ``retrieval.neighbors`` is
+  the numpy one used in training): probabilities [B, C] mixed with the neighbour label
+  histogram. index_embeddings: unit-norm [N, d]; index_labels: int [N]."""
+  q = tf.math.l2_normalize(embeddings, axis=-1)
+  sims = tf.matmul(q, index_embeddings, transpose_b=True)  # [B, N]
+  top = tf.math.top_k(sims, k=k)
+  w = tf.nn.softmax(top.values / temperature, axis=-1)  # [B, k]
+  onehot = tf.one_hot(tf.gather(index_labels, top.indices), tf.shape(probabilities)[1])
+  hist = tf.reduce_sum(onehot * w[:, :, None], axis=1)
+  return (1.0 - weight) * probabilities + weight * hist
+
+
+class TableServingModule(tf.Module):
+  """Classifier + schema + scaling statistics (+ optional neighbour index) as one module."""
+
+  def __init__(self, classifier: TabularClassifier, schema: tbl.TableSchema,
+               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None):
     super().__init__()
+    if not classifier.built:
+      raise ValueError("the classifier must be built (called or trained) before export: "
+                       "its head variables do not exist yet")
     # Track the variables, not the Keras model: saving a Keras model re-traces every
     # layer's call functions, which costs minutes on 2 cores and is not needed to serve.
     self._embed_and_logits = classifier.embed_and_logits
     self.model_variables = list(classifier.variables)
-    self.mean = tf.constant(standardizer.mean, tf.float32)
-    self.std = tf.constant(standardizer.std, tf.float32)
-    log_mask = [1.0 if i in standardizer.log1p_columns else 0.0
-                for i in range(len(ct.CONTINUOUS_COLUMNS))]
-    self.log_mask = tf.constant(log_mask, tf.float32)
+    self.schema = schema
+    self.mean = tf.constant(scaler.mean, tf.float32)
+    self.std = tf.constant(scaler.std, tf.float32)
+    self.log_mask = tf.constant(scaler.log1p, tf.bool)
+    self.classes = tf.constant(list(schema.classes), tf.string)
+    self.lookups = {}
+    for f in schema.categorical:
+      if not f.members and f.vocabulary:
+        init = tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(f.vocabulary), tf.string),
+            tf.range(tbl.FIRST_CATEGORY_ID, f.cardinality, dtype=tf.int64))
+        self.lookups[f.name] = tf.lookup.StaticHashTable(init, default_value=tbl.OOV_ID)
+    self.neighbors = neighbors
+    if neighbors is not None:
+      self.index_embeddings = tf.Variable(l2_normalize(neighbors.embeddings), trainable=False)
+      self.index_labels = tf.Variable(np.asarray(neighbors.labels, np.int32), trainable=False)
 
-  def features(self, fields):
-    """CSV fields dict → model inputs dict (continuous [B, 10], categorical [B, 2])."""
-    x = tf.stack([tf.cast(fields[c], tf.float32) for c in ct.CONTINUOUS_COLUMNS], axis=1)
-    logx = tf.sign(x) * tf.math.log1p(tf.abs(x))
-    x = self.log_mask * logx + (1.0 - self.log_mask) * x
-    x = (x - self.mean) / self.std
-    wild = tf.stack([tf.cast(fields[c], tf.float32) for c in ct.WILDERNESS_COLUMNS], axis=1)
-    soil = tf.stack([tf.cast(fields[c], tf.float32) for c in ct.SOIL_COLUMNS], axis=1)
-    cat = tf.stack([tf.argmax(wild, axis=1, output_type=tf.int32),
-                    tf.argmax(soil, axis=1, output_type=tf.int32)], axis=1)
-    return {"continuous": x, "categorical": cat}
+  def features(self, fields: Dict[str, tf.Tensor]):
+    """Raw fields → (model inputs dict, nonfinite bool [B])."""
+    cols = [tf.cast(fields[c], tf.float32) for c in self.schema.continuous]
+    if cols:
+      x = tf.stack(cols, axis=1)
+      inf = tf.math.is_inf(x)
+      x = tf.where(inf, tf.fill(tf.shape(x), np.float32(np.nan)), x)
+      x = tf.where(self.log_mask, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
+      x = (x - self.mean) / self.std
+      nonfinite = tf.reduce_any(inf, axis=1)
+    else:
+      first = fields[next(iter(fields))]
+      x = tf.zeros([tf.shape(first)[0], 0])
+      nonfinite = tf.zeros([tf.shape(first)[0]], tf.bool)
+    cats = []
+    for f in self.schema.categorical:
+      if f.members:
+        onehot = tf.stack([tf.cast(fields[m], tf.float32) for m in f.members], axis=1)
+        ids = tbl.FIRST_CATEGORY_ID + tf.argmax(onehot, axis=1, output_type=tf.int32)
+        cats.append(tf.where(tf.reduce_sum(onehot, axis=1) >= 1, ids, tbl.MISSING_ID))
+        continue
+      s = tf.strings.strip(fields[f.name])
+      ids = (tf.cast(self.lookups[f.name].lookup(s), tf.int32) if f.name in self.lookups
+             else tf.fill(tf.shape(s), tbl.OOV_ID))
+      cats.append(tf.where(tf.equal(s, ""), tbl.MISSING_ID, ids))
+    cat = tf.stack(cats, axis=1) if cats else tf.zeros([tf.shape(x)[0], 0], tf.int32)
+    return {"continuous": x, "categorical": cat}, nonfinite
 
   @tf.function
   def serve(self, **fields):
-    emb, logits = self._embed_and_logits(self.features(fields))
-    return {"probabilities": tf.nn.softmax(logits), "embedding": emb}
+    inputs, nonfinite = self.features(fields)
+    emb, logits = self._embed_and_logits(inputs)
+    probs = tf.nn.softmax(logits)
+    if self.neighbors is not None:
+      n = self.neighbors
+      probs = mix_with_neighbors(probs, emb, self.index_embeddings, self.index_labels,
+                                 min(n.k, len(n.labels)), n.temperature, n.weight)
+    class_id = tf.argmax(probs, axis=1)
+    return {"label": tf.gather(self.classes, class_id), "class_id": class_id,
+            "probabilities": probs, "embedding": emb, "nonfinite_input": nonfinite}
 
 
-def input_specs():
-  """Signature inputs: name → TensorSpec [None] for each of the 54 CSV feature fields."""
-  return {name: tf.TensorSpec([None], tf.float32 if name in ct.CONTINUOUS_COLUMNS
-                              else tf.int64, name=name) for name in ct.FEATURE_COLUMNS}
+def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
+  """Signature inputs: name → TensorSpec [None] per raw feature column."""
+  specs = {c: tf.TensorSpec([None], tf.float32, name=c) for c in schema.continuous}
+  for f in schema.categorical:
+    if f.members:
+      specs.update({m: tf.TensorSpec([None], tf.int64, name=m) for m in f.members})
+    else:
+      specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
+  return specs
 
 
-def export_classifier(classifier: TabularClassifier, standardizer: ct.Standardizer,
-                      export_dir: "str | pathlib.Path", version: Optional[int] = 1
-                      ) -> pathlib.Path:
+def export_classifier(classifier: TabularClassifier, schema: tbl.TableSchema,
+                      scaler: tbl.Scaler, export_dir: "str | pathlib.Path",
+                      version: Optional[int] = 1,
+                      neighbors: Optional[NeighborIndex] = None) -> pathlib.Path:
   """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder."""
-  module = CovertypeServingModule(classifier, standardizer)
-  fn = module.serve.get_concrete_function(**input_specs())
+  module = TableServingModule(classifier, schema, scaler, neighbors)
+  fn = module.serve.get_concrete_function(**input_specs(schema))
   return save_for_serving(module, export_dir, {"serving_default": fn}, version=version)
+
+
+def serving_fields(table: tbl.Table, schema: tbl.TableSchema) -> Dict[str, np.ndarray]:
+  """The signature's inputs for the rows of a read table (cells as the file has them)."""
+  out = {}
+  for c in schema.continuous:
+    out[c] = tbl.column_numbers(table, c).astype(np.float32)
+  for f in schema.categorical:
+    if f.members:
+      out.update({m: table.frame[m].replace("", "0").astype(np.int64).to_numpy()
+                  for m in f.members})
+    else:
+      out[f.name] = table.frame[f.name].to_numpy(object).astype(str)
+  return out

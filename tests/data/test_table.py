@@ -1,0 +1,165 @@
+"""Generic table loader: type inference, CSV quirks, missing / OOV ids, labels, clear errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrs_emb.data import table as tbl
+
+CSV = """id , colour, size, rooms, score, label
+1, red, 1.5, 2, 10, yes
+2, blue, ?, 3, 20, no
+3, red, 2.5, 2, , yes
+4, green, 3.5, 4, 40, no
+5, red, 4.5, 3, 50, yes
+6, , 5.5, 2, 60, no
+"""
+
+
+def _schema(table, **kwargs):
+  classes = tbl.label_classes(table, "label")
+  return tbl.infer_schema(table, "label", classes, np.arange(len(table)), **kwargs)
+
+
+def _read(tmp_path, text, name="t.csv"):
+  path = tmp_path / name
+  path.write_text(text)
+  return tbl.read_table(path)
+
+
+def test_inference_strips_whitespace_and_marks_missing(tmp_path):
+  table = _read(tmp_path, CSV)
+  assert list(table.frame.columns) == ["id", "colour", "size", "rooms", "score", "label"]
+  schema = _schema(table, drop=("id",), max_integer_categories=3)
+  assert schema.continuous == ("size", "score")
+  assert [f.name for f in schema.categorical] == ["colour", "rooms"]
+  assert schema.origins["colour"] == "inferred: strings"
+  assert schema.origins["rooms"].startswith("inferred: integers, 3 distinct")
+  assert schema.classes == ("no", "yes")
+  colour = schema.categorical[0]
+  assert colour.vocabulary == ("blue", "green", "red")
+  feats = tbl.encode_features(table, schema)
+  # '?' and the empty cell are NaN (missing) in continuous columns.
+  assert np.isnan(feats["continuous"][1, 0]) and np.isnan(feats["continuous"][2, 1])
+  # Categorical ids: 0 missing, 1 OOV, 2.. vocabulary; row 6 has an empty colour.
+  np.testing.assert_array_equal(feats["categorical"][:, 0], [4, 2, 4, 3, 4, 0])
+  shares = tbl.missing_shares(feats, schema)
+  assert shares == pytest.approx({"size": 1 / 6, "score": 1 / 6, "colour": 1 / 6})
+  np.testing.assert_array_equal(tbl.encode_labels(table, "label", schema.classes),
+                                [1, 0, 1, 0, 1, 0])
+
+
+def test_rare_and_unseen_categories_are_out_of_vocabulary(tmp_path):
+  table = _read(tmp_path, CSV)
+  classes = tbl.label_classes(table, "label")
+  schema = tbl.infer_schema(table, "label", classes, np.arange(5), drop=("id",),
+                            min_category_count=2)
+  assert schema.categorical[0].vocabulary == ("red",)  # blue, green seen once
+  later = _read(tmp_path, "id,colour,size,rooms,score,label\n9,purple,1,2,3,yes\n", "u.csv")
+  assert tbl.encode_features(later, schema)["categorical"][0, 0] == tbl.OOV_ID
+
+
+def test_thirty_percent_missing_column_is_kept_with_missing_token(tmp_path):
+  rng = np.random.default_rng(0)
+  values = [("" if rng.random() < 0.3 else f"{v:.2f}") for v in rng.normal(size=200)]
+  text = "x,y\n" + "".join(f"{v},{i % 2}\n" for i, v in enumerate(values))
+  table = _read(tmp_path, text)
+  schema = _schema_xy(table)
+  feats = tbl.encode_features(table, schema)
+  share = tbl.missing_shares(feats, schema)["x"]
+  assert 0.2 < share < 0.4
+  scaler = tbl.Scaler.fit(feats["continuous"])
+  z = scaler.transform(feats["continuous"])
+  assert np.isnan(z).sum() == np.isnan(feats["continuous"]).sum()
+  assert abs(np.nanmean(z)) < 1e-5
+
+
+def _schema_xy(table):
+  return tbl.infer_schema(table, "y", tbl.label_classes(table, "y"), np.arange(len(table)))
+
+
+def test_non_numeric_value_in_declared_numeric_column_names_line_and_column(tmp_path):
+  table = _read(tmp_path, CSV.replace("3, 20, no", "3, lots, no"))
+  with pytest.raises(ValueError, match=r"t\.csv: line 3, column 'score': expected a finite "
+                                       r"number .* got 'lots'"):
+    _schema(table, numeric=("score",))
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e39"])
+def test_non_finite_number_is_an_error(tmp_path, cell):
+  table = _read(tmp_path, CSV.replace("4.5", cell))
+  for declared in ((), ("size",)):  # inferred numeric or declared: the same error
+    with pytest.raises(ValueError, match=r"line 6, column 'size'"):
+      _schema(table, numeric=declared)
+
+
+def test_label_errors(tmp_path):
+  one = _read(tmp_path, "a,label\n1,x\n2,x\n", "one.csv")
+  with pytest.raises(ValueError, match=r"one\.csv: label column 'label' has a single class 'x'"):
+    tbl.label_classes(one, "label")
+  gap = _read(tmp_path, "a,label\n1,x\n2,\n", "gap.csv")
+  with pytest.raises(ValueError, match=r"gap\.csv: line 3, column 'label': missing label"):
+    tbl.label_classes(gap, "label")
+  with pytest.raises(ValueError, match="no label column 'target'"):
+    tbl.label_classes(one, "target")
+  # Integer labels sort numerically: 2 < 10.
+  ints = _read(tmp_path, "a,label\n1,10\n2,2\n", "ints.csv")
+  assert tbl.label_classes(ints, "label") == ("2", "10")
+
+
+def test_onehot_groups(tmp_path):
+  text = "g1,g2,g3,v,label\n1,0,0,1,a\n0,0,1,2,b\n0,0,0,3,a\n"
+  table = _read(tmp_path, text)
+  schema = tbl.infer_schema(table, "label", ("a", "b"), np.arange(3), onehot_groups=("g",))
+  group = schema.categorical[0]
+  assert group.members == ("g1", "g2", "g3") and group.cardinality == 5
+  np.testing.assert_array_equal(tbl.encode_features(table, schema)["categorical"][:, 0],
+                                [2, 4, tbl.MISSING_ID])
+  bad = _read(tmp_path, text.replace("0,0,1,2,b", "0,1,1,2,b"), "bad.csv")
+  with pytest.raises(ValueError, match=r"bad\.csv: line 3: one-hot group 'g' holds 2 ones"):
+    tbl.encode_features(bad, schema)
+  two = _read(tmp_path, text.replace("0,0,1,2,b", "0,0,2,2,b"), "two.csv")
+  with pytest.raises(ValueError, match=r"line 3, column 'g3'.*expected 0 or 1"):
+    tbl.encode_features(two, schema)
+
+
+def test_unknown_declared_column_and_parquet(tmp_path):
+  table = _read(tmp_path, CSV)
+  with pytest.raises(ValueError, match=r"no column\(s\) \['colour_'\]"):
+    _schema(table, categorical=("colour_",))
+  frame = pd.DataFrame({"x": [1.0, None, 3.0], "c": ["a", "b", None], "label": [1, 2, 1]})
+  frame.to_parquet(tmp_path / "t.parquet")
+  pq = tbl.read_table(tmp_path / "t.parquet")
+  schema = tbl.infer_schema(pq, "label", tbl.label_classes(pq, "label"), np.arange(3))
+  feats = tbl.encode_features(pq, schema)
+  assert schema.continuous == ("x",) and np.isnan(feats["continuous"][1, 0])
+  assert feats["categorical"][2, 0] == tbl.MISSING_ID
+
+
+def test_missing_file_and_empty_file(tmp_path):
+  with pytest.raises(FileNotFoundError, match="nope.csv"):
+    tbl.read_table(tmp_path / "nope.csv")
+  (tmp_path / "e.csv").write_text("")
+  with pytest.raises(ValueError, match=r"e\.csv: empty file"):
+    tbl.read_table(tmp_path / "e.csv")
+
+
+def test_stratified_split_partitions_per_class():
+  labels = np.repeat(np.arange(7), 100)
+  rest, taken = tbl.stratified_split(labels, 0.2, seed=0)
+  assert len(np.intersect1d(rest, taken)) == 0 and len(rest) + len(taken) == 700
+  assert np.bincount(labels[taken]).tolist() == [20] * 7
+
+
+def test_malformed_rows_blank_lines_and_bytes_name_the_line(tmp_path):
+  table = _read(tmp_path, "a,label\n1,x\n\n2,y\n")  # blank line skipped, lines still counted
+  assert list(table.lines) == [2, 4]
+  with pytest.raises(ValueError, match=r"short\.csv: line 3: too few fields"):
+    _read(tmp_path, "a,b,label\n1,2,x\n3,y\n", "short.csv")
+  with pytest.raises(ValueError, match=r"long\.csv: line 2: too many fields"):
+    _read(tmp_path, "a,label\n1,x,9\n2,y\n", "long.csv")
+  (tmp_path / "latin.csv").write_bytes(b"a,label\n1,x\n\xe9,y\n")
+  with pytest.raises(ValueError, match=r"latin\.csv: line 3"):
+    tbl.read_table(tmp_path / "latin.csv")
+  with pytest.raises(ValueError, match=r"dup\.csv: duplicate column name\(s\) \['a'\]"):
+    _read(tmp_path, "a, a,label\n1,2,x\n", "dup.csv")

@@ -1,0 +1,100 @@
+"""Raw-column SavedModel of a table classifier: reload parity, labels, OOV, missing, inf."""
+
+import numpy as np
+import pytest
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
+from tfrs_emb.data import table as tbl
+from tfrs_emb.models import tabular_training as training
+from tfrs_emb.models.tabular import TabularClassifier
+from tfrs_emb.models.tabular_serving import (NeighborIndex, TableServingModule,
+                                             export_classifier, serving_fields)
+from tfrs_emb.retrieval.neighbors import cosine_neighbors, neighbor_label_distribution
+
+CSV = """amount, colour, g1, g2, g3, label
+120, red, 1, 0, 0, good
+, blue, 0, 1, 0, bad
+3000, red, 0, 0, 1, good
+45, green, 1, 0, 0, bad
+980, red, 0, 0, 0, good
+17, blue, 0, 1, 0, bad
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  path = tmp_path_factory.mktemp("serving") / "t.csv"
+  path.write_text(CSV)
+  table = tbl.read_table(path)
+  classes = tbl.label_classes(table, "label")
+  schema = tbl.infer_schema(table, "label", classes, np.arange(6), onehot_groups=("g",))
+  raw = tbl.encode_features(table, schema)
+  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["amount"]))
+  feats = {"continuous": scaler.transform(raw["continuous"]),
+           "categorical": raw["categorical"]}
+  tf.keras.utils.set_random_seed(0)
+  enc = training.build_encoder(1, schema.cardinalities, dim=8, num_heads=2, num_layers=1,
+                               numeric_embedding="periodic", num_frequencies=2)
+  clf = TabularClassifier(enc, num_classes=2)
+  clf(feats)  # builds the head
+  return table, schema, scaler, feats, clf
+
+
+def _serve(path, fields):
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in fields.items()}).items()}
+
+
+def test_export_reload_matches_in_process(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  path = export_classifier(clf, schema, scaler, tmp_path / "m", version=1)
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  assert set(fn.structured_input_signature[1]) == {"amount", "colour", "g1", "g2", "g3"}
+  assert fn.structured_input_signature[1]["colour"].dtype == tf.string
+  out = _serve(path, serving_fields(table, schema))
+  emb, logits = clf.embed_and_logits(feats)
+  np.testing.assert_allclose(out["probabilities"], tf.nn.softmax(logits).numpy(), atol=1e-5)
+  np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)
+  assert set(out["label"].astype(str)) <= {"bad", "good"}
+  np.testing.assert_array_equal(out["label"].astype(str),
+                                np.array(schema.classes)[out["class_id"]])
+  assert not out["nonfinite_input"].any()
+
+
+def test_unseen_category_missing_and_inf_at_serving(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  path = export_classifier(clf, schema, scaler, tmp_path / "m", version=1)
+  fields = {"amount": np.array([120, np.nan, np.inf, 120], np.float32),
+            "colour": np.array(["purple", " red ", "red", ""]),
+            "g1": np.array([1, 0, 1, 0]), "g2": np.array([0, 0, 0, 0]),
+            "g3": np.array([0, 0, 0, 0])}
+  out = _serve(path, fields)
+  assert np.isfinite(out["probabilities"]).all()
+  np.testing.assert_array_equal(out["nonfinite_input"], [False, False, True, False])
+  module = TableServingModule(clf, schema, scaler)
+  inputs, _ = module.features({k: tf.constant(v) for k, v in fields.items()})
+  cat = inputs["categorical"].numpy()
+  red = tbl.FIRST_CATEGORY_ID + schema.categorical[0].vocabulary.index("red")
+  np.testing.assert_array_equal(cat[:, 0], [tbl.OOV_ID, red, red, tbl.MISSING_ID])
+  np.testing.assert_array_equal(cat[:, 1], [2, tbl.MISSING_ID, 2, tbl.MISSING_ID])
+  # inf is treated as missing: same output as the explicit NaN row with the same fields.
+  assert np.isnan(inputs["continuous"].numpy()[2, 0])
+
+
+def test_retrieval_augmented_export_has_identical_probabilities(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  rng = np.random.default_rng(0)
+  index = NeighborIndex(rng.normal(size=(20, 8)).astype(np.float32),
+                        rng.integers(0, 2, 20), k=3, temperature=0.1, weight=0.6)
+  path = export_classifier(clf, schema, scaler, tmp_path / "r", version=1, neighbors=index)
+  out = _serve(path, serving_fields(table, schema))
+  emb, logits = clf.embed_and_logits(feats)
+  sims, idx = cosine_neighbors(emb.numpy(), index.embeddings, 3)
+  hist = neighbor_label_distribution(sims, index.labels[idx], 2, 0.1)
+  expected = 0.4 * tf.nn.softmax(logits).numpy() + 0.6 * hist
+  np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+  plain = _serve(export_classifier(clf, schema, scaler, tmp_path / "p", version=1),
+                 serving_fields(table, schema))
+  assert np.abs(plain["probabilities"] - out["probabilities"]).max() > 1e-3

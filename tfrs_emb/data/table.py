@@ -1,0 +1,382 @@
+"""Generic labelled tables (CSV or Parquet) for the tabular Transformer.
+
+Column roles: *continuous* (numbers; scaled), *categorical* (any values, compared as
+stripped strings) and *one-hot groups* (columns ``PREFIX*`` holding 0/1, collapsed into one
+categorical feature whose categories are the member column names). Types not declared are
+inferred: a column whose every non-missing cell parses as a finite number is continuous,
+otherwise categorical; with ``max_integer_categories`` > 0 an integer column with at most
+that many distinct values is categorical too.
+
+Documented behaviours:
+
+- Header names and cells are stripped of surrounding whitespace (``", "`` separators).
+  Blank lines are skipped (file lines still counted); a row with too few or too many
+  fields, or spanning several lines (a stray quote), is an error naming its line.
+- Missing: an empty cell, or ``?`` / ``NA`` / ``NaN`` in a continuous column. Continuous
+  missing values stay NaN (the model has a learned "missing" token per feature);
+  categorical missing cells get id ``MISSING_ID``; a one-hot group row with no 1 is missing.
+- A category not in the training vocabulary (unseen, or rarer than
+  ``min_category_count`` in training) gets ``OOV_ID`` (in the exported model too).
+- Errors name the file, the line (header = line 1) and the column: a non-numeric or
+  non-finite value in a continuous column, a one-hot member other than 0/1, a one-hot
+  group with several 1s, a missing label, a label column with a single class.
+"""
+
+import csv
+import dataclasses
+import pathlib
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from tfrs_emb.core import csv_records
+
+MISSING_ID = 0
+OOV_ID = 1
+FIRST_CATEGORY_ID = 2
+MISSING_STRINGS = ("", "?", "NA", "NaN", "nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoricalFeature:
+  """One categorical feature: a column, or a one-hot group (``members`` non-empty).
+
+  ``vocabulary``: category strings; category i has id ``FIRST_CATEGORY_ID + i``.
+  """
+  name: str
+  vocabulary: Tuple[str, ...]
+  members: Tuple[str, ...] = ()
+
+  @property
+  def cardinality(self) -> int:
+    return FIRST_CATEGORY_ID + len(self.vocabulary)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSchema:
+  """Feature columns, label mapping and how each column's type was decided.
+
+  continuous: names in model order; categorical: features in model order; label: label
+  column; classes: label strings, class id = position; origins: column → "declared" or
+  the inference reason (saved in the report).
+  """
+  continuous: Tuple[str, ...]
+  categorical: Tuple[CategoricalFeature, ...]
+  label: str
+  classes: Tuple[str, ...]
+  origins: Dict[str, str]
+
+  @property
+  def cardinalities(self) -> Tuple[int, ...]:
+    return tuple(f.cardinality for f in self.categorical)
+
+  def describe(self) -> List[dict]:
+    """One row per feature: name, type, categories, how the type was decided."""
+    rows = [{"feature": c, "type": "continuous", "categories": "",
+             "decided by": self.origins[c]} for c in self.continuous]
+    rows += [{"feature": f.name, "type": "one-hot group" if f.members else "categorical",
+              "categories": len(f.vocabulary), "decided by": self.origins[f.name]}
+             for f in self.categorical]
+    return rows
+
+
+@dataclasses.dataclass
+class Table:
+  """A read table: stripped string cells, ``line`` = file line of each row (header = 1)."""
+  path: pathlib.Path
+  frame: pd.DataFrame
+  lines: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.frame)
+
+  def subset(self, index: np.ndarray) -> "Table":
+    return Table(self.path, self.frame.iloc[index].reset_index(drop=True), self.lines[index])
+
+  def where(self, row: int, column: str) -> str:
+    return f"{self.path}: line {int(self.lines[row])}, column {column!r}"
+
+
+def read_table(path: "str | pathlib.Path") -> Table:
+  """Reads a CSV (header row, UTF-8; ``.gz`` ok) or Parquet file as stripped strings.
+
+  Raises:
+    FileNotFoundError: no such file. ValueError naming the file (and line): empty file,
+      no data rows, duplicate column names, malformed rows, undecodable bytes, bad gzip.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"table file not found: {path}")
+  if path.suffix == ".parquet":
+    raw = pd.read_parquet(path)
+    frame = pd.DataFrame({str(c).strip(): ["" if pd.isna(v) else str(v) for v in raw[c]]
+                          for c in raw.columns})
+    lines = np.arange(len(frame)) + 2
+  else:
+    frame, lines = _read_csv(path)
+  if frame.empty:
+    raise ValueError(f"{path}: no data rows")
+  frame = frame.apply(lambda s: s.str.strip())
+  return Table(path, frame, lines)
+
+
+def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
+  """(string cells with the header's stripped names, file line of each row)."""
+  with csv_records.file_errors(path, "expected UTF-8 text"):
+    with csv_records.open_file(path, "rt") as f:
+      records = csv_records.scan(f, header=True)
+      f.seek(0)
+      header = [c.strip() for c in next(csv.reader(f), [])]
+  if records is None:
+    raise ValueError(f"{path}: empty file, expected a header row and data rows")
+  dupes = sorted({c for c in header if header.count(c) > 1})
+  if dupes:
+    raise ValueError(f"{path}: duplicate column name(s) {dupes} in the header")
+  for mask, reason in records.malformed():
+    if reason != "blank line" and mask.any():
+      raise ValueError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+  # Names as wide as the longest row keep pandas from shifting columns or dropping rows,
+  # so pandas row i is the scan's record i.
+  names = header + [f"extra{i}" for i in range(records.max_fields - len(header))]
+  frame = pd.read_csv(path, header=0, names=names, usecols=header, dtype=str,
+                      keep_default_na=False, index_col=False, skip_blank_lines=False,
+                      skipinitialspace=True)
+  blank = records.fields == 0
+  return frame[~blank].reset_index(drop=True), records.lines[~blank]
+
+
+def column_numbers(table: Table, column: str) -> np.ndarray:
+  """float64 [N] of a continuous column; missing cells NaN; bad cells raise."""
+  cells = table.frame[column]
+  missing = cells.isin(MISSING_STRINGS).to_numpy()
+  values = pd.to_numeric(cells.where(~missing), errors="coerce").to_numpy(np.float64)
+  # Beyond float32's range is infinite for the model: rejected like inf.
+  with np.errstate(invalid="ignore"):
+    bad = ~missing & ~(np.abs(values) <= np.finfo(np.float32).max)
+  if bad.any():
+    row = int(np.flatnonzero(bad)[0])
+    raise ValueError(f"{table.where(row, column)}: expected a finite number (float32 range) "
+                     f"or an empty / '?' cell (missing), got {cells.iloc[row]!r}")
+  return values
+
+
+def _is_numeric(cells: pd.Series) -> bool:
+  present = cells[~cells.isin(MISSING_STRINGS)]
+  # Every cell parses as a number (inf and 1e39 too: the column is numeric, and
+  # ``column_numbers`` then rejects those cells by line instead of silently calling the
+  # column categorical).
+  values = pd.to_numeric(present, errors="coerce").to_numpy(np.float64)
+  return len(present) > 0 and not np.isnan(values).any()
+
+
+def _group_members(columns: Sequence[str], prefix: str, path) -> Tuple[str, ...]:
+  members = tuple(c for c in columns if c.startswith(prefix) and c != prefix)
+  if not members:
+    raise ValueError(f"{path}: one-hot group {prefix!r} has no columns named {prefix}*")
+  return members
+
+
+def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: np.ndarray, *,
+                 categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                 drop: Sequence[str] = (), onehot_groups: Sequence[str] = (),
+                 max_integer_categories: int = 0, min_category_count: int = 1
+                 ) -> TableSchema:
+  """Decides each column's role and builds vocabularies from ``train_rows`` only.
+
+  Args:
+    table: the labelled table. label: label column. classes: ``label_classes`` of it.
+    train_rows: int [M] rows whose categories form the vocabularies.
+    categorical, numeric: declared column types (override inference).
+    drop: columns ignored. onehot_groups: prefixes of one-hot groups.
+    max_integer_categories: integer columns with at most this many distinct values are
+      categorical (0: never). min_category_count: rarer training categories map to OOV.
+  """
+  path, columns = table.path, list(table.frame.columns)
+  named = [label, *categorical, *numeric, *drop]
+  unknown = [c for c in named if c not in columns]
+  if unknown:
+    raise ValueError(f"{path}: no column(s) {unknown}; the header has {columns}")
+  both = sorted(set(categorical) & set(numeric))
+  if both:
+    raise ValueError(f"column(s) {both} declared both categorical and numeric")
+  groups = {p: _group_members(columns, p, path) for p in onehot_groups}
+  in_group = {m for ms in groups.values() for m in ms}
+  origins, cont, cats = {}, [], []
+  train = table.subset(np.asarray(train_rows))
+  for col in columns:
+    if col in (label, *drop) or col in in_group:
+      continue
+    cells = table.frame[col]
+    if col in numeric or col in categorical:
+      kind, origins[col] = ("continuous" if col in numeric else "categorical"), "declared"
+    elif _is_numeric(cells):
+      present = pd.to_numeric(cells[~cells.isin(MISSING_STRINGS)]).to_numpy(np.float64)
+      distinct = len(np.unique(present))
+      if (max_integer_categories and (present == np.round(present)).all()
+          and distinct <= max_integer_categories):
+        kind = "categorical"
+        origins[col] = f"inferred: integers, {distinct} distinct <= {max_integer_categories}"
+      else:
+        kind, origins[col] = "continuous", "inferred: numbers"
+    else:
+      kind, origins[col] = "categorical", "inferred: strings"
+    if kind == "continuous":
+      column_numbers(table, col)  # validates every cell now, before any training
+      cont.append(col)
+    else:
+      counts = train.frame[col][~train.frame[col].isin(("",))].value_counts()
+      vocab = tuple(sorted(str(v) for v, n in counts.items() if n >= min_category_count))
+      cats.append(CategoricalFeature(col, vocab))
+  for prefix, members in groups.items():
+    origins[prefix] = f"declared one-hot group ({len(members)} columns)"
+    cats.append(CategoricalFeature(prefix, members, members))
+  if not cont and not cats:
+    raise ValueError(f"{path}: no feature columns left besides the label {label!r}")
+  return TableSchema(tuple(cont), tuple(cats), label, tuple(classes), origins)
+
+
+def label_classes(table: Table, label: str) -> Tuple[str, ...]:
+  """Sorted label strings (numerically when all are numbers); ≥ 2 classes required."""
+  if label not in table.frame.columns:
+    raise ValueError(f"{table.path}: no label column {label!r}; the header has "
+                     f"{list(table.frame.columns)}")
+  cells = table.frame[label]
+  empty = cells.isin(("",)).to_numpy()
+  if empty.any():
+    row = int(np.flatnonzero(empty)[0])
+    raise ValueError(f"{table.where(row, label)}: missing label")
+  values = sorted(cells.unique())
+  if all(_is_numeric(pd.Series([v])) for v in values):
+    values = sorted(values, key=float)
+  if len(values) < 2:
+    raise ValueError(f"{table.path}: label column {label!r} has a single class "
+                     f"{values[0]!r}; classification needs at least 2")
+  return tuple(values)
+
+
+def encode_labels(table: Table, label: str, classes: Sequence[str]) -> np.ndarray:
+  """int32 [N] class ids (position in ``classes``); another value raises naming the line."""
+  index = {c: i for i, c in enumerate(classes)}
+  cells = table.frame[label]
+  ids = cells.map(index)
+  bad = ids.isna().to_numpy()
+  if bad.any():
+    row = int(np.flatnonzero(bad)[0])
+    raise ValueError(f"{table.where(row, label)}: unknown label {cells.iloc[row]!r}, "
+                     f"expected one of {list(classes)}")
+  return ids.to_numpy(np.int32)
+
+
+def _group_ids(table: Table, feature: CategoricalFeature) -> np.ndarray:
+  values = np.stack([column_numbers(table, m) for m in feature.members], axis=1)
+  ok = np.isin(values, (0.0, 1.0)) | np.isnan(values)
+  if not ok.all():
+    row, col = np.argwhere(~ok)[0]
+    raise ValueError(f"{table.where(row, feature.members[col])}: one-hot member of group "
+                     f"{feature.name!r}: expected 0 or 1, got {values[row, col]!r}")
+  counts = np.nansum(values, axis=1)
+  if (counts > 1).any():
+    row = int(np.flatnonzero(counts > 1)[0])
+    raise ValueError(f"{table.path}: line {int(table.lines[row])}: one-hot group "
+                     f"{feature.name!r} holds {int(counts[row])} ones, expected at most 1")
+  ids = FIRST_CATEGORY_ID + np.nan_to_num(values).argmax(axis=1)
+  return np.where(counts == 1, ids, MISSING_ID).astype(np.int32)
+
+
+def encode_features(table: Table, schema: TableSchema) -> Dict[str, np.ndarray]:
+  """``continuous`` float32 [N, C] (raw values, NaN = missing), ``categorical`` int32 [N, K].
+
+  Raises ValueError naming file, line and column for a missing feature column or a bad cell.
+  """
+  needed = list(schema.continuous) + [m for f in schema.categorical
+                                      for m in (f.members or (f.name,))]
+  absent = [c for c in needed if c not in table.frame.columns]
+  if absent:
+    raise ValueError(f"{table.path}: missing feature column(s) {absent}")
+  n = len(table)
+  cont = (np.stack([column_numbers(table, c) for c in schema.continuous], axis=1)
+          if schema.continuous else np.zeros((n, 0))).astype(np.float32)
+  cats = []
+  for f in schema.categorical:
+    if f.members:
+      cats.append(_group_ids(table, f))
+      continue
+    index = {v: FIRST_CATEGORY_ID + i for i, v in enumerate(f.vocabulary)}
+    cells = table.frame[f.name]
+    ids = cells.map(index).fillna(OOV_ID).to_numpy(np.int32)
+    cats.append(np.where(cells.to_numpy() == "", MISSING_ID, ids).astype(np.int32))
+  cat = np.stack(cats, axis=1) if cats else np.zeros((n, 0), np.int32)
+  return {"continuous": cont, "categorical": cat}
+
+
+def missing_shares(features: Dict[str, np.ndarray], schema: TableSchema) -> Dict[str, float]:
+  """Share of missing cells per feature (only features with any)."""
+  out = {}
+  for j, c in enumerate(schema.continuous):
+    out[c] = float(np.isnan(features["continuous"][:, j]).mean())
+  for j, f in enumerate(schema.categorical):
+    out[f.name] = float((features["categorical"][:, j] == MISSING_ID).mean())
+  return {k: v for k, v in out.items() if v > 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaler:
+  """``(f(x) - mean) / std`` per continuous column, f = sign(x)log1p(|x|) on ``log1p``
+  columns, identity elsewhere; statistics ignore missing values; NaN stays NaN."""
+  mean: np.ndarray
+  std: np.ndarray
+  log1p: np.ndarray  # bool [C]
+
+  @classmethod
+  def fit(cls, continuous: np.ndarray, log1p: Optional[np.ndarray] = None) -> "Scaler":
+    """continuous float [N, C] (training rows only); log1p bool [C] or None."""
+    log1p = (np.zeros(continuous.shape[1], bool) if log1p is None
+             else np.asarray(log1p, bool))
+    x = _signed_log1p(continuous, log1p)
+    with np.errstate(invalid="ignore"):
+      mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+      std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(x.shape[1])
+    return cls(mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32), log1p)
+
+  def transform(self, continuous: np.ndarray) -> np.ndarray:
+    """float [N, C] → float32 [N, C]."""
+    return ((_signed_log1p(continuous, self.log1p) - self.mean) / self.std).astype(np.float32)
+
+
+def _signed_log1p(x: np.ndarray, log1p: np.ndarray) -> np.ndarray:
+  x = np.asarray(x, np.float64)
+  return np.where(log1p[None, :], np.sign(x) * np.log1p(np.abs(x)), x)
+
+
+def log1p_mask(schema: TableSchema, columns: Sequence[str]) -> np.ndarray:
+  """bool [C]: which continuous columns are log-mapped; unknown names raise."""
+  bad = [c for c in columns if c not in schema.continuous]
+  if bad:
+    raise ValueError(f"log1p column(s) {bad} are not continuous columns "
+                     f"{list(schema.continuous)}")
+  return np.array([c in columns for c in schema.continuous], bool)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+  """Splits row indices per class: ``(rest, taken)`` with ``taken`` ≈ fraction of each class.
+
+  Args:
+    labels: int [N]. fraction: share of each class taken, in (0, 1]. seed: numpy seed.
+
+  Returns:
+    (rest, taken): sorted int64 index arrays partitioning 0..N-1.
+  """
+  if not 0.0 < fraction <= 1.0:
+    raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+  rng = np.random.default_rng(seed)
+  taken = []
+  for c in np.unique(labels):
+    idx = np.flatnonzero(labels == c)
+    rng.shuffle(idx)
+    n = max(1, int(round(fraction * len(idx)))) if fraction < 1.0 else len(idx)
+    taken.append(idx[:n])
+  taken = np.sort(np.concatenate(taken))
+  rest = np.setdiff1d(np.arange(len(labels)), taken)
+  return rest, taken

@@ -1,0 +1,503 @@
+"""Tabular contrastive Transformer (SPEC.md experiment 3) on any labelled CSV / Parquet table.
+
+One seeded stratified split: evaluation rows are never used for labels, scaling,
+vocabularies or model choice; pretraining sees the training split's features
+(``pretrain_on="all"``: also the evaluation rows' features, never their labels). For each
+label fraction, a stratified subset of the training split is labelled and ``val_fraction``
+of it held out for early stopping and every model choice. Rows (metrics.json):
+``knn_k2`` (frozen pretrained embedding), ``finetune`` (pretraining + fine-tuning),
+``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
+training rows in its own embedding, k / temperature / weight chosen on validation with the
+fitted rows as index; evaluation and export then index every labelled row),
+``scratch`` (same architecture, no pretraining), ``lightgbm``. The better of finetune and
+retrieval on validation at the largest fraction is exported (raw-column signature).
+"""
+
+import dataclasses
+import pathlib
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from tfrs_emb import reporting
+from tfrs_emb.analysis.clustering import project_2d
+from tfrs_emb.data import table as tbl
+from tfrs_emb.experiments import common
+from tfrs_emb.experiments.common import field
+from tfrs_emb.models import tabular_training as training
+from tfrs_emb.models.lightgbm_baseline import lightgbm_fit_predict
+from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
+from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote,
+                                          neighbor_label_distribution)
+
+# The talk's Cover Type accuracies (15,120 labelled + 565,892 unlabelled rows).
+TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,
+                 "lightgbm": 0.72489}
+MODEL_LABELS = {"knn_k2": "pretraining + KNN (k=2), frozen",
+                "finetune": "pretraining + fine-tuning",
+                "retrieval": "pretraining + fine-tuning + neighbour-label head",
+                "scratch": "same Transformer, no pretraining",
+                "lightgbm": "LightGBM (early stopping)"}
+MODELS = tuple(MODEL_LABELS)
+
+
+@dataclasses.dataclass
+class Config:
+  """Every knob of the experiment (the trainer's flags, one to one)."""
+  data: str = field("", "Labelled table: CSV (header row, .gz ok) or Parquet. Required.")
+  label_column: str = field("", "Label column (strings or integers, >= 2 classes). Required.")
+  categorical_columns: Tuple[str, ...] = field((), "Columns declared categorical.")
+  numeric_columns: Tuple[str, ...] = field((), "Columns declared continuous.")
+  drop_columns: Tuple[str, ...] = field((), "Columns ignored (ids).")
+  onehot_groups: Tuple[str, ...] = field((), "Prefixes of one-hot column groups, each "
+                                         "collapsed into one categorical feature.")
+  max_integer_categories: int = field(0, "Integer columns with at most this many distinct "
+                                      "values are categorical (0: never).", lower=0,
+                                      upper=100000)
+  min_category_count: int = field(2, "Rarer training categories map to the learned "
+                                  "out-of-vocabulary id.", lower=1, upper=100000)
+  output_dir: str = field("runs/tabular", "metrics.json, report.md, PNG, logs.")
+  export_dir: str = field("", "Model base path; the chosen classifier goes to "
+                          "<export_dir>/1/. Empty: no export.")
+  checkpoint_dir: str = field("", "Pretraining checkpoints (every epoch). Empty: "
+                              "<output_dir>/pretrain_checkpoints.")
+  resume: bool = field(False, "Resume pretraining from the latest checkpoint.")
+  seed: int = field(0, "Seed for the split, label subsets and initialisation.", lower=0)
+  eval_fraction: float = field(0.2, "Share of each class held out for evaluation.",
+                               lower=0.01, upper=0.9)
+  val_fraction: float = field(0.15, "Share of the labelled rows kept for early stopping "
+                              "and model choice.", lower=0.01, upper=0.9)
+  label_fractions: Tuple[float, ...] = field((0.1, 1.0),
+                                             "Labelled shares of the training split.",
+                                             lower=0.001, upper=1.0)
+  max_rows: int = field(0, "Use a stratified subset of this many rows (0: all).", lower=0)
+  pretrain_on: str = field("all", "Unlabelled rows for pretraining: the training split, "
+                           "or all rows' features (evaluation labels never used).",
+                           choices=("train", "all"))
+  unlabelled_data: Tuple[str, ...] = field((), "Extra label-free tables with the same "
+                                           "feature columns, added to pretraining.")
+  log1p_columns: Tuple[str, ...] = field((), "Continuous columns mapped by sign(x)log1p(|x|).")
+  dim: int = field(32, "Token width d.", lower=8, upper=1024)
+  num_heads: int = field(8, "Attention heads.", lower=1, upper=64)
+  num_layers: int = field(4, "Transformer layers.", lower=1, upper=32)
+  ff_multiplier: int = field(2, "Feed-forward width = ff_multiplier * d.", lower=1, upper=16)
+  dropout: float = field(0.1, "Dropout in the Transformer and before the head.",
+                         lower=0.0, upper=0.9)
+  numeric_embedding: str = field("periodic", "Per-feature numeric embedding.",
+                                 choices=("linear", "periodic"))
+  num_frequencies: int = field(16, "Periodic embedding: frequencies per feature.",
+                               lower=1, upper=256)
+  frequency_scale: float = field(1.0, "Periodic embedding: init std of frequencies.",
+                                 lower=1e-4, upper=100.0)
+  jit_compile: bool = field(False, "XLA-compile the train steps (slower on 2 CPU cores).")
+  pretrain_epochs: int = field(20, "Pretraining epochs.", lower=0, upper=10000)
+  pretrain_batch_size: int = field(512, "Pretraining batch size.", lower=2, upper=65536)
+  pretrain_lr: float = field(1e-3, "Pretraining Adam learning rate.", lower=1e-6, upper=1.0)
+  projection_dim: int = field(128, "SimSiam projector/predictor width.", lower=8, upper=4096)
+  mask_rate: float = field(0.15, "Share of feature tokens masked per view.",
+                           lower=0.0, upper=1.0)
+  corruption_rate: float = field(0.3, "Share of features resampled from marginals per view.",
+                                 lower=0.0, upper=1.0)
+  mfm_weight: float = field(1.0, "Weight of the masked-feature loss.", lower=0.0, upper=100.0)
+  contrastive_weight: float = field(1.0, "Weight of the SimSiam loss.", lower=0.0, upper=100.0)
+  finetune_epochs: int = field(70, "Max epochs (early stopping on val accuracy).",
+                               lower=1, upper=10000)
+  finetune_batch_size: int = field(256, "Fine-tuning batch size.", lower=1, upper=65536)
+  finetune_lr: float = field(1e-3, "Head learning rate when fine-tuning.", lower=1e-6, upper=1.0)
+  encoder_lr_multiplier: float = field(1.0, "Encoder LR = finetune_lr * this.",
+                                       lower=0.0, upper=10.0)
+  scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
+                            lower=1e-6, upper=1.0)
+  patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
+  min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
+                                   "this many steps.", lower=0, upper=100000)
+  retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
+                                       "retrieval head (chosen on validation).",
+                                       lower=1, upper=10000)
+  retrieval_temperatures: Tuple[float, ...] = field(
+      (0.02, 0.05, 0.1), "Softmax temperatures of neighbour similarities tried.",
+      lower=1e-4, upper=100.0)
+  retrieval_weights: Tuple[float, ...] = field(
+      (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "Weights of the neighbour head in the mix tried "
+      "(0: plain fine-tuning, 1: neighbours only).", lower=0.0, upper=1.0)
+  lgbm_max_trees: int = field(3000, "LightGBM max boosting rounds.", lower=1, upper=100000)
+  lgbm_lr: float = field(0.05, "LightGBM learning rate.", lower=1e-4, upper=1.0)
+  lgbm_num_leaves: int = field(63, "LightGBM leaves per tree.", lower=2, upper=4096)
+  lgbm_early_stopping: int = field(100, "LightGBM early-stopping rounds.", lower=1, upper=10000)
+  umap: bool = field(True, "Write the UMAP PNG of pretrained embeddings.")
+  verbose: int = field(2, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line/epoch).",
+                       lower=0, upper=2)
+
+
+@dataclasses.dataclass
+class TabularResult:
+  """What ``run`` measured and wrote.
+
+  rows: one dict per (model, label fraction): accuracy, macro_f1, seconds, labelled_rows.
+  table: markdown table of ``rows``; export_path: SavedModel version folder or None.
+  """
+  rows: List[dict]
+  table: str
+  pretrain_seconds: float
+  export_path: Optional[pathlib.Path]
+  output_dir: pathlib.Path
+
+
+@dataclasses.dataclass
+class PreparedTable:
+  """The labelled table encoded for the models (scaling from the training split only).
+
+  features: ``continuous`` float32 [N, C] scaled (NaN = missing), ``categorical`` int32
+  [N, K]; raw_continuous: float32 [N, C] unscaled (LightGBM); labels: int32 [N];
+  train_idx / eval_idx: the split.
+  """
+  table: tbl.Table
+  schema: tbl.TableSchema
+  scaler: tbl.Scaler
+  features: Dict[str, np.ndarray]
+  raw_continuous: np.ndarray
+  labels: np.ndarray
+  train_idx: np.ndarray
+  eval_idx: np.ndarray
+
+
+def prepare(config: Config) -> PreparedTable:
+  """Reads, splits, infers the schema on the training split and encodes every row."""
+  if not config.data or not config.label_column:
+    raise ValueError("--data (a CSV or Parquet table) and --label_column are required")
+  table = tbl.read_table(config.data)
+  classes = tbl.label_classes(table, config.label_column)
+  labels = tbl.encode_labels(table, config.label_column, classes)
+  if config.max_rows and config.max_rows < len(table):
+    _, keep = tbl.stratified_split(labels, config.max_rows / len(table), config.seed)
+    table, labels = table.subset(keep), labels[keep]
+  train_idx, eval_idx = tbl.stratified_split(labels, config.eval_fraction, config.seed)
+  schema = tbl.infer_schema(
+      table, config.label_column, classes, train_idx,
+      categorical=config.categorical_columns, numeric=config.numeric_columns,
+      drop=config.drop_columns, onehot_groups=config.onehot_groups,
+      max_integer_categories=config.max_integer_categories,
+      min_category_count=config.min_category_count)
+  encoded = tbl.encode_features(table, schema)
+  scaler = tbl.Scaler.fit(encoded["continuous"][train_idx],
+                          tbl.log1p_mask(schema, config.log1p_columns))
+  features = {"continuous": scaler.transform(encoded["continuous"]),
+              "categorical": encoded["categorical"]}
+  return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
+                       train_idx, eval_idx)
+
+
+def _rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:
+  return {k: v[index] for k, v in features.items()}
+
+
+def pretraining_features(config: Config, prep: PreparedTable) -> Dict[str, np.ndarray]:
+  """Label-free rows for pretraining, scaled with the training split's statistics.
+
+  ``pretrain_on``: "train" (training-split features only) or "all" (also the evaluation
+  rows' features, never their labels). Rows of every ``unlabelled_data`` table (same
+  feature columns; a label column there is ignored) are added.
+  """
+  rows = prep.train_idx if config.pretrain_on == "train" else np.arange(len(prep.labels))
+  parts = [_rows(prep.features, rows)]
+  for path in config.unlabelled_data:
+    extra = tbl.encode_features(tbl.read_table(path), prep.schema)
+    parts.append({"continuous": prep.scaler.transform(extra["continuous"]),
+                  "categorical": extra["categorical"]})
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def lightgbm_matrix(prep: PreparedTable) -> Tuple[np.ndarray, List[int]]:
+  """LightGBM's view of every row: raw continuous values (NaN = missing), one-hot groups as
+  their 0/1 member columns, categorical columns as ids (flagged categorical).
+
+  Returns (float32 [N, ·], indices of the categorical columns).
+  """
+  parts, categorical, width = [prep.raw_continuous], [], prep.raw_continuous.shape[1]
+  for j, f in enumerate(prep.schema.categorical):
+    ids = prep.features["categorical"][:, j]
+    if f.members:
+      parts.append(np.eye(f.cardinality, dtype=np.float32)[ids][:, tbl.FIRST_CATEGORY_ID:])
+      width += len(f.members)
+    else:
+      parts.append(ids[:, None].astype(np.float32))
+      categorical.append(width)
+      width += 1
+  return np.concatenate(parts, axis=1), categorical
+
+
+def _scores(y_true, y_pred) -> Dict[str, float]:
+  from sklearn.metrics import f1_score  # pylint: disable=import-outside-toplevel
+  return {"accuracy": float(np.mean(y_true == y_pred)),
+          "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
+
+
+@dataclasses.dataclass
+class RetrievalChoice:
+  """The neighbour head chosen on validation and its validation accuracy."""
+  k: int
+  temperature: float
+  weight: float
+  val_accuracy: float
+
+
+def choose_retrieval(config: Config, index_emb: np.ndarray, index_y: np.ndarray,
+                     val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
+                     num_classes: int) -> RetrievalChoice:
+  """Grid over (k, temperature, weight) on the validation rows; ties → the earlier
+  (smaller k, lower temperature, lower weight), so weight 0 = plain fine-tuning wins ties."""
+  k_max = min(max(config.retrieval_k), len(index_y))
+  sims, idx = cosine_neighbors(val_emb, index_emb, k_max)
+  best = None
+  for k in sorted({min(k, k_max) for k in config.retrieval_k}):
+    for temp in config.retrieval_temperatures:
+      hist = neighbor_label_distribution(sims[:, :k], index_y[idx[:, :k]], num_classes, temp)
+      for w in sorted(config.retrieval_weights):
+        acc = float(np.mean(((1 - w) * val_probs + w * hist).argmax(axis=1) == val_y))
+        if best is None or acc > best.val_accuracy:
+          best = RetrievalChoice(k, temp, w, acc)
+  return best
+
+
+def retrieval_probs(choice: RetrievalChoice, index_emb: np.ndarray, index_y: np.ndarray,
+                    query_emb: np.ndarray, query_probs: np.ndarray,
+                    num_classes: int) -> np.ndarray:
+  """Mixed probabilities [Q, classes] of the chosen neighbour head."""
+  sims, idx = cosine_neighbors(query_emb, index_emb, choice.k)
+  hist = neighbor_label_distribution(sims, index_y[idx], num_classes, choice.temperature)
+  return (1 - choice.weight) * query_probs + choice.weight * hist
+
+
+def umap_figure(emb: np.ndarray, labels: np.ndarray, class_names, seed: int, title: str):
+  """matplotlib Figure: 2-D UMAP (cosine) of embeddings coloured by class."""
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  from matplotlib import colormaps  # pylint: disable=import-outside-toplevel
+  xy = project_2d(emb, "umap", seed)
+  fig = Figure(figsize=(7, 6), dpi=110)
+  ax = fig.subplots()
+  cmap = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+  for c, name in enumerate(class_names):
+    sel = labels == c
+    ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=cmap(c % cmap.N), label=name)
+  ax.legend(markerscale=4, fontsize=7, loc="best")
+  ax.set_title(title, fontsize=9)
+  ax.set_xticks([])
+  ax.set_yticks([])
+  fig.tight_layout()
+  return fig
+
+
+def report_markdown(rows: List[dict], config: Config, prep: PreparedTable,
+                    pretrain_seconds: float, extra: Dict[str, str], n_pretrain: int) -> str:
+  """report.md: accuracy per model and label fraction, the inferred schema, the notes."""
+  fractions = sorted({r["label_fraction"] for r in rows})
+  talk = config.label_column == "Cover_Type"
+  table = []
+  for model in MODELS:
+    line = {"model": MODEL_LABELS[model]}
+    if talk:
+      line["talk accuracy"] = TALK_ACCURACY.get(model)
+    for f in fractions:
+      r = next(r for r in rows if r["model"] == model and r["label_fraction"] == f)
+      line[f"acc @{f:g}"] = r["accuracy"]
+      line[f"macro-F1 @{f:g}"] = r["macro_f1"]
+    table.append(line)
+  cols = ["model"] + (["talk accuracy"] if talk else []) + [
+      c for f in fractions for c in (f"acc @{f:g}", f"macro-F1 @{f:g}")]
+  detail = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
+                                           "val_accuracy", "seconds", "labelled_rows"])
+  schema = reporting.markdown_table(prep.schema.describe(),
+                                    ["feature", "type", "categories", "decided by"])
+  notes = "\n".join(f"- {k}: {v}" for k, v in extra.items())
+  pretrain_desc = (f"the features (no labels) of {n_pretrain} rows: the training split"
+                   + (" and the evaluation rows (transductive, as in the talk)"
+                      if config.pretrain_on == "all" else " only (inductive)")
+                   + (f", plus {', '.join(config.unlabelled_data)}"
+                      if config.unlabelled_data else ""))
+  return f"""# Tabular contrastive Transformer: `{config.data}` → `{config.label_column}`
+
+One stratified split (seed {config.seed}): {len(prep.train_idx)} training rows,
+{len(prep.eval_idx)} evaluation rows; classes {list(prep.schema.classes)}. Evaluation rows
+are never used for labels, scaling, vocabularies or model choice; pretraining saw
+{pretrain_desc}. At label fraction f, a stratified f-share of the training split is
+labelled; {config.val_fraction:.0%} of those labelled rows are held out for early stopping
+and every choice (retrieval head, exported model); KNN uses all labelled rows.
+{"The talk's column: 15,120 labelled Kaggle rows plus 565,892 unlabelled rows, scored on Kaggle's test labels (not comparable in absolute terms)." if talk else ""}
+
+{reporting.markdown_table(table, cols)}
+
+Per run (`seconds`: that model's training + prediction wall time; `retrieval` includes its
+fine-tuning; pretraining {pretrain_seconds:.0f} s is shared by knn_k2, finetune and
+retrieval and not included):
+
+{detail}
+
+Columns ({len(prep.schema.continuous)} continuous, {len(prep.schema.categorical)} categorical;
+categorical id 0 = missing, 1 = out of vocabulary):
+
+{schema}
+
+Architecture: d={config.dim}, {config.num_heads} heads, {config.num_layers} layers,
+numeric embedding `{config.numeric_embedding}`, log1p columns {list(config.log1p_columns)};
+pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
+{config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
+{config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x
+{config.encoder_lr_multiplier}, patience {config.patience}.
+
+{notes}
+"""
+
+
+def run(config: Config, log: common.Log = common.no_log,
+        reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
+  """Runs everything and writes the outputs.
+
+  ``reseed(seed)``: called before each Keras model is built so that every model starts
+  from the same RNG state whatever ran before it (trainers pass
+  ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
+  """
+  common.check_config(config)
+  reseed(config.seed)
+  conditions = reporting.machine_conditions()
+  out = pathlib.Path(config.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  prep = prepare(config)
+  schema, y, n_classes = prep.schema, prep.labels, len(prep.schema.classes)
+  for line in schema.describe():
+    log(f"column {line['feature']}: {line['type']} ({line['decided by']})")
+  missing = tbl.missing_shares(prep.features, schema)
+  train_idx, eval_idx = prep.train_idx, prep.eval_idx
+  test_f, test_y = _rows(prep.features, eval_idx), y[eval_idx]
+  log(f"{len(y)} rows: {len(train_idx)} training, {len(eval_idx)} evaluation")
+
+  pretrain_f = pretraining_features(config, prep)
+  log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
+  arch = dict(num_continuous=len(schema.continuous), cardinalities=schema.cardinalities,
+              dim=config.dim, num_heads=config.num_heads, num_layers=config.num_layers,
+              ff_multiplier=config.ff_multiplier, dropout=config.dropout,
+              numeric_embedding=config.numeric_embedding,
+              num_frequencies=config.num_frequencies, frequency_scale=config.frequency_scale)
+  t0 = time.time()
+  encoder = training.build_encoder(**arch)
+  training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
+                    batch_size=min(config.pretrain_batch_size, len(pretrain_f["continuous"])),
+                    lr=config.pretrain_lr, seed=config.seed,
+                    projection_dim=config.projection_dim, mask_rate=config.mask_rate,
+                    corruption_rate=config.corruption_rate, mfm_weight=config.mfm_weight,
+                    contrastive_weight=config.contrastive_weight,
+                    jit_compile=config.jit_compile, verbose=config.verbose,
+                    log_dir=out / "tensorboard" / "pretrain",
+                    checkpoint_dir=pathlib.Path(config.checkpoint_dir or
+                                                out / "pretrain_checkpoints"),
+                    resume=config.resume)
+  pretrain_seconds = time.time() - t0
+  pretrained_weights = encoder.get_weights()
+  log(f"pretraining: {pretrain_seconds:.1f} s")
+  frozen_test = training.embed(encoder, test_f)
+  frozen_train = training.embed(encoder, _rows(prep.features, train_idx))
+  lgbm_x, lgbm_cats = lightgbm_matrix(prep)
+
+  rows, extra, export_path = [], {}, None
+  fractions = sorted(float(f) for f in config.label_fractions)
+  train_y = y[train_idx]
+  for frac in fractions:
+    _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
+              else (None, np.arange(len(train_idx))))
+    fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
+    fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
+    fit_f, val_f = _rows(prep.features, fit_idx), _rows(prep.features, val_idx)
+    same = {"label_fraction": frac, "labelled_rows": int(len(lab))}
+
+    t = time.time()
+    pred = knn_vote(frozen_train[lab], train_y[lab], frozen_test, n_classes, k=2)
+    rows.append({"model": "knn_k2", **_scores(test_y, pred), "seconds": time.time() - t,
+                 **same})
+
+    fitted = {}
+    for model, lr, init in (("finetune", config.finetune_lr, pretrained_weights),
+                            ("scratch", config.scratch_lr, None)):
+      reseed(config.seed + 3)
+      t = time.time()
+      enc = training.build_encoder(**arch)
+      if init is not None:
+        enc.set_weights(init)
+      clf = training.fit_classifier(
+          enc, n_classes, fit_f, y[fit_idx], val_f, y[val_idx], lr=lr,
+          encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
+          epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
+          patience=config.patience, seed=config.seed, dropout=config.dropout,
+          min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
+          verbose=config.verbose, log_dir=out / "tensorboard" / f"{model}_{frac:g}")
+      val_probs = training.predict_proba(clf, val_f)
+      test_probs = training.predict_proba(clf, test_f)
+      seconds = time.time() - t
+      fitted[model] = (clf, val_probs, test_probs, seconds)
+      rows.append({"model": model, **_scores(test_y, test_probs.argmax(axis=1)),
+                   "val_accuracy": float(np.mean(val_probs.argmax(axis=1) == y[val_idx])),
+                   "seconds": seconds, **same})
+      log(f"{model} @{frac:g}: accuracy {rows[-1]['accuracy']:.4f} ({seconds:.0f} s)")
+
+    # Retrieval head: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
+    # index and the validation rows as queries; then every labelled row is the index.
+    clf, val_probs, test_probs, ft_seconds = fitted["finetune"]
+    t = time.time()
+    fit_emb = training.embed(clf.encoder, fit_f)
+    val_emb, test_emb = training.embed(clf.encoder, val_f), training.embed(clf.encoder, test_f)
+    choice = choose_retrieval(config, fit_emb, y[fit_idx], val_emb, val_probs, y[val_idx],
+                              n_classes)
+    index_emb = np.concatenate([fit_emb, val_emb])
+    index_y = np.concatenate([y[fit_idx], y[val_idx]])
+    probs = retrieval_probs(choice, index_emb, index_y, test_emb, test_probs, n_classes)
+    rows.append({"model": "retrieval", **_scores(test_y, probs.argmax(axis=1)),
+                 "val_accuracy": choice.val_accuracy,
+                 "seconds": ft_seconds + time.time() - t, **same})
+    extra[f"retrieval head @{frac:g}"] = (
+        f"k={choice.k}, temperature {choice.temperature:g}, weight {choice.weight:g} "
+        f"(validation accuracy {choice.val_accuracy:.4f})")
+    log(f"retrieval @{frac:g}: accuracy {rows[-1]['accuracy']:.4f} ({extra[f'retrieval head @{frac:g}']})")
+
+    if frac == fractions[-1] and config.export_dir:
+      ft_val = next(r["val_accuracy"] for r in rows
+                    if r["model"] == "finetune" and r["label_fraction"] == frac)
+      use = choice.val_accuracy > ft_val
+      neighbors = (NeighborIndex(index_emb, index_y, choice.k, choice.temperature,
+                                 choice.weight) if use else None)
+      export_path = export_classifier(clf, schema, prep.scaler, config.export_dir, version=1,
+                                      neighbors=neighbors)
+      extra["exported"] = (f"`{export_path}`: " + ("retrieval-augmented (training-row index "
+                           f"of {len(index_y)} rows inside)" if use else "fine-tuned model")
+                           + f", chosen on validation accuracy at {frac:g}")
+
+    t = time.time()
+    pred, best_iter = lightgbm_fit_predict(
+        lgbm_x[fit_idx], y[fit_idx], lgbm_x[val_idx], y[val_idx], lgbm_x[eval_idx],
+        max_trees=config.lgbm_max_trees, lr=config.lgbm_lr, num_leaves=config.lgbm_num_leaves,
+        early_stopping=config.lgbm_early_stopping, seed=config.seed,
+        categorical_features=lgbm_cats)
+    rows.append({"model": "lightgbm", **_scores(test_y, pred), "seconds": time.time() - t,
+                 **same})
+    extra[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
+
+  if config.umap:
+    t = time.time()
+    umap_figure(frozen_test, test_y, list(schema.classes), config.seed,
+                f"UMAP of pretrained [CLS] embeddings, {len(eval_idx)} evaluation rows"
+                ).savefig(out / "umap_pretrained.png")
+    extra["UMAP"] = f"`umap_pretrained.png` ({time.time() - t:.0f} s)"
+  extra["pretraining seconds"] = f"{pretrain_seconds:.1f}"
+  extra["missing cells (share of rows)"] = (", ".join(f"{k} {v:.1%}" for k, v in missing.items())
+                                            or "none")
+  after = reporting.machine_conditions()
+  extra["machine"] = reporting.describe_conditions(conditions, after)
+  reporting.write_json(out / "metrics.json", {
+      "rows": rows, "pretrain_seconds": pretrain_seconds,
+      "pretrain_rows": int(len(pretrain_f["continuous"])),
+      "schema": {"classes": list(schema.classes), "columns": schema.describe()},
+      "missing_shares": missing, "machine_before": conditions, "machine_after": after,
+      "config": common.config_dict(config)})
+  reporting.write_text(out / "report.md", report_markdown(
+      rows, config, prep, pretrain_seconds, extra, len(pretrain_f["continuous"])))
+  table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
+                                          "seconds"])
+  return TabularResult(rows, table, pretrain_seconds, export_path, out)

@@ -1,0 +1,118 @@
+"""Training loops of the tabular Transformer: pretraining (resumable), fine-tuning, inference.
+
+Feature dicts: ``continuous`` float32 [N, C], ``categorical`` int32 [N, K] (see
+``tfrs_emb.models.tabular``). Nothing here seeds global RNGs; data order is seeded per call.
+"""
+
+import pathlib
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
+from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder, TabularPretrainer
+
+Features = Dict[str, np.ndarray]
+
+
+def build_encoder(num_continuous: int, cardinalities: Sequence[int], **arch) -> TabularEncoder:
+  """A built encoder (variables created); ``arch``: TabularEncoder's keyword arguments."""
+  enc = TabularEncoder(num_continuous=num_continuous, cardinalities=cardinalities, **arch)
+  enc({"continuous": tf.zeros([2, num_continuous]),
+       "categorical": tf.zeros([2, len(cardinalities)], tf.int32)})
+  return enc
+
+
+def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_size: int,
+             lr: float, seed: int, projection_dim: int = 128, mask_rate: float = 0.15,
+             corruption_rate: float = 0.3, mfm_weight: float = 1.0,
+             contrastive_weight: float = 1.0, jit_compile: bool = False, verbose: int = 0,
+             log_dir: Optional[pathlib.Path] = None,
+             checkpoint_dir: Optional[pathlib.Path] = None, resume: bool = False,
+             callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> TabularPretrainer:
+  """Self-supervised pretraining of ``encoder`` on label-free rows; returns the pretrainer.
+
+  Epoch e visits the rows in an order seeded by (seed, e). With ``checkpoint_dir`` the
+  weights, optimizer state, the pretrainer's RNG and the epoch counter are saved after
+  every epoch (``tf.train.CheckpointManager``, last one kept); ``resume`` restores the
+  latest one and continues from its epoch, so an interrupted run that resumes ends with
+  the weights an uninterrupted one would have (up to dropout, which draws from
+  Keras's global generator).
+  """
+  model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
+                            corruption_rate=corruption_rate, mfm_weight=mfm_weight,
+                            contrastive_weight=contrastive_weight, seed=seed)
+  model.compile(optimizer=tf.keras.optimizers.Adam(lr), jit_compile=jit_compile)
+  epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+  manager = None
+  if checkpoint_dir:
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+    manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
+    if resume and manager.latest_checkpoint:
+      # Create every variable first (heads build on first call; optimizer slots on build),
+      # so the restore fills them all; the RNG draws of this call are overwritten by it.
+      model._pretrain_losses({k: v[:2] for k, v in features.items()}, training=False)  # pylint: disable=protected-access
+      model.optimizer.build(model.trainable_variables)
+      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  callbacks = list(callbacks)
+  if log_dir:
+    callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+  n = len(features["continuous"])
+  if n < batch_size:
+    raise ValueError(f"pretraining needs at least batch_size={batch_size} rows, got {n}")
+  for e in range(int(epoch.numpy()), epochs):
+    order = np.random.default_rng([seed, e]).permutation(n)
+    ds = (tf.data.Dataset.from_tensor_slices({k: v[order] for k, v in features.items()})
+          .batch(batch_size, drop_remainder=True).prefetch(2))
+    model.fit(ds, initial_epoch=e, epochs=e + 1, verbose=verbose, callbacks=callbacks)
+    epoch.assign(e + 1)
+    if manager:
+      manager.save(checkpoint_number=e + 1)
+  return model
+
+
+def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
+                   train_y: np.ndarray, val: Features, val_y: np.ndarray, *, lr: float,
+                   encoder_lr_multiplier: float, epochs: int, batch_size: int, patience: int,
+                   seed: int, dropout: float = 0.1, min_steps_per_epoch: int = 0,
+                   jit_compile: bool = False, verbose: int = 0,
+                   log_dir: Optional[pathlib.Path] = None) -> TabularClassifier:
+  """Fits encoder + head with early stopping on validation accuracy (best weights kept).
+
+  ``min_steps_per_epoch`` repeats a small labelled set so that one epoch has at least that
+  many steps (early stopping then sees comparable amounts of training per epoch).
+  """
+  clf = TabularClassifier(encoder, num_classes=num_classes, dropout=dropout,
+                          encoder_lr_multiplier=encoder_lr_multiplier)
+  clf.compile(optimizer=tf.keras.optimizers.Adam(lr),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+              jit_compile=jit_compile)
+  n = len(train_y)
+  steps = max(1, n // batch_size)
+  repeats = max(1, -(-min_steps_per_epoch // steps)) if min_steps_per_epoch else 1
+  ds = (tf.data.Dataset.from_tensor_slices((train, train_y)).repeat(repeats)
+        .shuffle(n * repeats, seed=seed).batch(batch_size).prefetch(2))
+  val_ds = tf.data.Dataset.from_tensor_slices((val, val_y)).batch(2048)
+  callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max",
+                                                restore_best_weights=True)]
+  if log_dir:
+    callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
+  clf.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose, callbacks=callbacks)
+  return clf
+
+
+def embed(encoder: TabularEncoder, features: Features, batch_size: int = 2048) -> np.ndarray:
+  """[CLS] embeddings float32 [N, d] in inference mode."""
+  fn = tf.function(lambda x: encoder.embed(x, training=False))
+  out = [fn({k: v[s:s + batch_size] for k, v in features.items()}).numpy()
+         for s in range(0, len(features["continuous"]), batch_size)]
+  return np.concatenate(out)
+
+
+def predict_proba(clf: TabularClassifier, features: Features) -> np.ndarray:
+  """Class probabilities float32 [N, num_classes] in inference mode."""
+  ds = tf.data.Dataset.from_tensor_slices(features).batch(2048)
+  return tf.nn.softmax(clf.predict(ds, verbose=0)).numpy()
