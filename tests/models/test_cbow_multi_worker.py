@@ -3,9 +3,9 @@
 What MultiWorkerMirroredStrategy implies for ``train_cbow`` (checked by hand, see
 BUILD_NOTES.md "Multi-worker training"): with the DATA auto-shard policy every worker
 runs the whole numpy batch plan, each global batch is split by rows (worker 0 the first
-half, worker 1 the second), the summed-loss gradients are all-reduced with SUM and both
-workers draw the same shared negatives (same op seeds). So a global step is exactly the
-single-process step on the same batch, and both workers hold bit-identical variables.
+half, worker 1 the second), each worker draws its own noise elements (keyed by step and
+replica id), and the summed-loss gradients are all-reduced densely with SUM, so both
+workers apply the same update and hold bit-identical variables.
 The global batches themselves differ from a one-replica run (``train_cbow`` rounds the
 rows of a batch to a multiple of the replica count), so against one worker the test
 asserts what survives that: the same vocabulary, per-epoch loss and the quality of the

@@ -23,6 +23,7 @@ from typing import List
 import numpy as np
 
 from tfrs_emb import reporting
+from tfrs_emb.core import distribute
 from tfrs_emb.core import files
 from tfrs_emb.data import jader
 from tfrs_emb.data import synthetic_jader
@@ -98,6 +99,9 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   methods, result = set_methods.train_methods(
       config, cases.vocab, held.train_indptr, held.train_indices, max_len=config.window + 1,
       window=config.window, log_dir=str(out / "tensorboard"), log=log)
+  # Under multi_worker only the chief writes the run's files and the export.
+  chief = distribute.is_chief(result.model.distribute_strategy)
+  out = distribute.output_path(out, result.model.distribute_strategy)
   heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2)
 
   sets = cases.element_sets()
@@ -149,7 +153,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
-  if config.export_dir:
+  if config.export_dir and chief:
     encoder = case_encoder.CaseEncoder(result.vocab, result.vectors,
                                        aggregation=config.export_aggregation)
     export_path = str(case_encoder.export_case_encoder(encoder, config.export_dir,

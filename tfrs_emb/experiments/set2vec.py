@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tfrs_emb import reporting
+from tfrs_emb.core import distribute
 from tfrs_emb.core import files
 from tfrs_emb.data import jader
 from tfrs_emb.data import sets as set_files
@@ -137,6 +138,9 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   methods, result = set_methods.train_methods(
       config, corpus.vocab, held.train_indptr, held.train_indices, max_len=config.max_len,
       window=config.max_len, log_dir=None, log=log)
+  # Under multi_worker only the chief writes the run's files and the export.
+  chief = distribute.is_chief(result.model.distribute_strategy)
+  out = distribute.output_path(out, result.model.distribute_strategy)
   heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2)
   rows = []
   for m in methods:
@@ -176,7 +180,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
-  if config.export_dir:
+  if config.export_dir and chief:
     chosen = next(m for m in methods if m.name == config.export_method)  # checked above
     prior = None
     if config.export_prior:

@@ -22,17 +22,25 @@ class CbowConfig:
   """CBOW and evaluation knobs shared by the set experiments (both methods get the same)."""
   dim: int = field(64, "Embedding dimension (both methods).", lower=1)
   negatives: int = field(5, "Negative samples per target (both methods).", lower=1)
-  shared_negatives: int = field(32, "Keras: noise elements shared per batch.", lower=1)
+  shared_negatives: int = field(5, "Keras: noise elements drawn per set (noise_per_set) or "
+                                "per batch, shared by its targets.", lower=1)
+  noise_per_set: bool = field(True, "Keras: each set draws its own noise elements (one draw "
+                              "per batch leaves rare elements almost never noise).")
   epochs: int = field(5, "Epochs (both methods).", lower=1)
   min_count: int = field(5, "Minimum number of sets of an element (both).", lower=1)
   sample: float = field(1e-3, "Subsampling threshold (both; 0 = off).", lower=0.0)
-  learning_rate: float = field(0.008, "Keras initial learning rate.", lower=0.0)
+  learning_rate: float = field(0.07, "Keras initial learning rate (0.025 at ~700k sets; "
+                               "BUILD_NOTES.md, JADER CBOW).", lower=0.0)
   min_learning_rate: float = field(2e-5, "Keras final learning rate (linear decay).",
                                    lower=0.0)
   optimizer: str = field("sgd", "Keras optimizer.", choices=("sgd", "adagrad"))
   tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
                                 lower=2)
-  steps_per_execution: int = field(1, "Keras train steps per tf.function call.", lower=1)
+  steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
+  checkpoint_dir: str = field("", "Keras: checkpoint after every epoch here and resume an "
+                              "interrupted run from it (empty: no checkpoints).")
+  row_multiple: int = field(0, "Keras: batch rows a multiple of this (0: the replicas).",
+                            lower=0)
   strategy: str = field("default", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
                         choices=("default", "mirrored", "multi_worker"))
   cpu_replicas: int = field(0, "Split the CPU into this many logical devices (to exercise "
@@ -95,10 +103,12 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       learning_rate=config.learning_rate, min_learning_rate=config.min_learning_rate,
       optimizer=config.optimizer, tokens_per_batch=config.tokens_per_batch,
       max_len=max_len, seed=config.seed, strategy=config.strategy, log_dir=log_dir,
-      verbose=config.verbose, steps_per_execution=config.steps_per_execution)
+      verbose=config.verbose, steps_per_execution=config.steps_per_execution,
+      noise_per_set=config.noise_per_set, checkpoint_dir=config.checkpoint_dir or None,
+      row_multiple=config.row_multiple, log=log)
   log(f"{KERAS}: {result.train_seconds:.1f} s, {result.tokens_per_s:,.0f} tokens/s")
   methods = [Method(KERAS, result.vocab, result.vectors,
-                    result.model.output_embeddings.numpy(), result.train_seconds,
+                    result.output_vectors, result.train_seconds,
                     result.tokens_per_s)]
   if config.run_gensim:
     g = gensim_cbow.train_gensim_cbow(

@@ -57,6 +57,8 @@ import numpy as np
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.core import distribute
+
 
 class CBOW(tf.keras.Model):
   """CBOW over sets with shared negative sampling.
@@ -216,9 +218,13 @@ class CBOW(tf.keras.Model):
     # Stateless draws keyed by the step: a resumed run draws the same noise elements.
     draws = ([tf.shape(ids)[0], self.shared_negatives] if self.noise_per_set
              else [self.shared_negatives])
+    # Each replica draws its own noise for its rows (keyed by step and replica id; one
+    # replica: by step alone).
+    context = tf.distribute.get_replica_context()
+    key = tf.cast(step, tf.int32) * context.num_replicas_in_sync + tf.cast(
+        context.replica_id_in_sync_group, tf.int32)
     neg = tf.gather(self._noise_table, tf.random.stateless_uniform(
-        draws, [self.seed, tf.cast(step, tf.int32)], 0, self._noise_table.shape[0],
-        dtype=tf.int32))
+        draws, [self.seed, key], 0, self._noise_table.shape[0], dtype=tf.int32))
     if self.sgd_schedule is not None:
       # Plain SGD applied here: rows scattered straight into the tables, the rate folded
       # into the small gradient factors (the optimizer would scale [T, d] tensors again).
@@ -232,6 +238,11 @@ class CBOW(tf.keras.Model):
       g_in, (g_u, g_un), pos, negl = self.gradients(ids, neg)
       g_out = tf.IndexedSlices(tf.concat([g_u.values, g_un.values], 0),
                                tf.concat([g_u.indices, g_un.indices], 0), g_u.dense_shape)
+      if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        # Dense [V, d] gradients all-reduce with one fixed shape on every worker; the
+        # row-sliced form is all-gathered with per-worker sizes, which
+        # MultiWorkerMirroredStrategy mismatches when the workers' batches differ.
+        g_in, g_out = tf.convert_to_tensor(g_in), tf.convert_to_tensor(g_out)
       self.optimizer.apply_gradients([(g_in, self.input_embeddings),
                                       (g_out, self.output_embeddings)])
     # The reported loss is the mean over the first 1/8 of the targets (rows are shuffled):
@@ -469,7 +480,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                optimizer: str = "sgd", max_len: int = 64, seed: int = 0,
                strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
                steps_per_execution: int = 8, noise_per_set: bool = True,
-               checkpoint_dir: Optional[str] = None,
+               checkpoint_dir: Optional[str] = None, row_multiple: int = 0,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -506,7 +517,12 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     checkpoint_dir: when given, a checkpoint is written there after every epoch, and a
       run that finds one (from an interrupted run with the same data and settings)
       resumes after its last finished epoch, giving the uninterrupted run's result.
-      train_seconds then counts only the resumed part.
+      train_seconds then counts only the resumed part. Under multi_worker, workers other
+      than the chief use ``checkpoint_dir.worker<i>`` (as they do for ``log_dir``), so
+      no two processes write one file.
+    row_multiple: batch rows are a multiple of this (0: the number of replicas, so every
+      replica gets equal rows). A one-process run with ``row_multiple=N`` sees the very
+      batches an N-worker run splits, so the two can be compared exactly.
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -540,7 +556,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
       f"(min_count {min_count}) of {len(vocab):,d}")
   batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
       kcounts, sample), epochs=epochs, tokens_per_batch=tokens_per_batch, max_len=max_len,
-                       seed=seed, row_multiple=replicas)
+                       seed=seed, row_multiple=row_multiple or replicas)
   noise = kcounts.astype(np.float64) ** 0.75
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
@@ -567,13 +583,15 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                 "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
                 "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
                 "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
-                "noise_per_set": noise_per_set}
+                "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple}
+    checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
   cbs += list(callbacks)
   if log_dir:
-    cbs.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch",
-                                              profile_batch=0, write_graph=False))
+    cbs.append(tf.keras.callbacks.TensorBoard(
+        log_dir=str(distribute.output_path(log_dir, strat)), update_freq="epoch",
+        profile_batch=0, write_graph=False))
   ds = batches.dataset(first_epoch)
   if strategy != "default":
     opts = tf.data.Options()
