@@ -1,35 +1,28 @@
-"""trainers/bench_cbow: the held-out split and held-out recall it reports."""
+"""trainers/bench_cbow: flags → Config → run → the table and the load average."""
 
-import numpy as np
+import pathlib
+import subprocess
+import sys
 
-from trainers import bench_cbow
-
-
-def test_hold_out_removes_one_element_of_each_evaluation_set():
-  lengths = np.array([2, 3, 4, 5, 3])
-  indptr = np.concatenate([[0], np.cumsum(lengths)])
-  indices = np.arange(indptr[-1])
-  split = bench_cbow.hold_out(indptr, indices, num_sets=10, seed=0)
-  assert list(split.eval_ids) == [1, 2, 3, 4]       # the 2-element set is not eligible
-  assert len(split.indices) == len(indices) - 4
-  for case, held in zip(split.eval_ids, split.held):
-    left = split.indices[split.indptr[case]:split.indptr[case + 1]]
-    assert held not in left and len(left) == lengths[case] - 1
-    assert indptr[case] <= held < indptr[case + 1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_heldout_recall_counts_hits_and_excludes_the_remaining_elements():
-  indptr = np.array([0, 3, 6])
-  indices = np.array([0, 1, 2, 3, 4, 5])
-  split = bench_cbow.hold_out(indptr, indices, num_sets=1, seed=1)
-  rows = np.arange(6)
-  inputs = np.ones((6, 1), np.float32)
-  # The held-out element scores highest but for the set's remaining elements, which are
-  # excluded: a hit at k=1.
-  case = split.eval_ids[0]
-  outputs = np.zeros((6, 1), np.float32)
-  outputs[split.held] = 1.0
-  outputs[split.indices[split.indptr[case]:split.indptr[case + 1]]] = 2.0
-  assert bench_cbow.heldout_recall(split, rows, inputs, outputs, k=1) == 1.0
-  outputs[split.held] = -1.0
-  assert bench_cbow.heldout_recall(split, rows, inputs, outputs, k=1) == 0.0
+def test_trainer_prints_the_table_and_the_load_average(tmp_path):
+  cmd = [sys.executable, "-m", "trainers.bench_cbow", "--flagfile=configs/bench_cbow.flags",
+         "--synthetic_cases=400", "--eval_sets=50", "--dim=8", "--epochs=1", "--min_count=2",
+         "--repeats=1", "--workers=1", "--keras_grid=tokens_per_batch=1024",
+         f"--cache_dir={tmp_path / 'cache'}"]
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert ("| method | variant | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
+          "| class_agreement@10 |") in proc.stdout
+  for method in ("| gensim |", "| keras | tokens_per_batch=1024 |", "| popularity |",
+                 "| random |"):
+    assert method in proc.stdout
+  assert "load average (1 min)" in proc.stdout and "before" in proc.stdout
+
+
+def test_trainer_rejects_a_flag_out_of_range():
+  proc = subprocess.run([sys.executable, "-m", "trainers.bench_cbow", "--k=0"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=240)
+  assert proc.returncode != 0 and "--k" in proc.stderr

@@ -1,0 +1,55 @@
+"""bench_cbow: the Keras grid parsing, the flagfile, and a small run end to end (gensim,
+a Keras variant, a diverging one, the baselines)."""
+
+import pathlib
+
+import pytest
+from absl import flags
+
+from tfrs_emb.experiments import bench_cbow
+from trainers import flagdefs
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_parse_grid_gives_one_override_dict_per_variant():
+  assert bench_cbow.parse_grid("") == [{}]
+  assert bench_cbow.parse_grid("learning_rate=0.02;learning_rate=0.05, epochs=3;"
+                               "optimizer=adagrad") == [
+      {"learning_rate": 0.02}, {"learning_rate": 0.05, "epochs": 3},
+      {"optimizer": "adagrad"}]
+  with pytest.raises(ValueError, match="learning_rat"):
+    bench_cbow.parse_grid("learning_rat=0.02")
+  with pytest.raises(ValueError, match="epochs"):
+    bench_cbow.parse_grid("epochs")
+
+
+def test_flagfile_parses_into_the_config_with_the_former_defaults():
+  values = flags.FlagValues()
+  flagdefs.define_config_flags(bench_cbow.Config, flag_values=values)
+  values(["prog", f"--flagfile={ROOT / 'configs/bench_cbow.flags'}"])
+  config = flagdefs.config_from_flags(bench_cbow.Config, flag_values=values)
+  assert config == bench_cbow.Config(repeats=2)   # the flagfile's only change
+  assert (config.synthetic_cases, config.synthetic_seed, config.eval_sets, config.window,
+          config.keras_grid) == (30_000, 1, 2000, 64, "")
+
+
+def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
+  logged = []
+  config = bench_cbow.Config(synthetic_cases=600, cache_dir=str(tmp_path / "cache"),
+                             eval_sets=100, dim=8, epochs=2, min_count=2, workers=1,
+                             keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
+                                        "learning_rate=1e6")
+  result = bench_cbow.run(config, log=logged.append)
+  by = [(r["method"], r.get("variant", "")) for r in result.rows]
+  assert by == [("gensim", ""), ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
+                ("keras", "learning_rate=1000000.0 (diverged)"), ("popularity", ""),
+                ("random", "")]
+  for r in result.rows[:2]:
+    assert r["epochs"] == 2 and r["train_seconds"] > 0 and r["tokens_per_s"] > 0
+    assert 0.0 <= r["heldout_recall@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
+  assert result.rows[3]["heldout_recall@10"] > result.rows[4]["heldout_recall@10"]
+  assert ("| method | variant | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
+          "| class_agreement@10 |") in result.table
+  assert result.conditions.startswith("load average (1 min)")
+  assert any("100 held-out sets" in m for m in logged)
