@@ -349,30 +349,86 @@ pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 """
 
 
-def run(config: Config, log: common.Log = common.no_log,
-        reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
-  """Runs everything and writes the outputs.
+@dataclasses.dataclass
+class Pretrained:
+  """The pretraining step's outcome: the encoder's architecture and weights, its wall time,
+  how many rows it saw, and the frozen [CLS] embeddings of the training / evaluation rows."""
+  arch: dict
+  weights: list
+  seconds: float
+  num_rows: int
+  frozen_train: np.ndarray
+  frozen_test: np.ndarray
 
-  ``reseed(seed)``: called before each Keras model is built so that every model starts
-  from the same RNG state whatever ran before it (trainers pass
-  ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
-  """
-  common.check_config(config)
-  reseed(config.seed)
-  conditions = reporting.machine_conditions()
-  out = pathlib.Path(config.output_dir)
-  out.mkdir(parents=True, exist_ok=True)
+
+@dataclasses.dataclass
+class LabelSplit:
+  """One label fraction: ``lab`` indexes the labelled rows within the training split, of
+  which ``fit_idx`` train and ``val_idx`` (absolute row indices) validate."""
+  fraction: float
+  lab: np.ndarray
+  fit_idx: np.ndarray
+  val_idx: np.ndarray
+  fit_f: Dict[str, np.ndarray]
+  val_f: Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class Fitted:
+  """A trained Transformer classifier with its validation / evaluation probabilities."""
+  clf: object
+  val_probs: np.ndarray
+  test_probs: np.ndarray
+  seconds: float
+
+
+@dataclasses.dataclass
+class RetrievalHead:
+  """The chosen neighbour head and its index (every labelled row in the fine-tuned
+  embedding)."""
+  choice: RetrievalChoice
+  index_emb: np.ndarray
+  index_y: np.ndarray
+
+
+@dataclasses.dataclass
+class FractionResult:
+  """Rows and report notes of one label fraction, and what the export step needs."""
+  fraction: float
+  rows: List[dict]
+  notes: Dict[str, str]
+  finetuned: Fitted
+  head: RetrievalHead
+
+
+def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
+         seconds: float, val_accuracy: Optional[float] = None) -> dict:
+  """One metrics.json row (keys in the report's order)."""
+  val = {} if val_accuracy is None else {"val_accuracy": val_accuracy}
+  return {"model": model, **_scores(test_y, pred), **val, "seconds": seconds,
+          "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
+
+
+def _test_rows(prep: PreparedTable) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+  """Features and labels of the evaluation rows."""
+  return _rows(prep.features, prep.eval_idx), prep.labels[prep.eval_idx]
+
+
+def load_and_split(config: Config, log: common.Log) -> PreparedTable:
+  """Load step: reads, splits and encodes the table (``prepare``) and logs the schema."""
   prep = prepare(config)
-  schema, y, n_classes = prep.schema, prep.labels, len(prep.schema.classes)
-  for line in schema.describe():
+  for line in prep.schema.describe():
     log(f"column {line['feature']}: {line['type']} ({line['decided by']})")
-  missing = tbl.missing_shares(prep.features, schema)
-  train_idx, eval_idx = prep.train_idx, prep.eval_idx
-  test_f, test_y = _rows(prep.features, eval_idx), y[eval_idx]
-  log(f"{len(y)} rows: {len(train_idx)} training, {len(eval_idx)} evaluation")
+  return prep
 
+
+def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
+                  log: common.Log) -> Pretrained:
+  """Pretrain step: builds the encoder, pretrains it on the label-free rows and embeds the
+  training and evaluation rows with the frozen result."""
   pretrain_f = pretraining_features(config, prep)
   log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
+  schema = prep.schema
   arch = dict(num_continuous=len(schema.continuous), cardinalities=schema.cardinalities,
               dim=config.dim, num_heads=config.num_heads, num_layers=config.num_layers,
               ff_multiplier=config.ff_multiplier, dropout=config.dropout,
@@ -391,113 +447,220 @@ def run(config: Config, log: common.Log = common.no_log,
                     checkpoint_dir=pathlib.Path(config.checkpoint_dir or
                                                 out / "pretrain_checkpoints"),
                     resume=config.resume)
-  pretrain_seconds = time.time() - t0
-  pretrained_weights = encoder.get_weights()
-  log(f"pretraining: {pretrain_seconds:.1f} s")
-  frozen_test = training.embed(encoder, test_f)
-  frozen_train = training.embed(encoder, _rows(prep.features, train_idx))
-  lgbm_x, lgbm_cats = lightgbm_matrix(prep)
+  seconds = time.time() - t0
+  weights = encoder.get_weights()
+  log(f"pretraining: {seconds:.1f} s")
+  frozen_test = training.embed(encoder, _test_rows(prep)[0])
+  frozen_train = training.embed(encoder, _rows(prep.features, prep.train_idx))
+  return Pretrained(arch, weights, seconds, int(len(pretrain_f["continuous"])),
+                    frozen_train, frozen_test)
 
-  rows, extra, export_path = [], {}, None
-  fractions = sorted(float(f) for f in config.label_fractions)
-  train_y = y[train_idx]
-  for frac in fractions:
-    _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
-              else (None, np.arange(len(train_idx))))
-    fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
-    fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
-    fit_f, val_f = _rows(prep.features, fit_idx), _rows(prep.features, val_idx)
-    same = {"label_fraction": frac, "labelled_rows": int(len(lab))}
 
-    t = time.time()
-    pred = knn_vote(frozen_train[lab], train_y[lab], frozen_test, n_classes, k=2)
-    rows.append({"model": "knn_k2", **_scores(test_y, pred), "seconds": time.time() - t,
-                 **same})
+def label_split(config: Config, prep: PreparedTable, frac: float) -> LabelSplit:
+  """Split step of one label fraction: the stratified labelled subset of the training
+  split (all of it at 1.0) and its fit / validation halves."""
+  train_idx, train_y = prep.train_idx, prep.labels[prep.train_idx]
+  _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
+            else (None, np.arange(len(train_idx))))
+  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
+  fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
+  return LabelSplit(frac, lab, fit_idx, val_idx, _rows(prep.features, fit_idx),
+                    _rows(prep.features, val_idx))
 
-    fitted = {}
-    for model, lr, init in (("finetune", config.finetune_lr, pretrained_weights),
-                            ("scratch", config.scratch_lr, None)):
-      reseed(config.seed + 3)
-      t = time.time()
-      enc = training.build_encoder(**arch)
-      if init is not None:
-        enc.set_weights(init)
-      clf = training.fit_classifier(
-          enc, n_classes, fit_f, y[fit_idx], val_f, y[val_idx], lr=lr,
-          encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
-          epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
-          patience=config.patience, seed=config.seed, dropout=config.dropout,
-          min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
-          verbose=config.verbose, log_dir=out / "tensorboard" / f"{model}_{frac:g}")
-      val_probs = training.predict_proba(clf, val_f)
-      test_probs = training.predict_proba(clf, test_f)
-      seconds = time.time() - t
-      fitted[model] = (clf, val_probs, test_probs, seconds)
-      rows.append({"model": model, **_scores(test_y, test_probs.argmax(axis=1)),
-                   "val_accuracy": float(np.mean(val_probs.argmax(axis=1) == y[val_idx])),
-                   "seconds": seconds, **same})
-      log(f"{model} @{frac:g}: accuracy {rows[-1]['accuracy']:.4f} ({seconds:.0f} s)")
 
-    # Retrieval head: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
-    # index and the validation rows as queries; then every labelled row is the index.
-    clf, val_probs, test_probs, ft_seconds = fitted["finetune"]
-    t = time.time()
-    fit_emb = training.embed(clf.encoder, fit_f)
-    val_emb, test_emb = training.embed(clf.encoder, val_f), training.embed(clf.encoder, test_f)
-    choice = choose_retrieval(config, fit_emb, y[fit_idx], val_emb, val_probs, y[val_idx],
-                              n_classes)
-    index_emb = np.concatenate([fit_emb, val_emb])
-    index_y = np.concatenate([y[fit_idx], y[val_idx]])
-    probs = retrieval_probs(choice, index_emb, index_y, test_emb, test_probs, n_classes)
-    rows.append({"model": "retrieval", **_scores(test_y, probs.argmax(axis=1)),
-                 "val_accuracy": choice.val_accuracy,
-                 "seconds": ft_seconds + time.time() - t, **same})
-    extra[f"retrieval head @{frac:g}"] = (
-        f"k={choice.k}, temperature {choice.temperature:g}, weight {choice.weight:g} "
-        f"(validation accuracy {choice.val_accuracy:.4f})")
-    log(f"retrieval @{frac:g}: accuracy {rows[-1]['accuracy']:.4f} ({extra[f'retrieval head @{frac:g}']})")
+def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
+  """KNN step: k=2 vote over the labelled rows in the frozen pretrained embedding."""
+  train_y = prep.labels[prep.train_idx]
+  test_y = _test_rows(prep)[1]
+  t = time.time()
+  pred = knn_vote(pre.frozen_train[split.lab], train_y[split.lab], pre.frozen_test,
+                  len(prep.schema.classes), k=2)
+  return _row("knn_k2", split, test_y, pred, time.time() - t)
 
-    if frac == fractions[-1] and config.export_dir:
-      ft_val = next(r["val_accuracy"] for r in rows
-                    if r["model"] == "finetune" and r["label_fraction"] == frac)
-      use = choice.val_accuracy > ft_val
-      neighbors = (NeighborIndex(index_emb, index_y, choice.k, choice.temperature,
-                                 choice.weight) if use else None)
-      export_path = export_classifier(clf, schema, prep.scaler, config.export_dir, version=1,
-                                      neighbors=neighbors)
-      extra["exported"] = (f"`{export_path}`: " + ("retrieval-augmented (training-row index "
-                           f"of {len(index_y)} rows inside)" if use else "fine-tuned model")
-                           + f", chosen on validation accuracy at {frac:g}")
 
-    t = time.time()
-    pred, best_iter = lightgbm_fit_predict(
-        lgbm_x[fit_idx], y[fit_idx], lgbm_x[val_idx], y[val_idx], lgbm_x[eval_idx],
-        max_trees=config.lgbm_max_trees, lr=config.lgbm_lr, num_leaves=config.lgbm_num_leaves,
-        early_stopping=config.lgbm_early_stopping, seed=config.seed,
-        categorical_features=lgbm_cats)
-    rows.append({"model": "lightgbm", **_scores(test_y, pred), "seconds": time.time() - t,
-                 **same})
-    extra[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
+def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
+                     model: str, lr: float, init: Optional[list], out: pathlib.Path,
+                     reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+  """Builds the Transformer (from ``init`` weights if given), trains its classifier on the
+  fit rows with early stopping on the validation rows, and scores it."""
+  y, (test_f, test_y) = prep.labels, _test_rows(prep)
+  reseed(config.seed + 3)
+  t = time.time()
+  enc = training.build_encoder(**pre.arch)
+  if init is not None:
+    enc.set_weights(init)
+  clf = training.fit_classifier(
+      enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
+      y[split.val_idx], lr=lr,
+      encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
+      epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
+      patience=config.patience, seed=config.seed, dropout=config.dropout,
+      min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
+      verbose=config.verbose, log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}")
+  val_probs = training.predict_proba(clf, split.val_f)
+  test_probs = training.predict_proba(clf, test_f)
+  seconds = time.time() - t
+  row = _row(model, split, test_y, test_probs.argmax(axis=1), seconds,
+             float(np.mean(val_probs.argmax(axis=1) == y[split.val_idx])))
+  return Fitted(clf, val_probs, test_probs, seconds), row
+
+
+def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
+                  out: pathlib.Path, reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+  """Finetune step: the pretrained encoder plus a classifier head, trained end to end."""
+  return _fit_transformer(config, prep, pre, split, "finetune", config.finetune_lr,
+                          pre.weights, out, reseed)
+
+
+def scratch_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
+                 out: pathlib.Path, reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+  """Scratch step: the same architecture trained without pretraining."""
+  return _fit_transformer(config, prep, pre, split, "scratch", config.scratch_lr, None, out,
+                          reseed)
+
+
+def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
+                   finetuned: Fitted) -> Tuple[RetrievalHead, dict]:
+  """Retrieval step: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
+  index and the validation rows as queries; then every labelled row is the index."""
+  y, (test_f, test_y) = prep.labels, _test_rows(prep)
+  n_classes, encoder = len(prep.schema.classes), finetuned.clf.encoder
+  t = time.time()
+  fit_emb = training.embed(encoder, split.fit_f)
+  val_emb, test_emb = training.embed(encoder, split.val_f), training.embed(encoder, test_f)
+  choice = choose_retrieval(config, fit_emb, y[split.fit_idx], val_emb, finetuned.val_probs,
+                            y[split.val_idx], n_classes)
+  index_emb = np.concatenate([fit_emb, val_emb])
+  index_y = np.concatenate([y[split.fit_idx], y[split.val_idx]])
+  probs = retrieval_probs(choice, index_emb, index_y, test_emb, finetuned.test_probs,
+                          n_classes)
+  row = _row("retrieval", split, test_y, probs.argmax(axis=1),
+             finetuned.seconds + time.time() - t, choice.val_accuracy)
+  return RetrievalHead(choice, index_emb, index_y), row
+
+
+def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
+                  split: LabelSplit) -> Tuple[dict, int]:
+  """LightGBM step: early stopping on the validation rows. Returns (row, trees kept)."""
+  (x, cats), y = lgbm, prep.labels
+  t = time.time()
+  pred, best_iter = lightgbm_fit_predict(
+      x[split.fit_idx], y[split.fit_idx], x[split.val_idx], y[split.val_idx],
+      x[prep.eval_idx], max_trees=config.lgbm_max_trees, lr=config.lgbm_lr,
+      num_leaves=config.lgbm_num_leaves, early_stopping=config.lgbm_early_stopping,
+      seed=config.seed, categorical_features=cats)
+  return _row("lightgbm", split, _test_rows(prep)[1], pred, time.time() - t), best_iter
+
+
+def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
+                        lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
+                        log: common.Log, reseed: Callable[[int], None]) -> FractionResult:
+  """Every model at one label fraction: knn → finetune → scratch → retrieval → lightgbm."""
+  split = label_split(config, prep, frac)
+  rows, notes = [knn_step(prep, pre, split)], {}
+  finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
+  rows.append(row)
+  log(f"finetune @{frac:g}: accuracy {row['accuracy']:.4f} ({finetuned.seconds:.0f} s)")
+  scratch, row = scratch_step(config, prep, pre, split, out, reseed)
+  rows.append(row)
+  log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
+  head, row = retrieval_step(config, prep, split, finetuned)
+  rows.append(row)
+  c = head.choice
+  notes[f"retrieval head @{frac:g}"] = (
+      f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
+      f"(validation accuracy {c.val_accuracy:.4f})")
+  log(f"retrieval @{frac:g}: accuracy {row['accuracy']:.4f} "
+      f"({notes[f'retrieval head @{frac:g}']})")
+  row, best_iter = lightgbm_step(config, prep, lgbm, split)
+  rows.append(row)
+  notes[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
+  return FractionResult(frac, rows, notes, finetuned, head)
+
+
+def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
+              out: pathlib.Path) -> str:
+  """UMAP step: writes umap_pretrained.png of the frozen evaluation embeddings; the note."""
+  t = time.time()
+  umap_figure(pre.frozen_test, _test_rows(prep)[1], list(prep.schema.classes), config.seed,
+              f"UMAP of pretrained [CLS] embeddings, {len(prep.eval_idx)} evaluation rows"
+              ).savefig(out / "umap_pretrained.png")
+  return f"`umap_pretrained.png` ({time.time() - t:.0f} s)"
+
+
+def export_step(config: Config, prep: PreparedTable, last: FractionResult,
+                ) -> Tuple[pathlib.Path, str]:
+  """Export step: the better of finetune and retrieval on validation at the largest label
+  fraction, with the raw-column signature. Returns (version folder, report note)."""
+  frac = last.fraction
+  ft_val = next(r["val_accuracy"] for r in last.rows if r["model"] == "finetune")
+  head = last.head
+  use = head.choice.val_accuracy > ft_val
+  neighbors = (NeighborIndex(head.index_emb, head.index_y, head.choice.k,
+                             head.choice.temperature, head.choice.weight) if use else None)
+  export_path = export_classifier(last.finetuned.clf, prep.schema, prep.scaler,
+                                  config.export_dir, version=1, neighbors=neighbors)
+  note = (f"`{export_path}`: " + ("retrieval-augmented (training-row index "
+          f"of {len(head.index_y)} rows inside)" if use else "fine-tuned model")
+          + f", chosen on validation accuracy at {frac:g}")
+  return export_path, note
+
+
+def write_outputs(out: pathlib.Path, config: Config, prep: PreparedTable, pre: Pretrained,
+                  rows: List[dict], extra: Dict[str, str], metrics: dict) -> None:
+  """Report step: metrics.json (``metrics`` plus the rows) and report.md."""
+  reporting.write_json(out / "metrics.json", {
+      "rows": rows, "pretrain_seconds": pre.seconds, "pretrain_rows": pre.num_rows,
+      **metrics, "config": common.config_dict(config)})
+  reporting.write_text(out / "report.md", report_markdown(
+      rows, config, prep, pre.seconds, extra, pre.num_rows))
+
+
+def run(config: Config, log: common.Log = common.no_log,
+        reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
+  """Runs every step and writes the outputs: load → pretrain → per label fraction (split,
+  knn, finetune, scratch, retrieval, lightgbm) → UMAP → report → export (metrics.json and
+  report.md are written before the export and rewritten with its path after it).
+
+  ``reseed(seed)``: called before each Keras model is built so that every model starts
+  from the same RNG state whatever ran before it (trainers pass
+  ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
+  """
+  common.check_config(config)
+  reseed(config.seed)
+  conditions = reporting.machine_conditions()
+  out = pathlib.Path(config.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  prep = load_and_split(config, log)
+  missing = tbl.missing_shares(prep.features, prep.schema)
+  log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
+      f"{len(prep.eval_idx)} evaluation")
+  pre = pretrain_step(config, prep, out, log)
+  lgbm = lightgbm_matrix(prep)
+
+  rows, extra, last = [], {}, None
+  for frac in sorted(float(f) for f in config.label_fractions):
+    last = label_fraction_step(config, prep, pre, lgbm, frac, out, log, reseed)
+    rows += last.rows
+    extra.update(last.notes)
 
   if config.umap:
-    t = time.time()
-    umap_figure(frozen_test, test_y, list(schema.classes), config.seed,
-                f"UMAP of pretrained [CLS] embeddings, {len(eval_idx)} evaluation rows"
-                ).savefig(out / "umap_pretrained.png")
-    extra["UMAP"] = f"`umap_pretrained.png` ({time.time() - t:.0f} s)"
-  extra["pretraining seconds"] = f"{pretrain_seconds:.1f}"
+    extra["UMAP"] = umap_step(config, prep, pre, out)
+  extra["pretraining seconds"] = f"{pre.seconds:.1f}"
   extra["missing cells (share of rows)"] = (", ".join(f"{k} {v:.1%}" for k, v in missing.items())
                                             or "none")
   after = reporting.machine_conditions()
   extra["machine"] = reporting.describe_conditions(conditions, after)
-  reporting.write_json(out / "metrics.json", {
-      "rows": rows, "pretrain_seconds": pretrain_seconds,
-      "pretrain_rows": int(len(pretrain_f["continuous"])),
-      "schema": {"classes": list(schema.classes), "columns": schema.describe()},
-      "missing_shares": missing, "machine_before": conditions, "machine_after": after,
-      "config": common.config_dict(config)})
-  reporting.write_text(out / "report.md", report_markdown(
-      rows, config, prep, pretrain_seconds, extra, len(pretrain_f["continuous"])))
+  metrics = {"schema": {"classes": list(prep.schema.classes),
+                        "columns": prep.schema.describe()},
+             "missing_shares": missing, "machine_before": conditions, "machine_after": after}
+  # Metrics and report first: a failed export must not lose them.
+  write_outputs(out, config, prep, pre, rows, extra, metrics)
+  export_path = None
+  if config.export_dir and last is not None:
+    export_path, extra["exported"] = export_step(config, prep, last)
+    metrics["export_path"] = str(export_path)
+    write_outputs(out, config, prep, pre, rows, extra, metrics)
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                           "seconds"])
-  return TabularResult(rows, table, pretrain_seconds, export_path, out)
+  return TabularResult(rows, table, pre.seconds, export_path, out)
