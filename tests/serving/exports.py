@@ -20,10 +20,11 @@ import tensorflow_text  # noqa: F401  (registers tf.text ops for the Python refe
 
 from tfrs_emb.analysis.related_export import export_related_articles
 from tfrs_emb.core.serving import save_for_serving
-from tfrs_emb.data import covertype as ct
+from tfrs_emb.data import table as tbl
 from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 from tfrs_emb.models.case_encoder import CaseEncoder, export_case_encoder
-from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder
+from tfrs_emb.models import tabular_training
+from tfrs_emb.models.tabular import TabularClassifier
 from tfrs_emb.models.tabular_serving import export_classifier
 from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
 from tfrs_emb.retrieval import load_serving_fn
@@ -113,16 +114,32 @@ def _jader_exports(root):
                pool, ("tensorflow_text", "scann"))
 
 
+# A small mixed-type table: a numeric column with a missing cell, a string category and a
+# one-hot group, as the generic table path reads it.
+_TABLE_CSV = """amount, colour, g1, g2, label
+120, red, 1, 0, good
+, blue, 0, 1, bad
+3000, red, 0, 1, good
+45, green, 1, 0, bad
+"""
+
+
 def _tabular_export(root):
-  rng = np.random.default_rng(1)
-  st = ct.Standardizer.fit(np.abs(rng.normal(1000, 500, (40, 10))).astype(np.float32),
-                           log1p_columns=(3, 5))
+  path = root / "table.csv"
+  path.write_text(_TABLE_CSV, encoding="utf-8")
+  table = tbl.read_table(path)
+  schema = tbl.infer_schema(table, "label", tbl.label_classes(table, "label"), np.arange(4),
+                            onehot_groups=("g",))
+  raw = tbl.encode_features(table, schema)
+  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["amount"]))
   tf.keras.utils.set_random_seed(0)
-  clf = TabularClassifier(TabularEncoder(dim=16, num_layers=1))
-  clf.embed_and_logits({"continuous": np.zeros((1, 10), np.float32),
-                        "categorical": np.zeros((1, 2), np.int32)})  # builds the weights
+  clf = TabularClassifier(tabular_training.build_encoder(
+      1, schema.cardinalities, dim=8, num_heads=2, num_layers=1), num_classes=2)
+  clf({"continuous": scaler.transform(raw["continuous"]),
+       "categorical": raw["categorical"]})  # builds the weights
   yield Export("covertype_classifier",
-               export_classifier(clf, st, root / "covertype_classifier"), [])
+               export_classifier(clf, schema, scaler, root / "covertype_classifier"),
+               ["red", "blue", "purple", ""])
 
 
 def _set2vec_export(root):
