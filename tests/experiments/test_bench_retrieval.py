@@ -66,7 +66,10 @@ def test_small_bench_writes_metrics(tmp_path):
                                atol=1e-6)
     assert out["ids"].shape == (len(probes), 10)
     # A case's own elements find a case with the same embedding (itself or a twin) first.
-    np.testing.assert_allclose(out["scores"].numpy()[:, 0], 1.0, atol=1e-4)
+    # (ScaNN's reordered scores come from its own float kernels: 1e-4 is exceeded at
+    # times, e.g. 0.99989.)
+    np.testing.assert_allclose(out["scores"].numpy()[:, 0], 1.0,
+                               atol=1e-3 if "scann" in name else 1e-4)
 
 
 def test_config_search_uses_validation_queries_and_reports_a_front():
