@@ -37,6 +37,9 @@ flags.DEFINE_integer("batch_size", 64, "Global batch size (split between replica
                      lower_bound=2)
 flags.DEFINE_float("lr", 3e-3, "Adam learning rate.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seeds the table, the initialisation and the training.")
+flags.DEFINE_string("checkpoint_dir", "", "Pretraining checkpoints (chief; the other "
+                    "workers use <dir>.worker<i>). Empty: none.")
+flags.DEFINE_bool("resume", False, "Resume from the latest checkpoint in --checkpoint_dir.")
 flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads per process.",
                      lower_bound=1)
 
@@ -84,6 +87,7 @@ def main(argv):
   t0 = time.time()
   training.pretrain(encoder, features, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
                     lr=FLAGS.lr, seed=FLAGS.seed, projection_dim=16, callbacks=[record],
+                    checkpoint_dir=FLAGS.checkpoint_dir or None, resume=FLAGS.resume,
                     strategy=strategy)
   seconds = time.time() - t0
   loss = np.asarray(losses, np.float64)

@@ -81,7 +81,7 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
       with _scope(strategy):
         if strategy is None:
           model._pretrain_losses({k: v[:2] for k, v in features.items()}, training=False)  # pylint: disable=protected-access
-        else:
+        else:   # the RNG is mirrored: create the heads without drawing from it
           _build_heads(model)
         model.optimizer.build(model.trainable_variables)
       ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -114,10 +114,11 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
 def _build_heads(model: TabularPretrainer) -> None:
   """Creates the pretrainer's lazily built head variables without drawing from its RNG."""
   d = model.encoder.dim
-  model.projector.build([None, d])
-  model.predictor.build([None, model.projector.layers[-1].units])
-  for head in model.cat_heads:
-    head.build([None, d])
+  shapes = [(model.projector, [None, d]),
+            (model.predictor, [None, model.projector.layers[-1].units])]
+  for layer, shape in shapes + [(head, [None, d]) for head in model.cat_heads]:
+    if not layer.built:   # building a built layer again would make new variables
+      layer.build(shape)
 
 
 def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
