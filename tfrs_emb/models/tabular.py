@@ -280,9 +280,13 @@ class TabularPretrainer(tf.keras.Model):
     return {name: t.result() for name, t in self.trackers.items()}
 
   def train_step(self, data):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       values = self._pretrain_losses(data, training=True)
-    grads = tape.gradient(values["loss"], self.trainable_variables)
+      # The optimizer sums the replicas' gradients: scale each replica's mean loss so the
+      # update is their average (one replica: the loss itself, unchanged).
+      loss = values["loss"] / replicas if replicas > 1 else values["loss"]
+    grads = tape.gradient(loss, self.trainable_variables)
     self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
     return self._record(values)
 

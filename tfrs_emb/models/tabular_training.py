@@ -4,6 +4,7 @@ Feature dicts: ``continuous`` float32 [N, C], ``categorical`` int32 [N, K] (see
 ``tfrs_emb.models.tabular``). Nothing here seeds global RNGs; data order is seeded per call.
 """
 
+import contextlib
 import pathlib
 from typing import Dict, Optional, Sequence
 
@@ -12,16 +13,27 @@ import numpy as np
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.core import distribute
 from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder, TabularPretrainer
 
 Features = Dict[str, np.ndarray]
 
 
-def build_encoder(num_continuous: int, cardinalities: Sequence[int], **arch) -> TabularEncoder:
-  """A built encoder (variables created); ``arch``: TabularEncoder's keyword arguments."""
-  enc = TabularEncoder(num_continuous=num_continuous, cardinalities=cardinalities, **arch)
-  enc({"continuous": tf.zeros([2, num_continuous]),
-       "categorical": tf.zeros([2, len(cardinalities)], tf.int32)})
+def _scope(strategy: Optional[tf.distribute.Strategy]):
+  return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def build_encoder(num_continuous: int, cardinalities: Sequence[int], *,
+                  strategy: Optional[tf.distribute.Strategy] = None, **arch) -> TabularEncoder:
+  """A built encoder (variables created); ``arch``: TabularEncoder's keyword arguments.
+
+  With ``strategy`` the variables are created under ``strategy.scope()`` (mirrored), as
+  ``pretrain(..., strategy=strategy)`` needs.
+  """
+  with _scope(strategy):
+    enc = TabularEncoder(num_continuous=num_continuous, cardinalities=cardinalities, **arch)
+    enc({"continuous": tf.zeros([2, num_continuous]),
+         "categorical": tf.zeros([2, len(cardinalities)], tf.int32)})
   return enc
 
 
@@ -31,7 +43,8 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
              contrastive_weight: float = 1.0, jit_compile: bool = False, verbose: int = 0,
              log_dir: Optional[pathlib.Path] = None,
              checkpoint_dir: Optional[pathlib.Path] = None, resume: bool = False,
-             callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> TabularPretrainer:
+             callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+             strategy: Optional[tf.distribute.Strategy] = None) -> TabularPretrainer:
   """Self-supervised pretraining of ``encoder`` on label-free rows; returns the pretrainer.
 
   Epoch e visits the rows in an order seeded by (seed, e). With ``checkpoint_dir`` the
@@ -40,22 +53,42 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
   latest one and continues from its epoch, so an interrupted run that resumes ends with
   the weights an uninterrupted one would have (up to dropout, which draws from
   Keras's global generator).
+
+  ``strategy`` (e.g. ``tf.distribute.MultiWorkerMirroredStrategy``; None = the default,
+  single-replica path, unchanged): ``encoder`` must have been built under its scope
+  (``build_encoder(..., strategy=strategy)``). Every worker passes the same ``features``;
+  each global batch of ``batch_size`` rows is split between the replicas (DATA
+  auto-shard), the gradients of the per-replica mean losses are averaged, so every
+  worker applies the same update. Checkpoints: the chief writes ``checkpoint_dir``, every
+  other worker ``checkpoint_dir.worker<i>`` (``distribute.output_path``), from which it
+  also resumes.
   """
-  model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
-                            corruption_rate=corruption_rate, mfm_weight=mfm_weight,
-                            contrastive_weight=contrastive_weight, seed=seed)
-  model.compile(optimizer=tf.keras.optimizers.Adam(lr), jit_compile=jit_compile)
-  epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+  with _scope(strategy):
+    model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
+                              corruption_rate=corruption_rate, mfm_weight=mfm_weight,
+                              contrastive_weight=contrastive_weight, seed=seed)
+    model.compile(optimizer=tf.keras.optimizers.Adam(lr), jit_compile=jit_compile)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
   manager = None
   if checkpoint_dir:
+    if strategy is not None:
+      checkpoint_dir = distribute.output_path(checkpoint_dir, strategy)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
     manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
     if resume and manager.latest_checkpoint:
       # Create every variable first (heads build on first call; optimizer slots on build),
       # so the restore fills them all; the RNG draws of this call are overwritten by it.
-      model._pretrain_losses({k: v[:2] for k, v in features.items()}, training=False)  # pylint: disable=protected-access
-      model.optimizer.build(model.trainable_variables)
+      with _scope(strategy):
+        if strategy is None:
+          model._pretrain_losses({k: v[:2] for k, v in features.items()}, training=False)  # pylint: disable=protected-access
+        else:   # the RNG is mirrored: create the heads without drawing from it
+          _build_heads(model)
+        model.optimizer.build(model.trainable_variables)
       ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  if strategy is not None:
+    with strategy.scope():   # mirrored heads and optimizer slots before the first step
+      _build_heads(model)
+      model.optimizer.build(model.trainable_variables)
   callbacks = list(callbacks)
   if log_dir:
     callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
@@ -66,11 +99,26 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
     order = np.random.default_rng([seed, e]).permutation(n)
     ds = (tf.data.Dataset.from_tensor_slices({k: v[order] for k, v in features.items()})
           .batch(batch_size, drop_remainder=True).prefetch(2))
+    if strategy is not None:
+      # Every worker holds the same rows: split each global batch (not files) between them.
+      opts = tf.data.Options()
+      opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+      ds = ds.with_options(opts)
     model.fit(ds, initial_epoch=e, epochs=e + 1, verbose=verbose, callbacks=callbacks)
     epoch.assign(e + 1)
     if manager:
       manager.save(checkpoint_number=e + 1)
   return model
+
+
+def _build_heads(model: TabularPretrainer) -> None:
+  """Creates the pretrainer's lazily built head variables without drawing from its RNG."""
+  d = model.encoder.dim
+  shapes = [(model.projector, [None, d]),
+            (model.predictor, [None, model.projector.layers[-1].units])]
+  for layer, shape in shapes + [(head, [None, d]) for head in model.cat_heads]:
+    if not layer.built:   # building a built layer again would make new variables
+      layer.build(shape)
 
 
 def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
