@@ -9,56 +9,11 @@ test asserts what survives: both runs train, the per-epoch losses agree within a
 tolerance, and the row embeddings gain latent-class structure comparable to one worker's.
 """
 
-import os
-import pathlib
-import socket
-import subprocess
-import sys
 
 import numpy as np
 
 from tfrs_emb.core import distribute, linalg
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TIMEOUT_S = 150
-
-
-def _free_ports(n: int):
-  """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-  socks = [socket.socket() for _ in range(n)]
-  try:
-    for s in socks:
-      s.bind(("127.0.0.1", 0))
-    return [s.getsockname()[1] for s in socks]
-  finally:
-    for s in socks:
-      s.close()
-
-
-def _start(args, tf_config=None, log=None):
-  env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-  env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-  if tf_config:
-    env["TF_CONFIG"] = tf_config
-  return subprocess.Popen([sys.executable, "-m", "trainers.tabular_pretrain_worker", *args],
-                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_all(procs, logs):
-  """Waits for every process; on a timeout or failure kills the rest and fails with logs."""
-  try:
-    for p in procs:
-      p.wait(timeout=TIMEOUT_S)
-  except subprocess.TimeoutExpired:
-    pass
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  failed = [(p.returncode, log) for p, log in zip(procs, logs) if p.returncode != 0]
-  assert not failed, "\n\n".join(
-      f"rc={rc} {log}:\n{pathlib.Path(log).read_text()[-3000:]}" for rc, log in failed)
+from tests.models import workers as launch
 
 
 def _neighbors(emb: np.ndarray, k: int) -> np.ndarray:
@@ -81,16 +36,18 @@ def _knn_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
 
 def test_two_workers_agree_with_one(tmp_path):
   args = ["--epochs=8", "--rows=384", "--seed=0"]
-  workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+  workers = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
   logs = [tmp_path / name for name in ("single.log", "worker0.log", "worker1.log")]
   handles = [open(log, "w") for log in logs]
   try:
-    procs = [_start(args + [f"--out={tmp_path / 'single' / 'pretrain.npz'}"], log=handles[0])]
-    procs += [_start(args + ["--strategy=multi_worker",
-                             f"--out={tmp_path / 'multi' / 'pretrain.npz'}"],
-                     tf_config=distribute.tf_config(workers, i), log=handles[1 + i])
+    procs = [launch.start("trainers.tabular_pretrain_worker",
+                          args + [f"--out={tmp_path / 'single' / 'pretrain.npz'}"], log=handles[0])]
+    procs += [launch.start("trainers.tabular_pretrain_worker",
+                           args + ["--strategy=multi_worker",
+                                   f"--out={tmp_path / 'multi' / 'pretrain.npz'}"],
+                           tf_config=distribute.tf_config(workers, i), log=handles[1 + i])
               for i in range(2)]
-    _wait_all(procs, logs)
+    launch.wait_all(procs, logs)
   finally:
     for h in handles:
       h.close()
