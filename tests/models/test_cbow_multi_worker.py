@@ -15,7 +15,7 @@ case neighbourhoods (class_agreement@10), not the same vectors.
 
 import numpy as np
 
-from tfrs_emb.core import distribute, linalg
+from tfrs_emb.core import linalg
 from tfrs_emb.data import jader, synthetic_jader
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
@@ -33,26 +33,8 @@ def _class_agreement(cases, result) -> float:
 def test_two_workers_agree_with_one(tmp_path):
   release = synthetic_jader.cached_release(tmp_path / "cache", 1000, seed=0)
   args = [f"--release={release}", "--epochs=4"]
-  ports = launch.free_ports(2)
-  workers = [f"127.0.0.1:{p}" for p in ports]
-  logs = [tmp_path / name for name in ("single.log", "worker0.log", "worker1.log")]
-  handles = [open(log, "w") for log in logs]
-  try:
-    procs = [launch.start("trainers.cbow_worker",
-                          args + [f"--out={tmp_path / 'single' / 'vectors.npz'}"], log=handles[0])]
-    procs += [launch.start("trainers.cbow_worker",
-                           args + ["--strategy=multi_worker",
-                                   f"--out={tmp_path / 'multi' / 'vectors.npz'}"],
-                           tf_config=distribute.tf_config(workers, i), log=handles[1 + i])
-              for i in range(2)]
-    launch.wait_all(procs, logs)
-  finally:
-    for h in handles:
-      h.close()
-
-  single = np.load(tmp_path / "single" / "vectors.npz")
-  chief = np.load(tmp_path / "multi" / "vectors.npz")       # written by worker 0 only
-  other = np.load(tmp_path / "multi" / "vectors.worker1.npz")
+  single, chief, other = launch.single_and_two_workers("trainers.cbow_worker", args, tmp_path,
+                                                        "vectors.npz")
   assert int(single["replicas"]) == 1
   assert int(chief["replicas"]) == int(other["replicas"]) == 2
   # Mirrored variables: every step applied the same all-reduced update on both workers.

@@ -12,7 +12,7 @@ tolerance, and the row embeddings gain latent-class structure comparable to one 
 
 import numpy as np
 
-from tfrs_emb.core import distribute, linalg
+from tfrs_emb.core import linalg
 from tests.models import workers as launch
 
 
@@ -36,25 +36,8 @@ def _knn_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
 
 def test_two_workers_agree_with_one(tmp_path):
   args = ["--epochs=8", "--rows=384", "--seed=0"]
-  workers = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
-  logs = [tmp_path / name for name in ("single.log", "worker0.log", "worker1.log")]
-  handles = [open(log, "w") for log in logs]
-  try:
-    procs = [launch.start("trainers.tabular_pretrain_worker",
-                          args + [f"--out={tmp_path / 'single' / 'pretrain.npz'}"], log=handles[0])]
-    procs += [launch.start("trainers.tabular_pretrain_worker",
-                           args + ["--strategy=multi_worker",
-                                   f"--out={tmp_path / 'multi' / 'pretrain.npz'}"],
-                           tf_config=distribute.tf_config(workers, i), log=handles[1 + i])
-              for i in range(2)]
-    launch.wait_all(procs, logs)
-  finally:
-    for h in handles:
-      h.close()
-
-  single = np.load(tmp_path / "single" / "pretrain.npz")
-  chief = np.load(tmp_path / "multi" / "pretrain.npz")       # written by worker 0 only
-  other = np.load(tmp_path / "multi" / "pretrain.worker1.npz")
+  single, chief, other = launch.single_and_two_workers(
+      "trainers.tabular_pretrain_worker", args, tmp_path, "pretrain.npz")
   assert int(single["replicas"]) == 1
   assert int(chief["replicas"]) == int(other["replicas"]) == 2
   # Mirrored variables: every step applied the same averaged update on both workers.
