@@ -97,6 +97,16 @@ def case_embeddings(indptr: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
   return l2_normalize(out) if normalize else out
 
 
+def table_with_oov_row(vectors: Optional[np.ndarray], dim: Optional[int]):
+  """(initializer, dim) of a [vocab + 1, dim] lookup table whose row 0 (the StringLookup's
+  out-of-vocabulary id) is zero and whose rows 1.. are ``vectors`` (zeros when None)."""
+  if vectors is None:
+    return "zeros", int(dim)
+  vectors = np.asarray(vectors, np.float32)
+  table = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors])
+  return tf.keras.initializers.Constant(table), vectors.shape[1]
+
+
 class CaseEncoder(tf.keras.Model):
   """Element strings → L2-normalised case embedding (mean or max of element vectors).
 
@@ -111,14 +121,7 @@ class CaseEncoder(tf.keras.Model):
     _check_aggregation(aggregation)
     self.vocab = list(vocab)
     self.aggregation = aggregation
-    if vectors is not None:
-      vectors = np.asarray(vectors, np.float32)
-      dim = vectors.shape[1]
-      table = np.concatenate([np.zeros((1, dim), np.float32), vectors])
-      init = tf.keras.initializers.Constant(table)
-    else:
-      init = "zeros"
-    self.dim = int(dim)
+    init, self.dim = table_with_oov_row(vectors, dim)
     self.lookup = tf.keras.layers.StringLookup(vocabulary=self.vocab, num_oov_indices=1,
                                                mask_token=None, name="element_lookup")
     self.embedding = tf.keras.layers.Embedding(len(self.vocab) + 1, self.dim,

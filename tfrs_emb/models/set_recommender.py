@@ -19,7 +19,6 @@ every id "" and every score 0 (not popular items presented as a prediction).
 """
 
 import pathlib
-import shutil
 from typing import Optional, Sequence
 
 import numpy as np
@@ -28,15 +27,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import serving
-
-
-def _with_oov_row(vectors: Optional[np.ndarray], dim: Optional[int]):
-  """Initializer of a [vocab + 1, dim] table whose row 0 (out of vocabulary) is zero."""
-  if vectors is None:
-    return "zeros", int(dim)
-  vectors = np.asarray(vectors, np.float32)
-  table = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors])
-  return tf.keras.initializers.Constant(table), vectors.shape[1]
+from tfrs_emb.models.case_encoder import table_with_oov_row
 
 
 class SetRecommender(tf.keras.Model):
@@ -57,8 +48,8 @@ class SetRecommender(tf.keras.Model):
     if len(self.vocab) < 1 or k < 1:
       raise ValueError(f"need a non-empty vocab and k >= 1, got {len(self.vocab)} and {k}")
     self.k = int(min(k, len(self.vocab)))
-    in_init, self.dim = _with_oov_row(input_vectors, dim)
-    out_init, _ = _with_oov_row(output_vectors, self.dim)
+    in_init, self.dim = table_with_oov_row(input_vectors, dim)
+    out_init, _ = table_with_oov_row(output_vectors, self.dim)
     self.lookup = tf.keras.layers.StringLookup(vocabulary=self.vocab, num_oov_indices=1,
                                                mask_token=None, name="element_lookup")
     self.input_embedding = tf.keras.layers.Embedding(
@@ -113,15 +104,13 @@ def export_set_recommender(model: SetRecommender, export_dir: "str | pathlib.Pat
   """Exports to ``export_dir/version`` (TF Serving layout).
 
   Signature ``serving_default``: ``elements`` tf.string [batch, n] ("" padded) → ``ids``,
-  ``scores``, ``embedding``, ``known_elements`` (see SetRecommender).
+  ``scores``, ``embedding``, ``known_elements`` (see SetRecommender). An existing version
+  is replaced once the new one is complete (``overwrite=False`` refuses instead).
   """
-  path = serving.version_dir(export_dir, version)
-  if path.exists() and overwrite:
-    shutil.rmtree(path)
 
   @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="elements")])
   def serve(elements):
     return model(elements)
 
   return serving.save_for_serving(model, export_dir, {"serving_default": serve},
-                                  version=version)
+                                  version=version, overwrite=overwrite)
