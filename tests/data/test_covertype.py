@@ -102,15 +102,6 @@ def test_missing_file(tmp_path):
     ct.load_covertype(tmp_path / "nope.csv")
 
 
-def test_standardizer_uses_given_rows_and_log1p():
-  x = np.array([[1.0, 0.0], [3.0, 99.0], [5.0, -9.0]], np.float32)
-  st = ct.Standardizer.fit(x, log1p_columns=(1,))
-  z = st.transform(x)
-  np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-6)
-  np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-5)
-  assert st.mean[1] == pytest.approx((np.log1p(99) - np.log1p(9)) / 3, rel=1e-5)
-
-
 def test_real_kaggle_file(shared_data):
   data = ct.load_covertype(shared_data / "covertype" / "train.csv")
   assert len(data) == 15120

@@ -163,3 +163,12 @@ def test_malformed_rows_blank_lines_and_bytes_name_the_line(tmp_path):
     tbl.read_table(tmp_path / "latin.csv")
   with pytest.raises(ValueError, match=r"dup\.csv: duplicate column name\(s\) \['a'\]"):
     _read(tmp_path, "a, a,label\n1,2,x\n", "dup.csv")
+
+
+def test_scaler_uses_given_rows_and_log1p():
+  x = np.array([[1.0, 0.0], [3.0, 99.0], [5.0, -9.0]], np.float32)
+  scaler = tbl.Scaler.fit(x, np.array([False, True]))
+  z = scaler.transform(x)
+  np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-6)
+  np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-5)
+  assert scaler.mean[1] == pytest.approx((np.log1p(99) - np.log1p(9)) / 3, rel=1e-5)

@@ -205,34 +205,3 @@ def load_covertype(path: "str | pathlib.Path") -> CovertypeData:
                        f"label {frame[LABEL_COLUMN].iloc[row]!r}, expected 1..{NUM_CLASSES}")
     labels = (raw - 1).astype(np.int32)
   return CovertypeData(cont, categorical, labels, layout)
-
-
-@dataclasses.dataclass
-class Standardizer:
-  """Per-feature ``(x - mean) / std`` on the continuous columns; fit on training rows only.
-
-  ``log1p_columns`` (indices) are mapped by ``sign(x) * log1p(|x|)`` before the statistics,
-  which tames the skewed distance columns.
-  """
-  mean: np.ndarray
-  std: np.ndarray
-  log1p_columns: Tuple[int, ...] = ()
-
-  @classmethod
-  def fit(cls, continuous: np.ndarray, log1p_columns: Tuple[int, ...] = ()) -> "Standardizer":
-    x = _signed_log1p(continuous, log1p_columns)
-    std = x.std(axis=0)
-    return cls(x.mean(axis=0).astype(np.float32),
-               np.where(std > 0, std, 1.0).astype(np.float32), tuple(log1p_columns))
-
-  def transform(self, continuous: np.ndarray) -> np.ndarray:
-    """float32 [N, 10] → float32 [N, 10]."""
-    return ((_signed_log1p(continuous, self.log1p_columns) - self.mean) / self.std
-            ).astype(np.float32)
-
-
-def _signed_log1p(x: np.ndarray, columns: Tuple[int, ...]) -> np.ndarray:
-  x = np.asarray(x, np.float64).copy()
-  for c in columns:
-    x[:, c] = np.sign(x[:, c]) * np.log1p(np.abs(x[:, c]))
-  return x
