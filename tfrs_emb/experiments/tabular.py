@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from tfrs_emb import reporting
+from tfrs_emb.reporting import figures
 from tfrs_emb.analysis.clustering import project_2d
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import common
@@ -582,9 +583,11 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
               out: pathlib.Path) -> str:
   """UMAP step: writes umap_pretrained.png of the frozen evaluation embeddings; the note."""
   t = time.time()
-  umap_figure(pre.frozen_test, _test_rows(prep)[1], list(prep.schema.classes), config.seed,
-              f"UMAP of pretrained [CLS] embeddings, {len(prep.eval_idx)} evaluation rows"
-              ).savefig(out / "umap_pretrained.png")
+  fig = umap_figure(pre.frozen_test, _test_rows(prep)[1], list(prep.schema.classes),
+                    config.seed,
+                    f"UMAP of pretrained [CLS] embeddings, {len(prep.eval_idx)} evaluation rows")
+  # Class names come from the user's label column and may be Japanese.
+  figures.apply_cjk_font(fig).savefig(out / "umap_pretrained.png")
   return f"`umap_pretrained.png` ({time.time() - t:.0f} s)"
 
 

@@ -7,6 +7,7 @@ rows are found by their method key (``scann_tuned_mean``), never by display labe
 import math
 from typing import Optional, Sequence
 
+from tfrs_emb.reporting import figures
 from tfrs_emb.reporting.conditions import describe_conditions
 from tfrs_emb.reporting.tables import format_number
 from tfrs_emb.reporting.tables import markdown_table
@@ -56,7 +57,7 @@ def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict],
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
   if path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # the box includes the legend
+    figures.apply_cjk_font(fig).savefig(path, dpi=120, bbox_inches="tight")  # the box includes the legend
   return fig
 
 
