@@ -21,10 +21,8 @@ flagdefs.define_config_flags(bench_cbow.Config)
 
 def main(argv):
   del argv
-  import logging  # pylint: disable=import-outside-toplevel
   config = flagdefs.config_from_flags(bench_cbow.Config)
-  flagdefs.configure_tensorflow(config.workers)
-  logging.getLogger("gensim").setLevel(logging.WARNING)   # its per-epoch INFO lines
+  flagdefs.configure_cbow_trainer(config.workers)
   result = bench_cbow.run(config, log=lambda m: print(m, flush=True))
   print(result.table)
   print(result.conditions)

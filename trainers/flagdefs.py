@@ -123,15 +123,22 @@ def configure_tensorflow(threads: int, cpu_replicas: int = 0) -> None:
   tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
+def configure_cbow_trainer(workers: int, cpu_replicas: int = 0) -> None:
+  """What every CBOW trainer (Keras beside gensim) sets for the process: TensorFlow's
+  threads and replicas (``configure_tensorflow``) and gensim's log level (its per-epoch
+  INFO lines would bury the table)."""
+  import logging  # pylint: disable=import-outside-toplevel
+  configure_tensorflow(workers, cpu_replicas)
+  logging.getLogger("gensim").setLevel(logging.WARNING)
+
+
 def table_main(config_cls, run, export_label: str):
   """absl ``main`` of a table experiment: flags → Config → ``run(config, log=print)`` →
   the table, its notes, and where metrics.json and the SavedModel (``export_label``) went."""
   def main(argv):
     del argv
-    import logging  # pylint: disable=import-outside-toplevel
     config = config_from_flags(config_cls)
-    configure_tensorflow(config.workers, config.cpu_replicas)
-    logging.getLogger("gensim").setLevel(logging.WARNING)   # its per-epoch INFO lines
+    configure_cbow_trainer(config.workers, config.cpu_replicas)
     result = run(config, log=lambda m: print(m, flush=True))
     print(result.table)
     print("\n".join(result.notes))
