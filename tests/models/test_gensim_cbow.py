@@ -4,6 +4,7 @@ gensim's own predict_output_word."""
 import numpy as np
 
 from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import case_encoder
 from tfrs_emb.models import gensim_cbow
 
 
@@ -17,7 +18,7 @@ def test_output_vectors_rank_like_predict_output_word():
   assert res.tokens == 800 * 4 * 20 and res.tokens_per_s > 0
   context = ["g1_0", "g1_1"]
   theirs = [w for w, _ in res.model.predict_output_word(context, topn=24)]
-  rows = set_embeddings.element_rows(res.vocab, res.vocab)
+  rows = case_encoder.map_elements(res.vocab, res.vocab)
   score = set_embeddings.cbow_scorer(rows, res.vectors, res.output_vectors)
   s = score(np.array([0, 2]), np.array([res.vocab.index(w) for w in context]))[0]
   ours = [res.vocab[i] for i in np.argsort(-s, kind="stable")]

@@ -122,7 +122,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   rows: List[Dict[str, Any]] = []
 
   def add(method: set_methods.Method, epochs: int, variant: str = "") -> None:
-    element_rows = set_embeddings.element_rows(cases.vocab, method.vocab)
+    element_rows = case_encoder.map_elements(cases.vocab, method.vocab)
     emb = case_encoder.case_embeddings(held.train_indptr, element_rows[held.train_indices],
                                        method.vectors, "mean")
     agree = set_embeddings.evaluate_case_search(emb, case_sets, held.set_ids,

@@ -117,7 +117,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                                         for c in _columns(k)[2:] if c in rows[-1]))
 
   for m in methods:
-    search(m.name, set_embeddings.element_rows(cases.vocab, m.vocab)[cases.indices],
+    search(m.name, case_encoder.map_elements(cases.vocab, m.vocab)[cases.indices],
            m.vectors, {"train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s})
   rows.append({"method": set_methods.POPULARITY, "aggregation": "",
                **heldout[set_methods.POPULARITY]})

@@ -28,6 +28,7 @@ from tfrs_emb.experiments import common
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
 from tfrs_emb.models import set_recommender
 
@@ -186,7 +187,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
     if config.export_prior:
       counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
       prior = set_embeddings.noise_log_prior(
-          counts[set_embeddings.element_rows(chosen.vocab, corpus.vocab)])
+          counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)])
     model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
                                            chosen.output_vectors, k=k, log_prior=prior)
     export_path = str(set_recommender.export_set_recommender(

@@ -11,6 +11,7 @@ from tfrs_emb.data import sets
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
 from tfrs_emb.models import gensim_cbow
 
@@ -142,7 +143,7 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
                                                      minlength=len(vocab)))
   out = {}
   for m in methods:
-    rows = set_embeddings.element_rows(vocab, m.vocab)
+    rows = case_encoder.map_elements(vocab, m.vocab)
     out[m.name] = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors), k)
     out[m.name][prior_key(k)] = set_embeddings.heldout_recall(

@@ -5,7 +5,7 @@ Usage::
 
   from tfrs_emb.metrics import set_embeddings as se
   held = se.hold_out(indptr, indices, num_sets=2000, seed=0)      # train on held.train_*
-  rows = se.element_rows(vocab, result.vocab)                      # corpus id -> row or -1
+  rows = case_encoder.map_elements(vocab, result.vocab)            # corpus id -> row or -1
   se.heldout_recall(held, se.cbow_scorer(rows, result.vectors, output_vectors), k=10)
   se.heldout_recall(held, se.popularity_scorer(held, len(vocab)), k=10)
   se.heldout_recall(held, se.random_scorer(len(vocab), seed=0), k=10)
@@ -89,11 +89,6 @@ def hold_out(indptr: np.ndarray, indices: np.ndarray, num_sets: int, seed: int =
                               + np.arange(ctx_indptr[-1])]
   return HeldOut(train_indptr, train_indices, set_ids, indices[drop], ctx_indptr,
                  ctx_indices, ordered)
-
-
-def element_rows(corpus_vocab: Sequence[str], method_vocab: Sequence[str]) -> np.ndarray:
-  """int [len(corpus_vocab)]: row of each corpus element in a method's vocab, -1 if absent."""
-  return case_encoder.map_elements(corpus_vocab, method_vocab)
 
 
 def noise_log_prior(counts: np.ndarray, exponent: float = 0.75) -> np.ndarray:
