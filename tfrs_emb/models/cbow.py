@@ -103,10 +103,7 @@ class CBOW(tf.keras.Model):
     if noise_distribution is None:
       noise_distribution = np.full(vocab_size, 1.0 / vocab_size)
     # word2vec's noise table: element i fills ~p_i of the slots; a uniform slot = a draw.
-    cum = np.cumsum(np.asarray(noise_distribution, np.float64))
-    slots = (np.arange(self._TABLE_SIZE) + 0.5) / self._TABLE_SIZE * cum[-1]
-    self._noise_table = tf.constant(
-        np.minimum(np.searchsorted(cum, slots), vocab_size - 1).astype(np.int32))
+    self._noise_table = tf.constant(noise_table(noise_distribution, self._TABLE_SIZE))
     rng = np.random.default_rng(seed)
     self.input_embeddings = self.add_weight(
         name="input_embeddings", shape=(vocab_size, dim),
@@ -148,7 +145,7 @@ class CBOW(tf.keras.Model):
     un = tf.gather(self.output_embeddings, neg)                       # [(B,) K, d]
     pos = tf.reduce_sum(c * u, -1) * inv                              # [T]  h·u
     if neg.shape.rank == 2:   # each set's targets score that set's own noise draws
-      negl = tf.reshape(tf.matmul(c3, un * inv, transpose_b=True), [-1, neg.shape[1]])
+      negl = tf.reshape(tf.matmul(c3, un, transpose_b=True) * inv, [-1, neg.shape[1]])
       return c, u, un, pos, negl, inv
     if self.matmul_rows:
       c = tf.pad(c, [[0, tf.maximum(self.matmul_rows - tf.shape(c)[0], 0)], [0, 0]])
@@ -187,10 +184,10 @@ class CBOW(tf.keras.Model):
     gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
     t = tf.size(pos)
     bld = tf.concat([tf.shape(ids), [d]], 0)
-    if neg.shape.rank == 2:
-      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0))   # [B, L, K]
-      dhn = tf.reshape(tf.matmul(gn3, un * inv), [-1, d])
-      dun = tf.reshape(tf.matmul(gn3, tf.reshape(c, bld), transpose_a=True) * inv, [-1, d])
+    if neg.shape.rank == 2:   # inv on the [B, L, K] factor (smaller than [B, K, d])
+      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0)) * inv  # [B, L, K]
+      dhn = tf.reshape(tf.matmul(gn3, un), [-1, d])
+      dun = tf.reshape(tf.matmul(gn3, tf.reshape(c, bld), transpose_a=True), [-1, d])
     else:
       dhn = tf.matmul(gn, un * inv)[:t]
       dun = tf.matmul(gn, c, transpose_a=True) * inv                  # [K, d]
@@ -207,7 +204,30 @@ class CBOW(tf.keras.Model):
   # No tensor-dependent Python control flow here: skipping AutoGraph's source rewrite
   # saves ~0.1 s of tracing (a visible share of the 30k-case demo's training time).
   @tf.autograph.experimental.do_not_convert
-  def train_step(self, ids):
+  def train_step(self, data):
+    """One batch ``ids [B, L]``, or a whole epoch ``(flat ids [N], shapes [S, 2])``.
+
+    The epoch form (``SetBatches.dataset(whole_epochs=True)``; in-step SGD, one replica)
+    runs its S batches in one ``tf.while_loop``: one call per epoch, so the fixed cost of
+    a ``fit`` step is paid 5 times in a 5-epoch run instead of once per batch group.
+    """
+    if isinstance(data, (tuple, list)):
+      flat, shapes = data
+      sizes = shapes[:, 0] * shapes[:, 1]
+      offsets = tf.cumsum(sizes, exclusive=True)
+
+      def body(i):
+        self._train_batch(tf.reshape(flat[offsets[i]:offsets[i] + sizes[i]], shapes[i]))
+        return (i + 1,)
+
+      tf.while_loop(lambda i: i < tf.shape(shapes)[0], body, (tf.constant(0),),
+                    parallel_iterations=1)
+    else:
+      self._train_batch(data)
+    return {"loss": self.loss_tracker.result()}
+
+  def _train_batch(self, ids):
+    """One negative-sampling step on a padding-free batch ``ids [B, L]`` (L ≥ 2)."""
     ids = tf.cast(ids, tf.int32)
     with tf.control_dependencies([tf.debugging.assert_non_negative(
         ids, message="CBOW.train_step takes padding-free batches (ids >= 0)"),
@@ -249,7 +269,6 @@ class CBOW(tf.keras.Model):
     # softplus over all [T, K] scores would cost an eighth of the step for a log line.
     n = tf.maximum(tf.size(pos) // 8, 1)
     self.loss_tracker.update_state(self._loss(pos[:n], negl[:n]) / tf.cast(n, tf.float32))
-    return {"loss": self.loss_tracker.result()}
 
   def get_config(self):
     schedule = (None if self.sgd_schedule is None else
@@ -351,13 +370,16 @@ class SetBatches:
         batches.append(batches[rng.integers(len(batches))])
     return [batches[j] for j in rng.permutation(len(batches))]
 
-  def dataset(self, first_epoch: int = 0) -> tf.data.Dataset:
-    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (fit with
-    ``steps_per_epoch``; a resumed run starts after its last finished epoch).
+  def dataset(self, first_epoch: int = 0, whole_epochs: bool = False) -> tf.data.Dataset:
+    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (a resumed run starts
+    after its last finished epoch).
 
     Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch as one
-    flat id vector plus the batch shapes, and tf.data slices the batches out in C++. The
-    next epoch is planned in the background while the current one trains.
+    flat id vector plus the batch shapes ``[steps_per_epoch, 2]``, and the next epoch is
+    planned in the background while the current one trains. With ``whole_epochs`` that
+    pair is the dataset's element (``CBOW.train_step`` loops over it; fit with one step
+    per epoch); otherwise tf.data slices the ``[rows, L]`` batches out in C++ (fit with
+    ``steps_per_epoch``).
     """
     def plan(epoch):
       batches = self.epoch(int(epoch))
@@ -365,8 +387,12 @@ class SetBatches:
               np.array([b.shape for b in batches], np.int32))
 
     @tf.autograph.experimental.do_not_convert   # plain graph code: skip the rewrite
-    def epoch_batches(epoch):
+    def epoch_plan(epoch):
       flat, shapes = tf.numpy_function(plan, [epoch], (tf.int32, tf.int32), stateful=False)
+      return tf.ensure_shape(flat, [None]), tf.ensure_shape(shapes, [None, 2])
+
+    @tf.autograph.experimental.do_not_convert
+    def epoch_batches(flat, shapes):
       offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
       return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
           tf.autograph.experimental.do_not_convert(
@@ -375,8 +401,23 @@ class SetBatches:
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
     opts.autotune.enabled = False
-    return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
-        epoch_batches).prefetch(16).with_options(opts)
+    plans = tf.data.Dataset.range(first_epoch, self.epochs).map(epoch_plan).prefetch(1)
+    if whole_epochs:
+      return plans.with_options(opts)
+    return plans.flat_map(epoch_batches).prefetch(16).with_options(opts)
+
+
+def noise_table(probabilities: np.ndarray, size: int) -> np.ndarray:
+  """word2vec's noise table: int32 [size], element i in ~p_i of the slots (slot j holds
+  the first i whose cumulative probability reaches the slot's centre (j + ½)/size), so
+  a uniform slot is a draw. Built as V run lengths (one search per element, not per
+  slot: ~2 ms instead of ~50 ms for 2^20 slots, a visible share of the demo's training)."""
+  cum = np.cumsum(np.asarray(probabilities, np.float64))
+  slots = (np.arange(size) + 0.5) / size * cum[-1]
+  ends = np.searchsorted(slots, cum, side="right")   # slots up to each cumulative value
+  table = np.full(size, len(cum) - 1, np.int32)
+  table[:ends[-1]] = np.repeat(np.arange(len(cum), dtype=np.int32), np.diff(ends, prepend=0))
+  return table
 
 
 def filter_sets(indptr: np.ndarray, indices: np.ndarray, keep: np.ndarray):
@@ -560,19 +601,22 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   noise = kcounts.astype(np.float64) ** 0.75
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
+  # In-step SGD on one replica trains a whole epoch per fit step (CBOW.train_step).
+  whole_epochs = optimizer == "sgd" and replicas == 1
   with strat.scope():
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
     model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
                  noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
                  noise_per_set=noise_per_set,
-                 sgd_schedule=schedule if optimizer == "sgd" and replicas == 1 else None)
+                 sgd_schedule=schedule if whole_epochs else None)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
     else:
       opt = tf.keras.optimizers.SGD(schedule)
     # No XLA: batch shapes vary with set length, and each shape would compile anew.
-    model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
+    model.compile(optimizer=opt,
+                  steps_per_execution=1 if whole_epochs else steps_per_execution)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt,
                                      epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
   cbs = [tf.keras.callbacks.TerminateOnNaN()]
@@ -592,13 +636,14 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     cbs.append(tf.keras.callbacks.TensorBoard(
         log_dir=str(distribute.output_path(log_dir, strat)), update_freq="epoch",
         profile_batch=0, write_graph=False))
-  ds = batches.dataset(first_epoch)
+  ds = batches.dataset(first_epoch, whole_epochs)
   if strategy != "default":
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(opts)
   hist = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
-                   steps_per_epoch=batches.steps_per_epoch, verbose=verbose, callbacks=cbs)
+                   steps_per_epoch=1 if whole_epochs else batches.steps_per_epoch,
+                   verbose=verbose, callbacks=cbs)
   vectors = model.input_embeddings.numpy()
   losses = hist.history.get("loss", [])
   # All scores start at 0 (zero output vectors): the first loss is ~(1 + negatives)·ln 2.
