@@ -208,3 +208,39 @@ def test_projector_files(tmp_path, trained):
   meta = (out / "metadata.tsv").read_text(encoding="utf-8").splitlines()
   assert vec.shape == trained.vectors.shape
   assert meta[0] == "element\tkind\tcount" and len(meta) == len(trained.vocab) + 1
+
+
+def test_noise_table_matches_the_slot_by_slot_definition():
+  rng = np.random.default_rng(0)
+  p = rng.random(50) ** 3
+  p[[3, 17]] = 0.0   # elements never drawn
+  size = 4096
+  cum = np.cumsum(p)
+  slots = (np.arange(size) + 0.5) / size * cum[-1]
+  expected = np.minimum(np.searchsorted(cum, slots), len(p) - 1)
+  table = cbow.noise_table(p, size)
+  assert table.dtype == np.int32
+  np.testing.assert_array_equal(table, expected)
+  assert not np.isin([3, 17], table).any()
+
+
+def test_epoch_form_of_train_step_equals_its_batches_one_by_one():
+  indptr, indices, _ = _corpus(num_sets=80)
+  batches = cbow.SetBatches(indptr, indices, epochs=1, tokens_per_batch=24, max_len=8)
+  flat, shapes = batches.plan(0)
+  assert shapes.shape == (batches.steps_per_epoch, 2) and flat.size == shapes.prod(1).sum()
+  out = []
+  for whole in (True, False):
+    schedule = tf.keras.optimizers.schedules.PolynomialDecay(0.5, 100, 0.1)
+    model = cbow.CBOW(40, dim=4, shared_negatives=3, noise_per_set=True,
+                      sgd_schedule=schedule)
+    model.compile(optimizer=tf.keras.optimizers.SGD(schedule))
+    if whole:
+      model.train_step((tf.constant(flat), tf.constant(shapes)))
+    else:
+      for b in batches.epoch(0):
+        model.train_step(tf.constant(b))
+    assert int(model.optimizer.iterations.numpy()) == len(shapes)
+    out.append((model.input_embeddings.numpy(), model.output_embeddings.numpy()))
+  np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-6)

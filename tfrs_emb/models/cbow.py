@@ -29,11 +29,12 @@ so dropped elements cost no compute.
 Optimisation: summed loss, analytic gradients as IndexedSlices (only the touched rows),
 linearly decaying rate. Default: plain SGD as word2vec, applied inside ``train_step``
 (rows scattered straight into the tables, the rate folded into the [T] and [T, K]
-factors, so no extra pass over [T, d] tensors); under a multi-replica strategy, and for
-Adagrad, the Keras optimizer applies them (tf.distribute aggregates them). The rate is
-smaller than word2vec's (0.008): a batch applies the *sum* of thousands of per-target
-gradients to a frequent element's row at once; at 0.025 with 64 shared negatives and
-16k-slot batches the loss diverged (4 → 15,000 in 3 epochs). Noise is drawn per set by
+factors, so no extra pass over [T, d] tensors), a whole epoch per traced call (a
+``tf.while_loop`` over the epoch's batches: no tf.data, no Keras train function, no
+per-step Python); under a multi-replica strategy, and for Adagrad, ``fit`` runs one
+batch per step and the Keras optimizer applies the gradients (tf.distribute aggregates
+them). The stable rate falls with corpus size: a batch applies the *sum* of thousands of
+per-target gradients to a frequent element's row at once. Noise is drawn per set by
 default: K draws per *batch* give rare elements almost no noise updates, and the output
 layer then ranks held-out elements below popularity (BUILD_NOTES.md, JADER CBOW).
 The matrix products run on a fixed ``matmul_rows`` rows (the context matrix is padded):
@@ -41,7 +42,7 @@ oneDNN builds a kernel per new shape, and with one shape per set length that cos
 ~0.3-0.6 s on the 30k-case demo.
 The step is memory-bound elementwise work on [B·L, d] tensors, so it is written to touch
 each of them as few times as possible. The input pipeline (subsampling, length groups,
-shuffling) is numpy in a ``tf.data`` generator with prefetch, off the training step.
+shuffling) is numpy, once per epoch (``SetBatches.plan``).
 """
 
 import dataclasses
@@ -58,6 +59,9 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import distribute
+
+
+INPUT_UPDATES = ("exact", "word2vec")
 
 
 class CBOW(tf.keras.Model):
@@ -82,6 +86,8 @@ class CBOW(tf.keras.Model):
     sgd_schedule: when given, ``train_step`` applies plain SGD itself at this rate (by
       the optimizer's step counter); otherwise the compiled optimizer applies the
       gradients.
+    input_update: "exact" (each context vector gets ∂h/(L − 1), the gradient of the
+      mean) or "word2vec" (the whole ∂h, as word2vec.c and gensim do; ``gradients``).
   """
 
   _TABLE_SIZE = 1 << 20
@@ -90,8 +96,11 @@ class CBOW(tf.keras.Model):
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
                seed: int = 0, matmul_rows: int = 0, noise_per_set: bool = False,
                sgd_schedule: Optional[tf.keras.optimizers.schedules.LearningRateSchedule] = None,
-               **kwargs):
+               input_update: str = "exact", **kwargs):
     super().__init__(**kwargs)
+    if input_update not in INPUT_UPDATES:
+      raise ValueError(f"input_update must be one of {INPUT_UPDATES}, got {input_update!r}")
+    self.input_update = input_update
     self.vocab_size = int(vocab_size)
     self.dim = int(dim)
     self.negatives = int(negatives)
@@ -163,10 +172,13 @@ class CBOW(tf.keras.Model):
     return self._loss(pos, negl[:tf.size(pos)]), tf.cast(tf.size(pos), tf.float32)
 
   def gradients(self, ids, neg, scale=1.0):
-    """Analytic gradients of ``loss_terms`` as IndexedSlices (no tape, no dense rows).
+    """Analytic gradients as IndexedSlices (no tape, no dense rows).
 
     With gp = σ(pos) − 1 and gn = w·σ(negl): ∂/∂h = gp·u + gn·un, ∂/∂u = gp·h,
-    ∂/∂un = gnᵀ·h, and each input vector gets inv·(Σ∂h − ∂h_j) from the others' contexts.
+    ∂/∂un = gnᵀ·h, and each input vector gets a·(Σ∂h − ∂h_j) from the others' contexts:
+    a = inv = 1/(L − 1) with ``input_update="exact"`` (the gradient of ``loss_terms``),
+    a = 1 with ``"word2vec"`` (word2vec.c and gensim with ``cbow_mean=1`` average the
+    context on the way in but add the whole ∂h to every context vector).
 
     Args:
       ids: int32 [B, L] element ids, L ≥ 2, no padding.
@@ -180,20 +192,24 @@ class CBOW(tf.keras.Model):
     """
     d = self.dim
     c, u, un, pos, negl, inv = self._forward(ids, neg)
-    gp = (tf.sigmoid(pos) - 1.0) * (inv * scale)                      # [T]  (· inv)
+    gp = (tf.sigmoid(pos) - 1.0) * scale                              # [T]
     gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
+    gpi = gp * inv                                                    # ∂/∂u = gp·c·inv
+    gpa = gpi if self.input_update == "exact" else gp
     t = tf.size(pos)
     bld = tf.concat([tf.shape(ids), [d]], 0)
-    if neg.shape.rank == 2:   # inv on the [B, L, K] factor (smaller than [B, K, d])
-      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0)) * inv  # [B, L, K]
-      dhn = tf.reshape(tf.matmul(gn3, un), [-1, d])
-      dun = tf.reshape(tf.matmul(gn3, tf.reshape(c, bld), transpose_a=True), [-1, d])
+    if neg.shape.rank == 2:   # factors on [B, L, K] (smaller than [B, K, d])
+      gn3 = tf.reshape(gn, tf.concat([tf.shape(ids), [neg.shape[1]]], 0))   # [B, L, K]
+      gn3i = gn3 * inv
+      dhn = tf.reshape(tf.matmul(gn3i if self.input_update == "exact" else gn3, un),
+                       [-1, d])
+      dun = tf.reshape(tf.matmul(gn3i, tf.reshape(c, bld), transpose_a=True), [-1, d])
     else:
-      dhn = tf.matmul(gn, un * inv)[:t]
+      dhn = tf.matmul(gn, un * inv if self.input_update == "exact" else un)[:t]
       dun = tf.matmul(gn, c, transpose_a=True) * inv                  # [K, d]
-    dh = tf.reshape(gp[:, None] * u + dhn, bld)                       # [B, L, d]  inv·∂h
+    dh = tf.reshape(gpa[:, None] * u + dhn, bld)                      # [B, L, d]  a·∂h
     dv = tf.reshape(tf.reduce_sum(dh, 1, keepdims=True) - dh, [-1, d])  # [T, d]
-    du = gp[:, None] * c[:t]                                          # [T, d]
+    du = gpi[:, None] * c[:t]                                         # [T, d]
     flat = tf.reshape(ids, [-1])
     shape = tf.constant([self.vocab_size, d])
     return (tf.IndexedSlices(dv, flat, shape),
@@ -207,11 +223,11 @@ class CBOW(tf.keras.Model):
   def train_step(self, data):
     """One batch ``ids [B, L]``, or a whole epoch ``(flat ids [N], shapes [S, 2])``.
 
-    The epoch form (``SetBatches.dataset(whole_epochs=True)``; in-step SGD, one replica)
-    runs its S batches in one ``tf.while_loop``: one call per epoch, so the fixed cost of
-    a ``fit`` step is paid 5 times in a 5-epoch run instead of once per batch group.
+    The epoch form (``SetBatches.plan``; in-step SGD on one replica, ``train_cbow``)
+    runs its S batches in one ``tf.while_loop``: one call per epoch, no tf.data and no
+    per-step Python.
     """
-    if isinstance(data, (tuple, list)):
+    if isinstance(data, (tuple, list)):   # SetBatches' batches: no checks needed
       flat, shapes = data
       sizes = shapes[:, 0] * shapes[:, 1]
       offsets = tf.cumsum(sizes, exclusive=True)
@@ -223,17 +239,16 @@ class CBOW(tf.keras.Model):
       tf.while_loop(lambda i: i < tf.shape(shapes)[0], body, (tf.constant(0),),
                     parallel_iterations=1)
     else:
-      self._train_batch(data)
+      ids = tf.cast(data, tf.int32)
+      with tf.control_dependencies([tf.debugging.assert_non_negative(
+          ids, message="CBOW.train_step takes padding-free batches (ids >= 0)"),
+          tf.debugging.assert_greater_equal(
+              tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
+        self._train_batch(tf.identity(ids))
     return {"loss": self.loss_tracker.result()}
 
   def _train_batch(self, ids):
-    """One negative-sampling step on a padding-free batch ``ids [B, L]`` (L ≥ 2)."""
-    ids = tf.cast(ids, tf.int32)
-    with tf.control_dependencies([tf.debugging.assert_non_negative(
-        ids, message="CBOW.train_step takes padding-free batches (ids >= 0)"),
-        tf.debugging.assert_greater_equal(
-            tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
-      ids = tf.identity(ids)
+    """One negative-sampling step on a padding-free int32 batch ``ids [B, L]`` (L ≥ 2)."""
     step = self.optimizer.iterations
     # Stateless draws keyed by the step: a resumed run draws the same noise elements.
     draws = ([tf.shape(ids)[0], self.shared_negatives] if self.noise_per_set
@@ -276,7 +291,7 @@ class CBOW(tf.keras.Model):
     return {"vocab_size": self.vocab_size, "dim": self.dim, "negatives": self.negatives,
             "shared_negatives": self.shared_negatives, "seed": self.seed,
             "matmul_rows": self.matmul_rows, "noise_per_set": self.noise_per_set,
-            "sgd_schedule": schedule}
+            "sgd_schedule": schedule, "input_update": self.input_update}
 
   @classmethod
   def from_config(cls, config):
@@ -370,29 +385,25 @@ class SetBatches:
         batches.append(batches[rng.integers(len(batches))])
     return [batches[j] for j in rng.permutation(len(batches))]
 
-  def dataset(self, first_epoch: int = 0, whole_epochs: bool = False) -> tf.data.Dataset:
-    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (a resumed run starts
-    after its last finished epoch).
+  def plan(self, epoch: int = 0):
+    """Epoch ``epoch`` as (flat int32 [N] ids of its batches one after the other, int32
+    [steps_per_epoch, 2] batch shapes): the input of ``CBOW.train_step``'s epoch form."""
+    batches = self.epoch(int(epoch))
+    return (np.concatenate([b.ravel() for b in batches]),
+            np.array([b.shape for b in batches], np.int32))
 
-    Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch as one
-    flat id vector plus the batch shapes ``[steps_per_epoch, 2]``, and the next epoch is
-    planned in the background while the current one trains. With ``whole_epochs`` that
-    pair is the dataset's element (``CBOW.train_step`` loops over it; fit with one step
-    per epoch); otherwise tf.data slices the ``[rows, L]`` batches out in C++ (fit with
-    ``steps_per_epoch``).
+  def dataset(self, first_epoch: int = 0) -> tf.data.Dataset:
+    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (fit with
+    ``steps_per_epoch``; a resumed run starts after its last finished epoch).
+
+    Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch
+    (``plan``), and tf.data slices the batches out in C++. The next epoch is planned in
+    the background while the current one trains.
     """
-    def plan(epoch):
-      batches = self.epoch(int(epoch))
-      return (np.concatenate([b.ravel() for b in batches]),
-              np.array([b.shape for b in batches], np.int32))
-
     @tf.autograph.experimental.do_not_convert   # plain graph code: skip the rewrite
-    def epoch_plan(epoch):
-      flat, shapes = tf.numpy_function(plan, [epoch], (tf.int32, tf.int32), stateful=False)
-      return tf.ensure_shape(flat, [None]), tf.ensure_shape(shapes, [None, 2])
-
-    @tf.autograph.experimental.do_not_convert
-    def epoch_batches(flat, shapes):
+    def epoch_batches(epoch):
+      flat, shapes = tf.numpy_function(self.plan, [epoch], (tf.int32, tf.int32),
+                                       stateful=False)
       offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
       return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
           tf.autograph.experimental.do_not_convert(
@@ -401,10 +412,8 @@ class SetBatches:
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
     opts.autotune.enabled = False
-    plans = tf.data.Dataset.range(first_epoch, self.epochs).map(epoch_plan).prefetch(1)
-    if whole_epochs:
-      return plans.with_options(opts)
-    return plans.flat_map(epoch_batches).prefetch(16).with_options(opts)
+    return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
+        epoch_batches).prefetch(16).with_options(opts)
 
 
 def noise_table(probabilities: np.ndarray, size: int) -> np.ndarray:
@@ -514,6 +523,40 @@ def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: 
   return int(checkpoint.epoch.numpy())
 
 
+def _train_whole_epochs(model: CBOW, batches: SetBatches, first_epoch: int,
+                        callbacks: Sequence[tf.keras.callbacks.Callback],
+                        verbose: int) -> dict:
+  """``fit`` for in-step SGD on one replica: one traced call per epoch (no tf.data, no
+  Keras train function), with the Keras callback protocol (one batch per epoch).
+
+  ``fit``'s own machinery (its autograph-converted train function, data handler and
+  iterator) cost ~0.1-0.15 s of a ~1 s demo training; here the first call traces
+  ``CBOW.train_step`` once (fixed input signature) and every epoch reuses it.
+
+  Returns:
+    The History dict (``loss`` per epoch).
+  """
+  run_epoch = tf.function(model.train_step, autograph=False, input_signature=[(
+      tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.int32))])
+  cbs = tf.keras.callbacks.CallbackList(list(callbacks), add_history=True,
+                                        add_progbar=verbose != 0, model=model,
+                                        verbose=verbose, epochs=batches.epochs, steps=1)
+  model.stop_training = False
+  cbs.on_train_begin()
+  logs = {}
+  for epoch in range(first_epoch, batches.epochs):
+    model.reset_metrics()
+    cbs.on_epoch_begin(epoch)
+    cbs.on_train_batch_begin(0)
+    logs = {name: float(value) for name, value in run_epoch(batches.plan(epoch)).items()}
+    cbs.on_train_batch_end(0, logs)
+    cbs.on_epoch_end(epoch, logs)
+    if model.stop_training:
+      break
+  cbs.on_train_end(logs)
+  return model.history.history
+
+
 def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], dim: int = 64,
                negatives: int = 5, shared_negatives: int = 5, epochs: int = 5,
                min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.07,
@@ -522,6 +565,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
                steps_per_execution: int = 8, noise_per_set: bool = True,
                checkpoint_dir: Optional[str] = None, row_multiple: int = 0,
+               input_update: str = "exact",
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -551,7 +595,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
     log_dir: TensorBoard log folder (None: no TensorBoard callback).
     verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line per epoch).
-    steps_per_execution: train steps per tf.function call (less Python per step).
+    steps_per_execution: train steps per tf.function call under ``fit`` (Adagrad or
+      several replicas; in-step SGD on one replica runs a whole epoch per call).
     noise_per_set: every set draws its own noise elements (default). With one draw per
       batch, rare elements are almost never noise and the output layer learns a bias
       toward them (heldout_recall@10 0.01 vs 0.28 on the development release).
@@ -564,6 +609,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     row_multiple: batch rows are a multiple of this (0: the number of replicas, so every
       replica gets equal rows). A one-process run with ``row_multiple=N`` sees the very
       batches an N-worker run splits, so the two can be compared exactly.
+    input_update: "exact" (the gradient of the context mean: ∂h/(L − 1) to each context
+      vector) or "word2vec" (the whole ∂h, as word2vec.c and gensim with cbow_mean).
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -601,22 +648,21 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   noise = kcounts.astype(np.float64) ** 0.75
   noise /= noise.sum()
   total_steps = batches.steps_per_epoch * epochs
-  # In-step SGD on one replica trains a whole epoch per fit step (CBOW.train_step).
+  # In-step SGD on one replica trains a whole epoch per call (_train_whole_epochs).
   whole_epochs = optimizer == "sgd" and replicas == 1
   with strat.scope():
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
     model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
                  noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
-                 noise_per_set=noise_per_set,
+                 noise_per_set=noise_per_set, input_update=input_update,
                  sgd_schedule=schedule if whole_epochs else None)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
     else:
       opt = tf.keras.optimizers.SGD(schedule)
     # No XLA: batch shapes vary with set length, and each shape would compile anew.
-    model.compile(optimizer=opt,
-                  steps_per_execution=1 if whole_epochs else steps_per_execution)
+    model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt,
                                      epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
   cbs = [tf.keras.callbacks.TerminateOnNaN()]
@@ -627,7 +673,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                 "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
                 "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
                 "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
-                "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple}
+                "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple,
+                "input_update": input_update}
     checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
@@ -636,16 +683,20 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     cbs.append(tf.keras.callbacks.TensorBoard(
         log_dir=str(distribute.output_path(log_dir, strat)), update_freq="epoch",
         profile_batch=0, write_graph=False))
-  ds = batches.dataset(first_epoch, whole_epochs)
-  if strategy != "default":
-    opts = tf.data.Options()
-    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = ds.with_options(opts)
-  hist = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
-                   steps_per_epoch=1 if whole_epochs else batches.steps_per_epoch,
-                   verbose=verbose, callbacks=cbs)
+  if whole_epochs:
+    history = _train_whole_epochs(model, batches, first_epoch, cbs, verbose)
+  else:
+    ds = batches.dataset(first_epoch)
+    if strategy != "default":
+      opts = tf.data.Options()
+      opts.experimental_distribute.auto_shard_policy = (
+          tf.data.experimental.AutoShardPolicy.DATA)
+      ds = ds.with_options(opts)
+    history = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
+                        steps_per_epoch=batches.steps_per_epoch, verbose=verbose,
+                        callbacks=cbs).history
   vectors = model.input_embeddings.numpy()
-  losses = hist.history.get("loss", [])
+  losses = history.get("loss", [])
   # All scores start at 0 (zero output vectors): the first loss is ~(1 + negatives)·ln 2.
   if (not np.isfinite(vectors).all() or not np.isfinite(losses).all()
       or np.max(losses, initial=0.0) > 10 * (1 + negatives) * math.log(2)):
@@ -658,7 +709,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
                     output_vectors=model.output_embeddings.numpy(),
                     source_ids=kept, train_seconds=seconds, tokens=tokens,
-                    tokens_per_s=tokens / seconds, history=dict(hist.history), model=model,
+                    tokens_per_s=tokens / seconds, history=dict(history), model=model,
                     replicas=replicas)
 
 
