@@ -45,6 +45,7 @@ each of them as few times as possible. The input pipeline (subsampling, length g
 shuffling) is numpy, once per epoch (``SetBatches.plan``).
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -531,7 +532,8 @@ def _train_whole_epochs(model: CBOW, batches: SetBatches, first_epoch: int,
 
   ``fit``'s own machinery (its autograph-converted train function, data handler and
   iterator) cost ~0.1-0.15 s of a ~1 s demo training; here the first call traces
-  ``CBOW.train_step`` once (fixed input signature) and every epoch reuses it.
+  ``CBOW.train_step`` once (fixed input signature) and every epoch reuses it. The next
+  epoch is planned (numpy, ``SetBatches.plan``) on a thread while the current one trains.
 
   Returns:
     The History dict (``loss`` per epoch).
@@ -544,15 +546,20 @@ def _train_whole_epochs(model: CBOW, batches: SetBatches, first_epoch: int,
   model.stop_training = False
   cbs.on_train_begin()
   logs = {}
-  for epoch in range(first_epoch, batches.epochs):
-    model.reset_metrics()
-    cbs.on_epoch_begin(epoch)
-    cbs.on_train_batch_begin(0)
-    logs = {name: float(value) for name, value in run_epoch(batches.plan(epoch)).items()}
-    cbs.on_train_batch_end(0, logs)
-    cbs.on_epoch_end(epoch, logs)
-    if model.stop_training:
-      break
+  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as planner:
+    plan = planner.submit(batches.plan, first_epoch)
+    for epoch in range(first_epoch, batches.epochs):
+      current = plan.result()
+      if epoch + 1 < batches.epochs:
+        plan = planner.submit(batches.plan, epoch + 1)
+      model.reset_metrics()
+      cbs.on_epoch_begin(epoch)
+      cbs.on_train_batch_begin(0)
+      logs = {name: float(value) for name, value in run_epoch(current).items()}
+      cbs.on_train_batch_end(0, logs)
+      cbs.on_epoch_end(epoch, logs)
+      if model.stop_training:
+        break
   cbs.on_train_end(logs)
   return model.history.history
 
