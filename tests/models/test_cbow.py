@@ -244,3 +244,20 @@ def test_epoch_form_of_train_step_equals_its_batches_one_by_one():
     out.append((model.input_embeddings.numpy(), model.output_embeddings.numpy()))
   np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("per_set", [False, True])
+def test_word2vec_input_update_is_the_exact_one_times_the_context_size(per_set):
+  ids = tf.constant([[0, 3, 5, 8], [2, 2, 7, 1]], tf.int32)   # L = 4: factor L - 1 = 3
+  neg = tf.constant([[1, 6, 11], [0, 9, 4]] if per_set else [1, 6, 11], tf.int32)
+  grads = []
+  for update in ("exact", "word2vec"):
+    model = cbow.CBOW(12, dim=4, negatives=3, shared_negatives=3, input_update=update)
+    model.output_embeddings.assign(
+        np.random.default_rng(0).standard_normal((12, 4)).astype(np.float32))
+    g_in, (g_u, g_un), _, _ = model.gradients(ids, neg, scale=0.5)
+    grads.append((_dense(g_in), _dense(g_u) + _dense(g_un)))
+  np.testing.assert_allclose(grads[1][0], 3 * grads[0][0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-6)   # output side unchanged
+  with pytest.raises(ValueError, match="input_update"):
+    cbow.CBOW(12, input_update="mean")
