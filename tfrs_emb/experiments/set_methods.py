@@ -35,6 +35,9 @@ class CbowConfig:
   min_learning_rate: float = field(2e-5, "Keras final learning rate (linear decay).",
                                    lower=0.0)
   optimizer: str = field("sgd", "Keras optimizer.", choices=("sgd", "adagrad"))
+  input_update: str = field("exact", "Keras: each context vector gets dh/(L-1) (exact, the "
+                            "gradient of the mean) or the whole dh (word2vec, as gensim).",
+                            choices=cbow.INPUT_UPDATES)
   tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
                                 lower=2)
   steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
@@ -105,7 +108,8 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       optimizer=config.optimizer, tokens_per_batch=config.tokens_per_batch,
       max_len=max_len, seed=config.seed, strategy=config.strategy, log_dir=log_dir,
       verbose=config.verbose, steps_per_execution=config.steps_per_execution,
-      noise_per_set=config.noise_per_set, checkpoint_dir=config.checkpoint_dir or None,
+      noise_per_set=config.noise_per_set, input_update=config.input_update,
+      checkpoint_dir=config.checkpoint_dir or None,
       row_multiple=config.row_multiple, log=log)
   log(f"{KERAS}: {result.train_seconds:.1f} s, {result.tokens_per_s:,.0f} tokens/s")
   methods = [Method(KERAS, result.vocab, result.vectors,
