@@ -30,8 +30,9 @@ class CbowConfig:
   epochs: int = field(5, "Epochs (both methods).", lower=1)
   min_count: int = field(5, "Minimum number of sets of an element (both).", lower=1)
   sample: float = field(1e-3, "Subsampling threshold (both; 0 = off).", lower=0.0)
-  learning_rate: float = field(0.07, "Keras initial learning rate (0.025 at ~700k sets; "
-                               "BUILD_NOTES.md, JADER CBOW).", lower=0.0)
+  learning_rate: float = field(0.07, "Keras initial learning rate (0.01 with word2vec "
+                               "updates at ~700k sets; BUILD_NOTES.md, JADER CBOW).",
+                               lower=0.0)
   min_learning_rate: float = field(2e-5, "Keras final learning rate (linear decay).",
                                    lower=0.0)
   optimizer: str = field("sgd", "Keras optimizer.", choices=("sgd", "adagrad"))

@@ -617,7 +617,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     learning_rate, min_learning_rate: step size, decayed linearly over training. The
       stable rate falls with corpus size (subsampling keeps more of the frequent
       elements, so their rows sum more gradients per batch): 0.07 suits ~30k sets; at
-      ~700k sets 0.07 diverges and 0.025 is used (BUILD_NOTES.md, JADER CBOW).
+      ~700k sets 0.07 diverges; configs/jader_w2v_full.flags uses 0.01 with
+      ``input_update="word2vec"`` (BUILD_NOTES.md, JADER CBOW).
     optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates applied
       in the train step; through the Keras optimizer under a multi-replica strategy) or
       "adagrad" (per-coordinate accumulators; use learning_rate ~1.0).
