@@ -17,7 +17,7 @@ from tfrs_emb.experiments import tabular
 from tfrs_emb.models.tabular_serving import serving_fields
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROW_MODELS = {"knn_k2", "finetune", "retrieval", "scratch", "lightgbm"}
+ROW_MODELS = {"knn_k2", "finetune", "retrieval", "metric_retrieval", "scratch", "lightgbm"}
 
 
 def _csv(path, n=40, with_label=True, seed=0):
