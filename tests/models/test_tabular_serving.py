@@ -118,3 +118,19 @@ def test_metric_retrieval_export_carries_its_index_and_metric(setup, tmp_path):
   _, logits = clf.embed_and_logits(feats)
   expected = 0.3 * tf.nn.softmax(logits).numpy() + 0.7 * hist
   np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+
+
+def test_ensemble_export_averages_the_heads_probabilities(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  tf.keras.utils.set_random_seed(2)
+  enc = training.build_encoder(1, schema.cardinalities, dim=8, num_heads=2, num_layers=1,
+                               numeric_embedding="periodic", num_frequencies=2)
+  other = TabularClassifier(enc, num_classes=2)
+  other(feats)
+  path = export_classifier(clf, schema, scaler, tmp_path / "e", version=1,
+                           extra_heads=[other])
+  out = _serve(path, serving_fields(table, schema))
+  emb, logits = clf.embed_and_logits(feats)
+  expected = 0.5 * (tf.nn.softmax(logits) + tf.nn.softmax(other.embed_and_logits(feats)[1]))
+  np.testing.assert_allclose(out["probabilities"], expected.numpy(), atol=1e-5)
+  np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)

@@ -116,6 +116,9 @@ class Config:
   scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
                             lower=1e-6, upper=1.0)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
+  ensemble_heads: int = field(1, "Transformer classifiers trained per model row (finetune "
+                              "and scratch alike, from different seeds); their "
+                              "probabilities are averaged.", lower=1, upper=16)
   min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
                                    "this many steps.", lower=0, upper=100000)
   retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
@@ -407,8 +410,10 @@ class LabelSplit:
 
 @dataclasses.dataclass
 class Fitted:
-  """A trained Transformer classifier with its validation / evaluation probabilities."""
-  clf: object
+  """Trained Transformer classifiers (an ensemble of ``ensemble_heads``; the first one's
+  [CLS] embedding is the row embedding) with their averaged validation / evaluation
+  probabilities."""
+  clfs: list
   val_probs: np.ndarray
   test_probs: np.ndarray
   seconds: float
@@ -515,27 +520,32 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
                      reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
   """Builds the Transformer (from ``init`` weights if given), trains its classifier on the
-  fit rows with early stopping on the validation rows, and scores it."""
+  fit rows with early stopping on the validation rows, and scores it; ``ensemble_heads``
+  times (head i from seed + 100 i), probabilities averaged."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  reseed(config.seed + 3)
   t = time.time()
-  enc = training.build_encoder(**pre.arch)
-  if init is not None:
-    enc.set_weights(init)
-  clf = training.fit_classifier(
-      enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
-      y[split.val_idx], lr=lr,
-      encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
-      epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
-      patience=config.patience, seed=config.seed, dropout=config.dropout,
-      min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
-      verbose=config.verbose, log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}")
-  val_probs = training.predict_proba(clf, split.val_f)
-  test_probs = training.predict_proba(clf, test_f)
+  clfs = []
+  for i in range(config.ensemble_heads):
+    seed = config.seed + 100 * i
+    reseed(seed + 3)
+    enc = training.build_encoder(**pre.arch)
+    if init is not None:
+      enc.set_weights(init)
+    clfs.append(training.fit_classifier(
+        enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
+        y[split.val_idx], lr=lr,
+        encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
+        epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
+        patience=config.patience, seed=seed, dropout=config.dropout,
+        min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
+        verbose=config.verbose,
+        log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"head{i}"))
+  val_probs = np.mean([training.predict_proba(c, split.val_f) for c in clfs], axis=0)
+  test_probs = np.mean([training.predict_proba(c, test_f) for c in clfs], axis=0)
   seconds = time.time() - t
   row = _row(model, split, test_y, test_probs.argmax(axis=1), seconds,
              float(np.mean(val_probs.argmax(axis=1) == y[split.val_idx])))
-  return Fitted(clf, val_probs, test_probs, seconds), row
+  return Fitted(clfs, val_probs, test_probs, seconds), row
 
 
 def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
@@ -557,7 +567,7 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
   """Retrieval step: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
   index and the validation rows as queries; then every labelled row is the index."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  n_classes, encoder = len(prep.schema.classes), finetuned.clf.encoder
+  n_classes, encoder = len(prep.schema.classes), finetuned.clfs[0].encoder
   t = time.time()
   fit_emb = training.embed(encoder, split.fit_f)
   val_emb, test_emb = training.embed(encoder, split.val_f), training.embed(encoder, test_f)
@@ -672,8 +682,9 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
   neighbors = (None if head is None else
                NeighborIndex(head.index_emb, head.index_y, head.choice.k,
                              head.choice.temperature, head.choice.weight, head.metric))
-  export_path = export_classifier(last.finetuned.clf, prep.schema, prep.scaler,
-                                  config.export_dir, version=1, neighbors=neighbors)
+  first, *others = last.finetuned.clfs
+  export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
+                                  version=1, neighbors=neighbors, extra_heads=others)
   note = (f"`{export_path}`: " + (f"{name}, retrieval-augmented (training-row index "
           f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
           + f", chosen on validation accuracy at {frac:g}")

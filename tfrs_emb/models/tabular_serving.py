@@ -4,8 +4,9 @@ Signature ``serving_default``: one [None] tensor per feature column, by name: co
 columns float32 (NaN = missing), categorical columns string (stripped; "" = missing; a
 value outside the training vocabulary = out-of-vocabulary id), one-hot group members
 int64 (no 1 = missing; several 1s: the first). Outputs: ``label`` string [None] (the
-label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes],
-``embedding`` float32 [None, d] and ``nonfinite_input`` bool [None]: a row with a ±inf
+label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes]
+(an ensemble: the mean of its classifiers' softmax), ``embedding`` float32 [None, d] (the
+first classifier's [CLS]) and ``nonfinite_input`` bool [None]: a row with a ±inf
 continuous value is flagged and that value treated as missing (probabilities stay finite).
 
 With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
@@ -17,7 +18,7 @@ score = cosine in the classifier's [CLS] embedding, or, with a metric encoder
 
 import dataclasses
 import pathlib
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -71,18 +72,23 @@ def mix_with_neighbors(probabilities: tf.Tensor, scores: tf.Tensor, index_labels
 
 
 class TableServingModule(tf.Module):
-  """Classifier + schema + scaling statistics (+ optional neighbour index) as one module."""
+  """Classifier(s) + schema + scaling statistics (+ optional neighbour index) as one module.
+
+  ``extra_heads``: more classifiers whose probabilities are averaged with ``classifier``'s.
+  """
 
   def __init__(self, classifier: TabularClassifier, schema: tbl.TableSchema,
-               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None):
+               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None,
+               extra_heads: Sequence[TabularClassifier] = ()):
     super().__init__()
-    if not classifier.built:
+    classifiers = [classifier, *extra_heads]
+    if not all(c.built for c in classifiers):
       raise ValueError("the classifier must be built (called or trained) before export: "
                        "its head variables do not exist yet")
     # Track the variables, not the Keras model: saving a Keras model re-traces every
     # layer's call functions, which costs minutes on 2 cores and is not needed to serve.
-    self._embed_and_logits = classifier.embed_and_logits
-    self.model_variables = list(classifier.variables)
+    self._embed_and_logits = [c.embed_and_logits for c in classifiers]
+    self.model_variables = [v for c in classifiers for v in c.variables]
     self.schema = schema
     self.mean = tf.constant(scaler.mean, tf.float32)
     self.std = tf.constant(scaler.std, tf.float32)
@@ -137,8 +143,12 @@ class TableServingModule(tf.Module):
   @tf.function
   def serve(self, **fields):
     inputs, nonfinite = self.features(fields)
-    emb, logits = self._embed_and_logits(inputs)
+    emb, logits = self._embed_and_logits[0](inputs)
     probs = tf.nn.softmax(logits)
+    if len(self._embed_and_logits) > 1:
+      probs = tf.add_n([probs] + [tf.nn.softmax(f(inputs)[1])
+                                  for f in self._embed_and_logits[1:]])
+      probs /= len(self._embed_and_logits)
     if self.neighbors is not None:
       n = self.neighbors
       scores = (cosine_scores(emb, self.index_embeddings) if n.metric is None
@@ -164,9 +174,10 @@ def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
 def export_classifier(classifier: TabularClassifier, schema: tbl.TableSchema,
                       scaler: tbl.Scaler, export_dir: "str | pathlib.Path",
                       version: Optional[int] = 1,
-                      neighbors: Optional[NeighborIndex] = None) -> pathlib.Path:
+                      neighbors: Optional[NeighborIndex] = None,
+                      extra_heads: Sequence[TabularClassifier] = ()) -> pathlib.Path:
   """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder."""
-  module = TableServingModule(classifier, schema, scaler, neighbors)
+  module = TableServingModule(classifier, schema, scaler, neighbors, extra_heads)
   fn = module.serve.get_concrete_function(**input_specs(schema))
   return save_for_serving(module, export_dir, {"serving_default": fn}, version=version)
 
