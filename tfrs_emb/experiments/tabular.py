@@ -116,9 +116,10 @@ class Config:
   scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
                             lower=1e-6, upper=1.0)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
-  ensemble_heads: int = field(1, "Transformer classifiers trained per model row (finetune "
-                              "and scratch alike, from different seeds); their "
-                              "probabilities are averaged.", lower=1, upper=16)
+  ensemble_heads: Tuple[int, ...] = field(
+      (1,), "Transformer classifiers trained per model row (finetune and scratch alike, "
+      "from different seeds; probabilities averaged): one value, or one per label fraction "
+      "in increasing order.", lower=1, upper=16)
   min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
                                    "this many steps.", lower=0, upper=100000)
   retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
@@ -516,16 +517,25 @@ def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
   return _row("knn_k2", split, test_y, pred, time.time() - t)
 
 
+def ensemble_heads(config: Config, fraction: float) -> int:
+  """Classifiers per model row at ``fraction`` (``Config.ensemble_heads``)."""
+  heads, fractions = config.ensemble_heads, sorted(float(f) for f in config.label_fractions)
+  if len(heads) not in (1, len(fractions)):
+    raise ValueError(f"--ensemble_heads needs one value or one per label fraction "
+                     f"({len(fractions)}), got {len(heads)}")
+  return heads[0] if len(heads) == 1 else heads[fractions.index(fraction)]
+
+
 def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
                      reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
   """Builds the Transformer (from ``init`` weights if given), trains its classifier on the
   fit rows with early stopping on the validation rows, and scores it; ``ensemble_heads``
-  times (head i from seed + 100 i), probabilities averaged."""
+  times at this fraction (head i from seed + 100 i), probabilities averaged."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
   t = time.time()
   clfs = []
-  for i in range(config.ensemble_heads):
+  for i in range(ensemble_heads(config, split.fraction)):
     seed = config.seed + 100 * i
     reseed(seed + 3)
     enc = training.build_encoder(**pre.arch)
@@ -713,6 +723,7 @@ def run(config: Config, log: common.Log = common.no_log,
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
+  ensemble_heads(config, float(config.label_fractions[0]))  # a bad count fails before any work
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)
