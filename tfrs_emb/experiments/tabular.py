@@ -131,7 +131,7 @@ class Config:
   retrieval_weights: Tuple[float, ...] = field(
       (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "Weights of the neighbour head in the mix tried "
       "(0: plain fine-tuning, 1: neighbours only).", lower=0.0, upper=1.0)
-  metric_dim: int = field(32, "Width of the NCA metric embedding (metric_retrieval).",
+  metric_dim: int = field(64, "Width of the NCA metric embedding (metric_retrieval).",
                           lower=2, upper=1024)
   metric_epochs: int = field(30, "NCA training epochs over the fitted rows.",
                              lower=1, upper=10000)
