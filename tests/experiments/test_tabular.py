@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
@@ -17,7 +18,7 @@ from tfrs_emb.experiments import tabular
 from tfrs_emb.models.tabular_serving import serving_fields
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROW_MODELS = {"knn_k2", "finetune", "retrieval", "scratch", "lightgbm"}
+ROW_MODELS = {"knn_k2", "finetune", "retrieval", "metric_retrieval", "scratch", "lightgbm"}
 
 
 def _csv(path, n=40, with_label=True, seed=0):
@@ -63,6 +64,14 @@ def test_retrieval_choice_uses_validation_and_prefers_plain_on_ties():
   right = wrong[:, ::-1].copy()
   choice = tabular.choose_retrieval(cfg, index, index_y, val, right, np.array([0, 1]), 2)
   assert choice.weight == 0.0 and choice.k == 1  # ties → plain fine-tuning
+
+
+def test_ensemble_heads_one_value_or_one_per_fraction():
+  cfg = tabular.Config(label_fractions=(1.0, 0.1), ensemble_heads=(3, 1))
+  assert [tabular.ensemble_heads(cfg, f) for f in (0.1, 1.0)] == [3, 1]
+  assert tabular.ensemble_heads(dataclasses.replace(cfg, ensemble_heads=(2,)), 1.0) == 2
+  with pytest.raises(ValueError, match="one per label fraction"):
+    tabular.ensemble_heads(dataclasses.replace(cfg, ensemble_heads=(1, 2, 3)), 0.1)
 
 
 def _check_rows(metrics, fractions):

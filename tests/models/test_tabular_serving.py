@@ -11,7 +11,9 @@ from tfrs_emb.models import tabular_training as training
 from tfrs_emb.models.tabular import TabularClassifier
 from tfrs_emb.models.tabular_serving import (NeighborIndex, TableServingModule,
                                              export_classifier, serving_fields)
-from tfrs_emb.retrieval.neighbors import cosine_neighbors, neighbor_label_distribution
+from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
+from tfrs_emb.retrieval.neighbors import (cosine_neighbors, l2_neighbors,
+                                          neighbor_label_distribution)
 
 CSV = """amount, colour, g1, g2, g3, label
 120, red, 1, 0, 0, good
@@ -98,3 +100,37 @@ def test_retrieval_augmented_export_has_identical_probabilities(setup, tmp_path)
   plain = _serve(export_classifier(clf, schema, scaler, tmp_path / "p", version=1),
                  serving_fields(table, schema))
   assert np.abs(plain["probabilities"] - out["probabilities"]).max() > 1e-3
+
+
+def test_metric_retrieval_export_carries_its_index_and_metric(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  tf.keras.utils.set_random_seed(1)
+  metric = NeighborMetricEncoder(1, schema.cardinalities, 4)
+  z = metric(feats).numpy()
+  rng = np.random.default_rng(1)
+  index = NeighborIndex(z + rng.normal(scale=0.1, size=z.shape).astype(np.float32),
+                        np.array([0, 1, 0, 1, 0, 1]), k=2, temperature=0.5, weight=0.7,
+                        metric=metric)
+  path = export_classifier(clf, schema, scaler, tmp_path / "m", version=1, neighbors=index)
+  out = _serve(path, serving_fields(table, schema))
+  scores, idx = l2_neighbors(z, index.embeddings, 2)
+  hist = neighbor_label_distribution(scores, index.labels[idx], 2, 0.5)
+  _, logits = clf.embed_and_logits(feats)
+  expected = 0.3 * tf.nn.softmax(logits).numpy() + 0.7 * hist
+  np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+
+
+def test_ensemble_export_averages_the_heads_probabilities(setup, tmp_path):
+  table, schema, scaler, feats, clf = setup
+  tf.keras.utils.set_random_seed(2)
+  enc = training.build_encoder(1, schema.cardinalities, dim=8, num_heads=2, num_layers=1,
+                               numeric_embedding="periodic", num_frequencies=2)
+  other = TabularClassifier(enc, num_classes=2)
+  other(feats)
+  path = export_classifier(clf, schema, scaler, tmp_path / "e", version=1,
+                           extra_heads=[other])
+  out = _serve(path, serving_fields(table, schema))
+  emb, logits = clf.embed_and_logits(feats)
+  expected = 0.5 * (tf.nn.softmax(logits) + tf.nn.softmax(other.embed_and_logits(feats)[1]))
+  np.testing.assert_allclose(out["probabilities"], expected.numpy(), atol=1e-5)
+  np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote,
+from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote, l2_neighbors,
                                           neighbor_label_distribution)
 
 
@@ -22,6 +22,15 @@ def test_cosine_neighbors_ignore_norm_and_can_exclude_self():
   assert sims[0, 0] == pytest.approx(1.0)
   _, idx = cosine_neighbors(db, db, 1, query_ids=np.arange(3))
   np.testing.assert_array_equal(idx[:, 0], [1, 0, 1])
+
+
+def test_l2_neighbors_are_nearest_by_squared_distance():
+  db = np.array([[0, 0], [3, 0], [10, 10], [1, 1]], np.float32)
+  q = np.array([[2.4, 0], [9, 9]], np.float32)
+  scores, idx = l2_neighbors(q, db, 2)
+  np.testing.assert_array_equal(idx, [[1, 3], [2, 1]])  # 117 < 128 from (9, 9)
+  expected = -((q[:, None] - db[idx]) ** 2).sum(-1)
+  np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_neighbor_label_distribution_weights_by_similarity():

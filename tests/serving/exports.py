@@ -25,7 +25,8 @@ from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 from tfrs_emb.models.case_encoder import CaseEncoder, export_case_encoder
 from tfrs_emb.models import tabular_training
 from tfrs_emb.models.tabular import TabularClassifier
-from tfrs_emb.models.tabular_serving import export_classifier
+from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
+from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
 from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
 from tfrs_emb.retrieval import load_serving_fn
 
@@ -135,10 +136,15 @@ def _tabular_export(root):
   tf.keras.utils.set_random_seed(0)
   clf = TabularClassifier(tabular_training.build_encoder(
       1, schema.cardinalities, dim=8, num_heads=2, num_layers=1), num_classes=2)
-  clf({"continuous": scaler.transform(raw["continuous"]),
-       "categorical": raw["categorical"]})  # builds the weights
+  feats = {"continuous": scaler.transform(raw["continuous"]), "categorical": raw["categorical"]}
+  clf(feats)  # builds the weights
+  # As the default Cover Type export: neighbours in an NCA metric embedding, index inside.
+  metric = NeighborMetricEncoder(1, schema.cardinalities, 4)
+  index = NeighborIndex(metric(feats).numpy(), np.array([0, 1, 0, 1]), k=2, temperature=1.0,
+                        weight=0.8, metric=metric)
   yield Export("covertype_classifier",
-               export_classifier(clf, schema, scaler, root / "covertype_classifier"),
+               export_classifier(clf, schema, scaler, root / "covertype_classifier",
+                                 neighbors=index),
                ["red", "blue", "purple", ""])
 
 

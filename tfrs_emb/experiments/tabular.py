@@ -9,8 +9,10 @@ of it held out for early stopping and every model choice. Rows (metrics.json):
 ``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
 training rows in its own embedding, k / temperature / weight chosen on validation with the
 fitted rows as index; evaluation and export then index every labelled row),
-``scratch`` (same architecture, no pretraining), ``lightgbm``. The better of finetune and
-retrieval on validation at the largest fraction is exported (raw-column signature).
+``metric_retrieval`` (the same mix, neighbours in a linear metric embedding trained with
+leave-self-out NCA on the fitted rows, ``models.tabular_metric``), ``scratch`` (same
+architecture, no pretraining), ``lightgbm``. The best of finetune, retrieval and
+metric_retrieval on validation at the largest fraction is exported (raw-column signature).
 """
 
 import dataclasses
@@ -26,10 +28,11 @@ from tfrs_emb.analysis.clustering import project_2d
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments.common import field
+from tfrs_emb.models import tabular_metric
 from tfrs_emb.models import tabular_training as training
 from tfrs_emb.models.lightgbm_baseline import lightgbm_fit_predict
 from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
-from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote,
+from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote, l2_neighbors,
                                           neighbor_label_distribution)
 
 # The talk's Cover Type accuracies (15,120 labelled + 565,892 unlabelled rows).
@@ -38,6 +41,8 @@ TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,
 MODEL_LABELS = {"knn_k2": "pretraining + KNN (k=2), frozen",
                 "finetune": "pretraining + fine-tuning",
                 "retrieval": "pretraining + fine-tuning + neighbour-label head",
+                "metric_retrieval": "pretraining + fine-tuning + neighbour labels in a "
+                                    "learned metric (NCA) embedding",
                 "scratch": "same Transformer, no pretraining",
                 "lightgbm": "LightGBM (early stopping)"}
 MODELS = tuple(MODEL_LABELS)
@@ -111,6 +116,10 @@ class Config:
   scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
                             lower=1e-6, upper=1.0)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
+  ensemble_heads: Tuple[int, ...] = field(
+      (1,), "Transformer classifiers trained per model row (finetune and scratch alike, "
+      "from different seeds; probabilities averaged): one value, or one per label fraction "
+      "in increasing order.", lower=1, upper=16)
   min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
                                    "this many steps.", lower=0, upper=100000)
   retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
@@ -122,6 +131,18 @@ class Config:
   retrieval_weights: Tuple[float, ...] = field(
       (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "Weights of the neighbour head in the mix tried "
       "(0: plain fine-tuning, 1: neighbours only).", lower=0.0, upper=1.0)
+  metric_dim: int = field(64, "Width of the NCA metric embedding (metric_retrieval).",
+                          lower=2, upper=1024)
+  metric_epochs: int = field(30, "NCA training epochs over the fitted rows.",
+                             lower=1, upper=10000)
+  metric_batch_size: int = field(512, "NCA query rows per step (every fitted row is a "
+                                 "candidate).", lower=1, upper=65536)
+  metric_lr: float = field(3e-3, "NCA Adam learning rate.", lower=1e-6, upper=1.0)
+  metric_k: Tuple[int, ...] = field((1, 5, 10, 20), "Neighbour counts tried in the metric "
+                                    "embedding (chosen on validation).", lower=1, upper=10000)
+  metric_temperatures: Tuple[float, ...] = field(
+      (0.5, 1.0, 2.0), "Softmax temperatures of -squared distances tried (NCA trains at 1).",
+      lower=1e-4, upper=100.0)
   lgbm_max_trees: int = field(3000, "LightGBM max boosting rounds.", lower=1, upper=100000)
   lgbm_lr: float = field(0.05, "LightGBM learning rate.", lower=1e-4, upper=1.0)
   lgbm_num_leaves: int = field(63, "LightGBM leaves per tree.", lower=2, upper=4096)
@@ -243,29 +264,43 @@ class RetrievalChoice:
   val_accuracy: float
 
 
-def choose_retrieval(config: Config, index_emb: np.ndarray, index_y: np.ndarray,
-                     val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
-                     num_classes: int) -> RetrievalChoice:
-  """Grid over (k, temperature, weight) on the validation rows; ties → the earlier
-  (smaller k, lower temperature, lower weight), so weight 0 = plain fine-tuning wins ties."""
-  k_max = min(max(config.retrieval_k), len(index_y))
-  sims, idx = cosine_neighbors(val_emb, index_emb, k_max)
+Search = Callable[[np.ndarray, np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
+
+
+def choose_mix(ks: Tuple[int, ...], temperatures: Tuple[float, ...],
+               weights: Tuple[float, ...], index_emb: np.ndarray, index_y: np.ndarray,
+               val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
+               num_classes: int, search: Search = cosine_neighbors) -> RetrievalChoice:
+  """Grid over (k, temperature, weight) on the validation rows, neighbours found by
+  ``search`` (scores [Q, k], rows [Q, k]); ties → the earlier (smaller k, lower
+  temperature, lower weight), so weight 0 = plain fine-tuning wins ties."""
+  k_max = min(max(ks), len(index_y))
+  sims, idx = search(val_emb, index_emb, k_max)
   best = None
-  for k in sorted({min(k, k_max) for k in config.retrieval_k}):
-    for temp in config.retrieval_temperatures:
+  for k in sorted({min(k, k_max) for k in ks}):
+    for temp in temperatures:
       hist = neighbor_label_distribution(sims[:, :k], index_y[idx[:, :k]], num_classes, temp)
-      for w in sorted(config.retrieval_weights):
+      for w in sorted(weights):
         acc = float(np.mean(((1 - w) * val_probs + w * hist).argmax(axis=1) == val_y))
         if best is None or acc > best.val_accuracy:
           best = RetrievalChoice(k, temp, w, acc)
   return best
 
 
+def choose_retrieval(config: Config, index_emb: np.ndarray, index_y: np.ndarray,
+                     val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
+                     num_classes: int) -> RetrievalChoice:
+  """``choose_mix`` over the config's cosine grid (the ``retrieval`` row)."""
+  return choose_mix(config.retrieval_k, config.retrieval_temperatures,
+                    config.retrieval_weights, index_emb, index_y, val_emb, val_probs, val_y,
+                    num_classes)
+
+
 def retrieval_probs(choice: RetrievalChoice, index_emb: np.ndarray, index_y: np.ndarray,
-                    query_emb: np.ndarray, query_probs: np.ndarray,
-                    num_classes: int) -> np.ndarray:
+                    query_emb: np.ndarray, query_probs: np.ndarray, num_classes: int,
+                    search: Search = cosine_neighbors) -> np.ndarray:
   """Mixed probabilities [Q, classes] of the chosen neighbour head."""
-  sims, idx = cosine_neighbors(query_emb, index_emb, choice.k)
+  sims, idx = search(query_emb, index_emb, choice.k)
   hist = neighbor_label_distribution(sims, index_y[idx], num_classes, choice.temperature)
   return (1 - choice.weight) * query_probs + choice.weight * hist
 
@@ -376,8 +411,10 @@ class LabelSplit:
 
 @dataclasses.dataclass
 class Fitted:
-  """A trained Transformer classifier with its validation / evaluation probabilities."""
-  clf: object
+  """Trained Transformer classifiers (an ensemble of ``ensemble_heads``; the first one's
+  [CLS] embedding is the row embedding) with their averaged validation / evaluation
+  probabilities."""
+  clfs: list
   val_probs: np.ndarray
   test_probs: np.ndarray
   seconds: float
@@ -386,10 +423,11 @@ class Fitted:
 @dataclasses.dataclass
 class RetrievalHead:
   """The chosen neighbour head and its index (every labelled row in the fine-tuned
-  embedding)."""
+  embedding, or in ``metric``'s embedding when it is set)."""
   choice: RetrievalChoice
   index_emb: np.ndarray
   index_y: np.ndarray
+  metric: Optional[tabular_metric.NeighborMetricEncoder] = None
 
 
 @dataclasses.dataclass
@@ -399,7 +437,7 @@ class FractionResult:
   rows: List[dict]
   notes: Dict[str, str]
   finetuned: Fitted
-  head: RetrievalHead
+  heads: Dict[str, RetrievalHead]
 
 
 def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
@@ -479,31 +517,45 @@ def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
   return _row("knn_k2", split, test_y, pred, time.time() - t)
 
 
+def ensemble_heads(config: Config, fraction: float) -> int:
+  """Classifiers per model row at ``fraction`` (``Config.ensemble_heads``)."""
+  heads, fractions = config.ensemble_heads, sorted(float(f) for f in config.label_fractions)
+  if len(heads) not in (1, len(fractions)):
+    raise ValueError(f"--ensemble_heads needs one value or one per label fraction "
+                     f"({len(fractions)}), got {len(heads)}")
+  return heads[0] if len(heads) == 1 else heads[fractions.index(fraction)]
+
+
 def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
                      reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
   """Builds the Transformer (from ``init`` weights if given), trains its classifier on the
-  fit rows with early stopping on the validation rows, and scores it."""
+  fit rows with early stopping on the validation rows, and scores it; ``ensemble_heads``
+  times at this fraction (head i from seed + 100 i), probabilities averaged."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  reseed(config.seed + 3)
   t = time.time()
-  enc = training.build_encoder(**pre.arch)
-  if init is not None:
-    enc.set_weights(init)
-  clf = training.fit_classifier(
-      enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
-      y[split.val_idx], lr=lr,
-      encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
-      epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
-      patience=config.patience, seed=config.seed, dropout=config.dropout,
-      min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
-      verbose=config.verbose, log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}")
-  val_probs = training.predict_proba(clf, split.val_f)
-  test_probs = training.predict_proba(clf, test_f)
+  clfs = []
+  for i in range(ensemble_heads(config, split.fraction)):
+    seed = config.seed + 100 * i
+    reseed(seed + 3)
+    enc = training.build_encoder(**pre.arch)
+    if init is not None:
+      enc.set_weights(init)
+    clfs.append(training.fit_classifier(
+        enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
+        y[split.val_idx], lr=lr,
+        encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
+        epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
+        patience=config.patience, seed=seed, dropout=config.dropout,
+        min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
+        verbose=config.verbose,
+        log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"head{i}"))
+  val_probs = np.mean([training.predict_proba(c, split.val_f) for c in clfs], axis=0)
+  test_probs = np.mean([training.predict_proba(c, test_f) for c in clfs], axis=0)
   seconds = time.time() - t
   row = _row(model, split, test_y, test_probs.argmax(axis=1), seconds,
              float(np.mean(val_probs.argmax(axis=1) == y[split.val_idx])))
-  return Fitted(clf, val_probs, test_probs, seconds), row
+  return Fitted(clfs, val_probs, test_probs, seconds), row
 
 
 def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
@@ -525,7 +577,7 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
   """Retrieval step: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
   index and the validation rows as queries; then every labelled row is the index."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  n_classes, encoder = len(prep.schema.classes), finetuned.clf.encoder
+  n_classes, encoder = len(prep.schema.classes), finetuned.clfs[0].encoder
   t = time.time()
   fit_emb = training.embed(encoder, split.fit_f)
   val_emb, test_emb = training.embed(encoder, split.val_f), training.embed(encoder, test_f)
@@ -538,6 +590,37 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
   row = _row("retrieval", split, test_y, probs.argmax(axis=1),
              finetuned.seconds + time.time() - t, choice.val_accuracy)
   return RetrievalHead(choice, index_emb, index_y), row
+
+
+def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
+                          finetuned: Fitted, reseed: Callable[[int], None]
+                          ) -> Tuple[RetrievalHead, dict]:
+  """Metric retrieval step: an NCA metric embedding trained on the fitted rows; the
+  fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
+  retrieval step's (fitted rows as index, validation rows as queries), then every labelled
+  row is the index."""
+  y, (test_f, test_y) = prep.labels, _test_rows(prep)
+  n_classes = len(prep.schema.classes)
+  reseed(config.seed + 5)
+  t = time.time()
+  metric = tabular_metric.NeighborMetricEncoder(len(prep.schema.continuous),
+                                                prep.schema.cardinalities, config.metric_dim)
+  tabular_metric.fit_neighbor_metric(metric, split.fit_f, y[split.fit_idx],
+                                     epochs=config.metric_epochs,
+                                     batch_size=config.metric_batch_size,
+                                     lr=config.metric_lr, seed=config.seed)
+  fit_z, val_z, test_z = (tabular_metric.embed_rows(metric, f)
+                          for f in (split.fit_f, split.val_f, test_f))
+  choice = choose_mix(config.metric_k, config.metric_temperatures, config.retrieval_weights,
+                      fit_z, y[split.fit_idx], val_z, finetuned.val_probs, y[split.val_idx],
+                      n_classes, search=l2_neighbors)
+  index_z = np.concatenate([fit_z, val_z])
+  index_y = np.concatenate([y[split.fit_idx], y[split.val_idx]])
+  probs = retrieval_probs(choice, index_z, index_y, test_z, finetuned.test_probs, n_classes,
+                          search=l2_neighbors)
+  row = _row("metric_retrieval", split, test_y, probs.argmax(axis=1),
+             finetuned.seconds + time.time() - t, choice.val_accuracy)
+  return RetrievalHead(choice, index_z, index_y, metric), row
 
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
@@ -556,7 +639,8 @@ def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, L
 def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
                         log: common.Log, reseed: Callable[[int], None]) -> FractionResult:
-  """Every model at one label fraction: knn → finetune → scratch → retrieval → lightgbm."""
+  """Every model at one label fraction: knn → finetune → scratch → retrieval →
+  metric_retrieval → lightgbm."""
   split = label_split(config, prep, frac)
   rows, notes = [knn_step(prep, pre, split)], {}
   finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
@@ -565,18 +649,21 @@ def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
   scratch, row = scratch_step(config, prep, pre, split, out, reseed)
   rows.append(row)
   log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
-  head, row = retrieval_step(config, prep, split, finetuned)
-  rows.append(row)
-  c = head.choice
-  notes[f"retrieval head @{frac:g}"] = (
-      f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
-      f"(validation accuracy {c.val_accuracy:.4f})")
-  log(f"retrieval @{frac:g}: accuracy {row['accuracy']:.4f} "
-      f"({notes[f'retrieval head @{frac:g}']})")
+  heads = {}
+  for name, (head, row) in (
+      ("retrieval", retrieval_step(config, prep, split, finetuned)),
+      ("metric_retrieval", metric_retrieval_step(config, prep, split, finetuned, reseed))):
+    rows.append(row)
+    heads[name], c = head, head.choice
+    notes[f"{name} head @{frac:g}"] = (
+        f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
+        f"(validation accuracy {c.val_accuracy:.4f})")
+    log(f"{name} @{frac:g}: accuracy {row['accuracy']:.4f} "
+        f"({notes[f'{name} head @{frac:g}']})")
   row, best_iter = lightgbm_step(config, prep, lgbm, split)
   rows.append(row)
   notes[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
-  return FractionResult(frac, rows, notes, finetuned, head)
+  return FractionResult(frac, rows, notes, finetuned, heads)
 
 
 def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
@@ -593,18 +680,23 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
 
 def export_step(config: Config, prep: PreparedTable, last: FractionResult,
                 ) -> Tuple[pathlib.Path, str]:
-  """Export step: the better of finetune and retrieval on validation at the largest label
-  fraction, with the raw-column signature. Returns (version folder, report note)."""
+  """Export step: the best of finetune and the neighbour heads on validation at the
+  largest label fraction (ties → finetune, then the earlier head), with the raw-column
+  signature. Returns (version folder, report note)."""
   frac = last.fraction
-  ft_val = next(r["val_accuracy"] for r in last.rows if r["model"] == "finetune")
-  head = last.head
-  use = head.choice.val_accuracy > ft_val
-  neighbors = (NeighborIndex(head.index_emb, head.index_y, head.choice.k,
-                             head.choice.temperature, head.choice.weight) if use else None)
-  export_path = export_classifier(last.finetuned.clf, prep.schema, prep.scaler,
-                                  config.export_dir, version=1, neighbors=neighbors)
-  note = (f"`{export_path}`: " + ("retrieval-augmented (training-row index "
-          f"of {len(head.index_y)} rows inside)" if use else "fine-tuned model")
+  best_val = next(r["val_accuracy"] for r in last.rows if r["model"] == "finetune")
+  name, head = "finetune", None
+  for n, h in last.heads.items():
+    if h.choice.val_accuracy > best_val:
+      name, head, best_val = n, h, h.choice.val_accuracy
+  neighbors = (None if head is None else
+               NeighborIndex(head.index_emb, head.index_y, head.choice.k,
+                             head.choice.temperature, head.choice.weight, head.metric))
+  first, *others = last.finetuned.clfs
+  export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
+                                  version=1, neighbors=neighbors, extra_heads=others)
+  note = (f"`{export_path}`: " + (f"{name}, retrieval-augmented (training-row index "
+          f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
           + f", chosen on validation accuracy at {frac:g}")
   return export_path, note
 
@@ -622,14 +714,16 @@ def write_outputs(out: pathlib.Path, config: Config, prep: PreparedTable, pre: P
 def run(config: Config, log: common.Log = common.no_log,
         reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
   """Runs every step and writes the outputs: load → pretrain → per label fraction (split,
-  knn, finetune, scratch, retrieval, lightgbm) → UMAP → report → export (metrics.json and
-  report.md are written before the export and rewritten with its path after it).
+  knn, finetune, scratch, retrieval, metric_retrieval, lightgbm) → UMAP → report → export
+  (metrics.json and report.md are written before the export and rewritten with its path
+  after it).
 
   ``reseed(seed)``: called before each Keras model is built so that every model starts
   from the same RNG state whatever ran before it (trainers pass
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
+  ensemble_heads(config, float(config.label_fractions[0]))  # a bad count fails before any work
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)

@@ -4,18 +4,21 @@ Signature ``serving_default``: one [None] tensor per feature column, by name: co
 columns float32 (NaN = missing), categorical columns string (stripped; "" = missing; a
 value outside the training vocabulary = out-of-vocabulary id), one-hot group members
 int64 (no 1 = missing; several 1s: the first). Outputs: ``label`` string [None] (the
-label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes],
-``embedding`` float32 [None, d] and ``nonfinite_input`` bool [None]: a row with a ±inf
+label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes]
+(an ensemble: the mean of its classifiers' softmax), ``embedding`` float32 [None, d] (the
+first classifier's [CLS]) and ``nonfinite_input`` bool [None]: a row with a ±inf
 continuous value is flagged and that value treated as missing (probabilities stay finite).
 
 With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
-``(1 - weight) * softmax(logits) + weight * h``, h the softmax(cosine / temperature)-weighted
-label histogram of the k nearest indexed training rows (the index is inside the SavedModel).
+``(1 - weight) * softmax(logits) + weight * h``, h the softmax(score / temperature)-weighted
+label histogram of the k nearest indexed training rows (the index is inside the SavedModel):
+score = cosine in the classifier's [CLS] embedding, or, with a metric encoder
+(``models.tabular_metric``), -||z - x||^2 in its embedding.
 """
 
 import dataclasses
 import pathlib
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -26,28 +29,42 @@ from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.core.serving import save_for_serving
 from tfrs_emb.data import table as tbl
 from tfrs_emb.models.tabular import TabularClassifier
+from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
 
 
 @dataclasses.dataclass
 class NeighborIndex:
-  """Training rows for retrieval: embeddings float [N, d], class ids int [N], and the
-  neighbour head's settings (chosen on the validation split)."""
+  """Training rows for retrieval: embeddings float [N, d] (or [N, m] in ``metric``'s
+  embedding), class ids int [N], and the neighbour head's settings (chosen on the
+  validation split). ``metric``: None = cosine in the [CLS] embedding; a trained
+  ``NeighborMetricEncoder`` = squared L2 in its embedding."""
   embeddings: np.ndarray
   labels: np.ndarray
   k: int
   temperature: float
   weight: float
+  metric: Optional[NeighborMetricEncoder] = None
 
 
-def mix_with_neighbors(probabilities: tf.Tensor, embeddings: tf.Tensor, index_embeddings: tf.Tensor,
-                       index_labels: tf.Tensor, k: int, temperature: float,
-                       weight: float) -> tf.Tensor:
+def cosine_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tensor:
+  """Cosine similarities [B, N] of queries [B, d] to unit-norm index rows [N, d]."""
+  return tf.matmul(tf.math.l2_normalize(embeddings, axis=-1), index_embeddings,
+                   transpose_b=True)
+
+
+def l2_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tensor:
+  """-||q - x||^2 [B, N] of queries [B, m] to index rows [N, m] (``l2_neighbors``'s)."""
+  return (2.0 * tf.matmul(embeddings, index_embeddings, transpose_b=True)
+          - tf.reduce_sum(index_embeddings ** 2, axis=1)[None]
+          - tf.reduce_sum(embeddings ** 2, axis=1, keepdims=True))
+
+
+def mix_with_neighbors(probabilities: tf.Tensor, scores: tf.Tensor, index_labels: tf.Tensor,
+                       k: int, temperature: float, weight: float) -> tf.Tensor:
   """The retrieval head in TensorFlow (the SavedModel's path; ``retrieval.neighbors`` is
-  the numpy one used in training): probabilities [B, C] mixed with the neighbour label
-  histogram. index_embeddings: unit-norm [N, d]; index_labels: int [N]."""
-  q = tf.math.l2_normalize(embeddings, axis=-1)
-  sims = tf.matmul(q, index_embeddings, transpose_b=True)  # [B, N]
-  top = tf.math.top_k(sims, k=k)
+  the numpy one used in training): probabilities [B, C] mixed with the label histogram of
+  the k best-scoring index rows. scores: [B, N]; index_labels: int [N]."""
+  top = tf.math.top_k(scores, k=k)
   w = tf.nn.softmax(top.values / temperature, axis=-1)  # [B, k]
   onehot = tf.one_hot(tf.gather(index_labels, top.indices), tf.shape(probabilities)[1])
   hist = tf.reduce_sum(onehot * w[:, :, None], axis=1)
@@ -55,18 +72,23 @@ def mix_with_neighbors(probabilities: tf.Tensor, embeddings: tf.Tensor, index_em
 
 
 class TableServingModule(tf.Module):
-  """Classifier + schema + scaling statistics (+ optional neighbour index) as one module."""
+  """Classifier(s) + schema + scaling statistics (+ optional neighbour index) as one module.
+
+  ``extra_heads``: more classifiers whose probabilities are averaged with ``classifier``'s.
+  """
 
   def __init__(self, classifier: TabularClassifier, schema: tbl.TableSchema,
-               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None):
+               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None,
+               extra_heads: Sequence[TabularClassifier] = ()):
     super().__init__()
-    if not classifier.built:
+    classifiers = [classifier, *extra_heads]
+    if not all(c.built for c in classifiers):
       raise ValueError("the classifier must be built (called or trained) before export: "
                        "its head variables do not exist yet")
     # Track the variables, not the Keras model: saving a Keras model re-traces every
     # layer's call functions, which costs minutes on 2 cores and is not needed to serve.
-    self._embed_and_logits = classifier.embed_and_logits
-    self.model_variables = list(classifier.variables)
+    self._embed_and_logits = [c.embed_and_logits for c in classifiers]
+    self.model_variables = [v for c in classifiers for v in c.variables]
     self.schema = schema
     self.mean = tf.constant(scaler.mean, tf.float32)
     self.std = tf.constant(scaler.std, tf.float32)
@@ -81,7 +103,13 @@ class TableServingModule(tf.Module):
         self.lookups[f.name] = tf.lookup.StaticHashTable(init, default_value=tbl.OOV_ID)
     self.neighbors = neighbors
     if neighbors is not None:
-      self.index_embeddings = tf.Variable(l2_normalize(neighbors.embeddings), trainable=False)
+      index = neighbors.embeddings
+      if neighbors.metric is None:
+        index = l2_normalize(index)
+      else:
+        self._metric = neighbors.metric.call
+        self.metric_variables = list(neighbors.metric.variables)
+      self.index_embeddings = tf.Variable(np.asarray(index, np.float32), trainable=False)
       self.index_labels = tf.Variable(np.asarray(neighbors.labels, np.int32), trainable=False)
 
   def features(self, fields: Dict[str, tf.Tensor]):
@@ -115,12 +143,18 @@ class TableServingModule(tf.Module):
   @tf.function
   def serve(self, **fields):
     inputs, nonfinite = self.features(fields)
-    emb, logits = self._embed_and_logits(inputs)
+    emb, logits = self._embed_and_logits[0](inputs)
     probs = tf.nn.softmax(logits)
+    if len(self._embed_and_logits) > 1:
+      probs = tf.add_n([probs] + [tf.nn.softmax(f(inputs)[1])
+                                  for f in self._embed_and_logits[1:]])
+      probs /= len(self._embed_and_logits)
     if self.neighbors is not None:
       n = self.neighbors
-      probs = mix_with_neighbors(probs, emb, self.index_embeddings, self.index_labels,
-                                 min(n.k, len(n.labels)), n.temperature, n.weight)
+      scores = (cosine_scores(emb, self.index_embeddings) if n.metric is None
+                else l2_scores(self._metric(inputs), self.index_embeddings))
+      probs = mix_with_neighbors(probs, scores, self.index_labels, min(n.k, len(n.labels)),
+                                 n.temperature, n.weight)
     class_id = tf.argmax(probs, axis=1)
     return {"label": tf.gather(self.classes, class_id), "class_id": class_id,
             "probabilities": probs, "embedding": emb, "nonfinite_input": nonfinite}
@@ -140,9 +174,10 @@ def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
 def export_classifier(classifier: TabularClassifier, schema: tbl.TableSchema,
                       scaler: tbl.Scaler, export_dir: "str | pathlib.Path",
                       version: Optional[int] = 1,
-                      neighbors: Optional[NeighborIndex] = None) -> pathlib.Path:
+                      neighbors: Optional[NeighborIndex] = None,
+                      extra_heads: Sequence[TabularClassifier] = ()) -> pathlib.Path:
   """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder."""
-  module = TableServingModule(classifier, schema, scaler, neighbors)
+  module = TableServingModule(classifier, schema, scaler, neighbors, extra_heads)
   fn = module.serve.get_concrete_function(**input_specs(schema))
   return save_for_serving(module, export_dir, {"serving_default": fn}, version=version)
 

@@ -1,4 +1,4 @@
-"""Nearest-neighbour classifiers on embeddings (exact cosine search of ``core.linalg``).
+"""Nearest-neighbour classifiers on embeddings (exact cosine or L2 search of ``core.linalg``).
 
 ``knn_vote``: the talk's KNN(k) on frozen embeddings. ``neighbor_label_distribution``: the
 retrieval half of a retrieval-augmented classifier, a similarity-weighted label histogram
@@ -23,6 +23,18 @@ def cosine_neighbors(queries: np.ndarray, database: np.ndarray, k: int,
   if query_ids is None:
     return exact_top_k(q, db, k)
   return top_k_excluding_self(q, db, query_ids, k)
+
+
+def l2_neighbors(queries: np.ndarray, database: np.ndarray,
+                 k: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Squared-L2 top-k: (scores -||q - x||^2 float32 [Q, k], database rows int64 [Q, k]),
+  nearest first. The inner-product search runs on [q, 1] against [2x, -||x||^2]."""
+  q = np.asarray(queries, np.float32)
+  db = np.asarray(database, np.float32)
+  sq = np.sum(db * db, axis=1, keepdims=True)
+  scores, idx = exact_top_k(np.hstack([q, np.ones((len(q), 1), np.float32)]),
+                            np.hstack([2.0 * db, -sq]), k)
+  return scores - np.sum(q * q, axis=1, keepdims=True), idx
 
 
 def knn_vote(train_emb: np.ndarray, train_y: np.ndarray, query_emb: np.ndarray,
