@@ -87,6 +87,8 @@ def _checks(result) -> list:
     lines.append("- reloaded SavedModel / in process (QPS ratio, share of identical ids): "
                  + "; ".join(f"{r['method']} {r['serving_qps'] / r['qps']:.2f}×, "
                              f"{r['serving_same_ids']:.4f}" for r in served) + ".")
+  if result.tuned_build:
+    lines.append(f"- tuned ScaNN build: {result.tuned_build}.")
   if result.tuned_choice:
     c = result.tuned_choice
     lines.append(f"- tuned ScaNN search knobs chosen on the validation queries: "
