@@ -148,7 +148,7 @@ def report_markdown(result) -> str:
       "`serving_qps`: the row's TFRS layer exported as a SavedModel, reloaded and its "
       f"`serving_default` called on the same queries in batches of "
       f"{result.config['serving_batch']:,d} (n/a: not a TFRS layer). A search that took "
-      "under 5 s is timed twice and the faster run kept.", "",
+      "under 5 s is timed three times and the fastest run kept.", "",
   ]
   if result.sweep_table:
     lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
