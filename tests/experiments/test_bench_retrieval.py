@@ -99,5 +99,24 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
   assert result.tuned_choice["setting"] == "leaves=30,reorder=100"
   row = result.rows[0]
   assert row["method"] == "scann_tuned_mean" and row["search"].endswith("[leaves=30,reorder=100]")
+  assert result.tuned_build["num_leaves"] == 30                  # the --tuned_leaves flag
   ivf = next(r for r in result.sweep_table if r["method"] == "faiss ivf")
   assert ivf["qps@0.9"] > 0                        # nprobe=30 of 30 lists is exact
+
+
+def test_build_from_search_takes_the_fastest_build_reaching_the_target():
+  from tfrs_emb.experiments import bench_retrieval as br
+  points = [dict(num_leaves=1000, scoring="ah", dimensions_per_block=2,
+                 anisotropic_quantization_threshold=0.2, training_sample_size=250_000,
+                 qps=9_000.0, recall=0.97),
+            dict(num_leaves=3000, scoring="ah", dimensions_per_block=4,
+                 anisotropic_quantization_threshold=0.3, training_sample_size=100_000,
+                 qps=8_000.0, recall=0.96),
+            dict(num_leaves=4000, scoring="float32", training_sample_size=100_000,
+                 qps=50_000.0, recall=0.90)]
+  config = br.Config(tuned_target_recall=0.955)
+  chosen = br.build_from_search(config, points)
+  assert (chosen.tuned_leaves, chosen.tuned_scoring, chosen.tuned_dims_per_block,
+          chosen.tuned_training_sample_size) == (1000, "ah", 2, 250_000)
+  strict = dataclasses.replace(config, tuned_target_recall=0.99)
+  assert br.build_from_search(strict, points) == strict          # none reaches it

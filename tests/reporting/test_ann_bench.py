@@ -22,6 +22,7 @@ class _Result:
   sweep_table: list
   tuning: list
   tuned_choice: dict
+  tuned_build: dict
   config_search: list
   config_front: list
   exports: dict
@@ -59,7 +60,7 @@ def _result():
                  num_items=1000, num_queries=100, k=10, rows=rows, sweep=sweep,
                  sweep_table=table, tuning=[], tuned_choice=dict(setting="leaves=20,reorder=40",
                                                                  recall=0.97, qps=21_000.0),
-                 config_search=[], config_front=[], exports={}, conditions_before=COND,
+                 tuned_build=dict(num_leaves=2000, scoring="ah"), config_search=[], config_front=[], exports={}, conditions_before=COND,
                  conditions_after=dict(COND, load_average_1m=1.5),
                  threads={"faiss_omp": 2}, total_seconds=75.0)
 
@@ -73,6 +74,7 @@ def test_report_states_ratios_verdicts_and_measured_conditions():
   assert "recall qps@0.99: ScaNN nan vs best faiss (faiss ivf) 5,000 → n/a" in text
   assert "load average (1 min) 0.50 before, 1.50 after" in text
   assert "1 min 15 s" in text and "'faiss_omp': 2" in text
+  assert "- tuned ScaNN build: {'num_leaves': 2000, 'scoring': 'ah'}." in text
 
 
 def test_plot_labels_are_legend_entries_not_text_on_the_data(tmp_path):

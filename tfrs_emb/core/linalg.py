@@ -15,7 +15,8 @@ than the selection: a plain ``top_k`` / ``argpartition`` over every one of the
    maxima (ties aside): if an item of a group outside the top-k maxima were in the top k,
    the k groups above it would each hold an item scoring higher, a contradiction.
 3. So only the k best groups of ``M`` (``k × N/P`` candidates) are rescored exactly and
-   the k best of them returned.
+   the k best of them returned (their rows gathered a few queries at a time, so the
+   gathered rows stay in cache).
 
 Blocks of queries run in parallel threads (numpy and BLAS release the GIL) with BLAS
 single-threaded per call, so both the products and the folding use every core.
@@ -70,10 +71,25 @@ def _search_block(q: np.ndarray, db: np.ndarray, k: int, chunk: int) -> Tuple[np
   cand = (groups[:, :, None] + (np.arange(num_chunks) * chunk)[None, None, :]).reshape(b, -1)
   valid = cand < n
   cand = np.where(valid, cand, 0)
-  cand_scores = np.matmul(db[cand], q[:, :, None])[:, :, 0]
+  cand_scores = _rescore(q, db, cand)
   cand_scores[~valid] = -np.inf
   vals, pos = _top_k_rows(cand_scores, k)
   return vals, np.take_along_axis(cand, pos, axis=1)
+
+
+def _rescore(q: np.ndarray, db: np.ndarray, cand: np.ndarray,
+             gather_bytes: int = 1 << 20) -> np.ndarray:
+  """Scores [B, C] of q [B, D] against its candidate rows db[cand] (cand int [B, C]).
+
+  The candidate rows are gathered a few queries at a time (about ``gather_bytes``): one
+  gather for the whole block (B × C × D floats, ~120 MB at 692k rows) is a fresh
+  allocation whose page faults and cache misses cost as much as the block's products.
+  """
+  step = max(1, gather_bytes // max(cand.shape[1] * db.shape[1] * db.itemsize, 1))
+  out = np.empty(cand.shape, np.float32)
+  for s in range(0, len(q), step):
+    np.matmul(db[cand[s:s + step]], q[s:s + step, :, None], out=out[s:s + step, :, None])
+  return out
 
 
 def exact_top_k(queries: np.ndarray, database: np.ndarray, k: int,

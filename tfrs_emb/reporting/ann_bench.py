@@ -87,6 +87,8 @@ def _checks(result) -> list:
     lines.append("- reloaded SavedModel / in process (QPS ratio, share of identical ids): "
                  + "; ".join(f"{r['method']} {r['serving_qps'] / r['qps']:.2f}×, "
                              f"{r['serving_same_ids']:.4f}" for r in served) + ".")
+  if result.tuned_build:
+    lines.append(f"- tuned ScaNN build: {result.tuned_build}.")
   if result.tuned_choice:
     c = result.tuned_choice
     lines.append(f"- tuned ScaNN search knobs chosen on the validation queries: "
@@ -146,7 +148,7 @@ def report_markdown(result) -> str:
       "`serving_qps`: the row's TFRS layer exported as a SavedModel, reloaded and its "
       f"`serving_default` called on the same queries in batches of "
       f"{result.config['serving_batch']:,d} (n/a: not a TFRS layer). A search that took "
-      "under 5 s is timed twice and the faster run kept.", "",
+      "under 5 s is timed three times and the fastest run kept.", "",
   ]
   if result.sweep_table:
     lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
