@@ -3,10 +3,10 @@ graph rewrites off (``TF_ENABLE_ONEDNN_OPTS=0``) unless the environment sets the
 
 Import this first (before ``tfrs_emb``). The CBOW step is small gathers, batched
 products of ``[B, L, 64] × [B, 64, K]`` and row scatters, where oneDNN's per-op rewrites
-and primitive setup cost more than they save: on the 30k-case demo a whole Keras training
-(fresh process, fixed costs included) took 1.17 s with them off vs 1.35 s on (mean of 4
-alternating pairs, shared 2-core machine; model build ~45 vs ~105 ms, first epoch ~0.35
-vs ~0.4 s, later epochs about equal; BUILD_NOTES.md, JADER CBOW). The other trainers
+and primitive setup cost more than they save: on the demo-size development release a
+whole Keras training in a fresh process took 1.33 s with them off vs 1.70 s on, a second
+one in the same process 1.20 vs 1.37 s (means of 5 alternating pairs under the heavy-job
+lock on the shared 2-core machine; BUILD_NOTES.md, JADER CBOW, third pass). The other trainers
 keep TensorFlow's default.
 """
 
