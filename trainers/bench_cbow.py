@@ -12,6 +12,7 @@ Tune on a development release (--synthetic_seed=1), never on the evaluation one 
 
 from absl import app
 
+from trainers import cbow_env  # noqa: F401  (first: oneDNN off before TensorFlow loads)
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tfrs_emb.experiments import bench_cbow
 from trainers import flagdefs

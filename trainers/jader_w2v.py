@@ -8,6 +8,7 @@ search, CaseEncoder export (tfrs_emb.experiments.jader_w2v).
 
 from absl import app
 
+from trainers import cbow_env  # noqa: F401  (first: oneDNN off before TensorFlow loads)
 import tfrs_emb  # noqa: F401
 from tfrs_emb.experiments import jader_w2v
 from trainers import flagdefs

@@ -9,6 +9,7 @@
 
 from absl import app
 
+from trainers import cbow_env  # noqa: F401  (first: oneDNN off before TensorFlow loads)
 import tfrs_emb  # noqa: F401
 from tfrs_emb.experiments import set2vec
 from trainers import flagdefs
