@@ -161,11 +161,17 @@ class CBOW(tf.keras.Model):
 
   def loss_terms(self, ids, neg):
     """Summed negative-sampling loss and the number of targets (for tests / eval)."""
-    if neg.shape.rank == 2:
-      _, _, pos, negl = self._per_set_gradients(ids, neg, 1.0)
-    else:
-      _, _, _, pos, negl, _ = self._forward(ids, neg)
-    return self._loss(pos, negl[:tf.size(pos)]), tf.cast(tf.size(pos), tf.float32)
+    forward = self._per_set_forward if neg.shape.rank == 2 else self._forward
+    _, _, _, pos, negl, _ = forward(ids, neg)
+    pos = tf.reshape(pos, [-1])                                       # [T]
+    negl = tf.reshape(negl, [-1, tf.shape(negl)[-1]])[:tf.size(pos)]  # [T, K]
+    return self._loss(pos, negl), tf.cast(tf.size(pos), tf.float32)
+
+  def _error_factors(self, pos, negl, scale):
+    """(σ(pos) − 1, w·σ(negl)) times ``scale``: the summed loss's derivatives by the
+    positive and noise scores (any shapes), w = negatives / shared_negatives."""
+    return ((tf.sigmoid(pos) - 1.0) * scale,
+            (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl))
 
   def gradients(self, ids, neg, scale=1.0):
     """Analytic gradients as IndexedSlices (no tape, no dense rows).
@@ -190,8 +196,7 @@ class CBOW(tf.keras.Model):
       return self._per_set_gradients(ids, neg, scale)
     d = self.dim
     c, u, un, pos, negl, inv = self._forward(ids, neg)
-    gp = (tf.sigmoid(pos) - 1.0) * scale                              # [T]
-    gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)  # [P, K]
+    gp, gn = self._error_factors(pos, negl, scale)                    # [T], [P, K]
     gpi = gp * inv                                                    # ∂/∂u = gp·c·inv
     exact = self.input_update == "exact"
     t = tf.size(pos)
@@ -203,10 +208,13 @@ class CBOW(tf.keras.Model):
     du = gpi[:, None] * c[:t]                                         # [T, d]
     return self._slices(ids, neg, dv, du, dun) + (pos, negl[:t])
 
-  def _per_set_gradients(self, ids, neg, scale):
-    """``gradients`` for per-set noise ``neg [B, K]``, computed in the [B, L, ·] layout
-    (fewer reshapes and slices: the step's ops are traced and instantiated once per
-    run, a visible share of the 30k-case demo's ~1 s training)."""
+  def _per_set_forward(self, ids, neg):
+    """Forward pass with per-set noise ``neg [B, K]`` in the [B, L, ·] layout (fewer
+    reshapes and slices: the step's ops are traced and instantiated once per run, a
+    visible share of the 30k-case demo's ~1 s training).
+
+    Returns (c [B, L, d], u [B, L, d], un [B, K, d], pos [B, L], negl [B, L, K], inv).
+    """
     v = tf.gather(self.input_embeddings, ids)                         # [B, L, d]
     inv = 1.0 / (tf.cast(tf.shape(ids)[1], tf.float32) - 1.0)
     c = tf.reduce_sum(v, 1, keepdims=True) - v                        # [B, L, d]  h = c·inv
@@ -214,8 +222,12 @@ class CBOW(tf.keras.Model):
     un = tf.gather(self.output_embeddings, neg)                       # [B, K, d]
     pos = tf.reduce_sum(c * u, -1) * inv                              # [B, L]  h·u
     negl = tf.matmul(c, un, transpose_b=True) * inv                   # [B, L, K]  h·un
-    gp = (tf.sigmoid(pos) - 1.0) * scale
-    gn = (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl)
+    return c, u, un, pos, negl, inv
+
+  def _per_set_gradients(self, ids, neg, scale):
+    """``gradients`` for per-set noise ``neg [B, K]``, in ``_per_set_forward``'s layout."""
+    c, u, un, pos, negl, inv = self._per_set_forward(ids, neg)
+    gp, gn = self._error_factors(pos, negl, scale)                    # [B, L], [B, L, K]
     gpi, gni = gp * inv, gn * inv                                     # ∂/∂u, ∂/∂un factors
     exact = self.input_update == "exact"
     dh = (tf.expand_dims(gpi if exact else gp, -1) * u                # a·∂h  [B, L, d]
@@ -248,12 +260,10 @@ class CBOW(tf.keras.Model):
     """
     if isinstance(data, (tuple, list)):   # SetBatches' batches: no checks needed
       flat, shapes = data
-      sizes = shapes[:, 0] * shapes[:, 1]
-      offsets = tf.cumsum(sizes, exclusive=True)
+      offsets = plan_offsets(shapes)
 
       def body(i, total):
-        ids = tf.reshape(flat[offsets[i]:offsets[i] + sizes[i]], shapes[i])
-        return i + 1, total + self._train_batch(ids)
+        return i + 1, total + self._train_batch(plan_batch(flat, offsets[i], shapes[i]))
 
       steps = tf.shape(shapes)[0]
       _, total = tf.while_loop(lambda i, _: i < steps, body, (0, 0.0),
@@ -431,16 +441,25 @@ class SetBatches:
     def epoch_batches(epoch):
       flat, shapes = tf.numpy_function(self.plan, [epoch], (tf.int32, tf.int32),
                                        stateful=False)
-      offsets = tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
-      return tf.data.Dataset.from_tensor_slices((offsets, shapes)).map(
+      return tf.data.Dataset.from_tensor_slices((plan_offsets(shapes), shapes)).map(
           tf.autograph.experimental.do_not_convert(
-              lambda o, shape: tf.reshape(flat[o:o + shape[0] * shape[1]], shape)))
+              lambda offset, shape: plan_batch(flat, offset, shape)))
 
     opts = tf.data.Options()
     # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
     opts.autotune.enabled = False
     return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
         epoch_batches).prefetch(16).with_options(opts)
+
+
+def plan_offsets(shapes: tf.Tensor) -> tf.Tensor:
+  """Start of each batch in an epoch plan's flat ids: int32 [S] from shapes int32 [S, 2]."""
+  return tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
+
+
+def plan_batch(flat: tf.Tensor, offset: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+  """The batch int32 [B, L] of an epoch plan (``SetBatches.plan``) at ``offset``."""
+  return tf.reshape(flat[offset:offset + shape[0] * shape[1]], shape)
 
 
 def noise_table(probabilities: np.ndarray, size: int) -> np.ndarray:
