@@ -31,3 +31,11 @@ def test_qps_at_recall_interpolates_log_qps_and_marks_unreached_targets():
   assert math.isclose(ann.qps_at_recall(pts, 0.99), 10.0)
   assert math.isnan(ann.qps_at_recall(pts, 0.995))
   assert math.isnan(ann.qps_at_recall([], 0.5))
+
+
+def test_fastest_at_recall_takes_the_fastest_point_reaching_the_target_or_none():
+  pts = [{"recall": 0.90, "qps": 900.0}, {"recall": 0.95, "qps": 500.0},
+         {"recall": 0.97, "qps": 600.0}, {"recall": 0.99, "qps": 100.0}]
+  assert ann.fastest_at_recall(pts, 0.95) == {"recall": 0.97, "qps": 600.0}
+  assert ann.fastest_at_recall(pts, 0.99) == {"recall": 0.99, "qps": 100.0}
+  assert ann.fastest_at_recall(pts, 0.995) is None

@@ -264,10 +264,9 @@ def _tuned_build_kwargs(config: Config) -> dict:
 def build_from_search(config: Config, points: Sequence[dict]) -> Config:
   """``config`` with the tuned build knobs of the config-search point that is fastest
   among those reaching ``tuned_target_recall`` (unchanged when none reaches it)."""
-  ok = [p for p in points if p["recall"] >= config.tuned_target_recall]
-  if not ok:
+  best = ann.fastest_at_recall(points, config.tuned_target_recall)
+  if best is None:
     return config
-  best = max(ok, key=lambda p: p["qps"])
   return dataclasses.replace(
       config, tuned_leaves=best["num_leaves"], tuned_scoring=best["scoring"],
       tuned_training_sample_size=best["training_sample_size"],
@@ -384,8 +383,8 @@ def tune_search(method: methods_lib.TfrsScaNN, db: np.ndarray, truth: _Truth, k:
     table.append(dict(setting=f"leaves={leaves},reorder={reorder}",
                       leaves_to_search=leaves, reorder=reorder,
                       **_measure(method, db, truth, k)))
-  ok = [r for r in table if r["recall"] >= target]
-  best = max(ok, key=lambda r: r["qps"]) if ok else max(table, key=lambda r: r["recall"])
+  best = (ann.fastest_at_recall(table, target)
+          or max(table, key=lambda r: r["recall"]))
   method.set_search_params(best["leaves_to_search"], best["reorder"])
   return table, best
 

@@ -4,7 +4,7 @@
 the measures a recall-vs-speed comparison needs on top of it.
 """
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -35,6 +35,13 @@ def pareto_front(points: Sequence[Mapping], recall: str = "recall",
     if not front or p[recall] > front[-1][recall]:
       front.append(p)
   return sorted(front, key=lambda p: p[recall])
+
+
+def fastest_at_recall(points: Sequence[Mapping], target: float, recall: str = "recall",
+                      qps: str = "qps") -> Optional[Mapping]:
+  """The fastest point whose recall reaches ``target``; None when none does."""
+  reaching = [p for p in points if p[recall] >= target]
+  return max(reaching, key=lambda p: p[qps]) if reaching else None
 
 
 def qps_at_recall(points: Sequence[Mapping], target: float, recall: str = "recall",
