@@ -53,16 +53,17 @@ def test_pretraining_rows_train_all_and_unlabelled_files(tmp_path):
 
 
 def test_retrieval_choice_uses_validation_and_prefers_plain_on_ties():
-  cfg = tabular.Config(retrieval_k=(1, 3), retrieval_temperatures=(0.1,),
-                       retrieval_weights=(0.0, 0.5, 1.0))
+  grid = dict(ks=(1, 3), temperatures=(0.1,), weights=(0.0, 0.5, 1.0))
   index = np.array([[1, 0], [0, 1], [1, 0.1], [0.1, 1]], np.float32)
   index_y = np.array([0, 1, 0, 1])
   val = np.array([[1, 0.05], [0.05, 1]], np.float32)
   wrong = np.array([[0.2, 0.8], [0.8, 0.2]], np.float32)  # the head alone is always wrong
-  choice = tabular.choose_retrieval(cfg, index, index_y, val, wrong, np.array([0, 1]), 2)
+  choice = tabular.choose_mix(index_emb=index, index_y=index_y, val_emb=val,
+                              val_probs=wrong, val_y=np.array([0, 1]), num_classes=2, **grid)
   assert choice.weight >= 0.5 and choice.val_accuracy == 1.0
   right = wrong[:, ::-1].copy()
-  choice = tabular.choose_retrieval(cfg, index, index_y, val, right, np.array([0, 1]), 2)
+  choice = tabular.choose_mix(index_emb=index, index_y=index_y, val_emb=val,
+                              val_probs=right, val_y=np.array([0, 1]), num_classes=2, **grid)
   assert choice.weight == 0.0 and choice.k == 1  # ties → plain fine-tuning
 
 

@@ -18,7 +18,7 @@ metric_retrieval on validation at the largest fraction is exported (raw-column s
 import dataclasses
 import pathlib
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -285,15 +285,6 @@ def choose_mix(ks: Tuple[int, ...], temperatures: Tuple[float, ...],
         if best is None or acc > best.val_accuracy:
           best = RetrievalChoice(k, temp, w, acc)
   return best
-
-
-def choose_retrieval(config: Config, index_emb: np.ndarray, index_y: np.ndarray,
-                     val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
-                     num_classes: int) -> RetrievalChoice:
-  """``choose_mix`` over the config's cosine grid (the ``retrieval`` row)."""
-  return choose_mix(config.retrieval_k, config.retrieval_temperatures,
-                    config.retrieval_weights, index_emb, index_y, val_emb, val_probs, val_y,
-                    num_classes)
 
 
 def retrieval_probs(choice: RetrievalChoice, index_emb: np.ndarray, index_y: np.ndarray,
@@ -576,20 +567,37 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
                    finetuned: Fitted) -> Tuple[RetrievalHead, dict]:
   """Retrieval step: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
   index and the validation rows as queries; then every labelled row is the index."""
-  y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  n_classes, encoder = len(prep.schema.classes), finetuned.clfs[0].encoder
+  encoder = finetuned.clfs[0].encoder
   t = time.time()
-  fit_emb = training.embed(encoder, split.fit_f)
-  val_emb, test_emb = training.embed(encoder, split.val_f), training.embed(encoder, test_f)
-  choice = choose_retrieval(config, fit_emb, y[split.fit_idx], val_emb, finetuned.val_probs,
-                            y[split.val_idx], n_classes)
+  embeddings = [training.embed(encoder, f)
+                for f in (split.fit_f, split.val_f, _test_rows(prep)[0])]
+  return _neighbor_head("retrieval", prep, split, finetuned, embeddings, config.retrieval_k,
+                        config.retrieval_temperatures, config.retrieval_weights,
+                        cosine_neighbors, t)
+
+
+def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned: Fitted,
+                   embeddings: Sequence[np.ndarray], ks: Tuple[int, ...],
+                   temperatures: Tuple[float, ...], weights: Tuple[float, ...],
+                   search: Search, started: float,
+                   metric: Optional[tabular_metric.NeighborMetricEncoder] = None
+                   ) -> Tuple[RetrievalHead, dict]:
+  """The neighbour rows' common tail: (k, temperature, weight) chosen with the fitted rows
+  as index and the validation rows as queries (``choose_mix``), then every labelled row is
+  the index for the evaluation rows. ``embeddings``: (fit, validation, evaluation) rows in
+  the space ``search`` works in; ``started``: when the row's own work began."""
+  y, test_y = prep.labels, _test_rows(prep)[1]
+  n_classes = len(prep.schema.classes)
+  fit_emb, val_emb, test_emb = embeddings
+  choice = choose_mix(ks, temperatures, weights, fit_emb, y[split.fit_idx], val_emb,
+                      finetuned.val_probs, y[split.val_idx], n_classes, search=search)
   index_emb = np.concatenate([fit_emb, val_emb])
   index_y = np.concatenate([y[split.fit_idx], y[split.val_idx]])
   probs = retrieval_probs(choice, index_emb, index_y, test_emb, finetuned.test_probs,
-                          n_classes)
-  row = _row("retrieval", split, test_y, probs.argmax(axis=1),
-             finetuned.seconds + time.time() - t, choice.val_accuracy)
-  return RetrievalHead(choice, index_emb, index_y), row
+                          n_classes, search=search)
+  row = _row(model, split, test_y, probs.argmax(axis=1),
+             finetuned.seconds + time.time() - started, choice.val_accuracy)
+  return RetrievalHead(choice, index_emb, index_y, metric), row
 
 
 def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
@@ -599,28 +607,19 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
   fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
   retrieval step's (fitted rows as index, validation rows as queries), then every labelled
   row is the index."""
-  y, (test_f, test_y) = prep.labels, _test_rows(prep)
-  n_classes = len(prep.schema.classes)
   reseed(config.seed + 5)
   t = time.time()
   metric = tabular_metric.NeighborMetricEncoder(len(prep.schema.continuous),
                                                 prep.schema.cardinalities, config.metric_dim)
-  tabular_metric.fit_neighbor_metric(metric, split.fit_f, y[split.fit_idx],
+  tabular_metric.fit_neighbor_metric(metric, split.fit_f, prep.labels[split.fit_idx],
                                      epochs=config.metric_epochs,
                                      batch_size=config.metric_batch_size,
                                      lr=config.metric_lr, seed=config.seed)
-  fit_z, val_z, test_z = (tabular_metric.embed_rows(metric, f)
-                          for f in (split.fit_f, split.val_f, test_f))
-  choice = choose_mix(config.metric_k, config.metric_temperatures, config.retrieval_weights,
-                      fit_z, y[split.fit_idx], val_z, finetuned.val_probs, y[split.val_idx],
-                      n_classes, search=l2_neighbors)
-  index_z = np.concatenate([fit_z, val_z])
-  index_y = np.concatenate([y[split.fit_idx], y[split.val_idx]])
-  probs = retrieval_probs(choice, index_z, index_y, test_z, finetuned.test_probs, n_classes,
-                          search=l2_neighbors)
-  row = _row("metric_retrieval", split, test_y, probs.argmax(axis=1),
-             finetuned.seconds + time.time() - t, choice.val_accuracy)
-  return RetrievalHead(choice, index_z, index_y, metric), row
+  embeddings = [tabular_metric.embed_rows(metric, f)
+                for f in (split.fit_f, split.val_f, _test_rows(prep)[0])]
+  return _neighbor_head("metric_retrieval", prep, split, finetuned, embeddings,
+                        config.metric_k, config.metric_temperatures, config.retrieval_weights,
+                        l2_neighbors, t, metric)
 
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],

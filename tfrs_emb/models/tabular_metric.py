@@ -66,6 +66,14 @@ class NeighborMetricEncoder(tf.keras.Model):
             "cardinalities": list(self.cardinalities), "dim": self.dim}
 
 
+def l2_scores(queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+  """-||q - x||^2 [B, N] of queries [B, m] to candidate rows [N, m] (TensorFlow twin of
+  ``retrieval.neighbors.l2_neighbors``' scores)."""
+  return (2.0 * tf.matmul(queries, candidates, transpose_b=True)
+          - tf.reduce_sum(candidates ** 2, axis=1)[None]
+          - tf.reduce_sum(queries ** 2, axis=1, keepdims=True))
+
+
 def nca_loss(query_z: tf.Tensor, candidate_z: tf.Tensor, query_rows: tf.Tensor,
              candidate_y: tf.Tensor) -> tf.Tensor:
   """Leave-self-out NCA loss, mean over the queries that have another row of their class.
@@ -76,9 +84,7 @@ def nca_loss(query_z: tf.Tensor, candidate_z: tf.Tensor, query_rows: tf.Tensor,
     query_rows: int [B], each query's own row in the candidates (excluded).
     candidate_y: int [N] class ids.
   """
-  scores = -(tf.reduce_sum(query_z ** 2, 1, keepdims=True)
-             - 2.0 * tf.matmul(query_z, candidate_z, transpose_b=True)
-             + tf.reduce_sum(candidate_z ** 2, 1)[None])  # [B, N] = -||q - c||^2
+  scores = l2_scores(query_z, candidate_z)  # [B, N]
   is_self = tf.one_hot(query_rows, tf.shape(candidate_z)[0], on_value=True, off_value=False)
   scores = tf.where(is_self, tf.float32.min, scores)
   same = tf.logical_and(tf.equal(tf.gather(candidate_y, query_rows)[:, None],

@@ -29,7 +29,7 @@ from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.core.serving import save_for_serving
 from tfrs_emb.data import table as tbl
 from tfrs_emb.models.tabular import TabularClassifier
-from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
+from tfrs_emb.models.tabular_metric import NeighborMetricEncoder, l2_scores
 
 
 @dataclasses.dataclass
@@ -50,13 +50,6 @@ def cosine_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tens
   """Cosine similarities [B, N] of queries [B, d] to unit-norm index rows [N, d]."""
   return tf.matmul(tf.math.l2_normalize(embeddings, axis=-1), index_embeddings,
                    transpose_b=True)
-
-
-def l2_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tensor:
-  """-||q - x||^2 [B, N] of queries [B, m] to index rows [N, m] (``l2_neighbors``'s)."""
-  return (2.0 * tf.matmul(embeddings, index_embeddings, transpose_b=True)
-          - tf.reduce_sum(index_embeddings ** 2, axis=1)[None]
-          - tf.reduce_sum(embeddings ** 2, axis=1, keepdims=True))
 
 
 def mix_with_neighbors(probabilities: tf.Tensor, scores: tf.Tensor, index_labels: tf.Tensor,
@@ -144,11 +137,9 @@ class TableServingModule(tf.Module):
   def serve(self, **fields):
     inputs, nonfinite = self.features(fields)
     emb, logits = self._embed_and_logits[0](inputs)
-    probs = tf.nn.softmax(logits)
-    if len(self._embed_and_logits) > 1:
-      probs = tf.add_n([probs] + [tf.nn.softmax(f(inputs)[1])
-                                  for f in self._embed_and_logits[1:]])
-      probs /= len(self._embed_and_logits)
+    probs = tf.add_n([tf.nn.softmax(logits)] + [tf.nn.softmax(f(inputs)[1])
+                                                for f in self._embed_and_logits[1:]])
+    probs /= len(self._embed_and_logits)
     if self.neighbors is not None:
       n = self.neighbors
       scores = (cosine_scores(emb, self.index_embeddings) if n.metric is None
