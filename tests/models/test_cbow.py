@@ -49,6 +49,12 @@ def test_analytic_gradients_match_autodiff(matmul_rows, per_set):
   np.testing.assert_allclose(_dense(g_u) + _dense(g_un), 0.5 * _dense(ref[1]), atol=1e-5)
 
 
+def test_unknown_input_update_is_refused_with_the_choices():
+  with pytest.raises(ValueError, match=r"input_update must be one of \('exact', 'word2vec'\), "
+                                       r"got 'mean'"):
+    cbow.CBOW(10, dim=4, input_update="mean")
+
+
 def test_train_step_rejects_padded_batches():
   model = cbow.CBOW(12, dim=4)
   model.compile(optimizer=tf.keras.optimizers.SGD(0.01))
