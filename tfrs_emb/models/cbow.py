@@ -60,6 +60,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import distribute
+from tfrs_emb.models import cbow_kernel
 
 
 INPUT_UPDATES = ("exact", "word2vec")
@@ -89,6 +90,11 @@ class CBOW(tf.keras.Model):
       gradients.
     input_update: "exact" (each context vector gets ∂h/(L − 1), the gradient of the
       mean) or "word2vec" (the whole ∂h, as word2vec.c and gensim do; ``gradients``).
+    update_kernel: "tf" (the epoch form runs the TF step per batch) or "fused" (one
+      ``cbow_kernel`` op per epoch; needs ``sgd_schedule``).
+    threads: the fused op's Hogwild threads.
+    noise_per_target: fused op only: every target draws ``negatives`` noise elements of
+      its own (as word2vec), instead of sharing its set's ``shared_negatives``.
   """
 
   _TABLE_SIZE = 1 << 20
@@ -97,10 +103,23 @@ class CBOW(tf.keras.Model):
                shared_negatives: int = 32, noise_distribution: Optional[np.ndarray] = None,
                seed: int = 0, matmul_rows: int = 0, noise_per_set: bool = False,
                sgd_schedule: Optional[tf.keras.optimizers.schedules.LearningRateSchedule] = None,
-               input_update: str = "exact", **kwargs):
+               input_update: str = "exact", update_kernel: str = "tf", threads: int = 2,
+               noise_per_target: bool = False, **kwargs):
     super().__init__(**kwargs)
     if input_update not in INPUT_UPDATES:
       raise ValueError(f"input_update must be one of {INPUT_UPDATES}, got {input_update!r}")
+    if update_kernel not in ("tf", "fused"):
+      raise ValueError(f"update_kernel must be tf or fused, got {update_kernel!r}")
+    if update_kernel == "fused" and (sgd_schedule is None or not (
+        noise_per_set or noise_per_target)):
+      raise ValueError("update_kernel='fused' needs sgd_schedule and per-set or per-target "
+                       "noise")
+    if noise_per_target and update_kernel != "fused":
+      raise ValueError("noise_per_target needs update_kernel='fused'")
+    self.update_kernel = update_kernel
+    self.threads = int(threads)
+    self.noise_per_target = bool(noise_per_target)
+    self._ops = cbow_kernel.load() if update_kernel == "fused" else None
     self.input_update = input_update
     self.vocab_size = int(vocab_size)
     self.dim = int(dim)
@@ -258,7 +277,9 @@ class CBOW(tf.keras.Model):
     runs its S batches in one ``tf.while_loop``: one call per epoch, no tf.data and no
     per-step Python.
     """
-    if isinstance(data, (tuple, list)):   # SetBatches' batches: no checks needed
+    if isinstance(data, (tuple, list)) and self._ops is not None:
+      self._fused_epoch(*data)
+    elif isinstance(data, (tuple, list)):   # SetBatches' batches: no checks needed
       flat, shapes = data
       offsets = plan_offsets(shapes)
 
@@ -279,6 +300,25 @@ class CBOW(tf.keras.Model):
               tf.shape(ids)[1], 2, message="CBOW.train_step needs sets of >= 2 elements")]):
         self.loss_tracker.update_state(self._train_batch(tf.identity(ids)))
     return {"loss": self.loss_tracker.result()}
+
+  def _fused_epoch(self, flat, shapes):
+    """The epoch plan ``(flat [N], shapes [S, 2])`` in one ``CbowEpoch`` op: the rate
+    decays from the schedule at this step to the schedule S steps on (as S batches would),
+    noise keyed by (seed, step); the updated tables are assigned back to the variables."""
+    step = self.optimizer.iterations
+    steps = tf.cast(tf.shape(shapes)[0], step.dtype)
+    rates = tf.cast(tf.stack([self.sgd_schedule(step), self.sgd_schedule(step + steps)]),
+                    tf.float32)
+    new_in, new_out, loss = self._ops.cbow_epoch(
+        self.input_embeddings, self.output_embeddings, flat, shapes, self._noise_table,
+        rates, tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)]),
+        negatives=self.negatives,
+        shared_negatives=0 if self.noise_per_target else self.shared_negatives,
+        word2vec_update=self.input_update == "word2vec", threads=self.threads)
+    self.input_embeddings.assign(new_in)
+    self.output_embeddings.assign(new_out)
+    step.assign_add(steps)
+    self.loss_tracker.update_state(loss)
 
   def _train_batch(self, ids):
     """One negative-sampling step on a padding-free int32 batch ``ids [B, L]`` (L ≥ 2).
@@ -328,7 +368,9 @@ class CBOW(tf.keras.Model):
     return {"vocab_size": self.vocab_size, "dim": self.dim, "negatives": self.negatives,
             "shared_negatives": self.shared_negatives, "seed": self.seed,
             "matmul_rows": self.matmul_rows, "noise_per_set": self.noise_per_set,
-            "sgd_schedule": schedule, "input_update": self.input_update}
+            "sgd_schedule": schedule, "input_update": self.input_update,
+            "update_kernel": self.update_kernel, "threads": self.threads,
+            "noise_per_target": self.noise_per_target}
 
   @classmethod
   def from_config(cls, config):
@@ -509,6 +551,7 @@ class CbowResult:
     history: Keras History.history.
     model: the trained CBOW model.
     replicas: replicas in sync under the strategy used.
+    kernel: the update path that ran: "fused" (``cbow_kernel``) or "tf".
   """
   vocab: List[str]
   counts: np.ndarray
@@ -521,6 +564,7 @@ class CbowResult:
   history: dict
   model: CBOW
   replicas: int = 1
+  kernel: str = "tf"
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -617,7 +661,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
                steps_per_execution: int = 8, noise_per_set: bool = True,
                checkpoint_dir: Optional[str] = None, row_multiple: int = 0,
-               input_update: str = "exact",
+               input_update: str = "exact", kernel: str = "auto", threads: int = 2,
+               noise_per_target: bool = False,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -664,6 +709,13 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
       batches an N-worker run splits, so the two can be compared exactly.
     input_update: "exact" (the gradient of the context mean: ∂h/(L − 1) to each context
       vector) or "word2vec" (the whole ∂h, as word2vec.c and gensim with cbow_mean).
+    kernel: "auto" (the fused C++ epoch op, ``cbow_kernel``, when it loads and the
+      settings allow it: SGD on one replica with per-set or per-target noise; else the
+      pure-TF step, with one logged line saying why), "fused" (the op or an error) or
+      "tf" (the pure-TF step). ``CbowResult.kernel`` says which ran.
+    threads: the fused op's Hogwild threads.
+    noise_per_target: every target draws ``negatives`` noise elements of its own (as
+      word2vec and gensim); fused op only (the TF path then draws per set, logged).
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -672,8 +724,9 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
 
   Raises:
     FloatingPointError: training diverged (non-finite loss or embeddings).
-    ValueError: too few elements, an unknown optimizer or strategy, or a checkpoint_dir
-      holding a run of other settings.
+    ValueError: too few elements, an unknown optimizer, strategy or kernel, or a
+      checkpoint_dir holding a run of other settings.
+    cbow_kernel.KernelUnavailable: ``kernel="fused"`` and the op cannot run.
   """
   t0 = time.perf_counter()
   indptr = np.asarray(indptr, np.int64)
@@ -703,13 +756,23 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   total_steps = batches.steps_per_epoch * epochs
   # In-step SGD on one replica trains a whole epoch per call (_train_whole_epochs).
   whole_epochs = optimizer == "sgd" and replicas == 1
+  choice = cbow_kernel.resolve(
+      kernel, supported=whole_epochs and (noise_per_set or noise_per_target),
+      why_not="Adagrad, several replicas or per-batch noise")
+  if choice.reason:
+    log(f"CBOW: fused kernel not used ({choice.reason}); training with the pure-TF step"
+        + (f" (noise per {'set' if noise_per_set else 'batch'}, not per target)"
+           if noise_per_target else ""))
+  fused = choice.path == "fused"
   with strat.scope():
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
     model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
                  noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
                  noise_per_set=noise_per_set, input_update=input_update,
-                 sgd_schedule=schedule if whole_epochs else None)
+                 sgd_schedule=schedule if whole_epochs else None,
+                 update_kernel=choice.path, threads=threads,
+                 noise_per_target=noise_per_target and fused)
     if optimizer == "adagrad":
       opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
     else:
@@ -727,7 +790,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                 "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
                 "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
                 "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple,
-                "input_update": input_update}
+                "input_update": input_update, "kernel": choice.path,
+                "noise_per_target": noise_per_target and fused}
     checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
@@ -763,7 +827,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                     output_vectors=model.output_embeddings.numpy(),
                     source_ids=kept, train_seconds=seconds, tokens=tokens,
                     tokens_per_s=tokens / seconds, history=dict(history), model=model,
-                    replicas=replicas)
+                    replicas=replicas, kernel=choice.path)
 
 
 def write_projector(vocab: Sequence[str], vectors: np.ndarray, out_dir: "str | pathlib.Path",
