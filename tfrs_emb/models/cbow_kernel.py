@@ -31,6 +31,9 @@ DEFAULT_LIBRARY = SOURCE.with_name("_cbow_kernel.so")
 # Overrides DEFAULT_LIBRARY (tests point it at a per-session build).
 LIBRARY_ENV = "TFRS_EMB_CBOW_KERNEL"
 KERNELS = ("auto", "fused", "tf")
+# The op library loaded in this process: TensorFlow registers an op once, so a second
+# library defining CbowEpoch would load as an empty module.
+_loaded = []
 
 
 class KernelUnavailable(RuntimeError):
@@ -81,7 +84,8 @@ def build(out_path: "str | pathlib.Path | None" = None,
 
 
 def load(path: "str | pathlib.Path | None" = None):
-  """``tf.load_op_library`` of the fused op (default ``library_path()``).
+  """``tf.load_op_library`` of the fused op (default ``library_path()``), once per
+  process: later calls with an existing file return the library loaded first.
 
   Raises:
     KernelUnavailable: the file is missing or does not load (e.g. built for another
@@ -91,10 +95,15 @@ def load(path: "str | pathlib.Path | None" = None):
   if not path.is_file():
     raise KernelUnavailable(f"{path} not found (built by `make install`: "
                             "python -m trainers.build_cbow_kernel)")
-  try:
-    return tf.load_op_library(str(path))
-  except (tf.errors.NotFoundError, tf.errors.OpError, OSError) as e:
-    raise KernelUnavailable(f"{path} does not load: {e}") from e
+  if not _loaded:
+    try:
+      module = tf.load_op_library(str(path))
+    except (tf.errors.NotFoundError, tf.errors.OpError, OSError) as e:
+      raise KernelUnavailable(f"{path} does not load: {e}") from e
+    if not hasattr(module, "cbow_epoch"):
+      raise KernelUnavailable(f"{path} defines no CbowEpoch op")
+    _loaded.append(module)
+  return _loaded[0]
 
 
 @dataclasses.dataclass
