@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean
 
-$(STAMP): pyproject.toml
+# The fused CBOW op is compiled against the installed wheel at set-up (pure-TF fallback).
+$(STAMP): pyproject.toml tfrs_emb/models/cbow_kernel.cc
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[all]'
+	$(PY) -m trainers.build_cbow_kernel
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -22,4 +24,4 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) runs .cache
+	rm -rf $(VENV) runs .cache tfrs_emb/models/_cbow_kernel.so

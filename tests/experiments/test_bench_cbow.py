@@ -49,7 +49,8 @@ def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
     assert r["epochs"] == 2 and r["train_seconds"] > 0 and r["tokens_per_s"] > 0
     assert 0.0 <= r["heldout_recall@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
   assert result.rows[3]["heldout_recall@10"] > result.rows[4]["heldout_recall@10"]
-  assert ("| method | variant | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
+  assert result.rows[1]["kernel"] in ("fused", "tf") and "kernel" not in result.rows[0]
+  assert ("| method | variant | kernel | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
           "| class_agreement@10 |") in result.table
   assert result.conditions.startswith("load average (1 min)")
   assert any("100 held-out sets" in m for m in logged)

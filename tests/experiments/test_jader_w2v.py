@@ -54,6 +54,8 @@ def test_trainer_end_to_end_mirrored(tmp_path):
     if r["method"] != "popularity":
       assert 0.0 < r["rank_dice@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
   by = {r["method"]: r["heldout_recall@10"] for r in m["rows"]}
+  assert m["kernel"] in ("fused", "tf") and {
+      r.get("kernel") for r in m["rows"] if r["method"] == "keras_cbow"} == {m["kernel"]}
   assert by["popularity"] > by["random"]   # 300 sets: random ~ 10 / ~2,000 candidates
   assert m["replicas"] == 2
   assert (tmp_path / "export" / "1" / "saved_model.pb").exists()

@@ -42,6 +42,7 @@ def test_synthetic_default_rows_and_metrics_json(synthetic_run):
     assert 0.0 <= by[name]["label_agreement@10"] <= 1.0
   assert "label_agreement@10" not in by["popularity"]
   assert by["keras_cbow"]["train_seconds"] > 0 and by["gensim_cbow"]["tokens_per_s"] > 0
+  assert by["keras_cbow"]["kernel"] in ("fused", "tf") and "kernel" not in by["gensim_cbow"]
   # Drugs of one latent class co-occur: a trained CBOW beats random vectors on labels.
   assert by["gensim_cbow"]["label_agreement@10"] > by["random"]["label_agreement@10"]
   assert ("| method | heldout_recall@10 | heldout_recall@10+prior | heldout_ndcg@10 | "

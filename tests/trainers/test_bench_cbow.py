@@ -14,7 +14,7 @@ def test_trainer_prints_the_table_and_the_load_average(tmp_path):
          f"--cache_dir={tmp_path / 'cache'}"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert ("| method | variant | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
+  assert ("| method | variant | kernel | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
           "| class_agreement@10 |") in proc.stdout
   for method in ("| gensim |", "| keras | tokens_per_batch=1024 |", "| popularity |",
                  "| random |"):

@@ -49,7 +49,8 @@ class Config:
   epochs: int = field(5, "Epochs (both; a grid entry may override Keras').", lower=1)
   min_count: int = field(5, "Minimum number of cases of an element (both).", lower=1)
   sample: float = field(1e-3, "Subsampling threshold (both).", lower=0.0)
-  workers: int = field(2, "gensim workers and TF intra-op threads.", lower=1)
+  workers: int = field(2, "gensim workers, Keras' fused-op threads and TF intra-op "
+                       "threads.", lower=1)
   repeats: int = field(1, "Timed rounds (gensim + every Keras variant each).", lower=0)
   run_gensim: bool = field(True, "Also train gensim.")
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
@@ -70,7 +71,7 @@ class BenchCbowResult:
 
 
 def columns(k: int) -> List[str]:
-  return ["method", "variant", "epochs", "train_seconds", "tokens_per_s",
+  return ["method", "variant", "kernel", "epochs", "train_seconds", "tokens_per_s",
           f"heldout_recall@{k}", f"class_agreement@{k}"]
 
 
@@ -122,6 +123,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   rows: List[Dict[str, Any]] = []
 
   def add(method: set_methods.Method, epochs: int, variant: str = "") -> None:
+    kernel = {"kernel": method.kernel} if method.kernel else {}
     element_rows = case_encoder.map_elements(cases.vocab, method.vocab)
     emb = case_encoder.case_embeddings(held.train_indptr, element_rows[held.train_indices],
                                        method.vectors, "mean")
@@ -130,11 +132,12 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
     recall = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(element_rows, method.vectors,
                                          method.output_vectors), k)
-    rows.append({"method": method.name, "variant": variant, "epochs": epochs,
+    rows.append({"method": method.name, "variant": variant, **kernel, "epochs": epochs,
                  "train_seconds": method.train_seconds, "tokens_per_s": method.tokens_per_s,
                  f"heldout_recall@{k}": recall[f"heldout_recall@{k}"],
                  f"class_agreement@{k}": agree[f"class_agreement@{k}"]})
-    log(", ".join(f"{c}={reporting.format_number(rows[-1][c])}" for c in columns(k)))
+    log(", ".join(f"{c}={reporting.format_number(rows[-1][c])}" for c in columns(k)
+                  if c in rows[-1]))
 
   token_lists = (sets.token_lists(held.train_indptr, held.train_indices, cases.vocab,
                                   seed=config.seed) if config.run_gensim else [])
@@ -150,7 +153,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
     for kw in grid:
       args = dict(dim=config.dim, negatives=config.negatives, epochs=config.epochs,
                   min_count=config.min_count, sample=config.sample,
-                  max_len=config.window + 1, seed=config.seed, verbose=0)
+                  max_len=config.window + 1, seed=config.seed, verbose=0,
+                  threads=config.workers)
       args.update(kw)
       name = ",".join(f"{a}={b}" for a, b in kw.items()) or "defaults"
       try:
@@ -160,7 +164,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
         log(str(e))
         continue
       add(set_methods.Method(KERAS, res.vocab, res.vectors, res.output_vectors,
-                             res.train_seconds, res.tokens_per_s), args["epochs"], name)
+                             res.train_seconds, res.tokens_per_s, res.kernel),
+          args["epochs"], name)
       del res
       tf.keras.backend.clear_session()
 

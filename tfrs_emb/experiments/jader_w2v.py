@@ -61,7 +61,8 @@ class JaderW2vResult(set_methods.TableResult):
 
 def _columns(k: int) -> List[str]:
   return ["method", "aggregation", f"heldout_recall@{k}", f"class_agreement@{k}",
-          f"rank_dice@{k}", set_methods.prior_key(k), "train_seconds", "tokens_per_s"]
+          f"rank_dice@{k}", set_methods.prior_key(k), "train_seconds", "tokens_per_s",
+          "kernel"]
 
 
 def _write_projector(out: pathlib.Path, result: cbow.CbowResult) -> pathlib.Path:
@@ -118,7 +119,8 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
 
   for m in methods:
     search(m.name, case_encoder.map_elements(cases.vocab, m.vocab)[cases.indices],
-           m.vectors, {"train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s})
+           m.vectors, {"train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s,
+                       **({"kernel": m.kernel} if m.kernel else {})})
   rows.append({"method": set_methods.POPULARITY, "aggregation": "",
                **heldout[set_methods.POPULARITY]})
   if config.random_reference:
@@ -147,6 +149,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "synthetic": not config.jader_dir, "load_seconds": load_seconds,
       "skipped_rows": cases.skipped, "keras_history": result.history,
       "export_path": "", "projector": str(projector), "replicas": result.replicas,
+      "kernel": result.kernel,
       "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
       "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
   }

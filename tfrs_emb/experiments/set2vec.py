@@ -147,7 +147,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   for m in methods:
     rows.append({"method": m.name, **heldout[m.name],
                  **_label_agreement(labels, corpus.vocab, m.vocab, m.vectors, k),
-                 "train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s})
+                 "train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s,
+                 **({"kernel": m.kernel} if m.kernel else {})})
   rows.append({"method": set_methods.POPULARITY, **heldout[set_methods.POPULARITY]})
   noise = set_methods.random_vectors(len(result.vocab), config.dim, config.seed + 1)
   rows.append({"method": set_methods.RANDOM, **heldout[set_methods.RANDOM],
@@ -158,7 +159,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   columns = ["method", f"heldout_recall@{k}", set_methods.prior_key(k), f"heldout_ndcg@{k}"]
   if labels is not None:
     columns.append(f"label_agreement@{k}")
-  columns += ["unanswered", "train_seconds", "tokens_per_s"]
+  columns += ["unanswered", "train_seconds", "tokens_per_s", "kernel"]
   notes = [f"heldout_recall@{k}: {len(held):,d} sets, the "
            f"{'last' if corpus.ordered else 'random'} element of each held out of training "
            "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "

@@ -13,6 +13,7 @@ from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
+from tfrs_emb.models import cbow_kernel
 from tfrs_emb.models import gensim_cbow
 
 KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
@@ -39,6 +40,12 @@ class CbowConfig:
   input_update: str = field("exact", "Keras: each context vector gets dh/(L-1) (exact, the "
                             "gradient of the mean) or the whole dh (word2vec, as gensim).",
                             choices=cbow.INPUT_UPDATES)
+  kernel: str = field("auto", "Keras update path: the fused C++ epoch op (fused; built by "
+                      "`make install`), the pure-TF step (tf), or fused when it loads "
+                      "(auto; a fallback is logged).", choices=cbow_kernel.KERNELS)
+  noise_per_target: bool = field(False, "Keras, fused op: every target draws --negatives "
+                                 "noise elements of its own (as gensim) instead of sharing "
+                                 "its set's --shared_negatives.")
   tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
                                 lower=2)
   steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
@@ -50,7 +57,8 @@ class CbowConfig:
                         choices=("default", "mirrored", "multi_worker"))
   cpu_replicas: int = field(0, "Split the CPU into this many logical devices (to exercise "
                             "--strategy=mirrored on one machine); 0 = leave.", lower=0)
-  workers: int = field(2, "Threads: gensim workers and TF intra-op threads.", lower=1)
+  workers: int = field(2, "Threads: gensim workers, the fused op's Hogwild threads and TF "
+                       "intra-op threads.", lower=1)
   run_gensim: bool = field(True, "Also train and evaluate the gensim baseline.")
   eval_sets: int = field(2000, "Sets (of >= 3 elements) whose held-out element is removed "
                          "before training and predicted after (heldout_recall@k); 0 = none.",
@@ -83,6 +91,7 @@ class Method:
   output_vectors: np.ndarray
   train_seconds: float
   tokens_per_s: float
+  kernel: str = ""   # Keras: the update path that ran ("fused" or "tf")
 
 
 def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
@@ -110,12 +119,14 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       max_len=max_len, seed=config.seed, strategy=config.strategy, log_dir=log_dir,
       verbose=config.verbose, steps_per_execution=config.steps_per_execution,
       noise_per_set=config.noise_per_set, input_update=config.input_update,
+      kernel=config.kernel, threads=config.workers, noise_per_target=config.noise_per_target,
       checkpoint_dir=config.checkpoint_dir or None,
       row_multiple=config.row_multiple, log=log)
-  log(f"{KERAS}: {result.train_seconds:.1f} s, {result.tokens_per_s:,.0f} tokens/s")
+  log(f"{KERAS} ({result.kernel} update): {result.train_seconds:.1f} s, "
+      f"{result.tokens_per_s:,.0f} tokens/s")
   methods = [Method(KERAS, result.vocab, result.vectors,
                     result.output_vectors, result.train_seconds,
-                    result.tokens_per_s)]
+                    result.tokens_per_s, result.kernel)]
   if config.run_gensim:
     g = gensim_cbow.train_gensim_cbow(
         sets.token_lists(indptr, indices, vocab, seed=config.seed), dim=config.dim,
