@@ -55,6 +55,22 @@ def _tensorflow_libraries() -> Sequence[pathlib.Path]:
   return found
 
 
+def toolchain(header: str, compiler: Optional[str] = None) -> str:
+  """The C++ compiler for a build against the installed wheel: ``compiler`` or g++ from
+  PATH, once the wheel's include folder has ``header`` (e.g. "tensorflow/cc/...h").
+
+  Raises:
+    RunnerUnavailable: no compiler, or the header is missing.
+  """
+  compiler = compiler or shutil.which("g++")
+  if not compiler:
+    raise RunnerUnavailable("no g++ on PATH")
+  include = pathlib.Path(tf.sysconfig.get_include())
+  if not (include / header).is_file():
+    raise RunnerUnavailable(f"TensorFlow C++ headers not found under {include}")
+  return compiler
+
+
 def build_runner(out_dir: "str | pathlib.Path", compiler: Optional[str] = None) -> pathlib.Path:
   """Compiles ``saved_model_runner.cc`` into ``out_dir``; returns the executable.
 
@@ -66,12 +82,7 @@ def build_runner(out_dir: "str | pathlib.Path", compiler: Optional[str] = None) 
     RunnerUnavailable: no compiler, no TensorFlow headers or no TensorFlow libraries.
     RuntimeError: the compile failed (stderr tail included).
   """
-  compiler = compiler or shutil.which("g++")
-  if not compiler:
-    raise RunnerUnavailable("no g++ on PATH")
-  include = pathlib.Path(tf.sysconfig.get_include())
-  if not (include / "tensorflow" / "cc" / "saved_model" / "loader.h").is_file():
-    raise RunnerUnavailable(f"TensorFlow C++ headers not found under {include}")
+  compiler = toolchain("tensorflow/cc/saved_model/loader.h", compiler)
   libraries = _tensorflow_libraries()
   out = pathlib.Path(out_dir) / "saved_model_runner"
   out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,12 +18,13 @@ Usage::
 import dataclasses
 import os
 import pathlib
-import shutil
 import subprocess
 from typing import Optional
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
+
+from tfrs_emb.core import cc_runner
 
 SOURCE = pathlib.Path(__file__).with_name("cbow_kernel.cc")
 # Inside the package (gitignored), so an installed package finds what set-up built.
@@ -58,12 +59,10 @@ def build(out_path: "str | pathlib.Path | None" = None,
     KernelUnavailable: no compiler, or the wheel lacks its headers, or the compile failed
       (stderr tail included).
   """
-  compiler = compiler or shutil.which("g++")
-  if not compiler:
-    raise KernelUnavailable("no g++ on PATH")
-  include = pathlib.Path(tf.sysconfig.get_include())
-  if not (include / "tensorflow" / "core" / "framework" / "op_kernel.h").is_file():
-    raise KernelUnavailable(f"TensorFlow C++ headers not found under {include}")
+  try:
+    compiler = cc_runner.toolchain("tensorflow/core/framework/op_kernel.h", compiler)
+  except cc_runner.RunnerUnavailable as e:
+    raise KernelUnavailable(str(e)) from e
   out = pathlib.Path(out_path or library_path())
   out.parent.mkdir(parents=True, exist_ok=True)
   staged = out.with_name(f".{out.name}.{os.getpid()}.tmp")
