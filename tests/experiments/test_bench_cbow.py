@@ -29,9 +29,14 @@ def test_flagfile_parses_into_the_config_with_the_former_defaults():
   flagdefs.define_config_flags(bench_cbow.Config, flag_values=values)
   values(["prog", f"--flagfile={ROOT / 'configs/bench_cbow.flags'}"])
   config = flagdefs.config_from_flags(bench_cbow.Config, flag_values=values)
-  assert config == bench_cbow.Config(repeats=2)   # the flagfile's only change
-  assert (config.synthetic_cases, config.synthetic_seed, config.eval_sets, config.window,
-          config.keras_grid) == (30_000, 1, 2000, 64, "")
+  # The flagfile's only changes: two repeats, and two Keras rows (the fused op with the
+  # demo's fused settings, the pure-TF step with train_cbow's defaults).
+  assert config == bench_cbow.Config(repeats=2, keras_grid=config.keras_grid)
+  assert (config.synthetic_cases, config.synthetic_seed, config.eval_sets,
+          config.window) == (30_000, 1, 2000, 64)
+  assert bench_cbow.parse_grid(config.keras_grid) == [
+      {"kernel": "fused", "noise_per_target": 1, "fused_input_update": "word2vec",
+       "fused_learning_rate": 0.05}, {"kernel": "tf"}]
 
 
 def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):

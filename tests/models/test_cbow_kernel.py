@@ -126,8 +126,11 @@ def test_missing_library_falls_back_to_the_tf_step_with_one_logged_line(
   indptr, indices, vocab = _sets()
   messages = []
   result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=2, min_count=1,
-                           learning_rate=0.05, kernel="auto", log=messages.append)
+                           learning_rate=0.05, kernel="auto", log=messages.append,
+                           fused_learning_rate=0.5, fused_input_update="word2vec")
   assert result.kernel == "tf"
+  # The TF step keeps the settings given for it, not the fused op's.
+  assert "CBOW: tf update, learning_rate 0.05, input_update exact" in messages
   fallback = [m for m in messages if "fused kernel not used" in m]
   assert len(fallback) == 1 and "absent.so not found" in fallback[0]
   with pytest.raises(cbow_kernel.KernelUnavailable, match="absent.so not found"):
@@ -144,6 +147,16 @@ def test_settings_the_op_cannot_run_fall_back_or_refuse(cbow_ops):
     cbow.train_cbow(indptr, indices, vocab, kernel="fused", **kw)
   with pytest.raises(ValueError, match="kernel must be one of"):
     cbow.train_cbow(indptr, indices, vocab, kernel="gpu", **kw)
+
+
+def test_fused_settings_replace_the_tf_ones_when_the_op_runs(cbow_ops):
+  indptr, indices, vocab = _sets()
+  messages = []
+  result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=1, min_count=1,
+                           learning_rate=0.05, fused_learning_rate=0.02,
+                           fused_input_update="word2vec", log=messages.append)
+  assert result.kernel == "fused"
+  assert "CBOW: fused update, learning_rate 0.02, input_update word2vec" in messages
 
 
 def test_fused_model_config_round_trips(cbow_ops):

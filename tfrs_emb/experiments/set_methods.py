@@ -46,6 +46,12 @@ class CbowConfig:
   noise_per_target: bool = field(False, "Keras, fused op: every target draws --negatives "
                                  "noise elements of its own (as gensim) instead of sharing "
                                  "its set's --shared_negatives.")
+  fused_learning_rate: float = field(0.0, "Keras initial learning rate when the fused op "
+                                     "runs (0 = --learning_rate, which the TF step keeps).",
+                                     lower=0.0)
+  fused_input_update: str = field("", "Keras input update when the fused op runs (empty = "
+                                  "--input_update, which the TF step keeps).",
+                                  choices=("",) + cbow.INPUT_UPDATES)
   tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
                                 lower=2)
   steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
@@ -120,6 +126,8 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       verbose=config.verbose, steps_per_execution=config.steps_per_execution,
       noise_per_set=config.noise_per_set, input_update=config.input_update,
       kernel=config.kernel, threads=config.workers, noise_per_target=config.noise_per_target,
+      fused_learning_rate=config.fused_learning_rate or None,
+      fused_input_update=config.fused_input_update or None,
       checkpoint_dir=config.checkpoint_dir or None,
       row_multiple=config.row_multiple, log=log)
   log(f"{KERAS} ({result.kernel} update): {result.train_seconds:.1f} s, "

@@ -662,7 +662,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                steps_per_execution: int = 8, noise_per_set: bool = True,
                checkpoint_dir: Optional[str] = None, row_multiple: int = 0,
                input_update: str = "exact", kernel: str = "auto", threads: int = 2,
-               noise_per_target: bool = False,
+               noise_per_target: bool = False, fused_learning_rate: Optional[float] = None,
+               fused_input_update: Optional[str] = None,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -716,6 +717,11 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     threads: the fused op's Hogwild threads.
     noise_per_target: every target draws ``negatives`` noise elements of its own (as
       word2vec and gensim); fused op only (the TF path then draws per set, logged).
+    fused_learning_rate, fused_input_update: replace ``learning_rate`` / ``input_update``
+      when the fused op runs (None: the same), so a fallback to the TF step keeps the
+      settings tuned for it (the fused op's sequential per-set updates stand a higher
+      rate than the TF step's batched sums: 0.05 with the word2vec update diverges
+      there on the demo).
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -764,6 +770,11 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
         + (f" (noise per {'set' if noise_per_set else 'batch'}, not per target)"
            if noise_per_target else ""))
   fused = choice.path == "fused"
+  if fused:
+    learning_rate = learning_rate if fused_learning_rate is None else fused_learning_rate
+    input_update = fused_input_update or input_update
+  log(f"CBOW: {choice.path} update, learning_rate {learning_rate}, input_update "
+      f"{input_update}")
   with strat.scope():
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
