@@ -67,7 +67,9 @@ def main(argv):
       cases.indptr, cases.indices, cases.vocab, dim=FLAGS.dim, epochs=FLAGS.epochs,
       min_count=FLAGS.min_count, sample=FLAGS.sample, learning_rate=FLAGS.learning_rate,
       tokens_per_batch=FLAGS.tokens_per_batch, max_len=FLAGS.max_len, seed=FLAGS.seed,
-      strategy=FLAGS.strategy, verbose=0)
+      # The pure-TF step on every strategy: a one-worker run is then the reference the
+      # multi-worker run (which cannot use the fused op) is compared with.
+      strategy=FLAGS.strategy, kernel="tf", verbose=0)
   out = distribute.output_path(FLAGS.out, result.model.distribute_strategy)
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(f".{out.name}.{time.time_ns()}.npz")
