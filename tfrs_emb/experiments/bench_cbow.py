@@ -123,7 +123,6 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   rows: List[Dict[str, Any]] = []
 
   def add(method: set_methods.Method, epochs: int, variant: str = "") -> None:
-    kernel = {"kernel": method.kernel} if method.kernel else {}
     element_rows = case_encoder.map_elements(cases.vocab, method.vocab)
     emb = case_encoder.case_embeddings(held.train_indptr, element_rows[held.train_indices],
                                        method.vectors, "mean")
@@ -132,8 +131,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
     recall = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(element_rows, method.vectors,
                                          method.output_vectors), k)
-    rows.append({"method": method.name, "variant": variant, **kernel, "epochs": epochs,
-                 "train_seconds": method.train_seconds, "tokens_per_s": method.tokens_per_s,
+    rows.append({"method": method.name, "variant": variant, "epochs": epochs,
+                 **method.speed(),
                  f"heldout_recall@{k}": recall[f"heldout_recall@{k}"],
                  f"class_agreement@{k}": agree[f"class_agreement@{k}"]})
     log(", ".join(f"{c}={reporting.format_number(rows[-1][c])}" for c in columns(k)

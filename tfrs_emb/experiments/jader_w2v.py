@@ -119,8 +119,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
 
   for m in methods:
     search(m.name, case_encoder.map_elements(cases.vocab, m.vocab)[cases.indices],
-           m.vectors, {"train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s,
-                       **({"kernel": m.kernel} if m.kernel else {})})
+           m.vectors, m.speed())
   rows.append({"method": set_methods.POPULARITY, "aggregation": "",
                **heldout[set_methods.POPULARITY]})
   if config.random_reference:

@@ -147,8 +147,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   for m in methods:
     rows.append({"method": m.name, **heldout[m.name],
                  **_label_agreement(labels, corpus.vocab, m.vocab, m.vectors, k),
-                 "train_seconds": m.train_seconds, "tokens_per_s": m.tokens_per_s,
-                 **({"kernel": m.kernel} if m.kernel else {})})
+                 **m.speed()})
   rows.append({"method": set_methods.POPULARITY, **heldout[set_methods.POPULARITY]})
   noise = set_methods.random_vectors(len(result.vocab), config.dim, config.seed + 1)
   rows.append({"method": set_methods.RANDOM, **heldout[set_methods.RANDOM],

@@ -99,6 +99,11 @@ class Method:
   tokens_per_s: float
   kernel: str = ""   # Keras: the update path that ran ("fused" or "tf")
 
+  def speed(self) -> Dict[str, Any]:
+    """The table's speed columns: train_seconds, tokens_per_s and, for Keras, kernel."""
+    return {"train_seconds": self.train_seconds, "tokens_per_s": self.tokens_per_s,
+            **({"kernel": self.kernel} if self.kernel else {})}
+
 
 def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
                   indices: np.ndarray, max_len: int, window: int,

@@ -12,7 +12,7 @@ Usage::
   from tfrs_emb.models import cbow_kernel
   path = cbow_kernel.build()            # g++ -O3 -march=native, ~20 s of CPU
   ops = cbow_kernel.load(path)          # module with ops.cbow_epoch
-  choice = cbow_kernel.resolve("auto")  # Choice(path="fused" | "tf", ops, reason)
+  choice = cbow_kernel.resolve("auto")  # Choice(path="fused" | "tf", reason)
 """
 
 import dataclasses
@@ -107,10 +107,9 @@ def load(path: "str | pathlib.Path | None" = None):
 
 @dataclasses.dataclass
 class Choice:
-  """Which CBOW update path runs: ``path`` "fused" (``ops`` holds ``cbow_epoch``) or
-  "tf" (``reason`` says why when the fused path was asked for or allowed)."""
+  """Which CBOW update path runs: ``path`` "fused" (the op library loaded) or "tf"
+  (``reason`` says why when the fused path was asked for or allowed)."""
   path: str
-  ops: object = None
   reason: str = ""
 
 
@@ -135,7 +134,8 @@ def resolve(kernel: str, supported: bool = True, why_not: str = "") -> Choice:
       raise KernelUnavailable(f"the fused CBOW kernel cannot run {why_not}")
     return Choice("tf", reason=why_not)
   try:
-    return Choice("fused", load())
+    load()
+    return Choice("fused")
   except KernelUnavailable as e:
     if kernel == "fused":
       raise
