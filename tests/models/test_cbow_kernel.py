@@ -127,10 +127,12 @@ def test_missing_library_falls_back_to_the_tf_step_with_one_logged_line(
   messages = []
   result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=2, min_count=1,
                            learning_rate=0.05, kernel="auto", log=messages.append,
-                           fused_learning_rate=0.5, fused_input_update="word2vec")
+                           fused_learning_rate=0.5, fused_input_update="word2vec",
+                           tokens_per_batch=512, fused_tokens_per_batch=64)
   assert result.kernel == "tf"
   # The TF step keeps the settings given for it, not the fused op's.
-  assert "CBOW: tf update, learning_rate 0.05, input_update exact" in messages
+  assert ("CBOW: tf update, learning_rate 0.05, input_update exact, batches of 512 tokens"
+          in messages)
   fallback = [m for m in messages if "fused kernel not used" in m]
   assert len(fallback) == 1 and "absent.so not found" in fallback[0]
   with pytest.raises(cbow_kernel.KernelUnavailable, match="absent.so not found"):
@@ -154,9 +156,11 @@ def test_fused_settings_replace_the_tf_ones_when_the_op_runs(cbow_ops):
   messages = []
   result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=1, min_count=1,
                            learning_rate=0.05, fused_learning_rate=0.02,
-                           fused_input_update="word2vec", log=messages.append)
+                           fused_input_update="word2vec", tokens_per_batch=512,
+                           fused_tokens_per_batch=64, log=messages.append)
   assert result.kernel == "fused"
-  assert "CBOW: fused update, learning_rate 0.02, input_update word2vec" in messages
+  assert ("CBOW: fused update, learning_rate 0.02, input_update word2vec, batches of 64 "
+          "tokens" in messages)
 
 
 def test_fused_model_config_round_trips(cbow_ops):

@@ -52,6 +52,9 @@ class CbowConfig:
   fused_input_update: str = field("", "Keras input update when the fused op runs (empty = "
                                   "--input_update, which the TF step keeps).",
                                   choices=("",) + cbow.INPUT_UPDATES)
+  fused_tokens_per_batch: int = field(0, "Keras, fused op: elements per batch of its epoch "
+                                      "plan, which only orders the sets (smaller = finer "
+                                      "mix of set lengths; 0 = --tokens_per_batch).", lower=0)
   tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
                                 lower=2)
   steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
@@ -133,6 +136,7 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       kernel=config.kernel, threads=config.workers, noise_per_target=config.noise_per_target,
       fused_learning_rate=config.fused_learning_rate or None,
       fused_input_update=config.fused_input_update or None,
+      fused_tokens_per_batch=config.fused_tokens_per_batch or None,
       checkpoint_dir=config.checkpoint_dir or None,
       row_multiple=config.row_multiple, log=log)
   log(f"{KERAS} ({result.kernel} update): {result.train_seconds:.1f} s, "

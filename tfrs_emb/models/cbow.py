@@ -664,6 +664,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                input_update: str = "exact", kernel: str = "auto", threads: int = 2,
                noise_per_target: bool = False, fused_learning_rate: Optional[float] = None,
                fused_input_update: Optional[str] = None,
+               fused_tokens_per_batch: Optional[int] = None,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -722,6 +723,10 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
       settings tuned for it (the fused op's sequential per-set updates stand a higher
       rate than the TF step's batched sums: 0.05 with the word2vec update diverges
       there on the demo).
+    fused_tokens_per_batch: the fused op's batches only set the order of its sets (it
+      loops over them one by one); smaller batches mix set lengths more finely. None:
+      ``tokens_per_batch``. At 692,821 cases the word2vec update needs this near-random
+      order (128: heldout_recall@10 0.2995 vs 0.29 at 8192, BUILD_NOTES.md).
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -754,12 +759,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   replicas = strat.num_replicas_in_sync
   log(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
       f"(min_count {min_count}) of {len(vocab):,d}")
-  batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
-      kcounts, sample), epochs=epochs, tokens_per_batch=tokens_per_batch, max_len=max_len,
-                       seed=seed, row_multiple=row_multiple or replicas)
   noise = kcounts.astype(np.float64) ** 0.75
   noise /= noise.sum()
-  total_steps = batches.steps_per_epoch * epochs
   # In-step SGD on one replica trains a whole epoch per call (_train_whole_epochs).
   whole_epochs = optimizer == "sgd" and replicas == 1
   choice = cbow_kernel.resolve(
@@ -773,8 +774,13 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   if fused:
     learning_rate = learning_rate if fused_learning_rate is None else fused_learning_rate
     input_update = fused_input_update or input_update
+  order_tokens = (fused_tokens_per_batch or tokens_per_batch) if fused else tokens_per_batch
+  batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
+      kcounts, sample), epochs=epochs, tokens_per_batch=order_tokens, max_len=max_len,
+                       seed=seed, row_multiple=row_multiple or replicas)
+  total_steps = batches.steps_per_epoch * epochs
   log(f"CBOW: {choice.path} update, learning_rate {learning_rate}, input_update "
-      f"{input_update}")
+      f"{input_update}, batches of {order_tokens} tokens")
   with strat.scope():
     schedule = tf.keras.optimizers.schedules.PolynomialDecay(
         learning_rate, max(total_steps, 1), min_learning_rate)
@@ -798,7 +804,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
     settings = {"data": hashlib.sha1(new_indptr.tobytes() + new_indices.tobytes()).hexdigest(),
                 "dim": dim, "negatives": negatives, "shared_negatives": shared_negatives,
                 "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
-                "min_learning_rate": min_learning_rate, "tokens_per_batch": tokens_per_batch,
+                "min_learning_rate": min_learning_rate, "tokens_per_batch": order_tokens,
                 "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
                 "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple,
                 "input_update": input_update, "kernel": choice.path,
