@@ -36,7 +36,7 @@ def test_flagfile_parses_into_the_config_with_the_former_defaults():
           config.window) == (30_000, 1, 2000, 64)
   assert bench_cbow.parse_grid(config.keras_grid) == [
       {"kernel": "fused", "noise_per_target": 1, "fused_input_update": "word2vec",
-       "fused_learning_rate": 0.05}, {"kernel": "tf"}]
+       "fused_learning_rate": 0.05, "fused_tokens_per_batch": 128}, {"kernel": "tf"}]
 
 
 def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
