@@ -76,11 +76,12 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
   from tfrs_emb.experiments import bench_retrieval as br
   config = br.Config(source="clustered", num_cases=3000, num_queries=100, num_validation=150,
                      dim=16, methods=("scann_tuned_mean", "faiss_ivf_mean"),
-                     tuned_leaves=30, tuned_grid_leaves=(2, 30), tuned_grid_reorder=(100,),
+                     tuned_leaves=30, tuned_grid_leaves=(67, 1000), tuned_grid_reorder=(100,),
                      tuned_target_recall=0.9, scann_config_search=True, search_leaves=(20, 40),
                      search_dims_per_block=(2,), search_grid_leaves=(50, 1000),
+                     search_trees=("generic", "spherical+int8"), timing_rounds=2,
                      search_grid_reorder=(200,), search_scorings=("ah", "float32"),
-                     faiss_ivf_nlist=30, sweep_scann=("2:20", "30:200"),
+                     faiss_ivf_nlist=30, sweep_scann=("67:20", "1000:200"),
                      sweep_ivf_nprobe=(1, 30), sweep_hnsw_ef=(), recall_targets=(0.5, 0.9))
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
@@ -88,20 +89,37 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
   query_ids, validation_ids = br.split_queries(
       [frozenset([1])] * 3000, 100, 150, config.seed)
   assert not set(query_ids) & set(validation_ids)
-  assert len(result.config_search) == 8      # 2 leaf counts × 2 scorings × 2 settings
+  assert len(result.config_search) == 16     # 2 leaf counts × 2 trees × 2 scorings × 2 settings
+  assert {(p["spherical"], p["quantize_centroids"]) for p in result.config_search} == {
+      (False, False), (True, True)}
+  assert all(p["runs"] == 2 and p["spread"] >= 1 for p in result.config_search)
+  assert all(p["runs"] == 2 for p in result.sweep + result.tuning)
   assert {p["leaves_to_search"] for p in result.config_search} == {1, 20, 2, 40}
   exact_scan = [p for p in result.config_search
                 if p["scoring"] == "float32" and p["leaves_to_search"] == p["num_leaves"]]
   assert min(p["recall"] for p in exact_scan) > 0.99   # every leaf scored exactly
-  assert 1 <= len(result.config_front) <= 4
+  front = result.config_front
+  assert front and all(p in result.config_search for p in front)
+  assert all(a["recall"] < b["recall"] and a["qps"] > b["qps"] for a, b in zip(front, front[1:]))
   # The high-recall settings (every leaf, 200 reordered) are near exact.
   assert max(p["recall"] for p in result.config_search) > 0.95
   assert result.tuned_choice["setting"] == "leaves=30,reorder=100"
   row = result.rows[0]
   assert row["method"] == "scann_tuned_mean" and row["search"].endswith("[leaves=30,reorder=100]")
   assert result.tuned_build["num_leaves"] == 30                  # the --tuned_leaves flag
+  assert row["serving_same_ids"] == 1.0 and row["serving_spread"] >= 1
   ivf = next(r for r in result.sweep_table if r["method"] == "faiss ivf")
   assert ivf["qps@0.9"] > 0                        # nprobe=30 of 30 lists is exact
+
+
+def test_tree_knobs():
+  from tfrs_emb.experiments import bench_retrieval as br
+  assert br.tree_knobs("generic") == dict(spherical=False, quantize_centroids=False)
+  assert br.tree_knobs("spherical+int8") == dict(spherical=True, quantize_centroids=True)
+  with pytest.raises(ValueError, match="search_trees entry 'sphere'"):
+    br.tree_knobs("sphere")
+  with pytest.raises(ValueError, match="search_trees entry"):
+    br.run(br.Config(source="clustered", num_cases=100, search_trees=("generic+int4",)))
 
 
 def test_build_from_search_takes_the_fastest_build_reaching_the_target():
@@ -111,12 +129,16 @@ def test_build_from_search_takes_the_fastest_build_reaching_the_target():
                  qps=9_000.0, recall=0.97),
             dict(num_leaves=3000, scoring="ah", dimensions_per_block=4,
                  anisotropic_quantization_threshold=0.3, training_sample_size=100_000,
-                 qps=8_000.0, recall=0.96),
+                 spherical=True, qps=8_000.0, recall=0.96),
             dict(num_leaves=4000, scoring="float32", training_sample_size=100_000,
                  qps=50_000.0, recall=0.90)]
   config = br.Config(tuned_target_recall=0.955)
   chosen = br.build_from_search(config, points)
   assert (chosen.tuned_leaves, chosen.tuned_scoring, chosen.tuned_dims_per_block,
           chosen.tuned_training_sample_size) == (1000, "ah", 2, 250_000)
+  assert not chosen.tuned_spherical
+  second = br.build_from_search(config, points[1:])
+  assert (second.tuned_leaves, second.tuned_spherical, second.tuned_quantize_centroids) == (
+      3000, True, False)
   strict = dataclasses.replace(config, tuned_target_recall=0.99)
   assert br.build_from_search(strict, points) == strict          # none reaches it

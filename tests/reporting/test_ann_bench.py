@@ -56,7 +56,8 @@ def _result():
                                                       "qps@0.99": math.nan}),
            dict(method="faiss ivf", measure="recall", **{"qps@0.95": 5_000.0,
                                                          "qps@0.99": 5_000.0})]
-  return _Result(config={"recall_targets": [0.95, 0.99], "serving_batch": 1024}, data={},
+  return _Result(config={"recall_targets": [0.95, 0.99], "bruteforce_batch": 1024,
+                           "scann_batch": 4096, "timing_rounds": 5}, data={},
                  num_items=1000, num_queries=100, k=10, rows=rows, sweep=sweep,
                  sweep_table=table, tuning=[], tuned_choice=dict(setting="leaves=20,reorder=40",
                                                                  recall=0.97, qps=21_000.0),

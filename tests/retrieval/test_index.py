@@ -39,7 +39,10 @@ def _builders():
   return [("brute_force", build_brute_force, {}),
           ("scann", build_scann, dict(num_leaves=30, num_leaves_to_search=10,
                                       num_reordering_candidates=50,
-                                      anisotropic_quantization_threshold=0.2))]
+                                      anisotropic_quantization_threshold=0.2)),
+          ("scann_spherical_int8", build_scann, dict(
+              num_leaves=30, num_leaves_to_search=10, num_reordering_candidates=50,
+              spherical=True, quantize_centroids=True))]
 
 
 @pytest.mark.parametrize("name,builder,kwargs", _builders())

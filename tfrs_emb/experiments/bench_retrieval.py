@@ -32,6 +32,7 @@ import numpy as np
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
+from tfrs_emb.core import timing
 from tfrs_emb.core.linalg import drop_self
 from tfrs_emb.core.linalg import exact_top_k
 from tfrs_emb.data import clustered
@@ -87,10 +88,11 @@ class Config:
        "scann_tuned_mean", "exact_mean", "faiss_flat_mean", "faiss_ivf_mean",
        "faiss_hnsw_mean"),
       "Rows to run, in order: <method>_<mean|max>, method in " + ", ".join(METHOD_KEYS) + ".")
-  bruteforce_batch: int = field(1024, "Queries per TFRS BruteForce call.", lower=1)
-  scann_batch: int = field(1024, "Queries per TFRS ScaNN call (batched-parallel search).",
+  bruteforce_batch: int = field(1024, "Queries per TFRS BruteForce call (in process and "
+                                "through its reloaded SavedModel).", lower=1)
+  scann_batch: int = field(1024, "Queries per TFRS ScaNN call (batched-parallel search; in "
+                           "process and through its reloaded SavedModel).",
                            lower=1)
-  serving_batch: int = field(1024, "Queries per call of a reloaded SavedModel.", lower=1)
   scann_leaves: int = field(1000, "ScaNN / ScaNN reorder rows: num_leaves.", lower=1)
   scann_leaves_to_search: int = field(50, "... num_leaves_to_search.", lower=1)
   scann_reorder: int = field(100, "ScaNN (reorder) row: num_reordering_candidates.", lower=1)
@@ -105,9 +107,12 @@ class Config:
                              "(ah, or float32 brute force).", choices=index_lib.SCORINGS)
   tuned_training_sample_size: int = field(100_000, "Tuned ScaNN: rows sampled to train the "
                                           "tree and the codebooks.", lower=1)
+  tuned_spherical: bool = field(False, "Tuned ScaNN: spherical k-means tree (unit rows).")
+  tuned_quantize_centroids: bool = field(False, "Tuned ScaNN: int8 centroids for leaf "
+                                         "selection.")
   tuned_grid_leaves: Tuple[int, ...] = field(
-      (10, 15, 20, 30, 40, 60, 80), "Tuned ScaNN: leaves_to_search values tried on the "
-      "validation queries.")
+      (10, 15, 20, 30, 40, 60, 80), "Tuned ScaNN: leaves_to_search values per 1,000 leaves "
+      "(scaled by the tuned build's num_leaves / 1000) tried on the validation queries.")
   tuned_grid_reorder: Tuple[int, ...] = field(
       (40, 60, 100, 150, 250), "Tuned ScaNN: reorder values tried on the validation queries.")
   tuned_target_recall: float = field(0.96, "Tuned ScaNN: fastest grid setting whose "
@@ -125,6 +130,9 @@ class Config:
                                                   "quantization thresholds.")
   search_training_sample_sizes: Tuple[int, ...] = field((100_000,), "Config search: "
                                                         "training sample sizes.")
+  search_trees: Tuple[str, ...] = field(("generic",), "Config search: tree variants, "
+                                        "generic or spherical k-means, each optionally "
+                                        "with +int8 centroids (e.g. spherical+int8).")
   search_scorings: Tuple[str, ...] = field(("ah",), "Config search: scorings (ah, float32; the "
                                            "AH knobs only vary for ah).")
   search_grid_leaves: Tuple[int, ...] = field(
@@ -132,6 +140,10 @@ class Config:
       "build (scaled by num_leaves / 1000).")
   search_grid_reorder: Tuple[int, ...] = field(
       (20, 40, 80, 160, 320), "Config search: reorder values tried on each build.")
+  timing_rounds: int = field(5, "Runs of every search shorter than 5 s, interleaved across "
+                             "the settings compared (grid, config search, sweep; a row with "
+                             "its reloaded SavedModel); the fastest run is kept, the median "
+                             "and the spread (slowest / fastest) reported.", lower=1)
   faiss_ivf_nlist: int = field(2048, "faiss IVF lists.", lower=1)
   faiss_ivf_nprobe: int = field(16, "faiss IVF lists probed (table row).", lower=1)
   faiss_hnsw_m: int = field(16, "faiss HNSW M.", lower=2)
@@ -139,7 +151,9 @@ class Config:
   faiss_hnsw_ef_search: int = field(64, "faiss HNSW efSearch (table row).", lower=1)
   sweep: bool = field(True, "Sweep search-time knobs of the built indexes (curves, PNG).")
   sweep_scann: Tuple[str, ...] = field(("10:20", "20:40", "30:60", "50:100", "80:200"),
-                                       "Tuned-ScaNN sweep points leaves_to_search:reorder.")
+                                       "Tuned-ScaNN sweep points leaves_to_search:reorder, "
+                                       "leaves_to_search per 1,000 leaves (scaled as "
+                                       "--tuned_grid_leaves).")
   sweep_ivf_nprobe: Tuple[int, ...] = field((4, 8, 16, 32, 64), "IVF nprobe sweep.")
   sweep_hnsw_ef: Tuple[int, ...] = field((16, 32, 64, 128, 256), "HNSW efSearch sweep.")
   recall_targets: Tuple[float, ...] = field((0.95, 0.97, 0.99), "Recall@k targets of the "
@@ -252,13 +266,25 @@ def _scann_pairs(specs: Sequence[str]) -> List[Tuple[int, int]]:
   return [tuple(int(v) for v in s.split(":")) for s in specs]
 
 
+def _per_1000_leaves(searched: int, num_leaves: int) -> int:
+  """leaves_to_search given per 1,000 leaves → for a build of ``num_leaves`` (>= 1)."""
+  return max(1, round(searched * num_leaves / 1000))
+
+
+def _scaled_grid(pairs: Sequence[Tuple[int, int]], num_leaves: int) -> List[Tuple[int, int]]:
+  """(leaves_to_search per 1,000 leaves, reorder) pairs scaled to ``num_leaves``, without
+  the duplicates rounding makes."""
+  return list(dict.fromkeys((_per_1000_leaves(a, num_leaves), b) for a, b in pairs))
+
+
 def _tuned_build_kwargs(config: Config) -> dict:
   return dict(num_leaves=config.tuned_leaves, num_leaves_to_search=config.tuned_leaves_to_search,
               num_reordering_candidates=config.tuned_reorder,
               dimensions_per_block=config.tuned_dims_per_block,
               anisotropic_quantization_threshold=config.tuned_aq_threshold,
               training_sample_size=config.tuned_training_sample_size,
-              scoring=config.tuned_scoring)
+              scoring=config.tuned_scoring, spherical=config.tuned_spherical,
+              quantize_centroids=config.tuned_quantize_centroids)
 
 
 def build_from_search(config: Config, points: Sequence[dict]) -> Config:
@@ -272,13 +298,19 @@ def build_from_search(config: Config, points: Sequence[dict]) -> Config:
       tuned_training_sample_size=best["training_sample_size"],
       tuned_dims_per_block=best.get("dimensions_per_block", config.tuned_dims_per_block),
       tuned_aq_threshold=best.get("anisotropic_quantization_threshold",
-                                  config.tuned_aq_threshold))
+                                  config.tuned_aq_threshold),
+      tuned_spherical=best.get("spherical", config.tuned_spherical),
+      tuned_quantize_centroids=best.get("quantize_centroids",
+                                        config.tuned_quantize_centroids))
 
 
 def _scoring_label(config: Config) -> str:
+  tree = ("spherical" if config.tuned_spherical else "generic") + " tree" + (
+      ", int8 centroids" if config.tuned_quantize_centroids else "")
   if config.tuned_scoring == "ah":
-    return f"AH {config.tuned_dims_per_block} dims/block t={config.tuned_aq_threshold}"
-  return f"{config.tuned_scoring} scoring"
+    return (f"{tree}, AH {config.tuned_dims_per_block} dims/block "
+            f"t={config.tuned_aq_threshold}")
+  return f"{tree}, {config.tuned_scoring} scoring"
 
 
 def _method_table(config: Config) -> Dict[str, Tuple[str, Callable[[], methods_lib.Method]]]:
@@ -315,6 +347,8 @@ def _check_methods(config: Config):
     if key not in METHOD_KEYS or agg not in case_encoder.AGGREGATIONS:
       raise ValueError(f"methods entry {spec!r}: expected <method>_<mean|max> with method "
                        f"in {', '.join(METHOD_KEYS)}")
+  for tree in config.search_trees:
+    tree_knobs(tree)
 
 
 def split_queries(sets: Sequence[frozenset], num_queries: int, num_validation: int,
@@ -353,82 +387,118 @@ class _Truth:
     return ann.tie_aware_recall(top, self.kth_scores, db, db[self.query_ids])
 
 
+def _search_call(method: methods_lib.Method, params: Optional[dict], queries: np.ndarray,
+                 k: int) -> Callable[[], np.ndarray]:
+  def call():
+    if params:
+      method.set_search_params(**params)
+    return method.search(queries, k)
+  return call
+
+
 def _timed_search(method: methods_lib.Method, queries: np.ndarray, k: int,
-                  repeat_below: float = 5.0, repeats: int = 3) -> Tuple[float, np.ndarray]:
-  """(seconds, results) of ``method.search``; a run shorter than ``repeat_below`` seconds
-  is timed ``repeats`` times and the fastest kept (sub-second searches on the shared
-  machine swing 2× between two runs)."""
-  seconds, nn = _timed(lambda: method.search(queries, k))
-  if seconds < repeat_below:
-    seconds = min([seconds] + [_timed(lambda: method.search(queries, k))[0]
-                               for _ in range(repeats - 1)])
-  return seconds, nn
+                  rounds: int) -> Tuple[timing.Timing, np.ndarray]:
+  """(timing, results) of ``method.search``: a search under 5 s runs ``rounds`` times."""
+  return timing.time_call(_search_call(method, None, queries, k), repeats=rounds)
 
 
-def _measure(method: methods_lib.Method, db: np.ndarray, truth: _Truth, k: int) -> dict:
-  """QPS and recalls of ``method`` on ``truth``'s queries."""
+def measure_settings(cases: Sequence[Tuple[methods_lib.Method, Optional[dict]]],
+                     db: np.ndarray, truth: _Truth, k: int, rounds: int) -> List[dict]:
+  """QPS and recalls of each (method, search params) on ``truth``'s queries.
+
+  The searches are timed interleaved (``core.timing.time_interleaved``: every setting once
+  per round, ``rounds`` rounds, the fastest run kept), so load bursts on the shared
+  machine do not decide which setting looks fastest.
+
+  Returns:
+    One dict per case: qps (fastest run), qps_median, spread (slowest / fastest run),
+    seconds, seconds_median, runs, recall, recall_ties.
+  """
   queries = db[truth.query_ids]
-  seconds, nn = _timed_search(method, queries, k + 1)
-  return dict(qps=len(queries) / max(seconds, 1e-9), recall=truth.recall(nn),
-              recall_ties=truth.recall_ties(nn, db))
+  timed = timing.time_interleaved(
+      [_search_call(method, params, queries, k + 1) for method, params in cases],
+      rounds=rounds)
+  return [dict(t.summary(len(queries)), recall=truth.recall(nn),
+               recall_ties=truth.recall_ties(nn, db)) for t, nn in timed]
 
 
 def tune_search(method: methods_lib.TfrsScaNN, db: np.ndarray, truth: _Truth, k: int,
-                grid: Sequence[Tuple[int, int]], target: float) -> Tuple[List[dict], dict]:
+                grid: Sequence[Tuple[int, int]], target: float,
+                rounds: int = 5) -> Tuple[List[dict], dict]:
   """Fastest (leaves_to_search, reorder) of ``grid`` reaching ``target`` on ``truth``'s
   queries (the most accurate setting if none does); leaves ``method`` set to it."""
-  table = []
-  for leaves, reorder in grid:
-    method.set_search_params(leaves, reorder)
-    table.append(dict(setting=f"leaves={leaves},reorder={reorder}",
-                      leaves_to_search=leaves, reorder=reorder,
-                      **_measure(method, db, truth, k)))
+  measured = measure_settings(
+      [(method, dict(leaves_to_search=a, reorder=b)) for a, b in grid], db, truth, k, rounds)
+  table = [dict(setting=f"leaves={a},reorder={b}", leaves_to_search=a, reorder=b, **m)
+           for (a, b), m in zip(grid, measured)]
   best = (ann.fastest_at_recall(table, target)
           or max(table, key=lambda r: r["recall"]))
   method.set_search_params(best["leaves_to_search"], best["reorder"])
   return table, best
 
 
-def scann_config_search(db: np.ndarray, truth: _Truth, config: Config,
-                        log: common.Log = common.no_log) -> List[dict]:
-  """Validation recall/QPS of every ScaNN build configuration × search setting.
+def tree_knobs(tree: str) -> dict:
+  """``search_trees`` entry (generic | spherical, optionally +int8) → ScaNN tree knobs."""
+  kind, _, centroids = tree.partition("+")
+  if kind not in ("generic", "spherical") or centroids not in ("", "int8"):
+    raise ValueError(f"search_trees entry {tree!r}: expected generic or spherical, "
+                     "optionally followed by +int8")
+  return dict(spherical=kind == "spherical", quantize_centroids=centroids == "int8")
 
-  Build grid: search_leaves × search_training_sample_sizes × (search_dims_per_block ×
-  search_aq_thresholds for "ah" scoring, once for each other of search_scorings). Each
-  build is searched at every search_grid_leaves × search_grid_reorder pair, with
-  leaves_to_search scaled by num_leaves / 1000 (the share of the database scanned stays
-  comparable across leaf counts).
-  """
+
+def _search_builds(config: Config) -> List[dict]:
+  """The config search's build grid (see ``scann_config_search``)."""
   scoring_knobs = [dict(scoring="ah", dimensions_per_block=dpb,
                         anisotropic_quantization_threshold=aq)
                    for dpb in config.search_dims_per_block
                    for aq in config.search_aq_thresholds] * ("ah" in config.search_scorings)
   scoring_knobs += [dict(scoring=s) for s in config.search_scorings if s != "ah"]
-  points = []
-  for leaves in config.search_leaves:
-    for sample in config.search_training_sample_sizes:
-      for knobs in scoring_knobs:
-        build = dict(num_leaves=leaves, training_sample_size=sample, **knobs)
-        method = methods_lib.TfrsScaNN(batch_size=config.scann_batch, **build)
-        seconds, _ = _timed(lambda: method.build(db, config.k + 1))
-        grid = [(a, b) for a in config.search_grid_leaves for b in config.search_grid_reorder]
-        for searched, reorder in grid:
-          searched = max(1, round(searched * leaves / 1000))
-          method.set_search_params(searched, reorder)
-          points.append(dict(build, build_seconds=seconds, leaves_to_search=searched,
-                             reorder=reorder, **_measure(method, db, truth, config.k)))
-        log(f"config search {build}: built in {seconds:.1f} s; " + ", ".join(
-            f"{p['leaves_to_search']}:{p['reorder']} {p['recall']:.3f}@{p['qps']:,.0f}"
-            for p in points[-len(grid):]))
-        del method
-        gc.collect()
+  return [dict(num_leaves=leaves, training_sample_size=sample, **tree_knobs(tree), **knobs)
+          for leaves in config.search_leaves
+          for tree in config.search_trees
+          for sample in config.search_training_sample_sizes
+          for knobs in scoring_knobs]
+
+
+def scann_config_search(db: np.ndarray, truth: _Truth, config: Config,
+                        log: common.Log = common.no_log) -> List[dict]:
+  """Validation recall/QPS of every ScaNN build configuration × search setting.
+
+  Build grid: search_leaves × search_trees × search_training_sample_sizes ×
+  (search_dims_per_block × search_aq_thresholds for "ah" scoring, once for each other of
+  search_scorings). Each build is searched at every search_grid_leaves ×
+  search_grid_reorder pair, with leaves_to_search scaled by num_leaves / 1000 (the share
+  of the database scanned stays comparable across leaf counts). All builds are kept until every point of every build
+  has been timed interleaved (``measure_settings``), so builds are compared under the
+  same load.
+  """
+  cases, points, methods = [], [], []
+  for build in _search_builds(config):
+    method = methods_lib.TfrsScaNN(batch_size=config.scann_batch, **build)
+    seconds, _ = _timed(lambda: method.build(db, config.k + 1))
+    methods.append(method)
+    log(f"config search {build}: built in {seconds:.1f} s")
+    for searched, reorder in _scaled_grid([(a, b) for a in config.search_grid_leaves
+                                           for b in config.search_grid_reorder],
+                                          build["num_leaves"]):
+      cases.append((method, dict(leaves_to_search=searched, reorder=reorder)))
+      points.append(dict(build, build_seconds=seconds, leaves_to_search=searched,
+                         reorder=reorder))
+  for p, m in zip(points, measure_settings(cases, db, truth, config.k, config.timing_rounds)):
+    p.update(m)
+  front = ann.pareto_front(points)
+  log("config search front: " + ", ".join(
+      f"{p['num_leaves']} leaves {p['leaves_to_search']}:{p['reorder']} "
+      f"{p['recall']:.3f}@{p['qps']:,.0f}" for p in front))
+  del methods, cases
+  gc.collect()
   return points
 
 
 def _sweep_settings(config: Config, key: str) -> List[Tuple[str, dict]]:
   if key == "scann_tuned":
     return [(f"leaves={a},reorder={b}", dict(leaves_to_search=a, reorder=b))
-            for a, b in _scann_pairs(config.sweep_scann)]
+            for a, b in _scaled_grid(_scann_pairs(config.sweep_scann), config.tuned_leaves)]
   if key == "faiss_ivf":
     return [(f"nprobe={v}", dict(nprobe=v)) for v in config.sweep_ivf_nprobe]
   if key == "faiss_hnsw":
@@ -439,20 +509,41 @@ def _sweep_settings(config: Config, key: str) -> List[Tuple[str, dict]]:
 SWEEP_NAMES = {"scann_tuned": "scann", "faiss_ivf": "faiss ivf", "faiss_hnsw": "faiss hnsw"}
 
 
-def _serving_measure(method: methods_lib.Method, k: int, queries: np.ndarray,
-                     in_process: np.ndarray, truth: _Truth, batch_size: int,
-                     tmp_dir: str) -> dict:
-  """Exports the method's TFRS layer, reloads it and answers the same queries."""
+def _export_reloaded(method: methods_lib.Method, k: int, queries: np.ndarray,
+                     batch_size: int, tmp_dir: str) -> Tuple[methods_lib.Reloaded, float]:
+  """The method's TFRS layer exported, reloaded and called once; (reloaded, load seconds)."""
   path = index_lib.export_index(method.layer, pathlib.Path(tmp_dir) / "model", k=k,
                                 version=None)
   reloaded = methods_lib.Reloaded(str(path), batch_size)
   # Load + one query: the first call of a loaded function builds its kernels.
   load_seconds, _ = _timed(lambda: (reloaded.build(None, k), reloaded.search(queries[:1], k)))
-  seconds, nn = _timed_search(reloaded, queries, k)
-  return {"serving_load_seconds": load_seconds, "serving_query_seconds": seconds,
-          "serving_qps": len(queries) / max(seconds, 1e-9),
-          "serving_recall@10": truth.recall(nn),
-          "serving_same_ids": float(np.mean(nn == in_process))}
+  return reloaded, load_seconds
+
+
+def _time_row(method: methods_lib.Method, queries: np.ndarray, k: int, config: Config,
+              tmp_dir: str) -> Tuple[dict, np.ndarray, Optional[np.ndarray]]:
+  """Times the row's search in process and, for a TFRS layer, through its reloaded
+  SavedModel called in the same batches, the two interleaved (same load for both).
+
+  Returns:
+    (timing fields, in-process results [Q, k], reloaded results or None).
+  """
+  if method.layer is None:
+    t, nn = _timed_search(method, queries, k, config.timing_rounds)
+    return _timing_fields(t, len(queries)), nn, None
+  reloaded, load_seconds = _export_reloaded(method, k, queries, method.batch_size, tmp_dir)
+  (t, nn), (t_served, served) = timing.time_interleaved(
+      [_search_call(m, None, queries, k) for m in (method, reloaded)],
+      rounds=config.timing_rounds)
+  fields = _timing_fields(t, len(queries))
+  fields.update({"serving_" + c: v for c, v in _timing_fields(t_served, len(queries)).items()})
+  fields["serving_load_seconds"] = load_seconds
+  return fields, nn, served
+
+
+def _timing_fields(t: timing.Timing, count: int) -> dict:
+  return {"query_seconds": t.best, "qps": count / max(t.best, 1e-9),
+          "qps_median": count / max(t.median, 1e-9), "spread": t.spread, "runs": len(t.runs)}
 
 
 def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
@@ -483,24 +574,24 @@ def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
     if key == "scann_tuned":
       t_tune, (tuning, chosen) = _timed(lambda: tune_search(
           method, db, _Truth.compute(db, validation_ids, k), k,
-          [(a, b) for a in config.tuned_grid_leaves for b in config.tuned_grid_reorder],
-          config.tuned_target_recall))
+          _scaled_grid([(a, b) for a in config.tuned_grid_leaves
+                        for b in config.tuned_grid_reorder], config.tuned_leaves),
+          config.tuned_target_recall, config.timing_rounds))
       row.update(search=f"{label} [{chosen['setting']}]", tune_seconds=t_tune)
       log(f"  tuned ScaNN: chose {chosen['setting']} (validation recall "
           f"{chosen['recall']:.4f}) in {t_tune:.1f} s")
-    t_query, nn = _timed_search(method, queries, k + 1)
+    with tempfile.TemporaryDirectory(dir=config.output_dir) as tmp:
+      fields, nn, served = _time_row(method, queries, k + 1, config, tmp)
     top = drop_self(nn, query_ids, k)
+    row.update(index_seconds=t_index, **fields)
     row.update({
-        "index_seconds": t_index, "query_seconds": t_query,
-        "qps": len(queries) / max(t_query, 1e-9),
         "rank_dice@10": ranking.rank_dice_at_k(nn, data.sets, k, query_ids=query_ids),
         "recall@10": ranking.recall_vs_exact(top, truth.neighbors, k),
         "recall@10_ties": ann.tie_aware_recall(top, truth.kth_scores, db, queries),
     })
-    if method.layer is not None:
-      with tempfile.TemporaryDirectory(dir=config.output_dir) as tmp:
-        row.update(_serving_measure(method, k + 1, queries, nn, truth, config.serving_batch,
-                                    tmp))
+    if served is not None:
+      row.update({"serving_recall@10": truth.recall(served),
+                  "serving_same_ids": float(np.mean(served == nn))})
     log("  " + ", ".join(f"{c}={v:.4g}" if isinstance(v, float) else f"{c}={v}"
                          for c, v in row.items()))
     rows.append(row)
@@ -511,16 +602,20 @@ def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
   return rows, built, truths, tuning, chosen
 
 
-def run_sweeps(config: Config, data: BenchData, query_ids: np.ndarray,
-               built: Dict[str, methods_lib.Method], truths: Dict[str, _Truth]) -> List[dict]:
-  """Recall/QPS of each built ScaNN / faiss IVF / HNSW index at its sweep settings."""
+def run_sweeps(config: Config, data: BenchData, built: Dict[str, methods_lib.Method],
+               truths: Dict[str, _Truth]) -> List[dict]:
+  """Recall/QPS of each built ScaNN / faiss IVF / HNSW index at its sweep settings; the
+  points of all methods on one aggregation are timed interleaved (``measure_settings``)."""
   points = []
-  for spec, method in built.items():
-    key, _, agg = spec.rpartition("_")
-    for setting, params in _sweep_settings(config, key):
-      method.set_search_params(**params)
-      points.append(dict(method=SWEEP_NAMES[key], aggregation=agg, setting=setting,
-                         **_measure(method, data.embeddings[agg], truths[agg], config.k)))
+  for agg in dict.fromkeys(spec.rpartition("_")[2] for spec in built):
+    labels, cases = [], []
+    for spec, method in built.items():
+      key, _, spec_agg = spec.rpartition("_")
+      for setting, params in _sweep_settings(config, key) if spec_agg == agg else ():
+        labels.append(dict(method=SWEEP_NAMES[key], aggregation=agg, setting=setting))
+        cases.append((method, params))
+    points += [dict(label, **m) for label, m in zip(labels, measure_settings(
+        cases, data.embeddings[agg], truths[agg], config.k, config.timing_rounds))]
   return points
 
 
@@ -567,7 +662,7 @@ def export_case_indexes(config: Config, data: BenchData, aggregation: str,
                                   "num_reordering_candidates", "dimensions_per_block",
                                   "anisotropic_quantization_threshold",
                                   "training_iterations", "training_sample_size",
-                                  "scoring")})
+                                  "scoring", "spherical", "quantize_centroids")})
     layer.set_search_params(cfg.get("search_leaves_to_search"), cfg.get("search_reorder"))
     indexes["jader_scann"] = layer
   out = {}
@@ -612,7 +707,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult
     if config.tuned_from_search:
       config = build_from_search(config, config_points)
   rows, built, truths, tuning, chosen = run_rows(config, data, query_ids, validation_ids, log)
-  points = run_sweeps(config, data, query_ids, built, truths) if config.sweep else []
+  points = run_sweeps(config, data, built, truths) if config.sweep else []
   for p in points:
     log(f"sweep {p['method']} {p['setting']}: qps={p['qps']:,.0f} recall={p['recall']:.4f}")
   exports = {}

@@ -139,29 +139,35 @@ def report_markdown(result) -> str:
       "## The talk (Future Tech Night #17, real JADER, its CPU)", "",
       markdown_table(talk, ["search", "aggregation", "index", "query", "score"]), "",
       "## Ours (one run, same queries for every row)", "",
-      markdown_table(rows, ["search", "aggregation", "index", "query", "qps", "reloaded",
-                            "serving_qps", "rank_dice@10", "recall@10", "recall@10_ties"]),
+      markdown_table(rows, ["search", "aggregation", "index", "query", "qps", "spread",
+                            "reloaded", "serving_qps", "serving_spread", "rank_dice@10",
+                            "recall@10", "recall@10_ties"]),
       "",
       "`score` / `rank_dice@10`: SPEC.md rank_dice@10 over element sets. `recall@10`: "
       "overlap with the exact top-10 of the same embeddings; `recall@10_ties` also counts "
       "a result scoring as high as the exact 10th (identical cases tie). `reloaded` / "
       "`serving_qps`: the row's TFRS layer exported as a SavedModel, reloaded and its "
-      f"`serving_default` called on the same queries in batches of "
-      f"{result.config['serving_batch']:,d} (n/a: not a TFRS layer). A search that took "
-      "under 5 s is timed three times and the fastest run kept.", "",
+      "`serving_default` called on the same queries in the same batches as in process "
+      f"(BruteForce {result.config['bruteforce_batch']:,d}, ScaNN "
+      f"{result.config['scann_batch']:,d} queries; n/a: not a TFRS layer). Timing: a "
+      f"search under 5 s runs {result.config['timing_rounds']} times, interleaved with what "
+      "it is compared with (a row with its reloaded SavedModel; the points of a validation grid, "
+      "of the config search and of the sweep among themselves); `qps` is the fastest run, "
+      "`spread` the slowest / fastest run.", "",
   ]
   if result.sweep_table:
     lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
               "each curve's Pareto front; nan = not reached; measure `recall` = strict "
               "overlap with the exact top-10, `recall_ties` = tie-aware)", ""] + _sweep_lines(
                   result, targets)
-    lines += [markdown_table(result.sweep, ["method", "setting", "qps", "recall",
-                                            "recall_ties"]), ""]
+    lines += [markdown_table(result.sweep, ["method", "setting", "qps", "qps_median", "spread",
+                                            "recall", "recall_ties"]), ""]
   if result.config_front:
     lines += ["## ScaNN build-configuration search (validation queries): Pareto front", "",
               markdown_table(result.config_front, [
                   "num_leaves", "scoring", "dimensions_per_block", "anisotropic_quantization_threshold",
-                  "training_sample_size", "leaves_to_search", "reorder", "build_seconds",
-                  "qps", "recall", "recall_ties"]), "",
+                  "training_sample_size", "spherical", "quantize_centroids",
+                  "leaves_to_search", "reorder", "build_seconds", "qps", "spread", "recall",
+                  "recall_ties"]), "",
               f"{len(result.config_search)} points searched.", ""]
   return "\n".join(lines + ["## Checks", ""] + _checks(result) + [""])

@@ -77,6 +77,10 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
   TFRS's choice) or "float32" (exact brute force within the leaves, like faiss IVF-Flat);
   the optional reordering rescores in float32.
 
+  ``spherical``: spherical k-means for the tree (centroids on the unit sphere; for unit
+  rows). ``quantize_centroids``: the query is scored against int8 centroids (cheaper
+  leaf selection, slightly coarser).
+
   ``cache_searcher``: TFRS re-creates the searcher from its serialized tensors on every
   call; with True, eager calls reuse one searcher built at the first call (traced and
   saved functions keep the TFRS behaviour, so SavedModels are unchanged).
@@ -89,6 +93,7 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
                num_reordering_candidates: Optional[int] = None,
                anisotropic_quantization_threshold: float = float("nan"),
                training_sample_size: int = 100_000, scoring: str = "ah",
+               spherical: bool = False, quantize_centroids: bool = False,
                parallelize_batch_searches: bool = True, cache_searcher: bool = False,
                name: Optional[str] = None):
     if scoring not in SCORINGS:
@@ -105,7 +110,8 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
         dimensions_per_block=dimensions_per_block,
         num_reordering_candidates=num_reordering_candidates,
         anisotropic_quantization_threshold=anisotropic_quantization_threshold,
-        training_sample_size=training_sample_size, scoring=scoring,
+        training_sample_size=training_sample_size, scoring=scoring, spherical=spherical,
+        quantize_centroids=quantize_centroids,
         parallelize_batch_searches=parallelize_batch_searches, cache_searcher=cache_searcher)
     self._cache_searcher = cache_searcher
     self._eager_searcher = None
@@ -124,7 +130,8 @@ class ScaNN(tfrs.layers.factorized_top_k.ScaNN):
                              num_leaves_to_search=min(num_leaves_to_search, num_leaves,
                                                       num_items),
                              training_iterations=training_iterations,
-                             training_sample_size=sample)
+                             training_sample_size=sample, spherical=spherical,
+                             quantize_centroids=quantize_centroids)
       if scoring == "ah":
         builder = builder.score_ah(
             dimensions_per_block=dimensions_per_block,
@@ -228,7 +235,8 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 dimensions_per_block: int = 2,
                 anisotropic_quantization_threshold: float = float("nan"),
                 training_iterations: int = 12, training_sample_size: int = 100_000,
-                scoring: str = "ah", cache_searcher: bool = False,
+                scoring: str = "ah", spherical: bool = False,
+                quantize_centroids: bool = False, cache_searcher: bool = False,
                 name: str = "scann") -> ScaNN:
   """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
 
@@ -246,6 +254,8 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
     training_iterations: k-means iterations of the tree.
     training_sample_size: rows sampled to train the tree and the codebooks.
     scoring: "ah" or "float32" scoring within the searched leaves (see ``ScaNN``).
+    spherical: spherical k-means tree (see ``ScaNN``).
+    quantize_centroids: int8 centroids for leaf selection (see ``ScaNN``).
     cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
     name: layer name.
 
@@ -260,6 +270,7 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
                 anisotropic_quantization_threshold=anisotropic_quantization_threshold,
                 training_iterations=training_iterations,
                 training_sample_size=training_sample_size, scoring=scoring,
+                spherical=spherical, quantize_centroids=quantize_centroids,
                 cache_searcher=cache_searcher, name=name)
   layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
