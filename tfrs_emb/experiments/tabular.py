@@ -4,7 +4,9 @@ One seeded stratified split: evaluation rows are never used for labels, scaling,
 vocabularies or model choice; pretraining sees the training split's features
 (``pretrain_on="all"``: also the evaluation rows' features, never their labels). For each
 label fraction, a stratified subset of the training split is labelled and ``val_fraction``
-of it held out for early stopping and every model choice. Rows (metrics.json):
+of it held out for early stopping and every model choice; where that holdout is small
+(``crossfit_below``), K stratified folds of all labelled rows replace it (cross-fitting:
+one Transformer per fold, every choice on out-of-fold predictions). Rows (metrics.json):
 ``knn_k2`` (frozen pretrained embedding), ``finetune`` (pretraining + fine-tuning),
 ``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
 training rows in its own embedding, k / temperature / weight chosen on validation with the
@@ -113,6 +115,10 @@ class Config:
   finetune_lr: float = field(1e-3, "Head learning rate when fine-tuning.", lower=1e-6, upper=1.0)
   encoder_lr_multiplier: float = field(1.0, "Encoder LR = finetune_lr * this.",
                                        lower=0.0, upper=10.0)
+  probe_epochs: Tuple[int, ...] = field(
+      (0,), "Fine-tuning only: epochs of training the head alone on the frozen pretrained "
+      "encoder before fine-tuning it (LP-FT); one value, or one per label fraction in "
+      "increasing order.", lower=0, upper=1000)
   scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
                             lower=1e-6, upper=1.0)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
@@ -359,7 +365,12 @@ One stratified split (seed {config.seed}): {len(prep.train_idx)} training rows,
 are never used for labels, scaling, vocabularies or model choice; pretraining saw
 {pretrain_desc}. At label fraction f, a stratified f-share of the training split is
 labelled; {config.val_fraction:.0%} of those labelled rows are held out for early stopping
-and every choice (retrieval head, exported model); KNN uses all labelled rows.
+and every choice (retrieval head, exported model); KNN uses all labelled rows. Where that
+holdout has fewer than {config.crossfit_below} rows, the Transformer rows are cross-fitted
+instead: {config.crossfit_folds} stratified folds of all labelled rows, one model per fold
+early-stopped on its held-out fold (evaluation probabilities averaged), and every choice is
+made on the out-of-fold predictions of all labelled rows (`val_accuracy`, `val_rows`);
+LightGBM keeps the holdout (notes `choices @f`).
 {"The talk's column: 15,120 labelled Kaggle rows plus 565,892 unlabelled rows, scored on Kaggle's test labels (not comparable in absolute terms)." if talk else ""}
 
 {reporting.markdown_table(table, cols)}
@@ -380,7 +391,8 @@ numeric embedding `{config.numeric_embedding}`, log1p columns {list(config.log1p
 pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 {config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
 {config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x
-{config.encoder_lr_multiplier}, patience {config.patience}.
+{config.encoder_lr_multiplier}, head-only warm-up epochs {list(config.probe_epochs)}, patience
+{config.patience}.
 
 {notes}
 """
@@ -544,13 +556,19 @@ def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
   return _row("knn_k2", split, test_y, pred, time.time() - t)
 
 
+def per_fraction(config: Config, name: str, fraction: float) -> int:
+  """The value of ``Config.<name>`` (one value, or one per label fraction in increasing
+  order) at ``fraction``."""
+  values, fractions = getattr(config, name), sorted(float(f) for f in config.label_fractions)
+  if len(values) not in (1, len(fractions)):
+    raise ValueError(f"--{name} needs one value or one per label fraction "
+                     f"({len(fractions)}), got {len(values)}")
+  return values[0] if len(values) == 1 else values[fractions.index(fraction)]
+
+
 def ensemble_heads(config: Config, fraction: float) -> int:
-  """Classifiers per model row at ``fraction`` (``Config.ensemble_heads``)."""
-  heads, fractions = config.ensemble_heads, sorted(float(f) for f in config.label_fractions)
-  if len(heads) not in (1, len(fractions)):
-    raise ValueError(f"--ensemble_heads needs one value or one per label fraction "
-                     f"({len(fractions)}), got {len(heads)}")
-  return heads[0] if len(heads) == 1 else heads[fractions.index(fraction)]
+  """Classifiers per model row and fold at ``fraction`` (``Config.ensemble_heads``)."""
+  return per_fraction(config, "ensemble_heads", fraction)
 
 
 def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
@@ -577,8 +595,10 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
           encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
           epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
           patience=config.patience, seed=seed, dropout=config.dropout,
-          min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
-          verbose=config.verbose,
+          min_steps_per_epoch=config.min_steps_per_epoch,
+          probe_epochs=(per_fraction(config, "probe_epochs", split.fraction)
+                        if init is not None else 0),
+          jit_compile=config.jit_compile, verbose=config.verbose,
           log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}"))
     folds.append(heads)
     held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
@@ -778,7 +798,8 @@ def run(config: Config, log: common.Log = common.no_log,
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
-  ensemble_heads(config, float(config.label_fractions[0]))  # a bad count fails before any work
+  for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
+    per_fraction(config, name, float(config.label_fractions[0]))
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)
