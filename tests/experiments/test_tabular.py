@@ -149,7 +149,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
       export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(1.0,),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
       pretrain_batch_size=128, finetune_epochs=2, patience=2, lgbm_max_trees=50,
-      lgbm_early_stopping=10, umap=False, verbose=0)
+      lgbm_early_stopping=10, crossfit_folds=2, umap=False, verbose=0)
   result = tabular.run(cfg, reseed=tf.keras.utils.set_random_seed)
   metrics = json.loads((tmp_path / "credit" / "metrics.json").read_text())
   _check_rows(metrics, (1.0,))
