@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import tabular
 from tfrs_emb.models.tabular_serving import serving_fields
+from tfrs_emb.retrieval.neighbors import cosine_neighbors
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROW_MODELS = {"knn_k2", "finetune", "retrieval", "metric_retrieval", "scratch", "lightgbm"}
@@ -57,14 +58,43 @@ def test_retrieval_choice_uses_validation_and_prefers_plain_on_ties():
   index = np.array([[1, 0], [0, 1], [1, 0.1], [0.1, 1]], np.float32)
   index_y = np.array([0, 1, 0, 1])
   val = np.array([[1, 0.05], [0.05, 1]], np.float32)
+  sims, idx = cosine_neighbors(val, index, 3)
   wrong = np.array([[0.2, 0.8], [0.8, 0.2]], np.float32)  # the head alone is always wrong
-  choice = tabular.choose_mix(index_emb=index, index_y=index_y, val_emb=val,
-                              val_probs=wrong, val_y=np.array([0, 1]), num_classes=2, **grid)
+  choice = tabular.choose_mix(sims=sims, neighbor_y=index_y[idx], val_probs=wrong,
+                              val_y=np.array([0, 1]), num_classes=2, **grid)
   assert choice.weight >= 0.5 and choice.val_accuracy == 1.0
   right = wrong[:, ::-1].copy()
-  choice = tabular.choose_mix(index_emb=index, index_y=index_y, val_emb=val,
-                              val_probs=right, val_y=np.array([0, 1]), num_classes=2, **grid)
+  choice = tabular.choose_mix(sims=sims, neighbor_y=index_y[idx], val_probs=right,
+                              val_y=np.array([0, 1]), num_classes=2, **grid)
   assert choice.weight == 0.0 and choice.k == 1  # ties → plain fine-tuning
+
+
+def test_stratified_folds_partition_each_class_evenly():
+  labels = np.array([0] * 13 + [1] * 7 + [2] * 2)
+  folds = tbl.stratified_folds(labels, 5, seed=3)
+  assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(len(labels)))
+  for c in range(3):
+    counts = [int(np.sum(labels[f] == c)) for f in folds]
+    assert max(counts) - min(counts) <= 1
+  assert max(map(len, folds)) - min(map(len, folds)) <= 1
+  with pytest.raises(ValueError, match="at least 2 folds"):
+    tbl.stratified_folds(labels, 1, seed=0)
+
+
+def test_label_split_cross_fits_below_the_threshold(tmp_path):
+  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv", n=200)), label_column="y",
+                       eval_fraction=0.25, crossfit_folds=4)
+  prep = tabular.prepare(cfg)
+  holdout = tabular.label_split(dataclasses.replace(cfg, crossfit_below=0), prep, 1.0)
+  assert len(holdout.folds) == 1
+  assert np.array_equal(holdout.selection_idx, holdout.val_idx)
+  split = tabular.label_split(cfg, prep, 1.0)  # 23 validation rows < 1000
+  labelled = prep.train_idx[split.lab]
+  assert len(split.folds) == 4
+  assert np.array_equal(np.sort(split.selection_idx), labelled)  # each row held out once
+  assert np.array_equal(np.sort(split.index_idx), labelled)
+  for fit, held in split.folds:
+    assert not np.intersect1d(fit, held).size and len(fit) + len(held) == len(labelled)
 
 
 def test_ensemble_heads_one_value_or_one_per_fraction():
@@ -119,7 +149,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
       export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(1.0,),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
       pretrain_batch_size=128, finetune_epochs=2, patience=2, lgbm_max_trees=50,
-      lgbm_early_stopping=10, umap=False, verbose=0)
+      lgbm_early_stopping=10, crossfit_folds=2, umap=False, verbose=0)
   result = tabular.run(cfg, reseed=tf.keras.utils.set_random_seed)
   metrics = json.loads((tmp_path / "credit" / "metrics.json").read_text())
   _check_rows(metrics, (1.0,))

@@ -63,3 +63,30 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
   for a, b in zip(straight, resumed):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert tf.train.latest_checkpoint(str(tmp_path / "ckpt")).endswith("ckpt-3")
+
+
+@pytest.mark.parametrize("multiplier", [1.0, 0.5])
+def test_probe_epochs_train_the_head_on_the_frozen_encoder_first(multiplier):
+  feats = _features(128)
+  y = (np.nan_to_num(feats["continuous"][:, 0]) > 0).astype(np.int32)
+  tf.keras.utils.set_random_seed(0)
+  enc = training.build_encoder(3, (5, 5), dim=8, num_heads=2, num_layers=1, dropout=0.0,
+                               numeric_embedding="linear")
+  before = [w.copy() for w in enc.get_weights()]
+  probed = training.fit_classifier(enc, 2, feats, y, feats, y, lr=1e-2,
+                                   encoder_lr_multiplier=multiplier, epochs=1, batch_size=32,
+                                   patience=1, seed=0, probe_epochs=2)
+  assert enc.trainable  # unfrozen for fine-tuning
+  assert any(not np.allclose(a, b) for a, b in zip(before, enc.get_weights()))
+  assert probed.head.built
+  # The probe alone leaves the encoder untouched.
+  tf.keras.utils.set_random_seed(0)
+  enc = training.build_encoder(3, (5, 5), dim=8, num_heads=2, num_layers=1, dropout=0.0,
+                               numeric_embedding="linear")
+  enc.trainable = False
+  clf = training.TabularClassifier(enc, num_classes=2, encoder_lr_multiplier=multiplier)
+  clf.compile(optimizer=tf.keras.optimizers.Adam(1e-2),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  clf.fit(feats, y, epochs=1, batch_size=32, verbose=0)
+  for a, b in zip(before, enc.get_weights()):
+    np.testing.assert_array_equal(a, b)

@@ -380,3 +380,27 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int
   taken = np.sort(np.concatenate(taken))
   rest = np.setdiff1d(np.arange(len(labels)), taken)
   return rest, taken
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> List[np.ndarray]:
+  """K disjoint folds covering 0..N-1, each class dealt round-robin after a seeded shuffle
+  (fold sizes per class differ by at most one).
+
+  Args:
+    labels: int [N]. k: number of folds, >= 2. seed: numpy seed.
+
+  Returns:
+    k sorted int64 index arrays.
+  """
+  if k < 2:
+    raise ValueError(f"cross-fitting needs at least 2 folds, got {k}")
+  rng = np.random.default_rng(seed)
+  fold_of = np.empty(len(labels), np.int64)
+  start = 0
+  for c in np.unique(labels):
+    idx = np.flatnonzero(labels == c)
+    rng.shuffle(idx)
+    # Continue the deal where the previous class stopped, so small classes spread evenly.
+    fold_of[idx] = (start + np.arange(len(idx))) % k
+    start = (start + len(idx)) % k
+  return [np.flatnonzero(fold_of == j) for j in range(k)]

@@ -4,7 +4,9 @@ One seeded stratified split: evaluation rows are never used for labels, scaling,
 vocabularies or model choice; pretraining sees the training split's features
 (``pretrain_on="all"``: also the evaluation rows' features, never their labels). For each
 label fraction, a stratified subset of the training split is labelled and ``val_fraction``
-of it held out for early stopping and every model choice. Rows (metrics.json):
+of it held out for early stopping and every model choice; where that holdout is small
+(``crossfit_below``), K stratified folds of all labelled rows replace it (cross-fitting:
+one Transformer per fold, every choice on out-of-fold predictions). Rows (metrics.json):
 ``knn_k2`` (frozen pretrained embedding), ``finetune`` (pretraining + fine-tuning),
 ``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
 training rows in its own embedding, k / temperature / weight chosen on validation with the
@@ -113,6 +115,10 @@ class Config:
   finetune_lr: float = field(1e-3, "Head learning rate when fine-tuning.", lower=1e-6, upper=1.0)
   encoder_lr_multiplier: float = field(1.0, "Encoder LR = finetune_lr * this.",
                                        lower=0.0, upper=10.0)
+  probe_epochs: Tuple[int, ...] = field(
+      (0,), "Fine-tuning only: epochs of training the head alone on the frozen pretrained "
+      "encoder before fine-tuning it (LP-FT); one value, or one per label fraction in "
+      "increasing order.", lower=0, upper=1000)
   scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
                             lower=1e-6, upper=1.0)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
@@ -120,6 +126,13 @@ class Config:
       (1,), "Transformer classifiers trained per model row (finetune and scratch alike, "
       "from different seeds; probabilities averaged): one value, or one per label fraction "
       "in increasing order.", lower=1, upper=16)
+  crossfit_below: int = field(
+      1000, "Cross-fit when the validation holdout has fewer rows than this (0: never): "
+      "every Transformer row, neighbour head and model choice then uses K stratified "
+      "folds of all labelled rows (out-of-fold predictions) instead of the holdout.",
+      lower=0, upper=10000000)
+  crossfit_folds: int = field(5, "Folds when cross-fitting (K models per Transformer row, "
+                              "their evaluation probabilities averaged).", lower=2, upper=50)
   min_steps_per_epoch: int = field(10, "Repeat small labelled sets so one epoch has at least "
                                    "this many steps.", lower=0, upper=100000)
   retrieval_k: Tuple[int, ...] = field((5, 10, 20, 50), "Neighbour counts tried by the "
@@ -268,18 +281,21 @@ Search = Callable[[np.ndarray, np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
 
 
 def choose_mix(ks: Tuple[int, ...], temperatures: Tuple[float, ...],
-               weights: Tuple[float, ...], index_emb: np.ndarray, index_y: np.ndarray,
-               val_emb: np.ndarray, val_probs: np.ndarray, val_y: np.ndarray,
-               num_classes: int, search: Search = cosine_neighbors) -> RetrievalChoice:
-  """Grid over (k, temperature, weight) on the validation rows, neighbours found by
-  ``search`` (scores [Q, k], rows [Q, k]); ties → the earlier (smaller k, lower
-  temperature, lower weight), so weight 0 = plain fine-tuning wins ties."""
-  k_max = min(max(ks), len(index_y))
-  sims, idx = search(val_emb, index_emb, k_max)
+               weights: Tuple[float, ...], sims: np.ndarray, neighbor_y: np.ndarray,
+               val_probs: np.ndarray, val_y: np.ndarray, num_classes: int) -> RetrievalChoice:
+  """Grid over (k, temperature, weight) on the validation rows; ties → the earlier
+  (smaller k, lower temperature, lower weight), so weight 0 = plain fine-tuning wins ties.
+
+  Args:
+    sims: float [Q, k_max] scores of each validation row's nearest index rows, best first
+      (k_max caps every k tried); neighbor_y: int [Q, k_max] their class ids.
+    val_probs: float [Q, classes] the classifier's probabilities; val_y: int [Q].
+  """
+  k_max = sims.shape[1]
   best = None
   for k in sorted({min(k, k_max) for k in ks}):
     for temp in temperatures:
-      hist = neighbor_label_distribution(sims[:, :k], index_y[idx[:, :k]], num_classes, temp)
+      hist = neighbor_label_distribution(sims[:, :k], neighbor_y[:, :k], num_classes, temp)
       for w in sorted(weights):
         acc = float(np.mean(((1 - w) * val_probs + w * hist).argmax(axis=1) == val_y))
         if best is None or acc > best.val_accuracy:
@@ -349,7 +365,12 @@ One stratified split (seed {config.seed}): {len(prep.train_idx)} training rows,
 are never used for labels, scaling, vocabularies or model choice; pretraining saw
 {pretrain_desc}. At label fraction f, a stratified f-share of the training split is
 labelled; {config.val_fraction:.0%} of those labelled rows are held out for early stopping
-and every choice (retrieval head, exported model); KNN uses all labelled rows.
+and every choice (retrieval head, exported model); KNN uses all labelled rows. Where that
+holdout has fewer than {config.crossfit_below} rows, the Transformer rows are cross-fitted
+instead: {config.crossfit_folds} stratified folds of all labelled rows, one model per fold
+early-stopped on its held-out fold (evaluation probabilities averaged), and every choice is
+made on the out-of-fold predictions of all labelled rows (`val_accuracy`, `val_rows`);
+LightGBM keeps the holdout (notes `choices @f`).
 {"The talk's column: 15,120 labelled Kaggle rows plus 565,892 unlabelled rows, scored on Kaggle's test labels (not comparable in absolute terms)." if talk else ""}
 
 {reporting.markdown_table(table, cols)}
@@ -370,7 +391,8 @@ numeric embedding `{config.numeric_embedding}`, log1p columns {list(config.log1p
 pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 {config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
 {config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x
-{config.encoder_lr_multiplier}, patience {config.patience}.
+{config.encoder_lr_multiplier}, head-only warm-up epochs {list(config.probe_epochs)}, patience
+{config.patience}.
 
 {notes}
 """
@@ -391,24 +413,45 @@ class Pretrained:
 @dataclasses.dataclass
 class LabelSplit:
   """One label fraction: ``lab`` indexes the labelled rows within the training split, of
-  which ``fit_idx`` train and ``val_idx`` (absolute row indices) validate."""
+  which ``fit_idx`` train and ``val_idx`` (absolute row indices) validate (LightGBM's
+  early stopping). ``folds``: (trained, held-out) absolute row indices of each model fit:
+  the holdout ``[(fit_idx, val_idx)]``, or, cross-fitted (``Config.crossfit_below``), K
+  stratified folds of all labelled rows, each held out once. Early stopping uses a fold's
+  held-out rows; every choice uses the held-out rows of all folds (``selection_idx``),
+  each predicted by the models that did not train on it."""
   fraction: float
   lab: np.ndarray
   fit_idx: np.ndarray
   val_idx: np.ndarray
-  fit_f: Dict[str, np.ndarray]
-  val_f: Dict[str, np.ndarray]
+  folds: List[Tuple[np.ndarray, np.ndarray]]
+
+  @property
+  def selection_idx(self) -> np.ndarray:
+    """Rows every choice is scored on: the held-out rows, fold after fold."""
+    return np.concatenate([held for _, held in self.folds])
+
+  @property
+  def index_idx(self) -> np.ndarray:
+    """Every labelled row, in the order of the first fold's (trained, held-out) rows: the
+    neighbour index for evaluation rows and export."""
+    return np.concatenate(self.folds[0])
 
 
 @dataclasses.dataclass
 class Fitted:
-  """Trained Transformer classifiers (an ensemble of ``ensemble_heads``; the first one's
-  [CLS] embedding is the row embedding) with their averaged validation / evaluation
-  probabilities."""
-  clfs: list
-  val_probs: np.ndarray
+  """Trained Transformer classifiers: ``folds[j]`` the ``ensemble_heads`` classifiers of
+  fold j (the first fold's first classifier's [CLS] embedding is the row embedding);
+  ``selection_probs`` [len(selection_idx), classes] out-of-fold probabilities (each fold's
+  heads averaged on its held-out rows); ``test_probs`` the mean of every classifier."""
+  folds: List[list]
+  selection_probs: np.ndarray
   test_probs: np.ndarray
   seconds: float
+
+  @property
+  def clfs(self) -> list:
+    """Every classifier, the first fold's first."""
+    return [c for heads in self.folds for c in heads]
 
 
 @dataclasses.dataclass
@@ -434,7 +477,8 @@ class FractionResult:
 def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
          seconds: float, val_accuracy: Optional[float] = None) -> dict:
   """One metrics.json row (keys in the report's order)."""
-  val = {} if val_accuracy is None else {"val_accuracy": val_accuracy}
+  val = ({} if val_accuracy is None else
+         {"val_accuracy": val_accuracy, "val_rows": int(len(split.selection_idx))})
   return {"model": model, **_scores(test_y, pred), **val, "seconds": seconds,
           "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
 
@@ -494,8 +538,12 @@ def label_split(config: Config, prep: PreparedTable, frac: float) -> LabelSplit:
             else (None, np.arange(len(train_idx))))
   fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
   fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
-  return LabelSplit(frac, lab, fit_idx, val_idx, _rows(prep.features, fit_idx),
-                    _rows(prep.features, val_idx))
+  folds = [(fit_idx, val_idx)]
+  if len(val_idx) < config.crossfit_below:
+    labelled = train_idx[lab]
+    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, config.seed + 2)
+    folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
+  return LabelSplit(frac, lab, fit_idx, val_idx, folds)
 
 
 def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
@@ -508,45 +556,59 @@ def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
   return _row("knn_k2", split, test_y, pred, time.time() - t)
 
 
+def per_fraction(config: Config, name: str, fraction: float) -> int:
+  """The value of ``Config.<name>`` (one value, or one per label fraction in increasing
+  order) at ``fraction``."""
+  values, fractions = getattr(config, name), sorted(float(f) for f in config.label_fractions)
+  if len(values) not in (1, len(fractions)):
+    raise ValueError(f"--{name} needs one value or one per label fraction "
+                     f"({len(fractions)}), got {len(values)}")
+  return values[0] if len(values) == 1 else values[fractions.index(fraction)]
+
+
 def ensemble_heads(config: Config, fraction: float) -> int:
-  """Classifiers per model row at ``fraction`` (``Config.ensemble_heads``)."""
-  heads, fractions = config.ensemble_heads, sorted(float(f) for f in config.label_fractions)
-  if len(heads) not in (1, len(fractions)):
-    raise ValueError(f"--ensemble_heads needs one value or one per label fraction "
-                     f"({len(fractions)}), got {len(heads)}")
-  return heads[0] if len(heads) == 1 else heads[fractions.index(fraction)]
+  """Classifiers per model row and fold at ``fraction`` (``Config.ensemble_heads``)."""
+  return per_fraction(config, "ensemble_heads", fraction)
 
 
 def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
                      reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
-  """Builds the Transformer (from ``init`` weights if given), trains its classifier on the
-  fit rows with early stopping on the validation rows, and scores it; ``ensemble_heads``
-  times at this fraction (head i from seed + 100 i), probabilities averaged."""
+  """Builds the Transformer (from ``init`` weights if given), trains its classifier on each
+  fold's trained rows with early stopping on its held-out rows, and scores it;
+  ``ensemble_heads`` times per fold at this fraction (head i of fold j from
+  seed + 100 i + 1000 j), probabilities averaged."""
   y, (test_f, test_y) = prep.labels, _test_rows(prep)
   t = time.time()
-  clfs = []
-  for i in range(ensemble_heads(config, split.fraction)):
-    seed = config.seed + 100 * i
-    reseed(seed + 3)
-    enc = training.build_encoder(**pre.arch)
-    if init is not None:
-      enc.set_weights(init)
-    clfs.append(training.fit_classifier(
-        enc, len(prep.schema.classes), split.fit_f, y[split.fit_idx], split.val_f,
-        y[split.val_idx], lr=lr,
-        encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
-        epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
-        patience=config.patience, seed=seed, dropout=config.dropout,
-        min_steps_per_epoch=config.min_steps_per_epoch, jit_compile=config.jit_compile,
-        verbose=config.verbose,
-        log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"head{i}"))
-  val_probs = np.mean([training.predict_proba(c, split.val_f) for c in clfs], axis=0)
-  test_probs = np.mean([training.predict_proba(c, test_f) for c in clfs], axis=0)
+  folds, held_probs = [], []
+  for j, (fit_idx, held_idx) in enumerate(split.folds):
+    fit_f, held_f = _rows(prep.features, fit_idx), _rows(prep.features, held_idx)
+    heads = []
+    for i in range(ensemble_heads(config, split.fraction)):
+      seed = config.seed + 100 * i + 1000 * j
+      reseed(seed + 3)
+      enc = training.build_encoder(**pre.arch)
+      if init is not None:
+        enc.set_weights(init)
+      heads.append(training.fit_classifier(
+          enc, len(prep.schema.classes), fit_f, y[fit_idx], held_f, y[held_idx], lr=lr,
+          encoder_lr_multiplier=config.encoder_lr_multiplier if init is not None else 1.0,
+          epochs=config.finetune_epochs, batch_size=config.finetune_batch_size,
+          patience=config.patience, seed=seed, dropout=config.dropout,
+          min_steps_per_epoch=config.min_steps_per_epoch,
+          probe_epochs=(per_fraction(config, "probe_epochs", split.fraction)
+                        if init is not None else 0),
+          jit_compile=config.jit_compile, verbose=config.verbose,
+          log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}"))
+    folds.append(heads)
+    held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
+  selection_probs = np.concatenate(held_probs)
+  test_probs = np.mean([training.predict_proba(c, test_f) for heads in folds for c in heads],
+                       axis=0)
   seconds = time.time() - t
   row = _row(model, split, test_y, test_probs.argmax(axis=1), seconds,
-             float(np.mean(val_probs.argmax(axis=1) == y[split.val_idx])))
-  return Fitted(clfs, val_probs, test_probs, seconds), row
+             float(np.mean(selection_probs.argmax(axis=1) == y[split.selection_idx])))
+  return Fitted(folds, selection_probs, test_probs, seconds), row
 
 
 def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
@@ -565,34 +627,38 @@ def scratch_step(config: Config, prep: PreparedTable, pre: Pretrained, split: La
 
 def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
                    finetuned: Fitted) -> Tuple[RetrievalHead, dict]:
-  """Retrieval step: neighbours in the fine-tuned embedding. Chosen with the fitted rows as
-  index and the validation rows as queries; then every labelled row is the index."""
-  encoder = finetuned.clfs[0].encoder
+  """Retrieval step: neighbours in the fine-tuned embedding. Chosen per fold with its
+  trained rows as index (in its model's embedding) and its held-out rows as queries; then
+  every labelled row is the index, in the first fold's model's embedding."""
   t = time.time()
-  embeddings = [training.embed(encoder, f)
-                for f in (split.fit_f, split.val_f, _test_rows(prep)[0])]
-  return _neighbor_head("retrieval", prep, split, finetuned, embeddings, config.retrieval_k,
-                        config.retrieval_temperatures, config.retrieval_weights,
-                        cosine_neighbors, t)
+  spaces = [tuple(training.embed(heads[0].encoder, _rows(prep.features, rows))
+                  for rows in fold)
+            for heads, fold in zip(finetuned.folds, split.folds)]
+  test_emb = training.embed(finetuned.folds[0][0].encoder, _test_rows(prep)[0])
+  return _neighbor_head("retrieval", prep, split, finetuned, spaces, test_emb,
+                        config.retrieval_k, config.retrieval_temperatures,
+                        config.retrieval_weights, cosine_neighbors, t)
 
 
 def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned: Fitted,
-                   embeddings: Sequence[np.ndarray], ks: Tuple[int, ...],
-                   temperatures: Tuple[float, ...], weights: Tuple[float, ...],
-                   search: Search, started: float,
+                   spaces: Sequence[Tuple[np.ndarray, np.ndarray]], test_emb: np.ndarray,
+                   ks: Tuple[int, ...], temperatures: Tuple[float, ...],
+                   weights: Tuple[float, ...], search: Search, started: float,
                    metric: Optional[tabular_metric.NeighborMetricEncoder] = None
                    ) -> Tuple[RetrievalHead, dict]:
-  """The neighbour rows' common tail: (k, temperature, weight) chosen with the fitted rows
-  as index and the validation rows as queries (``choose_mix``), then every labelled row is
-  the index for the evaluation rows. ``embeddings``: (fit, validation, evaluation) rows in
-  the space ``search`` works in; ``started``: when the row's own work began."""
+  """The neighbour rows' common tail: (k, temperature, weight) chosen on the out-of-fold
+  held-out rows (``choose_mix``; each fold's trained rows are its index), then every
+  labelled row is the index for the evaluation rows. ``spaces[j]``: fold j's (trained,
+  held-out) rows embedded in the space ``search`` works in; ``test_emb``: the evaluation
+  rows in the first fold's space; ``started``: when the row's own work began."""
   y, test_y = prep.labels, _test_rows(prep)[1]
   n_classes = len(prep.schema.classes)
-  fit_emb, val_emb, test_emb = embeddings
-  choice = choose_mix(ks, temperatures, weights, fit_emb, y[split.fit_idx], val_emb,
-                      finetuned.val_probs, y[split.val_idx], n_classes, search=search)
-  index_emb = np.concatenate([fit_emb, val_emb])
-  index_y = np.concatenate([y[split.fit_idx], y[split.val_idx]])
+  k_max = min(max(ks), min(len(fit) for fit, _ in split.folds))
+  found = [search(held_emb, fit_emb, k_max) for fit_emb, held_emb in spaces]
+  choice = choose_mix(ks, temperatures, weights, np.concatenate([s for s, _ in found]),
+                      np.concatenate([y[fit][i] for (fit, _), (_, i) in zip(split.folds, found)]),
+                      finetuned.selection_probs, y[split.selection_idx], n_classes)
+  index_emb, index_y = np.concatenate(spaces[0]), y[split.index_idx]
   probs = retrieval_probs(choice, index_emb, index_y, test_emb, finetuned.test_probs,
                           n_classes, search=search)
   row = _row(model, split, test_y, probs.argmax(axis=1),
@@ -603,23 +669,27 @@ def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned
 def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
                           finetuned: Fitted, reseed: Callable[[int], None]
                           ) -> Tuple[RetrievalHead, dict]:
-  """Metric retrieval step: an NCA metric embedding trained on the fitted rows; the
-  fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
-  retrieval step's (fitted rows as index, validation rows as queries), then every labelled
-  row is the index."""
-  reseed(config.seed + 5)
+  """Metric retrieval step: an NCA metric embedding trained on each fold's trained rows;
+  the fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
+  retrieval step's (out of fold), then every labelled row is the index in the first
+  fold's metric embedding."""
   t = time.time()
-  metric = tabular_metric.NeighborMetricEncoder(len(prep.schema.continuous),
-                                                prep.schema.cardinalities, config.metric_dim)
-  tabular_metric.fit_neighbor_metric(metric, split.fit_f, prep.labels[split.fit_idx],
-                                     epochs=config.metric_epochs,
-                                     batch_size=config.metric_batch_size,
-                                     lr=config.metric_lr, seed=config.seed)
-  embeddings = [tabular_metric.embed_rows(metric, f)
-                for f in (split.fit_f, split.val_f, _test_rows(prep)[0])]
-  return _neighbor_head("metric_retrieval", prep, split, finetuned, embeddings,
+  metrics, spaces = [], []
+  for j, (fit_idx, held_idx) in enumerate(split.folds):
+    reseed(config.seed + 5 + 1000 * j)
+    metric = tabular_metric.NeighborMetricEncoder(
+        len(prep.schema.continuous), prep.schema.cardinalities, config.metric_dim)
+    tabular_metric.fit_neighbor_metric(
+        metric, _rows(prep.features, fit_idx), prep.labels[fit_idx],
+        epochs=config.metric_epochs, batch_size=config.metric_batch_size,
+        lr=config.metric_lr, seed=config.seed + 1000 * j)
+    metrics.append(metric)
+    spaces.append(tuple(tabular_metric.embed_rows(metric, _rows(prep.features, rows))
+                        for rows in (fit_idx, held_idx)))
+  test_emb = tabular_metric.embed_rows(metrics[0], _test_rows(prep)[0])
+  return _neighbor_head("metric_retrieval", prep, split, finetuned, spaces, test_emb,
                         config.metric_k, config.metric_temperatures, config.retrieval_weights,
-                        l2_neighbors, t, metric)
+                        l2_neighbors, t, metrics[0])
 
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
@@ -642,6 +712,12 @@ def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
   metric_retrieval → lightgbm."""
   split = label_split(config, prep, frac)
   rows, notes = [knn_step(prep, pre, split)], {}
+  notes[f"choices @{frac:g}"] = (
+      f"cross-fitted: {len(split.folds)} stratified folds of the {len(split.lab)} labelled "
+      f"rows (the {len(split.val_idx)}-row holdout is below --crossfit_below="
+      f"{config.crossfit_below}); validation accuracy = out-of-fold accuracy"
+      if len(split.folds) > 1 else f"the {len(split.val_idx)}-row validation holdout")
+  log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
   finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
   rows.append(row)
   log(f"finetune @{frac:g}: accuracy {row['accuracy']:.4f} ({finetuned.seconds:.0f} s)")
@@ -722,7 +798,8 @@ def run(config: Config, log: common.Log = common.no_log,
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
-  ensemble_heads(config, float(config.label_fractions[0]))  # a bad count fails before any work
+  for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
+    per_fraction(config, name, float(config.label_fractions[0]))
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)

@@ -344,7 +344,8 @@ class TabularClassifier(tf.keras.Model):
       enc_ids = {id(v) for v in enc_vars}
       head_vars = [v for v in self.trainable_variables if id(v) not in enc_ids]
       enc_grads, head_grads = tape.gradient(loss, [enc_vars, head_vars])
-      self.encoder_optimizer.apply_gradients(zip(enc_grads, enc_vars))
+      if enc_vars:   # none while the encoder is frozen (linear probing)
+        self.encoder_optimizer.apply_gradients(zip(enc_grads, enc_vars))
       self.optimizer.apply_gradients(zip(head_grads, head_vars))
     return self.compute_metrics(x, y, logits, None)
 

@@ -125,25 +125,36 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
                    train_y: np.ndarray, val: Features, val_y: np.ndarray, *, lr: float,
                    encoder_lr_multiplier: float, epochs: int, batch_size: int, patience: int,
                    seed: int, dropout: float = 0.1, min_steps_per_epoch: int = 0,
-                   jit_compile: bool = False, verbose: int = 0,
+                   probe_epochs: int = 0, jit_compile: bool = False, verbose: int = 0,
                    log_dir: Optional[pathlib.Path] = None) -> TabularClassifier:
   """Fits encoder + head with early stopping on validation accuracy (best weights kept).
 
   ``min_steps_per_epoch`` repeats a small labelled set so that one epoch has at least that
   many steps (early stopping then sees comparable amounts of training per epoch).
+  ``probe_epochs``: first train the head alone on the frozen encoder for that many epochs
+  (linear probing, then fine-tuning: LP-FT, Kumar et al. 2022), so the encoder's first
+  updates follow a fitted head instead of a random one.
   """
   clf = TabularClassifier(encoder, num_classes=num_classes, dropout=dropout,
                           encoder_lr_multiplier=encoder_lr_multiplier)
-  clf.compile(optimizer=tf.keras.optimizers.Adam(lr),
-              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-              metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-              jit_compile=jit_compile)
+
+  def compile_():
+    clf.compile(optimizer=tf.keras.optimizers.Adam(lr),
+                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                jit_compile=jit_compile)
   n = len(train_y)
   steps = max(1, n // batch_size)
   repeats = max(1, -(-min_steps_per_epoch // steps)) if min_steps_per_epoch else 1
   ds = (tf.data.Dataset.from_tensor_slices((train, train_y)).repeat(repeats)
         .shuffle(n * repeats, seed=seed).batch(batch_size).prefetch(2))
   val_ds = tf.data.Dataset.from_tensor_slices((val, val_y)).batch(2048)
+  if probe_epochs:
+    encoder.trainable = False
+    compile_()
+    clf.fit(ds, epochs=probe_epochs, verbose=verbose)
+    encoder.trainable = True
+  compile_()
   callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max",
                                                 restore_best_weights=True)]
   if log_dir:
