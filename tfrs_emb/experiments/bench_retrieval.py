@@ -542,8 +542,10 @@ def _time_row(method: methods_lib.Method, queries: np.ndarray, k: int, config: C
 
 
 def _timing_fields(t: timing.Timing, count: int) -> dict:
-  return {"query_seconds": t.best, "qps": count / max(t.best, 1e-9),
-          "qps_median": count / max(t.median, 1e-9), "spread": t.spread, "runs": len(t.runs)}
+  """A table row's timing columns: ``Timing.summary`` with the fastest run as query_seconds."""
+  summary = t.summary(count)
+  return {"query_seconds": summary["seconds"],
+          **{c: summary[c] for c in ("qps", "qps_median", "spread", "runs")}}
 
 
 def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
