@@ -60,7 +60,8 @@ def _result():
                            "scann_batch": 4096, "timing_rounds": 5}, data={},
                  num_items=1000, num_queries=100, k=10, rows=rows, sweep=sweep,
                  sweep_table=table, tuning=[], tuned_choice=dict(setting="leaves=20,reorder=40",
-                                                                 recall=0.97, qps=21_000.0),
+                                                                 recall=0.97, qps=21_000.0,
+                                                                 qps_median=19_000.0),
                  tuned_build=dict(num_leaves=2000, scoring="ah"), config_search=[], config_front=[], exports={}, conditions_before=COND,
                  conditions_after=dict(COND, load_average_1m=1.5),
                  threads={"faiss_omp": 2}, total_seconds=75.0)
@@ -76,6 +77,7 @@ def test_report_states_ratios_verdicts_and_measured_conditions():
   assert "load average (1 min) 0.50 before, 1.50 after" in text
   assert "1 min 15 s" in text and "'faiss_omp': 2" in text
   assert "- tuned ScaNN build: {'num_leaves': 2000, 'scoring': 'ah'}." in text
+  assert "21,000 QPS fastest run, 19,000 median: the choice compares medians" in text
 
 
 def test_plot_labels_are_legend_entries_not_text_on_the_data(tmp_path):
