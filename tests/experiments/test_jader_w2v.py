@@ -84,3 +84,25 @@ def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
   m = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
   assert m["export_path"] == "" and m["cases"] == 400
   assert {r["method"] for r in m["rows"]} >= {"keras_cbow", "popularity", "random"}
+
+
+def test_keras_negatives_override_only_the_keras_cbow(monkeypatch):
+  from tfrs_emb.experiments import set_methods  # pylint: disable=import-outside-toplevel
+  from tfrs_emb.models import cbow  # pylint: disable=import-outside-toplevel
+  seen = {}
+
+  class Stop(Exception):
+    pass
+
+  def spy(*args, **kwargs):
+    seen.update(kwargs)
+    raise Stop
+
+  monkeypatch.setattr(cbow, "train_cbow", spy)
+  for keras_negatives, expected in ((0, 5), (8, 8)):
+    config = set_methods.CbowConfig(negatives=5, keras_negatives=keras_negatives)
+    try:
+      set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], max_len=3, window=2)
+    except Stop:
+      pass
+    assert seen["negatives"] == expected

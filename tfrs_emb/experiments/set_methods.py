@@ -23,7 +23,10 @@ KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "
 class CbowConfig:
   """CBOW and evaluation knobs shared by the set experiments (both methods get the same)."""
   dim: int = field(64, "Embedding dimension (both methods).", lower=1)
-  negatives: int = field(5, "Negative samples per target (both methods).", lower=1)
+  negatives: int = field(5, "Negative samples per target (gensim; Keras too unless "
+                         "--keras_negatives).", lower=1)
+  keras_negatives: int = field(0, "Keras: negative samples per target (0 = --negatives).",
+                               lower=0)
   shared_negatives: int = field(5, "Keras: noise elements drawn per set (noise_per_set) or "
                                 "per batch, shared by its targets.", lower=1)
   noise_per_set: bool = field(True, "Keras: each set draws its own noise elements (one draw "
@@ -125,7 +128,8 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
     (methods: [Method], keras CbowResult).
   """
   result = cbow.train_cbow(
-      indptr, indices, vocab, dim=config.dim, negatives=config.negatives,
+      indptr, indices, vocab, dim=config.dim,
+      negatives=config.keras_negatives or config.negatives,
       shared_negatives=config.shared_negatives, epochs=config.epochs,
       min_count=config.min_count, sample=config.sample,
       learning_rate=config.learning_rate, min_learning_rate=config.min_learning_rate,
