@@ -5,8 +5,10 @@ import json
 import pathlib
 import subprocess
 import sys
+import types
 
 from absl import flags
+import pytest
 
 from tfrs_emb.experiments import jader_w2v
 from tfrs_emb.experiments import set2vec
@@ -89,20 +91,26 @@ def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
 def test_keras_negatives_override_only_the_keras_cbow(monkeypatch):
   from tfrs_emb.experiments import set_methods  # pylint: disable=import-outside-toplevel
   from tfrs_emb.models import cbow  # pylint: disable=import-outside-toplevel
+  from tfrs_emb.models import gensim_cbow  # pylint: disable=import-outside-toplevel
   seen = {}
 
   class Stop(Exception):
     pass
 
-  def spy(*args, **kwargs):
-    seen.update(kwargs)
+  def keras_spy(*args, **kwargs):
+    seen["keras"] = kwargs["negatives"]
+    return types.SimpleNamespace(kernel="fused", train_seconds=1.0, tokens_per_s=1.0,
+                                 vocab=["a", "b"], vectors=None, output_vectors=None)
+
+  def gensim_spy(*args, **kwargs):
+    seen["gensim"] = kwargs["negatives"]
     raise Stop
 
-  monkeypatch.setattr(cbow, "train_cbow", spy)
+  monkeypatch.setattr(cbow, "train_cbow", keras_spy)
+  monkeypatch.setattr(gensim_cbow, "train_gensim_cbow", gensim_spy)
   for keras_negatives, expected in ((0, 5), (8, 8)):
+    seen.clear()
     config = set_methods.CbowConfig(negatives=5, keras_negatives=keras_negatives)
-    try:
+    with pytest.raises(Stop):
       set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], max_len=3, window=2)
-    except Stop:
-      pass
-    assert seen["negatives"] == expected
+    assert seen == {"keras": expected, "gensim": 5}

@@ -21,7 +21,8 @@ KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "
 
 @dataclasses.dataclass
 class CbowConfig:
-  """CBOW and evaluation knobs shared by the set experiments (both methods get the same)."""
+  """CBOW and evaluation knobs shared by the set experiments (both methods get the same,
+  except --keras_negatives and the Keras-only knobs)."""
   dim: int = field(64, "Embedding dimension (both methods).", lower=1)
   negatives: int = field(5, "Negative samples per target (gensim; Keras too unless "
                          "--keras_negatives).", lower=1)
