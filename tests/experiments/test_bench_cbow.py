@@ -24,6 +24,13 @@ def test_parse_grid_gives_one_override_dict_per_variant():
     bench_cbow.parse_grid("epochs")
 
 
+def test_parse_exponents_gives_floats_and_names_a_bad_item():
+  assert bench_cbow.parse_exponents("0.75, 0.5,0") == [0.75, 0.5, 0.0]
+  for bad in ("0.75,x", "-0.5"):
+    with pytest.raises(ValueError, match="gensim_noise_exponents item"):
+      bench_cbow.parse_exponents(bad)
+
+
 def test_flagfile_parses_into_the_config_with_the_former_defaults():
   values = flags.FlagValues()
   flagdefs.define_config_flags(bench_cbow.Config, flag_values=values)
@@ -43,18 +50,18 @@ def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
   logged = []
   config = bench_cbow.Config(synthetic_cases=600, cache_dir=str(tmp_path / "cache"),
                              eval_sets=100, dim=8, epochs=2, min_count=2, workers=1,
-                             keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
+                             gensim_noise_exponents="0.75,0.5", keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
                                         "learning_rate=1e6")
   result = bench_cbow.run(config, log=logged.append)
   by = [(r["method"], r.get("variant", "")) for r in result.rows]
-  assert by == [("gensim", ""), ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
+  assert by == [("gensim", ""), ("gensim", "noise_exponent=0.5"), ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
                 ("keras", "learning_rate=1000000.0 (diverged)"), ("popularity", ""),
                 ("random", "")]
-  for r in result.rows[:2]:
+  for r in result.rows[:3]:
     assert r["epochs"] == 2 and r["train_seconds"] > 0 and r["tokens_per_s"] > 0
     assert 0.0 <= r["heldout_recall@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
-  assert result.rows[3]["heldout_recall@10"] > result.rows[4]["heldout_recall@10"]
-  assert result.rows[1]["kernel"] in ("fused", "tf") and "kernel" not in result.rows[0]
+  assert result.rows[4]["heldout_recall@10"] > result.rows[5]["heldout_recall@10"]
+  assert result.rows[2]["kernel"] in ("fused", "tf") and "kernel" not in result.rows[0]
   assert ("| method | variant | kernel | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
           "| class_agreement@10 |") in result.table
   assert result.conditions.startswith("load average (1 min)")

@@ -88,7 +88,7 @@ def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
   assert {r["method"] for r in m["rows"]} >= {"keras_cbow", "popularity", "random"}
 
 
-def test_keras_negatives_override_only_the_keras_cbow(monkeypatch):
+def test_keras_negatives_override_only_the_keras_cbow_noise_exponent_both(monkeypatch):
   from tfrs_emb.experiments import set_methods  # pylint: disable=import-outside-toplevel
   from tfrs_emb.models import cbow  # pylint: disable=import-outside-toplevel
   from tfrs_emb.models import gensim_cbow  # pylint: disable=import-outside-toplevel
@@ -98,19 +98,20 @@ def test_keras_negatives_override_only_the_keras_cbow(monkeypatch):
     pass
 
   def keras_spy(*args, **kwargs):
-    seen["keras"] = kwargs["negatives"]
+    seen["keras"] = (kwargs["negatives"], kwargs["noise_exponent"])
     return types.SimpleNamespace(kernel="fused", train_seconds=1.0, tokens_per_s=1.0,
                                  vocab=["a", "b"], vectors=None, output_vectors=None)
 
   def gensim_spy(*args, **kwargs):
-    seen["gensim"] = kwargs["negatives"]
+    seen["gensim"] = (kwargs["negatives"], kwargs["noise_exponent"])
     raise Stop
 
   monkeypatch.setattr(cbow, "train_cbow", keras_spy)
   monkeypatch.setattr(gensim_cbow, "train_gensim_cbow", gensim_spy)
-  for keras_negatives, expected in ((0, 5), (8, 8)):
+  for keras_negatives, exponent, keras in ((0, 0.75, 5), (8, 0.3, 8)):
     seen.clear()
-    config = set_methods.CbowConfig(negatives=5, keras_negatives=keras_negatives)
+    config = set_methods.CbowConfig(negatives=5, keras_negatives=keras_negatives,
+                                    noise_exponent=exponent)
     with pytest.raises(Stop):
       set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], max_len=3, window=2)
-    assert seen == {"keras": expected, "gensim": 5}
+    assert seen == {"keras": (keras, exponent), "gensim": (5, exponent)}

@@ -122,6 +122,17 @@ def test_train_cbow_reports_divergence():
                     learning_rate=1e4, min_learning_rate=1e4)
 
 
+@pytest.mark.parametrize("exponent", [0.75, 0.0])
+def test_noise_exponent_sets_the_noise_distribution(exponent):
+  indptr, indices, vocab = _corpus()
+  result = cbow.train_cbow(indptr, indices, vocab, dim=4, epochs=1, min_count=1,
+                           kernel="tf", noise_exponent=exponent)
+  share = np.bincount(result.model._noise_table.numpy(),  # pylint: disable=protected-access
+                      minlength=len(result.vocab)) / result.model._TABLE_SIZE
+  expected = result.counts.astype(np.float64) ** exponent
+  np.testing.assert_allclose(share, expected / expected.sum(), atol=1e-5)
+
+
 class _Interrupt(tf.keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if epoch == 1:

@@ -53,6 +53,8 @@ class Config:
                        "threads.", lower=1)
   repeats: int = field(1, "Timed rounds (gensim + every Keras variant each).", lower=0)
   run_gensim: bool = field(True, "Also train gensim.")
+  gensim_noise_exponents: str = field("0.75", "gensim rows: comma-separated ns_exponent "
+                                      "values, one row each (0.75 = gensim's default).")
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
                           "of train_cbow's arguments (empty = defaults).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
@@ -106,10 +108,29 @@ def parse_grid(text: str) -> List[Dict[str, Any]]:
   return out
 
 
+def parse_exponents(text: str) -> List[float]:
+  """``gensim_noise_exponents`` → floats ≥ 0.
+
+  Raises:
+    ValueError: an item is not a number ≥ 0.
+  """
+  out = []
+  for item in filter(None, (t.strip() for t in text.split(","))):
+    try:
+      value = float(item)
+    except ValueError:
+      value = -1.0
+    if not value >= 0.0:
+      raise ValueError(f"gensim_noise_exponents item {item!r}: expected a number >= 0")
+    out.append(value)
+  return out
+
+
 def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   """Trains gensim and every Keras variant on the held-out corpus and scores them."""
   common.check_config(config)
   grid = parse_grid(config.keras_grid)
+  gensim_exponents = parse_exponents(config.gensim_noise_exponents) if config.run_gensim else []
   k = config.k
   before = reporting.machine_conditions()
   release = synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
@@ -141,13 +162,14 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   token_lists = (sets.token_lists(held.train_indptr, held.train_indices, cases.vocab,
                                   seed=config.seed) if config.run_gensim else [])
   for _ in range(config.repeats):
-    if config.run_gensim:
+    for exponent in gensim_exponents:
       g = gensim_cbow.train_gensim_cbow(
           token_lists, dim=config.dim, window=config.window, negatives=config.negatives,
           epochs=config.epochs, min_count=config.min_count, sample=config.sample,
-          workers=config.workers, seed=config.seed)
+          workers=config.workers, seed=config.seed, noise_exponent=exponent)
       add(set_methods.Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
-                             g.tokens_per_s), config.epochs)
+                             g.tokens_per_s), config.epochs,
+          "" if exponent == 0.75 else f"noise_exponent={exponent:g}")
       del g
     for kw in grid:
       args = dict(dim=config.dim, negatives=config.negatives, epochs=config.epochs,

@@ -133,8 +133,8 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   notes = [
       f"heldout_recall@{k}: {len(held):,d} cases, one random element held out of training "
       f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
-      "scores plus the log noise prior (0.75 · log training count), log P(element | case) "
-      "instead of lift.",
+      "scores plus the log noise prior (its noise exponent · log training count), "
+      "log P(element | case) instead of lift.",
       f"class_agreement@{k}: share of the {k} nearest cases with the query's latent class.",
       f"rank_dice@{k}: element overlap of the retrieved cases (the talk's metric); untrained "
       "random element vectors score high on it (see the random rows): it measures search "

@@ -70,8 +70,9 @@ class Config(set_methods.CbowConfig):
   export_dir: str = field("exported_models/set2vec", "SetRecommender SavedModel base path "
                           "(TF Serving layout); empty = skip.")
   export_version: int = field(1, "SavedModel version folder.", lower=1)
-  export_prior: bool = field(True, "Exported scores include the noise prior (0.75 · log "
-                             "training count): rank by P(element | set), not by lift.")
+  export_prior: bool = field(True, "Exported scores include the noise prior (noise "
+                             "exponent · log training count): rank by P(element | set), "
+                             "not by lift.")
   export_method: str = field(set_methods.KERAS, "Method whose tables are exported.",
                              choices=(set_methods.KERAS, set_methods.GENSIM))
 
@@ -162,8 +163,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   notes = [f"heldout_recall@{k}: {len(held):,d} sets, the "
            f"{'last' if corpus.ordered else 'random'} element of each held out of training "
            "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "
-           "the log noise prior (0.75 · log training count: log P(element | set) instead of "
-           "lift); unanswered = held-out element outside the method's vocabulary (min_count) "
+           "the log noise prior (noise exponent · log training count: log P(element | set) "
+           "instead of lift); unanswered = held-out element outside the method's vocabulary (min_count) "
            "or no known context."]
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
@@ -187,7 +188,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
     if config.export_prior:
       counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
       prior = set_embeddings.noise_log_prior(
-          counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)])
+          counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
+          chosen.noise_exponent)
     model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
                                            chosen.output_vectors, k=k, log_prior=prior)
     export_path = str(set_recommender.export_set_recommender(

@@ -28,6 +28,9 @@ class CbowConfig:
                          "--keras_negatives).", lower=1)
   keras_negatives: int = field(0, "Keras: negative samples per target (0 = --negatives).",
                                lower=0)
+  noise_exponent: float = field(0.75, "Noise distribution ∝ count ** this (both; "
+                               "word2vec's 0.75; lower ranks frequent elements higher).",
+                               lower=0.0)
   shared_negatives: int = field(5, "Keras: noise elements drawn per set (noise_per_set) or "
                                 "per batch, shared by its targets.", lower=1)
   noise_per_set: bool = field(True, "Keras: each set draws its own noise elements (one draw "
@@ -105,6 +108,7 @@ class Method:
   train_seconds: float
   tokens_per_s: float
   kernel: str = ""   # Keras: the update path that ran ("fused" or "tf")
+  noise_exponent: float = 0.75   # its noise distribution ∝ count ** this
 
   def speed(self) -> Dict[str, Any]:
     """The table's speed columns: train_seconds, tokens_per_s and, for Keras, kernel."""
@@ -142,22 +146,22 @@ def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
       fused_learning_rate=config.fused_learning_rate or None,
       fused_input_update=config.fused_input_update or None,
       fused_tokens_per_batch=config.fused_tokens_per_batch or None,
-      checkpoint_dir=config.checkpoint_dir or None,
+      noise_exponent=config.noise_exponent, checkpoint_dir=config.checkpoint_dir or None,
       row_multiple=config.row_multiple, log=log)
   log(f"{KERAS} ({result.kernel} update): {result.train_seconds:.1f} s, "
       f"{result.tokens_per_s:,.0f} tokens/s")
   methods = [Method(KERAS, result.vocab, result.vectors,
                     result.output_vectors, result.train_seconds,
-                    result.tokens_per_s, result.kernel)]
+                    result.tokens_per_s, result.kernel, config.noise_exponent)]
   if config.run_gensim:
     g = gensim_cbow.train_gensim_cbow(
         sets.token_lists(indptr, indices, vocab, seed=config.seed), dim=config.dim,
         window=window, negatives=config.negatives, epochs=config.epochs,
         min_count=config.min_count, sample=config.sample, workers=config.workers,
-        seed=config.seed)
+        seed=config.seed, noise_exponent=config.noise_exponent)
     log(f"{GENSIM}: {g.train_seconds:.1f} s, {g.tokens_per_s:,.0f} tokens/s")
     methods.append(Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
-                          g.tokens_per_s))
+                          g.tokens_per_s, noise_exponent=config.noise_exponent))
   return methods, result
 
 
@@ -171,17 +175,17 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
   """heldout_recall@k / ndcg@k of every method and of the popularity and random baselines.
 
   A CBOW method also gets ``heldout_recall@k+prior``: its scores plus the log of its
-  negative-sampling noise distribution (0.75 · log training count, both methods' noise),
+  negative-sampling noise distribution (its noise exponent · log training count),
   which turns the lift-like raw score into an estimate of log P(element | set).
 
   Returns:
     method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]}.
   """
-  prior = set_embeddings.noise_log_prior(np.bincount(held.train_indices,
-                                                     minlength=len(vocab)))
+  counts = np.bincount(held.train_indices, minlength=len(vocab))
   out = {}
   for m in methods:
     rows = case_encoder.map_elements(vocab, m.vocab)
+    prior = set_embeddings.noise_log_prior(counts, m.noise_exponent)
     out[m.name] = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors), k)
     out[m.name][prior_key(k)] = set_embeddings.heldout_recall(

@@ -664,7 +664,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                input_update: str = "exact", kernel: str = "auto", threads: int = 2,
                noise_per_target: bool = False, fused_learning_rate: Optional[float] = None,
                fused_input_update: Optional[str] = None,
-               fused_tokens_per_batch: Optional[int] = None,
+               fused_tokens_per_batch: Optional[int] = None, noise_exponent: float = 0.75,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
@@ -727,6 +727,9 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
       loops over them one by one); smaller batches mix set lengths more finely. None:
       ``tokens_per_batch``. At 692,821 cases the word2vec update needs this near-random
       order (128: heldout_recall@10 0.2995 vs 0.29 at 8192, BUILD_NOTES.md).
+    noise_exponent: noise distribution ∝ training count ** this (word2vec's 0.75). Lower
+      values draw frequent elements as noise more often, so the output layer penalises
+      them less and its scores lean from lift toward P(element | context).
     callbacks: extra Keras callbacks.
     log: progress messages (default: none).
 
@@ -759,7 +762,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
   replicas = strat.num_replicas_in_sync
   log(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
       f"(min_count {min_count}) of {len(vocab):,d}")
-  noise = kcounts.astype(np.float64) ** 0.75
+  noise = kcounts.astype(np.float64) ** noise_exponent
   noise /= noise.sum()
   # In-step SGD on one replica trains a whole epoch per call (_train_whole_epochs).
   whole_epochs = optimizer == "sgd" and replicas == 1
@@ -808,7 +811,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                 "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
                 "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple,
                 "input_update": input_update, "kernel": choice.path,
-                "noise_per_target": noise_per_target and fused}
+                "noise_per_target": noise_per_target and fused,
+                "noise_exponent": noise_exponent}
     checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
