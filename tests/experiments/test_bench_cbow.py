@@ -50,11 +50,13 @@ def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
   logged = []
   config = bench_cbow.Config(synthetic_cases=600, cache_dir=str(tmp_path / "cache"),
                              eval_sets=100, dim=8, epochs=2, min_count=2, workers=1,
-                             gensim_noise_exponents="0.75,0.5", keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
+                             gensim_noise_exponents="0.75,0.5",
+                             keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
                                         "learning_rate=1e6")
   result = bench_cbow.run(config, log=logged.append)
   by = [(r["method"], r.get("variant", "")) for r in result.rows]
-  assert by == [("gensim", ""), ("gensim", "noise_exponent=0.5"), ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
+  assert by == [("gensim", ""), ("gensim", "noise_exponent=0.5"),
+                ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
                 ("keras", "learning_rate=1000000.0 (diverged)"), ("popularity", ""),
                 ("random", "")]
   for r in result.rows[:3]:

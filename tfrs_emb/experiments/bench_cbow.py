@@ -53,8 +53,9 @@ class Config:
                        "threads.", lower=1)
   repeats: int = field(1, "Timed rounds (gensim + every Keras variant each).", lower=0)
   run_gensim: bool = field(True, "Also train gensim.")
-  gensim_noise_exponents: str = field("0.75", "gensim rows: comma-separated ns_exponent "
-                                      "values, one row each (0.75 = gensim's default).")
+  gensim_noise_exponents: str = field(f"{cbow.NOISE_EXPONENT:g}", "gensim rows: "
+                                      "comma-separated ns_exponent values, one row each "
+                                      "(0.75 = gensim's default).")
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
                           "of train_cbow's arguments (empty = defaults).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
@@ -130,7 +131,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   """Trains gensim and every Keras variant on the held-out corpus and scores them."""
   common.check_config(config)
   grid = parse_grid(config.keras_grid)
-  gensim_exponents = parse_exponents(config.gensim_noise_exponents) if config.run_gensim else []
+  gensim_exponents = (parse_exponents(config.gensim_noise_exponents) if config.run_gensim
+                      else [])
   k = config.k
   before = reporting.machine_conditions()
   release = synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
@@ -169,7 +171,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
           workers=config.workers, seed=config.seed, noise_exponent=exponent)
       add(set_methods.Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
                              g.tokens_per_s), config.epochs,
-          "" if exponent == 0.75 else f"noise_exponent={exponent:g}")
+          "" if exponent == cbow.NOISE_EXPONENT else f"noise_exponent={exponent:g}")
       del g
     for kw in grid:
       args = dict(dim=config.dim, negatives=config.negatives, epochs=config.epochs,

@@ -164,8 +164,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
            f"{'last' if corpus.ordered else 'random'} element of each held out of training "
            "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "
            "the log noise prior (noise exponent · log training count: log P(element | set) "
-           "instead of lift); unanswered = held-out element outside the method's vocabulary (min_count) "
-           "or no known context."]
+           "instead of lift); unanswered = held-out element outside the method's vocabulary "
+           "(min_count) or no known context."]
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
                  "random = untrained random vectors.")

@@ -28,9 +28,9 @@ class CbowConfig:
                          "--keras_negatives).", lower=1)
   keras_negatives: int = field(0, "Keras: negative samples per target (0 = --negatives).",
                                lower=0)
-  noise_exponent: float = field(0.75, "Noise distribution ∝ count ** this (both; "
-                               "word2vec's 0.75; lower ranks frequent elements higher).",
-                               lower=0.0)
+  noise_exponent: float = field(cbow.NOISE_EXPONENT, "Noise distribution ∝ count ** this "
+                               "(both; word2vec's 0.75; lower ranks frequent elements "
+                               "higher).", lower=0.0)
   shared_negatives: int = field(5, "Keras: noise elements drawn per set (noise_per_set) or "
                                 "per batch, shared by its targets.", lower=1)
   noise_per_set: bool = field(True, "Keras: each set draws its own noise elements (one draw "
@@ -108,7 +108,7 @@ class Method:
   train_seconds: float
   tokens_per_s: float
   kernel: str = ""   # Keras: the update path that ran ("fused" or "tf")
-  noise_exponent: float = 0.75   # its noise distribution ∝ count ** this
+  noise_exponent: float = cbow.NOISE_EXPONENT   # its noise distribution ∝ count ** this
 
   def speed(self) -> Dict[str, Any]:
     """The table's speed columns: train_seconds, tokens_per_s and, for Keras, kernel."""

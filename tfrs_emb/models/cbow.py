@@ -64,6 +64,8 @@ from tfrs_emb.models import cbow_kernel
 
 
 INPUT_UPDATES = ("exact", "word2vec")
+# word2vec's (and gensim's) noise distribution: ∝ training count ** this.
+NOISE_EXPONENT = 0.75
 
 
 class CBOW(tf.keras.Model):
@@ -664,7 +666,8 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                input_update: str = "exact", kernel: str = "auto", threads: int = 2,
                noise_per_target: bool = False, fused_learning_rate: Optional[float] = None,
                fused_input_update: Optional[str] = None,
-               fused_tokens_per_batch: Optional[int] = None, noise_exponent: float = 0.75,
+               fused_tokens_per_batch: Optional[int] = None,
+               noise_exponent: float = NOISE_EXPONENT,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                log: Callable[[str], None] = lambda message: None) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
