@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_emb.core import csv_records
+from tfrs_emb.core.log import Log, no_log
 
 KINDS = ("demo", "drug", "reac", "hist")
 ID_COL = "識別番号"
@@ -281,7 +282,7 @@ class JaderCases:
 
 def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
                chunk_rows: int = 500_000,
-               log: Optional[Callable[[str], None]] = None,
+               log: Log = no_log,
                kinds: Sequence[str] = ("drug", "reac", "hist")) -> JaderCases:
   """Loads a JADER release directory into one element set per case.
 
@@ -410,6 +411,5 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
                      vocab=vocab_list, indptr=indptr, indices=indices, latent_class=latent,
                      latent_class_names=latent_names, skipped=skips.counts,
                      skipped_first_line=skips.first_line)
-  if log is not None:
-    log(f"JADER {release_dir}: {cases.summary()}")
+  log(f"JADER {release_dir}: {cases.summary()}")
   return cases

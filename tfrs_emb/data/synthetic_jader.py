@@ -40,6 +40,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from tfrs_emb.core.log import Log, no_log
+
 DEMO_COLUMNS = ["識別番号", "報告回数", "性別", "年齢", "体重", "身長", "報告年度・四半期",
                 "状況", "報告の種類", "報告者の資格", "E2B"]
 DRUG_COLUMNS = ["識別番号", "報告回数", "医薬品連番", "医薬品の関与", "医薬品（一般名）",
@@ -525,7 +527,7 @@ def class_names() -> Sequence[str]:
 
 
 def cached_release(cache_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
-                   log: Callable[[str], None] = lambda msg: None) -> pathlib.Path:
+                   log: Log = no_log) -> pathlib.Path:
   """The synthetic release of ``num_cases`` cases and ``seed``, generated once per cache.
 
   Every experiment shares one folder scheme (``CACHE/synthetic_{cases}_s{seed}``), so a

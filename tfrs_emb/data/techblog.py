@@ -24,6 +24,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import yaml
 
+from tfrs_emb.core.log import Log, no_log
+
 TEXT_VARIANTS = ("title", "title+lede", "title+lede+headings", "body")
 POST_SUFFIXES = (".md", ".markdown")
 
@@ -297,7 +299,7 @@ def parse_post(path: "str | pathlib.Path", root: "str | pathlib.Path | None" = N
 
 
 def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
-               log: Optional[Callable[[str], None]] = None) -> LoadResult:
+               log: Log = no_log) -> LoadResult:
   """Loads every ``*.md`` / ``*.markdown`` file under ``posts_dir`` (recursively).
 
   Args:
@@ -337,6 +339,5 @@ def load_posts(posts_dir: "str | pathlib.Path", strict: bool = False,
       skipped.append((e.path, e.reason))
   posts.sort(key=lambda p: (p.date, p.post_id))
   result = LoadResult(posts, skipped)
-  if log is not None:
-    log(result.summary())
+  log(result.summary())
   return result

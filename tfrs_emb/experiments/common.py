@@ -1,14 +1,9 @@
 """What every experiment shares: the log callable, config fields and config records."""
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-Log = Callable[[str], None]
-
-
-def no_log(message: str) -> None:
-  """The default ``log``: discards progress messages (trainers pass ``print``)."""
-  del message
+from tfrs_emb.core.log import Log, no_log  # noqa: F401  (re-exported for the experiments)
 
 
 def field(default: Any, help: str, *, lower: Optional[float] = None,  # pylint: disable=redefined-builtin

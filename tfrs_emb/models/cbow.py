@@ -60,6 +60,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import distribute
+from tfrs_emb.core.log import Log, no_log
 from tfrs_emb.models import cbow_kernel
 
 
@@ -595,7 +596,7 @@ class _EpochCheckpoint(tf.keras.callbacks.Callback):
 
 
 def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: dict,
-            log: Callable[[str], None]) -> int:
+            log: Log) -> int:
   """Restores the latest checkpoint of ``directory`` (made with the same ``settings``).
 
   Returns:
@@ -669,7 +670,7 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], di
                fused_tokens_per_batch: Optional[int] = None,
                noise_exponent: float = NOISE_EXPONENT,
                callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-               log: Callable[[str], None] = lambda message: None) -> CbowResult:
+               log: Log = no_log) -> CbowResult:
   """Trains CBOW on sets given in CSR form.
 
   Args:
