@@ -4,8 +4,9 @@ A post is scored against every tag embedding by cosine; the top-5 tags are recom
 Only tags seen on training posts can be recommended, so a test post's truth is its set of
 tags that were seen in training (posts with none are not evaluated).
 
-* ``direct``: the text encoder's embedding of the tag's name (the talk's 0.3336 row).
-* ``mean``: the normalised mean embedding of the training posts carrying the tag (0.5749).
+* ``direct``: the text encoder's embedding of the tag's name (the talk's first method).
+* ``mean``: the normalised mean embedding of the training posts carrying the tag (the
+  talk's second method).
 * ``trained``: a TFRS retrieval model (``tfrs.tasks.Retrieval``) that learns the tag
   embeddings, initialised from ``mean``, against the frozen post embeddings.
 """

@@ -8,7 +8,7 @@ serve outside Python with core TensorFlow plus these op libraries?".
 Usage::
 
   from tfrs_emb.core import cc_runner, op_audit
-  runner = cc_runner.build_runner("/tmp/runner")     # g++, about 15 s of CPU at -O0
+  runner = cc_runner.build_runner("/tmp/runner")     # compiles with g++ at -O0
   path = "exported_models/article_tower/1"
   out = cc_runner.run_saved_model(runner, path, {"text": np.array([b"hello"])},
                                   op_libraries=op_audit.audit(path).libraries)

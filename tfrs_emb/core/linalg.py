@@ -82,8 +82,8 @@ def _rescore(q: np.ndarray, db: np.ndarray, cand: np.ndarray,
   """Scores [B, C] of q [B, D] against its candidate rows db[cand] (cand int [B, C]).
 
   The candidate rows are gathered a few queries at a time (about ``gather_bytes``): one
-  gather for the whole block (B × C × D floats, ~120 MB at 692k rows) is a fresh
-  allocation whose page faults and cache misses cost as much as the block's products.
+  gather for the whole block (B × C × D floats, hundreds of MB for a large database) is
+  a fresh allocation whose page faults and cache misses rival the block's products.
   """
   step = max(1, gather_bytes // max(cand.shape[1] * db.shape[1] * db.itemsize, 1))
   out = np.empty(cand.shape, np.float32)

@@ -1,8 +1,8 @@
 """Wall-clock timing of short calls that stays comparable on a shared, noisy machine.
 
 Other processes only ever slow a call down, so the fastest of several runs is the least
-disturbed estimate of its cost; a sub-second search measured once can come out 1.6× slower
-than the same search a minute later. ``time_call`` repeats a short call and keeps every
+disturbed estimate of its cost, while a sub-second call timed once can come out much
+slower than the same call a minute later. ``time_call`` repeats a short call and keeps every
 run; ``time_interleaved`` times several calls in rounds (every call once per round, the
 order rotated each round), so a burst of load hits all of them instead of the few that
 happened to run during it::

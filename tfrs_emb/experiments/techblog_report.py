@@ -33,8 +33,8 @@ def similar_section(config, similar, metrics) -> List[str]:
                                 for v in config.variants}} for name in config.encoders]
   lines = [f"## Similar articles (cosine top-{k}, {col})", "",
            markdown_table(rows, ["encoder", "variant", col, "embed+search s"]), "",
-           "Times are wall seconds on the shared 2-core machine (load average at the end "
-           "of this report), model load excluded (a first call warms it).", "",
+           "Times are wall seconds on the machine that ran this report (its conditions "
+           "at the end), model load excluded (a first call warms it).", "",
            "Same numbers, encoder × text variant:", "",
            markdown_table(pivot, ["encoder", *config.variants]), ""]
   check = metrics.get("use_vs_reference")
@@ -98,10 +98,11 @@ def timing_section(config, timing) -> List[str]:
            "load avg": r["load_average_1min"]} for r in timing]
   return [f"## Embed + search of {config.timing_posts:,d} posts", "",
           "The posts' texts replicated with variations (other posts' headings, shuffled) to "
-          f"{config.timing_posts:,d}; model already loaded. Wall time on the shared 2-core "
-          "machine (1-minute load average beside it: above 2, other jobs were competing); "
-          "process CPU seconds (all threads) do not count waiting for the CPU, so CPU s / 2 "
-          "approximates the wall time on 2 idle cores.", "",
+          f"{config.timing_posts:,d}; model already loaded. Wall time on the machine that "
+          "ran this report (1-minute load average beside it: above its CPU count, other jobs "
+          "were competing); process CPU seconds (all threads) do not count waiting for the "
+          "CPU, so CPU s divided by the CPUs used approximates the wall time on idle cores.",
+          "",
           markdown_table(rows, ["encoder", "backend", "posts", "embed s", "search s",
                                 "total s", "process CPU s", "load avg"], digits=2), ""]
 
