@@ -66,7 +66,8 @@ def train_or_reuse(config: jader_w2v.Config, log: common.Log = common.no_log) ->
   try:
     existing = jader_run.load(config.output_dir)
   except jader_run.RunFilesError as e:
-    log(f"training the jader_w2v run ({e})")
+    log(f"training the jader_w2v run into {config.output_dir}: no run to reuse there "
+        f"({str(e).partition(';')[0]})")
   else:
     if existing.config == record:
       log(f"reusing the jader_w2v run in {config.output_dir} (digest {existing.digest})")
