@@ -80,7 +80,8 @@ def main(argv):
   result = bench_retrieval.run(config, log=_log)
   out_dir = pathlib.Path(config.output_dir)
   reporting.write_json(out_dir / "metrics.json",
-                       dict(experiment="bench_retrieval", **dataclasses.asdict(result)))
+                       dict(experiment="bench_retrieval", jader_flagfile=FLAGS.jader_flagfile,
+                            **dataclasses.asdict(result)))
   report = ann_bench.report_markdown(result)
   reporting.write_text(out_dir / "report.md", report)
   if result.sweep:
