@@ -3,7 +3,8 @@ search, CaseEncoder export (tfrs_emb.experiments.jader_w2v).
 
   python -m trainers.jader_w2v --flagfile=configs/jader_w2v.flags        # synthetic demo
   python -m trainers.jader_w2v --flagfile=configs/jader_w2v_full.flags   # talk's scale
-  python -m trainers.jader_w2v --jader_dir=/data/jader/202404 --output_dir=runs/jader_real
+  python -m trainers.jader_w2v --jader_dir=/data/jader/202404 --output_dir=runs/jader_real \
+      --export_dir=exported_models/jader_case_encoder_real
 """
 
 from absl import app

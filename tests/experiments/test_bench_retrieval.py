@@ -1,8 +1,10 @@
-"""trainers.bench_retrieval end to end on the small flagfile, and its helpers."""
+"""trainers.bench_retrieval end to end on the small flagfile over a small jader_w2v run,
+the run folder checks, and the bench's helpers."""
 
 import dataclasses
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +14,11 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.experiments import bench_data
+from tfrs_emb.experiments import bench_retrieval as br
+from tfrs_emb.experiments import bench_scann
+from tfrs_emb.experiments import jader_run
+from tfrs_emb.retrieval import ScannConfig
 from tfrs_emb.retrieval import load_serving_fn
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -19,16 +26,42 @@ ROW_KEYS = {"search", "aggregation", "index_seconds", "query_seconds", "qps", "r
             "recall@10"}
 
 
-@pytest.mark.slow
-def test_small_bench_writes_metrics(tmp_path):
-  out_dir = tmp_path / "bench"
-  proc = subprocess.run(
-      [sys.executable, "-m", "trainers.bench_retrieval",
-       f"--flagfile={ROOT / 'configs' / 'bench_retrieval_small.flags'}",
-       f"--output_dir={out_dir}", f"--export_dir={tmp_path / 'exported'}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=600)
+def _trainer(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+  """(run folder, its flagfile): the small jader_w2v run (configs/jader_w2v_small.flags)
+  trained into a temporary folder, as the main job's trainer runs it."""
+  tmp = tmp_path_factory.mktemp("jader_run")
+  flagfile = tmp / "jader_w2v_small.flags"
+  flagfile.write_text(f"--flagfile={ROOT / 'configs' / 'jader_w2v_small.flags'}\n"
+                      f"--output_dir={tmp / 'run'}\n--cache_dir={tmp / 'cache'}\n",
+                      encoding="utf-8")
+  proc = _trainer("trainers.jader_w2v", f"--flagfile={flagfile}")
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return tmp / "run", flagfile
+
+
+@pytest.mark.slow
+def test_small_bench_searches_the_runs_vectors(small_run, tmp_path):
+  run_dir, run_flagfile = small_run
+  out_dir = tmp_path / "bench"
+  # --jader_flagfile names the run's config: the run folder holds exactly it, so it is
+  # reused (not retrained) and its vectors are searched.
+  proc = _trainer("trainers.bench_retrieval",
+                  f"--flagfile={ROOT / 'configs' / 'bench_retrieval_small.flags'}",
+                  f"--jader_flagfile={run_flagfile}", f"--jader_run={run_dir}",
+                  f"--output_dir={out_dir}", f"--export_dir={tmp_path / 'exported'}")
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert f"reusing the jader_w2v run in {run_dir}" in proc.stdout
   payload = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+  run = jader_run.load(run_dir)
+  assert payload["data"]["run"] == str(run_dir) and payload["data"]["run_digest"] == run.digest
+  assert payload["data"]["vocab"] == len(run.vocab) and payload["data"]["dim"] == 32
+  assert payload["num_items"] == 10_000
   rows = payload["rows"]
   assert len(rows) == 9
   for row in rows:
@@ -46,7 +79,7 @@ def test_small_bench_writes_metrics(tmp_path):
               "scann_tuned_mean"):
     assert by_key[key]["serving_qps"] > 0 and by_key[key]["serving_same_ids"] > 0.99, key
   assert "serving_qps" not in by_key["faiss_flat_mean"]
-  # Real structure: CBOW neighbours share elements far above chance.
+  # Real structure: the run's CBOW neighbours share elements far above chance.
   assert by_key["bruteforce_mean"]["rank_dice@10"] > 0.1
   assert {(r["method"], r["measure"]) for r in payload["sweep_table"]} == {
       (m, r) for m in ("scann", "faiss ivf", "faiss hnsw") for r in ("recall", "recall_ties")}
@@ -65,6 +98,8 @@ def test_small_bench_writes_metrics(tmp_path):
     np.testing.assert_allclose(out["scores"].numpy(), exp["probe_scores"], rtol=1e-5,
                                atol=1e-6)
     assert out["ids"].shape == (len(probes), 10)
+    # The query model is the run's CaseEncoder: its vectors embed the probes.
+    assert set(out) >= {"ids", "scores", "known_elements"}
     # A case's own elements find a case with the same embedding (itself or a twin) first.
     # (ScaNN's reordered scores come from its own float kernels: 1e-4 is exceeded at
     # times, e.g. 0.99989.)
@@ -73,9 +108,8 @@ def test_small_bench_writes_metrics(tmp_path):
 
 
 def test_config_search_uses_validation_queries_and_reports_a_front():
-  from tfrs_emb.experiments import bench_retrieval as br
-  config = br.Config(source="clustered", num_cases=3000, num_queries=100, num_validation=150,
-                     dim=16, methods=("scann_tuned_mean", "faiss_ivf_mean"),
+  config = br.Config(source="clustered", clustered_cases=3000, num_queries=100,
+                     num_validation=150, clustered_dim=16, methods=("scann_tuned_mean", "faiss_ivf_mean"),
                      tuned_leaves=30, tuned_grid_leaves=(67, 1000), tuned_grid_reorder=(100,),
                      tuned_target_recall=0.9, scann_config_search=True, search_leaves=(20, 40),
                      search_dims_per_block=(2,), search_grid_leaves=(50, 1000),
@@ -86,7 +120,7 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
     result = br.run(dataclasses.replace(config, output_dir=tmp))
-  query_ids, validation_ids = br.split_queries(
+  query_ids, validation_ids = bench_data.split_queries(
       [frozenset([1])] * 3000, 100, 150, config.seed)
   assert not set(query_ids) & set(validation_ids)
   assert len(result.config_search) == 16     # 2 leaf counts × 2 trees × 2 scorings × 2 settings
@@ -113,36 +147,84 @@ def test_config_search_uses_validation_queries_and_reports_a_front():
 
 
 def test_tree_knobs():
-  from tfrs_emb.experiments import bench_retrieval as br
-  assert br.tree_knobs("generic") == dict(spherical=False, quantize_centroids=False)
-  assert br.tree_knobs("spherical+int8") == dict(spherical=True, quantize_centroids=True)
+  assert bench_scann.tree_knobs("generic") == dict(spherical=False, quantize_centroids=False)
+  assert bench_scann.tree_knobs("spherical+int8") == dict(spherical=True,
+                                                          quantize_centroids=True)
   with pytest.raises(ValueError, match="search_trees entry 'sphere'"):
-    br.tree_knobs("sphere")
+    bench_scann.tree_knobs("sphere")
   with pytest.raises(ValueError, match="search_trees entry"):
-    br.run(br.Config(source="clustered", num_cases=100, search_trees=("generic+int4",)))
+    br.run(br.Config(source="clustered", clustered_cases=100, search_trees=("generic+int4",)))
 
 
 def test_build_from_search_takes_the_fastest_build_reaching_the_target():
-  from tfrs_emb.experiments import bench_retrieval as br
-  points = [dict(num_leaves=1000, scoring="ah", dimensions_per_block=2,
-                 anisotropic_quantization_threshold=0.2, training_sample_size=250_000,
-                 qps=9_000.0, qps_median=8_500.0, recall=0.97),
-            dict(num_leaves=3000, scoring="ah", dimensions_per_block=4,
-                 anisotropic_quantization_threshold=0.3, training_sample_size=100_000,
-                 spherical=True, qps=8_000.0, qps_median=7_900.0, recall=0.96),
-            dict(num_leaves=4000, scoring="float32", training_sample_size=100_000,
-                 qps=50_000.0, qps_median=45_000.0, recall=0.90),
+  def point(qps, qps_median, recall, **build):
+    return dict(dataclasses.asdict(ScannConfig(**build)), qps=qps, qps_median=qps_median,
+                recall=recall)
+
+  points = [point(9_000.0, 8_500.0, 0.97, num_leaves=1000, anisotropic_quantization_threshold=0.2,
+                  training_sample_size=250_000),
+            point(8_000.0, 7_900.0, 0.96, num_leaves=3000, dimensions_per_block=4,
+                  anisotropic_quantization_threshold=0.3, spherical=True),
+            point(50_000.0, 45_000.0, 0.90, num_leaves=4000, scoring="float32"),
             # One quiet moment: the fastest run wins, the median does not.
-            dict(num_leaves=2000, scoring="ah", dimensions_per_block=2,
-                 anisotropic_quantization_threshold=0.2, training_sample_size=250_000,
-                 qps=20_000.0, qps_median=6_000.0, recall=0.98)]
-  config = br.Config(tuned_target_recall=0.955)
-  chosen = br.build_from_search(config, points)
-  assert (chosen.tuned_leaves, chosen.tuned_scoring, chosen.tuned_dims_per_block,
-          chosen.tuned_training_sample_size) == (1000, "ah", 2, 250_000)
-  assert not chosen.tuned_spherical
-  second = br.build_from_search(config, points[1:])
-  assert (second.tuned_leaves, second.tuned_spherical, second.tuned_quantize_centroids) == (
-      3000, True, False)
-  strict = dataclasses.replace(config, tuned_target_recall=0.99)
-  assert br.build_from_search(strict, points) == strict          # none reaches it
+            point(20_000.0, 6_000.0, 0.98, num_leaves=2000,
+                  anisotropic_quantization_threshold=0.2, training_sample_size=250_000)]
+  fallback = br.Config().tuned_scann()
+  chosen = bench_scann.build_from_search(points, 0.955, fallback)
+  assert chosen == ScannConfig(num_leaves=1000, anisotropic_quantization_threshold=0.2,
+                               training_sample_size=250_000)
+  second = bench_scann.build_from_search(points[1:], 0.955, fallback)
+  assert (second.num_leaves, second.spherical, second.dimensions_per_block) == (3000, True, 4)
+  assert bench_scann.build_from_search(points, 0.99, fallback) is fallback   # none reaches it
+
+
+def _copy_run(run_dir: pathlib.Path, to: pathlib.Path, *files: str) -> pathlib.Path:
+  to.mkdir()
+  for name in files:
+    shutil.copy(run_dir / name, to / name)
+  return to
+
+
+def test_a_run_folder_without_vectors_is_refused_with_the_remedy(small_run, tmp_path):
+  run_dir, _ = small_run
+  old = _copy_run(run_dir, tmp_path / "old_run", "metrics.json")
+  with pytest.raises(jader_run.RunFilesError,
+                     match=r"element_vectors.npz not found.*trainers.jader_w2v"):
+    bench_data.jader_data(str(old), ["mean"])
+  with pytest.raises(jader_run.RunFilesError, match=r"metrics.json not found"):
+    bench_data.jader_data(str(tmp_path), ["mean"])
+
+
+def test_vectors_are_refused_after_a_config_or_release_change(small_run, tmp_path):
+  run_dir, _ = small_run
+  assert jader_run.load(run_dir).vectors.shape[1] == 32
+  # A rerun that rewrote metrics.json with another config but not the vectors.
+  changed = _copy_run(run_dir, tmp_path / "changed", "metrics.json", "element_vectors.npz")
+  metrics = json.loads((changed / "metrics.json").read_text(encoding="utf-8"))
+  metrics["config"]["epochs"] += 1
+  (changed / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+  with pytest.raises(jader_run.RunFilesError, match="refusing to reuse it"):
+    jader_run.load(changed)
+  # The release regenerated (here: one more byte) since the vectors were trained; a
+  # copy of the same files elsewhere is the same release.
+  release = tmp_path / "release"
+  shutil.copytree(jader_run.load(run_dir).release, release)
+  moved = _copy_run(run_dir, tmp_path / "moved", "metrics.json", "element_vectors.npz")
+  metrics = json.loads((moved / "metrics.json").read_text(encoding="utf-8"))
+  (moved / "metrics.json").write_text(json.dumps(dict(metrics, release=str(release))),
+                                      encoding="utf-8")
+  assert jader_run.load(moved).digest == jader_run.load(run_dir).digest  # same files elsewhere
+  first = sorted(release.glob("*.csv"))[0]
+  with open(first, "ab") as f:
+    f.write(b"\n")
+  with pytest.raises(jader_run.RunFilesError, match="refusing to reuse it"):
+    jader_run.load(moved)
+
+
+@pytest.mark.parametrize("flag,names", [("--cbow_epochs=5", "--jader_run"),
+                                        ("--num_cases=10000", "--clustered_cases")])
+def test_removed_flags_fail_naming_the_new_flag(flag, names):
+  proc = _trainer("trainers.bench_retrieval", flag, "--source=clustered", timeout=120)
+  assert proc.returncode != 0
+  assert f"{flag.partition('=')[0]} is no longer a bench_retrieval flag" in proc.stderr
+  assert names in proc.stderr

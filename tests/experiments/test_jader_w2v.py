@@ -10,6 +10,7 @@ import types
 from absl import flags
 import pytest
 
+from tfrs_emb.experiments import jader_run
 from tfrs_emb.experiments import jader_w2v
 from tfrs_emb.experiments import set2vec
 from trainers import flagdefs
@@ -29,6 +30,12 @@ def test_flagfiles_parse_into_configs():
   assert demo.synthetic_cases == 30_000 and demo.window == 64 and demo.eval_sets == 2000
   full = _parse_flagfile(jader_w2v.Config, "configs/jader_w2v_full.flags")
   assert full.synthetic_cases == 692_821 and full.queries == 21_072
+  # Different models, different export names; versions only for retrains of one model.
+  assert demo.export_dir == "exported_models/jader_case_encoder_demo"
+  assert full.export_dir == "exported_models/jader_case_encoder"
+  assert demo.export_version == full.export_version == 1
+  small = _parse_flagfile(jader_w2v.Config, "configs/jader_w2v_small.flags")
+  assert small.synthetic_cases == 10_000 and small.window == demo.window and not small.export_dir
   groceries = _parse_flagfile(set2vec.Config, "configs/set2vec_groceries.flags")
   assert groceries.sets.endswith("groceries.csv") and groceries.format == "baskets"
 
@@ -62,6 +69,11 @@ def test_trainer_end_to_end_mirrored(tmp_path):
   assert m["replicas"] == 2
   assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
   assert (out / "projector" / "vectors.tsv").exists()
+  # The vectors the export holds, for the retrieval bench, tied to this config + release.
+  run = jader_run.load(out)
+  assert m["element_vectors"] == str(out / "element_vectors.npz")
+  assert run.release == pathlib.Path(m["release"]) and run.config == m["config"]
+  assert run.vectors.shape == (m["train_vocab_size"], 16) and len(run.counts) == len(run.vocab)
   assert list((out / "tensorboard").rglob("events.out.tfevents*"))
 
 

@@ -6,6 +6,7 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.retrieval import ScannConfig
 from tfrs_emb.retrieval import build_brute_force
 from tfrs_emb.retrieval import build_scann
 from tfrs_emb.core.linalg import exact_top_k
@@ -37,12 +38,12 @@ def text_tower():
 
 def _builders():
   return [("brute_force", build_brute_force, {}),
-          ("scann", build_scann, dict(num_leaves=30, num_leaves_to_search=10,
-                                      num_reordering_candidates=50,
-                                      anisotropic_quantization_threshold=0.2)),
-          ("scann_spherical_int8", build_scann, dict(
+          ("scann", build_scann, dict(config=ScannConfig(
               num_leaves=30, num_leaves_to_search=10, num_reordering_candidates=50,
-              spherical=True, quantize_centroids=True))]
+              anisotropic_quantization_threshold=0.2))),
+          ("scann_spherical_int8", build_scann, dict(config=ScannConfig(
+              num_leaves=30, num_leaves_to_search=10, num_reordering_candidates=50,
+              spherical=True, quantize_centroids=True)))]
 
 
 @pytest.mark.parametrize("name,builder,kwargs", _builders())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tfrs_emb.core.linalg import l2_normalize
+from tfrs_emb.retrieval import ScannConfig
 from tfrs_emb.retrieval import export_index
 from tfrs_emb.retrieval import methods
 
@@ -52,8 +53,9 @@ def test_faiss_knobs_move_recall_without_a_rebuild(data):
 
 def test_scann_search_params_and_the_reloaded_savedmodel(data, tmp_path):
   db, queries, truth = data
-  scann = methods.TfrsScaNN(batch_size=16, num_leaves=20, num_leaves_to_search=1,
-                            num_reordering_candidates=50, training_sample_size=2000)
+  scann = methods.TfrsScaNN(batch_size=16, config=ScannConfig(
+      num_leaves=20, num_leaves_to_search=1, num_reordering_candidates=50,
+      training_sample_size=2000))
   scann.build(db, K)
   coarse = _recall(scann.search(queries, K), truth)
   scann.set_search_params(leaves_to_search=20, reorder=200)    # all leaves, more rescored

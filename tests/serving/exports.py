@@ -27,6 +27,7 @@ from tfrs_emb.models import tabular_training
 from tfrs_emb.models.tabular import TabularClassifier
 from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
 from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
+from tfrs_emb.retrieval import ScannConfig
 from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
 from tfrs_emb.retrieval import load_serving_fn
 
@@ -109,8 +110,8 @@ def _jader_exports(root):
   brute = build_brute_force(cases, ids, query_model=encoder, k=5)
   yield Export("jader_bruteforce", export_index(brute, root / "jader_bruteforce",
                                                 input_signature=spec), pool)
-  scann = build_scann(cases, ids, query_model=encoder, k=5, num_leaves=10,
-                      num_leaves_to_search=4, num_reordering_candidates=20)
+  scann = build_scann(cases, ids, query_model=encoder, k=5, config=ScannConfig(
+      num_leaves=10, num_leaves_to_search=4, num_reordering_candidates=20))
   yield Export("jader_scann", export_index(scann, root / "jader_scann", input_signature=spec),
                pool, ("tensorflow_text", "scann"))
 

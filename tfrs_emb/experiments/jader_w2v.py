@@ -10,8 +10,9 @@ cases (self excluded): class_agreement@k (the synthetic release's latent primary
 and rank_dice@k (the talk's element-overlap score, which untrained random vectors also
 score high on). Rows: keras_cbow, gensim_cbow, popularity and random (random scores for
 heldout_recall, untrained random element vectors for the case search).
-Writes ``output_dir``/metrics.json, projector TSVs, TensorBoard logs and the CaseEncoder
-SavedModel (``export_dir``).
+Writes ``output_dir``/metrics.json (with the release folder), element_vectors.npz (the
+Keras element vectors the CaseEncoder holds, for the retrieval bench: ``jader_run``),
+projector TSVs, TensorBoard logs and the CaseEncoder SavedModel (``export_dir``).
 """
 
 import dataclasses
@@ -28,6 +29,7 @@ from tfrs_emb.core import files
 from tfrs_emb.data import jader
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import jader_run
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
@@ -46,10 +48,12 @@ class Config(set_methods.CbowConfig):
   window: int = field(64, "gensim window (no shrinking); Keras uses up to window + 1 "
                       "elements of a case, i.e. the same full-set context.", lower=1)
   queries: int = field(2000, "Query cases sampled for similar-case search.", lower=1)
-  output_dir: str = field("runs/jader_w2v", "metrics.json, projector, TensorBoard.")
-  export_dir: str = field("exported_models/jader_case_encoder",
-                          "CaseEncoder SavedModel base path (TF Serving layout); empty = skip.")
-  export_version: int = field(1, "SavedModel version folder.", lower=1)
+  output_dir: str = field("runs/jader_w2v", "metrics.json, element_vectors.npz, projector, "
+                          "TensorBoard.")
+  export_dir: str = field("", "CaseEncoder SavedModel base path (TF Serving layout); empty "
+                          "= skip. A different model (data, scale) gets a different name.")
+  export_version: int = field(1, "SavedModel version folder (a retrain of the same model).",
+                              lower=1)
   export_aggregation: str = field("mean", "Exported aggregation.", choices=("mean", "max"))
   random_reference: bool = field(True, "Also search with untrained random element vectors "
                                  "(a reference: rank_dice rewards exact element identity).")
@@ -144,7 +148,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "rows": rows, "cases": len(cases), "queries": int(len(query_ids)),
       "eval_sets": len(held), "vocab_size": len(cases.vocab),
       "train_vocab_size": len(result.vocab), "case_elements": int(len(cases.indices)),
-      "train_elements": int(len(held.train_indices)), "release": str(release),
+      "train_elements": int(len(held.train_indices)), "release": str(release.resolve()),
       "synthetic": not config.jader_dir, "load_seconds": load_seconds,
       "skipped_rows": cases.skipped, "keras_history": result.history,
       "export_path": "", "projector": str(projector), "replicas": result.replicas,
@@ -152,6 +156,9 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
       "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
   }
+  if chief:
+    payload["element_vectors"] = str(jader_run.write_vectors(
+        out, result.vocab, result.vectors, result.counts, payload["config"], release))
   # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""

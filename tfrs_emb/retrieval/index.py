@@ -19,12 +19,13 @@ Usage (the same for any Keras query model, e.g. a text → article-embedding tow
   # path == exported_models/related_articles/1; serving_default(text=...) →
   #   {"ids": string [B, 4], "scores": float32 [B, 4]}
 
-  ann = build_scann(embeddings, ids, k=10, num_leaves=1000, num_leaves_to_search=50,
-                    num_reordering_candidates=100)   # query_model=None: input is [B, D]
+  ann = build_scann(embeddings, ids, k=10, config=ScannConfig(
+      num_leaves=1000, num_leaves_to_search=50, num_reordering_candidates=100))
+  # query_model=None: the input is [B, D]
   ann.set_search_params(leaves_to_search=30, reorder=60)   # search-time knobs, no rebuild
   export_index(ann, "exported_models/jader_scann")  # saved with the "Scann" op namespace
 
-``build_scann(..., anisotropic_quantization_threshold=0.2)`` switches on ScaNN's
+``ScannConfig(anisotropic_quantization_threshold=0.2)`` switches on ScaNN's
 score-aware quantization (TFRS's layer leaves it off); ``trainers.bench_retrieval`` shows
 its effect and picks the search knobs on validation queries.
 
@@ -47,6 +48,7 @@ ScaNN SavedModel needs the ScaNN TF ops loaded in the process (``import scann``)
 Serving build that links them (see BUILD_NOTES.md).
 """
 
+import dataclasses
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -228,25 +230,13 @@ def build_brute_force(embeddings: np.ndarray, ids: Optional[Sequence] = None,
   return layer.index(candidates, identifiers)
 
 
-def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
-                query_model: Optional[tf.keras.Model] = None, k: int = 10,
-                num_leaves: int = 1000, num_leaves_to_search: int = 50,
-                num_reordering_candidates: Optional[int] = 100,
-                dimensions_per_block: int = 2,
-                anisotropic_quantization_threshold: float = float("nan"),
-                training_iterations: int = 12, training_sample_size: int = 100_000,
-                scoring: str = "ah", spherical: bool = False,
-                quantize_centroids: bool = False, cache_searcher: bool = False,
-                name: str = "scann") -> ScaNN:
-  """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
+@dataclasses.dataclass(frozen=True)
+class ScannConfig:
+  """Every build setting of a ScaNN index (``build_scann``), passed whole.
 
-  Args:
-    embeddings: float32 [N, D] candidate embeddings (dot-product scores).
-    ids: N ids (converted to strings); defaults to "0".."N-1".
-    query_model: Keras model raw input → query embedding [B, D], or None.
-    k: default number of results.
+  Attributes:
     num_leaves: k-means partitions of the database (clipped to N).
-    num_leaves_to_search: partitions scored per query.
+    num_leaves_to_search: partitions scored per query (the default search setting).
     num_reordering_candidates: candidates rescored exactly; None = no reordering.
     dimensions_per_block: dimensions per AH sub-space (2 = finer, slower).
     anisotropic_quantization_threshold: ScaNN's score-aware quantization (e.g. 0.2);
@@ -256,6 +246,41 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
     scoring: "ah" or "float32" scoring within the searched leaves (see ``ScaNN``).
     spherical: spherical k-means tree (see ``ScaNN``).
     quantize_centroids: int8 centroids for leaf selection (see ``ScaNN``).
+  """
+  num_leaves: int = 1000
+  num_leaves_to_search: int = 50
+  num_reordering_candidates: Optional[int] = 100
+  dimensions_per_block: int = 2
+  anisotropic_quantization_threshold: float = float("nan")
+  training_iterations: int = 12
+  training_sample_size: int = 100_000
+  scoring: str = "ah"
+  spherical: bool = False
+  quantize_centroids: bool = False
+
+  @classmethod
+  def from_record(cls, record: Mapping) -> "ScannConfig":
+    """The config of a record holding every field (e.g. a config-search point)."""
+    return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
+
+  def with_search(self, leaves_to_search: int, reorder: int) -> "ScannConfig":
+    """The same build searching ``leaves_to_search`` leaves and reordering ``reorder``."""
+    return dataclasses.replace(self, num_leaves_to_search=leaves_to_search,
+                               num_reordering_candidates=reorder)
+
+
+def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
+                query_model: Optional[tf.keras.Model] = None, k: int = 10,
+                config: ScannConfig = ScannConfig(), cache_searcher: bool = False,
+                name: str = "scann") -> ScaNN:
+  """Approximate ScaNN index (tree + asymmetric hashing + optional reordering).
+
+  Args:
+    embeddings: float32 [N, D] candidate embeddings (dot-product scores).
+    ids: N ids (converted to strings); defaults to "0".."N-1".
+    query_model: Keras model raw input → query embedding [B, D], or None.
+    k: default number of results.
+    config: the build settings (``ScannConfig``).
     cache_searcher: reuse one searcher across eager calls (see ``ScaNN``).
     name: layer name.
 
@@ -263,15 +288,8 @@ def build_scann(embeddings: np.ndarray, ids: Optional[Sequence] = None,
     The indexed layer; ``layer(queries)`` → (scores float32 [B, k], ids string [B, k]).
   """
   candidates, identifiers = _check_index_inputs(embeddings, ids)
-  layer = ScaNN(query_model=query_model, k=k, num_leaves=num_leaves,
-                num_leaves_to_search=num_leaves_to_search,
-                num_reordering_candidates=num_reordering_candidates,
-                dimensions_per_block=dimensions_per_block,
-                anisotropic_quantization_threshold=anisotropic_quantization_threshold,
-                training_iterations=training_iterations,
-                training_sample_size=training_sample_size, scoring=scoring,
-                spherical=spherical, quantize_centroids=quantize_centroids,
-                cache_searcher=cache_searcher, name=name)
+  layer = ScaNN(query_model=query_model, k=k, cache_searcher=cache_searcher, name=name,
+                **dataclasses.asdict(config))
   layer.embedding_dim = int(candidates.shape[1])
   return layer.index(candidates, identifiers)
 

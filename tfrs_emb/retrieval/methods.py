@@ -68,22 +68,22 @@ class TfrsBruteForce(Method):
 
 
 class TfrsScaNN(Method):
-  """TFRS ScaNN layer (``index.build_scann``), batched-parallel calls of ``batch_size``.
+  """TFRS ScaNN layer (``index.build_scann`` of ``config``), batched-parallel calls of
+  ``batch_size``.
 
-  ``build_kwargs`` go to ``build_scann`` (num_leaves, num_leaves_to_search,
-  num_reordering_candidates, dimensions_per_block, anisotropic_quantization_threshold,
-  training_sample_size, ...). The searcher is cached across eager calls. Queries go in
-  batches of ``batch_size`` rather than one call with all of them; the batch size is the
-  caller's choice (the retrieval bench's ``--scann_batch``).
+  The searcher is cached across eager calls. Queries go in batches of ``batch_size``
+  rather than one call with all of them; the batch size is the caller's choice (the
+  retrieval bench's ``--scann_batch``).
   """
 
-  def __init__(self, batch_size: int = 1024, **build_kwargs):
+  def __init__(self, batch_size: int = 1024,
+               config: index_lib.ScannConfig = index_lib.ScannConfig()):
     self.batch_size = batch_size
-    self.build_kwargs = build_kwargs
+    self.config = config
 
   def build(self, database, k):
-    self.layer = index_lib.build_scann(database, k=k, cache_searcher=True,
-                                       **self.build_kwargs)
+    self.layer = index_lib.build_scann(database, k=k, config=self.config,
+                                       cache_searcher=True)
     self.layer(tf.constant(database[:1]), k=k)  # creates the cached searcher
 
   def search(self, queries, k):
