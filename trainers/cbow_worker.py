@@ -58,18 +58,20 @@ def main(argv):
   tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
   from tfrs_emb.core import distribute
   from tfrs_emb.data import jader, synthetic_jader
-  from tfrs_emb.models import cbow
+  from tfrs_emb.models import cbow_training
 
   release = FLAGS.release or synthetic_jader.cached_release(
       FLAGS.cache_dir, FLAGS.synthetic_cases, seed=FLAGS.seed)
   cases = jader.load_cases(release)
-  result = cbow.train_cbow(
-      cases.indptr, cases.indices, cases.vocab, dim=FLAGS.dim, epochs=FLAGS.epochs,
-      min_count=FLAGS.min_count, sample=FLAGS.sample, learning_rate=FLAGS.learning_rate,
-      tokens_per_batch=FLAGS.tokens_per_batch, max_len=FLAGS.max_len, seed=FLAGS.seed,
+  config = cbow_training.CbowConfig(
+      dim=FLAGS.dim, epochs=FLAGS.epochs, min_count=FLAGS.min_count, sample=FLAGS.sample,
+      learning_rate=FLAGS.learning_rate, tokens_per_batch=FLAGS.tokens_per_batch,
+      max_len=FLAGS.max_len, seed=FLAGS.seed,
       # The pure-TF step on every strategy: a one-worker run is then the reference the
       # multi-worker run (which cannot use the fused op) is compared with.
-      strategy=FLAGS.strategy, kernel="tf", verbose=0)
+      kernel="tf")
+  result = cbow_training.train_cbow(cases.indptr, cases.indices, cases.vocab, config,
+                                    strategy=FLAGS.strategy, verbose=0)
   out = distribute.output_path(FLAGS.out, result.model.distribute_strategy)
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(f".{out.name}.{time.time_ns()}.npz")
