@@ -89,7 +89,7 @@ def _value(f: dataclasses.Field, item: str, text: str):
       return {"1": True, "true": True, "0": False, "false": False}[text.lower()]
     return kind(text)
   except (KeyError, ValueError):
-    raise ValueError(f"keras_grid item {item!r}: expected a {kind.__name__} value for "
+    raise ValueError(f"keras_grid item {item!r}: expected a value of type {kind.__name__} for "
                      f"{f.name}") from None
 
 
