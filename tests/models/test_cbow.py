@@ -11,18 +11,7 @@ import tensorflow as tf
 from tfrs_emb.core import config as config_lib
 from tfrs_emb.models import cbow
 from tfrs_emb.models import cbow_inputs
-
-
-def _corpus(num_sets=600, vocab=40, seed=0):
-  """Sets drawn from 4 groups of 10 elements (so there is structure to learn)."""
-  rng = np.random.default_rng(seed)
-  sets = []
-  for _ in range(num_sets):
-    group = rng.integers(4)
-    size = rng.integers(2, 8)
-    sets.append(np.sort(rng.choice(np.arange(10) + 10 * group, size, replace=False)))
-  indptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
-  return indptr, np.concatenate(sets), [f"e{i}" for i in range(vocab)]
+from tests.models import cbow_sets
 
 
 def _dense(slices):
@@ -110,7 +99,7 @@ def test_noise_table_matches_the_slot_by_slot_definition():
 
 
 def test_epoch_form_of_train_step_equals_its_batches_one_by_one():
-  indptr, indices, _ = _corpus(num_sets=80)
+  indptr, indices, _ = cbow_sets.grouped_sets(num_sets=80)
   batches = cbow_inputs.SetBatches(indptr, indices, epochs=1, tokens_per_batch=24, max_len=8)
   flat, shapes = batches.plan(0)
   assert shapes.shape == (batches.steps_per_epoch, 2) and flat.size == shapes.prod(1).sum()

@@ -16,22 +16,11 @@ from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow_training
 from tfrs_emb.models.cbow_training import CbowConfig
-
-
-def _corpus(num_sets=600, vocab=40, seed=0):
-  """Sets drawn from 4 groups of 10 elements (so there is structure to learn)."""
-  rng = np.random.default_rng(seed)
-  sets = []
-  for _ in range(num_sets):
-    group = rng.integers(4)
-    size = rng.integers(2, 8)
-    sets.append(np.sort(rng.choice(np.arange(10) + 10 * group, size, replace=False)))
-  indptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
-  return indptr, np.concatenate(sets), [f"e{i}" for i in range(vocab)]
+from tests.models import cbow_sets
 
 
 def test_train_cbow_reports_divergence():
-  indptr, indices, vocab = _corpus()
+  indptr, indices, vocab = cbow_sets.grouped_sets()
   with pytest.raises(FloatingPointError, match="diverged.*learning_rate"):
     cbow_training.train_cbow(indptr, indices, vocab, CbowConfig(
         dim=8, epochs=2, min_count=1, learning_rate=1e4, min_learning_rate=1e4))
@@ -39,7 +28,7 @@ def test_train_cbow_reports_divergence():
 
 @pytest.mark.parametrize("exponent", [0.75, 0.0])
 def test_noise_exponent_sets_the_noise_distribution(exponent):
-  indptr, indices, vocab = _corpus()
+  indptr, indices, vocab = cbow_sets.grouped_sets()
   result = cbow_training.train_cbow(indptr, indices, vocab, CbowConfig(
       dim=4, epochs=1, min_count=1, kernel="tf", noise_exponent=exponent))
   share = np.bincount(result.model._noise_table.numpy(),  # pylint: disable=protected-access
@@ -60,7 +49,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, request, 
                                                             per_set, kernel):
   if kernel == "fused":
     request.getfixturevalue("cbow_ops")
-  indptr, indices, vocab = _corpus()
+  indptr, indices, vocab = cbow_sets.grouped_sets()
   # One fused thread: Hogwild threads would make two runs differ in the last digits.
   config = CbowConfig(dim=8, epochs=4, min_count=1, tokens_per_batch=64,
                       optimizer=optimizer, learning_rate=lr, min_learning_rate=lr / 10,

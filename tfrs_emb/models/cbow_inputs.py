@@ -131,7 +131,7 @@ class SetBatches:
               lambda offset, shape: plan_batch(flat, offset, shape)))
 
     opts = tf.data.Options()
-    # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
+    # With autotuning on, fit() sometimes hung on exit at full scale.
     opts.autotune.enabled = False
     return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
         epoch_batches).prefetch(16).with_options(opts)

@@ -52,8 +52,8 @@ class CbowResult:
     output_vectors: float32 [len(vocab), dim] output (negative-sampling) embeddings:
       mean of a set's input vectors · these scores the set's next element.
     source_ids: int [len(vocab)] id of each vocab entry in the caller's vocabulary.
-    train_seconds: whole training wall time (vocabulary, batching, model build, XLA
-      compilation and fit).
+    train_seconds: whole training wall time (vocabulary, batching, model build, tracing
+      and training).
     tokens: corpus element occurrences × epochs (before min-count / subsampling, as gensim
       counts raw words).
     tokens_per_s: tokens / train_seconds.
