@@ -280,6 +280,18 @@ def _fit(model: cbow.CBOW, batches: cbow_inputs.SetBatches, first_epoch: int,
                    callbacks=list(callbacks)).history
 
 
+def _user_callbacks(callbacks: Sequence[tf.keras.callbacks.Callback],
+                    log_dir: Optional[str], strategy: tf.distribute.Strategy) -> list:
+  """The caller's callbacks, then TensorBoard into ``log_dir`` (this worker's path) when
+  given."""
+  out = list(callbacks)
+  if log_dir:
+    out.append(tf.keras.callbacks.TensorBoard(
+        log_dir=str(distribute.output_path(log_dir, strategy)), update_freq="epoch",
+        profile_batch=0, write_graph=False))
+  return out
+
+
 def _check_converged(model: cbow.CBOW, losses: Sequence[float], settings: CbowConfig):
   """Raises FloatingPointError when a loss or an embedding is not finite, or a loss is
   far above the starting loss (all scores start at 0 from the zero output vectors: the
@@ -348,19 +360,15 @@ def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str],
   model, checkpoint = _build_model(settings, vocabulary, kernel,
                                    batches.steps_per_epoch * settings.epochs, whole_epochs,
                                    strat)
-  cbs = [tf.keras.callbacks.TerminateOnNaN()]
   first_epoch = 0
+  cbs = [tf.keras.callbacks.TerminateOnNaN()]
   if checkpoint_dir:
     record = {"config": config_lib.config_dict(config), "data": vocabulary.digest(),
               "replicas": replicas, "kernel": kernel}
     checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
     first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), record, log)
     cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
-  cbs += list(callbacks)
-  if log_dir:
-    cbs.append(tf.keras.callbacks.TensorBoard(
-        log_dir=str(distribute.output_path(log_dir, strat)), update_freq="epoch",
-        profile_batch=0, write_graph=False))
+  cbs += _user_callbacks(callbacks, log_dir, strat)
   history = _fit(model, batches, first_epoch, cbs, verbose, whole_epochs,
                  shard=strategy != "default")
   _check_converged(model, history.get("loss", []), settings)
