@@ -20,64 +20,71 @@ worker the same ``--release`` (or generate the synthetic one first: the workers 
 race to write it).
 """
 
+import dataclasses
 import time
 
 from absl import app
-from absl import flags
 
 import tfrs_emb  # noqa: F401
+from tfrs_emb.core import distribute
+from tfrs_emb.experiments.common import field, nested
+from tfrs_emb.models.cbow import CbowConfig
+from trainers import flagdefs
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("release", "", "JADER release folder (the four CSVs); empty = a cached "
-                    "synthetic release of --synthetic_cases cases.")
-flags.DEFINE_integer("synthetic_cases", 1000, "Cases of the synthetic release.", lower_bound=1)
-flags.DEFINE_string("cache_dir", "runs/cache", "Folder of cached synthetic releases.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
-flags.DEFINE_string("out", "runs/cbow_worker/vectors.npz", "Result file (chief).")
-flags.DEFINE_integer("dim", 16, "Embedding size.", lower_bound=1)
-flags.DEFINE_integer("epochs", 4, "Passes over the cases.", lower_bound=1)
-flags.DEFINE_integer("min_count", 2, "Drop elements in fewer cases.", lower_bound=1)
-flags.DEFINE_float("sample", 1e-3, "Subsampling threshold (0 disables).", lower_bound=0)
-# A tiny corpus gives few steps: a larger rate than train_cbow's full-scale default.
-flags.DEFINE_float("learning_rate", 0.3, "Initial SGD rate.", lower_bound=0)
-flags.DEFINE_integer("tokens_per_batch", 512, "Slots per global batch.", lower_bound=2)
-flags.DEFINE_integer("max_len", 32, "Longest set used.", lower_bound=2)
-flags.DEFINE_integer("seed", 0, "Seeds the synthetic release and the training.")
-flags.DEFINE_integer("threads", 1, "TensorFlow intra- and inter-op threads per process.",
-                     lower_bound=1)
+
+@dataclasses.dataclass
+class WorkerConfig:
+  """Flags of ``python -m trainers.cbow_worker``: the CBOW settings (``cbow``; defaults
+  for a small corpus, which gives few steps: a larger rate than the full-scale default)
+  and the process's data, strategy and output. The pure-TF step on every strategy (the
+  ``kernel`` is not a flag here): a one-worker run is then the reference the multi-worker
+  run (which cannot use the fused op) is compared with."""
+  cbow: CbowConfig = nested(
+      CbowConfig(dim=16, epochs=4, min_count=2, learning_rate=0.3, tokens_per_batch=512,
+                 max_len=32, kernel="tf"),
+      "CBOW settings.", derived=("seed", "threads", "kernel"))
+  release: str = field("", "JADER release folder (the four CSVs); empty = a cached "
+                       "synthetic release of --synthetic_cases cases.")
+  synthetic_cases: int = field(1000, "Cases of the synthetic release.", lower=1)
+  cache_dir: str = field("runs/cache", "Folder of cached synthetic releases.")
+  strategy: str = field("default", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
+                        choices=distribute.STRATEGIES)
+  out: str = field("runs/cbow_worker/vectors.npz", "Result file (chief).")
+  seed: int = field(0, "Seeds the synthetic release and the training.")
+  threads: int = field(1, "TensorFlow intra- and inter-op threads per process.", lower=1)
+
+  def __post_init__(self):
+    self.cbow = dataclasses.replace(self.cbow, seed=self.seed, kernel="tf")
+
+
+flagdefs.define_config_flags(WorkerConfig)
 
 
 def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
+  config = flagdefs.config_from_flags(WorkerConfig)
   # Before the strategy starts the runtime (MultiWorkerMirroredStrategy starts a gRPC
   # server); two workers on one machine should not each claim every core.
-  tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-  tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
-  from tfrs_emb.core import distribute
+  tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+  tf.config.threading.set_inter_op_parallelism_threads(config.threads)
   from tfrs_emb.data import jader, synthetic_jader
-  from tfrs_emb.models import cbow
+  from tfrs_emb.models import cbow_training
 
-  release = FLAGS.release or synthetic_jader.cached_release(
-      FLAGS.cache_dir, FLAGS.synthetic_cases, seed=FLAGS.seed)
+  release = config.release or synthetic_jader.cached_release(
+      config.cache_dir, config.synthetic_cases, seed=config.seed)
   cases = jader.load_cases(release)
-  result = cbow.train_cbow(
-      cases.indptr, cases.indices, cases.vocab, dim=FLAGS.dim, epochs=FLAGS.epochs,
-      min_count=FLAGS.min_count, sample=FLAGS.sample, learning_rate=FLAGS.learning_rate,
-      tokens_per_batch=FLAGS.tokens_per_batch, max_len=FLAGS.max_len, seed=FLAGS.seed,
-      # The pure-TF step on every strategy: a one-worker run is then the reference the
-      # multi-worker run (which cannot use the fused op) is compared with.
-      strategy=FLAGS.strategy, kernel="tf", verbose=0)
-  out = distribute.output_path(FLAGS.out, result.model.distribute_strategy)
+  result = cbow_training.train_cbow(cases.indptr, cases.indices, cases.vocab, config.cbow,
+                                    strategy=config.strategy, verbose=0)
+  out = distribute.output_path(config.out, result.model.distribute_strategy)
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = out.with_name(f".{out.name}.{time.time_ns()}.npz")
   np.savez(tmp, vocab=np.asarray(result.vocab), vectors=result.vectors,
            counts=result.counts, loss=np.asarray(result.history.get("loss", []), np.float64),
            replicas=result.replicas, train_seconds=result.train_seconds)
   tmp.replace(out)   # atomic: a reader never sees a half-written result
-  print(f"{FLAGS.strategy}: {result.replicas} replica(s), {len(result.vocab)} elements, "
+  print(f"{config.strategy}: {result.replicas} replica(s), {len(result.vocab)} elements, "
         f"loss per epoch {np.round(result.history.get('loss', []), 4).tolist()}, "
         f"{result.train_seconds:.1f} s -> {out}")
 

@@ -1,7 +1,9 @@
 """absl flags generated from an experiment's ``Config`` dataclass (one source of defaults).
 
 Each config field becomes a flag of the same name, with its default, help text, choices
-and bounds (validated by absl before any work starts).
+and bounds (validated by absl before any work starts). A nested config (a model's, e.g.
+``CbowConfig`` in ``jader_w2v.Config.cbow``) is flattened: each of its fields becomes a
+flag of its own name, and ``config_from_flags`` rebuilds the nested config from them.
 """
 
 import dataclasses
@@ -15,8 +17,7 @@ from tfrs_emb.experiments import common
 flags.disclaim_key_flags()
 
 
-def _kind(f: dataclasses.Field) -> str:
-  default = f.default
+def _kind(default) -> str:
   if isinstance(default, bool):
     return "bool"
   if isinstance(default, int):
@@ -28,18 +29,31 @@ def _kind(f: dataclasses.Field) -> str:
   return "string"
 
 
-def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
-  """Defines one absl flag per field of ``config_cls`` (except ``skip``)."""
+def _flag_fields(config_cls):
+  """(field, default) of every flag of ``config_cls``: its own fields, and the fields of
+  each nested config (``core.config.nested``) in their place, with the nested default's
+  values, except the nested field's ``derived`` ones."""
   for f in dataclasses.fields(config_cls):
+    if not common.is_nested(f):
+      yield f, f.default
+      continue
+    for inner in dataclasses.fields(f.default):
+      if inner.name not in f.metadata["derived"]:
+        yield inner, getattr(f.default, inner.name)
+
+
+def define_config_flags(config_cls, flag_values=flags.FLAGS, skip=()) -> None:
+  """Defines one absl flag per field of ``config_cls`` (except ``skip``), nested
+  configs' fields flattened into flags of their own names."""
+  for f, default in _flag_fields(config_cls):
     if f.name in skip:
       continue
     help_text = f.metadata.get("help", f.name)
-    kind = _kind(f)
+    kind = _kind(default)
     choices = f.metadata.get("choices")
     if kind == "string" and choices:
-      flags.DEFINE_enum(f.name, f.default, list(choices), help_text, flag_values=flag_values)
+      flags.DEFINE_enum(f.name, default, list(choices), help_text, flag_values=flag_values)
       continue
-    default = f.default
     if kind == "list":
       default = [str(v) for v in default]
     elif kind == "string" and default is None:
@@ -80,28 +94,37 @@ def register_nonempty(name: str, what: str, flag_values=flags.FLAGS) -> None:
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
-  """Builds ``config_cls`` from the parsed flags; list flags are converted to the type of
-  the field's default elements; empty strings become None where the default is None."""
+  """Builds ``config_cls`` from the parsed flags, each nested config rebuilt from its
+  flags (its derived fields left to the outer config); list flags are converted to the
+  type of the field's default elements; empty strings become None where the default is
+  None."""
   values = {}
   for f in dataclasses.fields(config_cls):
     if f.name in overrides:
       values[f.name] = overrides[f.name]
-      continue
-    if f.name not in flag_values:
-      continue
-    value = flag_values[f.name].value
-    if isinstance(f.default, tuple):
-      element_type = _element_type(f)
-      value = tuple(element_type(v) for v in value)
-    elif f.default is None and value == "":
-      value = None
-    values[f.name] = value
+    elif common.is_nested(f):
+      values[f.name] = dataclasses.replace(f.default, **{
+          inner.name: _flag_value(inner, flag_values)
+          for inner in dataclasses.fields(f.default)
+          if inner.name not in f.metadata["derived"] and inner.name in flag_values})
+    elif f.name in flag_values:
+      values[f.name] = _flag_value(f, flag_values)
   config = config_cls(**values)
   try:
     common.check_config(config)
   except ValueError as e:
     raise flags.ValidationError(f"--{e}") from None
   return config
+
+
+def _flag_value(f: dataclasses.Field, flag_values):
+  value = flag_values[f.name].value
+  if isinstance(f.default, tuple):
+    element_type = _element_type(f)
+    return tuple(element_type(v) for v in value)
+  if f.default is None and value == "":
+    return None
+  return value
 
 
 def _element_type(f: dataclasses.Field):

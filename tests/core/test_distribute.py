@@ -21,3 +21,11 @@ def test_single_process_is_chief_and_writes_the_path_itself(tmp_path):
   strategy = tf.distribute.get_strategy()
   assert distribute.is_chief(strategy)
   assert distribute.output_path(tmp_path / "v.npz", strategy) == tmp_path / "v.npz"
+
+
+def test_make_strategy_by_name():
+  assert distribute.make_strategy("default") is tf.distribute.get_strategy()
+  assert isinstance(distribute.make_strategy("mirrored"), tf.distribute.MirroredStrategy)
+  with pytest.raises(ValueError, match="strategy must be one of default, mirrored, "
+                                       "multi_worker, got 'tpu'"):
+    distribute.make_strategy("tpu")

@@ -7,6 +7,7 @@ import pytest
 from absl import flags
 
 from tfrs_emb.experiments import bench_cbow
+from tfrs_emb.models.cbow import CbowConfig
 from trainers import flagdefs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -22,6 +23,13 @@ def test_parse_grid_gives_one_override_dict_per_variant():
     bench_cbow.parse_grid("learning_rat=0.02")
   with pytest.raises(ValueError, match="epochs"):
     bench_cbow.parse_grid("epochs")
+  # Values take their field's type.
+  assert bench_cbow.parse_grid("noise_per_target=0,epochs=3,learning_rate=1") == [
+      {"noise_per_target": False, "epochs": 3, "learning_rate": 1.0}]
+  with pytest.raises(ValueError, match="expected a value of type int for epochs"):
+    bench_cbow.parse_grid("epochs=2.5")
+  with pytest.raises(ValueError, match="expected a value of type bool for noise_per_set"):
+    bench_cbow.parse_grid("noise_per_set=maybe")
 
 
 def test_parse_exponents_gives_floats_and_names_a_bad_item():
@@ -39,17 +47,19 @@ def test_flagfile_parses_into_the_config_with_the_former_defaults():
   # The flagfile's only changes: two repeats, and two Keras rows (the fused op with the
   # demo's fused settings, the pure-TF step with train_cbow's defaults).
   assert config == bench_cbow.Config(repeats=2, keras_grid=config.keras_grid)
+  assert config.cbow == CbowConfig(max_len=65)   # train_cbow's defaults, window + 1
   assert (config.synthetic_cases, config.synthetic_seed, config.eval_sets,
           config.window) == (30_000, 1, 2000, 64)
   assert bench_cbow.parse_grid(config.keras_grid) == [
-      {"kernel": "fused", "noise_per_target": 1, "fused_input_update": "word2vec",
+      {"kernel": "fused", "noise_per_target": True, "fused_input_update": "word2vec",
        "fused_learning_rate": 0.05, "fused_tokens_per_batch": 128}, {"kernel": "tf"}]
 
 
 def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
   logged = []
-  config = bench_cbow.Config(synthetic_cases=600, cache_dir=str(tmp_path / "cache"),
-                             eval_sets=100, dim=8, epochs=2, min_count=2, workers=1,
+  config = bench_cbow.Config(cbow=CbowConfig(dim=8, epochs=2, min_count=2),
+                             synthetic_cases=600, cache_dir=str(tmp_path / "cache"),
+                             eval_sets=100, workers=1,
                              gensim_noise_exponents="0.75,0.5",
                              keras_grid="learning_rate=0.05,tokens_per_batch=1024;"
                                         "learning_rate=1e6")

@@ -201,7 +201,7 @@ def test_vectors_are_refused_after_a_config_or_release_change(small_run, tmp_pat
   # A rerun that rewrote metrics.json with another config but not the vectors.
   changed = _copy_run(run_dir, tmp_path / "changed", "metrics.json", "element_vectors.npz")
   metrics = json.loads((changed / "metrics.json").read_text(encoding="utf-8"))
-  metrics["config"]["epochs"] += 1
+  metrics["config"]["cbow"]["epochs"] += 1
   (changed / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
   with pytest.raises(jader_run.RunFilesError, match="refusing to reuse it"):
     jader_run.load(changed)

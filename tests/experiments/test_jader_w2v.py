@@ -13,6 +13,7 @@ import pytest
 from tfrs_emb.experiments import jader_run
 from tfrs_emb.experiments import jader_w2v
 from tfrs_emb.experiments import set2vec
+from tfrs_emb.models.cbow import CbowConfig
 from trainers import flagdefs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,8 +37,16 @@ def test_flagfiles_parse_into_configs():
   assert demo.export_version == full.export_version == 1
   small = _parse_flagfile(jader_w2v.Config, "configs/jader_w2v_small.flags")
   assert small.synthetic_cases == 10_000 and small.window == demo.window and not small.export_dir
+  # The CBOW flags fill the nested config; seed, threads and max_len follow the
+  # experiment's seed, workers and window + 1.
+  assert (demo.cbow.fused_tokens_per_batch, demo.cbow.noise_per_target,
+          demo.cbow.fused_input_update, demo.cbow.epochs) == (128, True, "word2vec", 5)
+  assert (demo.cbow.seed, demo.cbow.threads, demo.cbow.max_len) == (
+      demo.seed, demo.workers, demo.window + 1)
   groceries = _parse_flagfile(set2vec.Config, "configs/set2vec_groceries.flags")
   assert groceries.sets.endswith("groceries.csv") and groceries.format == "baskets"
+  assert (groceries.cbow.max_len, groceries.cbow.shared_negatives,
+          groceries.cbow.learning_rate, groceries.cbow.sample) == (32, 32, 0.008, 0.0)
 
 
 def test_trainer_end_to_end_mirrored(tmp_path):
@@ -84,8 +93,9 @@ def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
     raise OSError("disk full (simulated)")
 
   monkeypatch.setattr(case_encoder, "export_case_encoder", broken_export)
-  config = jader_w2v.Config(synthetic_cases=400, epochs=1, queries=50, dim=8, min_count=1,
-                            eval_sets=50, tokens_per_batch=512, run_gensim=False,
+  config = jader_w2v.Config(cbow=CbowConfig(epochs=1, dim=8, min_count=1,
+                                            tokens_per_batch=512),
+                            synthetic_cases=400, queries=50, eval_sets=50, run_gensim=False,
                             cache_dir=str(tmp_path / "cache"),
                             output_dir=str(tmp_path / "run"),
                             export_dir=str(tmp_path / "export"), verbose=0)
@@ -102,15 +112,16 @@ def test_failed_export_keeps_the_metrics(tmp_path, monkeypatch):
 
 def test_keras_negatives_override_only_the_keras_cbow_noise_exponent_both(monkeypatch):
   from tfrs_emb.experiments import set_methods  # pylint: disable=import-outside-toplevel
-  from tfrs_emb.models import cbow  # pylint: disable=import-outside-toplevel
+  from tfrs_emb.models import cbow_training  # pylint: disable=import-outside-toplevel
   from tfrs_emb.models import gensim_cbow  # pylint: disable=import-outside-toplevel
   seen = {}
 
   class Stop(Exception):
     pass
 
-  def keras_spy(*args, **kwargs):
-    seen["keras"] = (kwargs["negatives"], kwargs["noise_exponent"])
+  def keras_spy(indptr, indices, vocab, config, **kwargs):
+    del indptr, indices, vocab, kwargs
+    seen["keras"] = (config.negatives, config.noise_exponent)
     return types.SimpleNamespace(kernel="fused", train_seconds=1.0, tokens_per_s=1.0,
                                  vocab=["a", "b"], vectors=None, output_vectors=None)
 
@@ -118,12 +129,12 @@ def test_keras_negatives_override_only_the_keras_cbow_noise_exponent_both(monkey
     seen["gensim"] = (kwargs["negatives"], kwargs["noise_exponent"])
     raise Stop
 
-  monkeypatch.setattr(cbow, "train_cbow", keras_spy)
+  monkeypatch.setattr(cbow_training, "train_cbow", keras_spy)
   monkeypatch.setattr(gensim_cbow, "train_gensim_cbow", gensim_spy)
   for keras_negatives, exponent, keras in ((0, 0.75, 5), (8, 0.3, 8)):
     seen.clear()
-    config = set_methods.CbowConfig(negatives=5, keras_negatives=keras_negatives,
-                                    noise_exponent=exponent)
+    config = jader_w2v.Config(cbow=CbowConfig(negatives=5, noise_exponent=exponent),
+                              keras_negatives=keras_negatives)
     with pytest.raises(Stop):
-      set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], max_len=3, window=2)
+      set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], window=2)
     assert seen == {"keras": (keras, exponent), "gensim": (5, exponent)}

@@ -1,6 +1,7 @@
 """set2vec: the embedded synthetic default end to end (labels, export + reload) and the
 trainer on a long-format file with an order column and element labels."""
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -22,8 +23,9 @@ METHODS = ["keras_cbow", "gensim_cbow", "popularity", "random"]
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("set2vec")
-  config = set2vec.Config(synthetic_cases=1500, epochs=3, dim=16, min_count=2,
-                          tokens_per_batch=2048, eval_sets=300, verbose=0,
+  config = set2vec.Config(cbow=dataclasses.replace(set2vec.Config.cbow, epochs=3, dim=16,
+                                                   min_count=2, tokens_per_batch=2048),
+                          synthetic_cases=1500, eval_sets=300, verbose=0,
                           cache_dir=str(tmp / "cache"), output_dir=str(tmp / "out"),
                           export_dir=str(tmp / "export"))
   return set2vec.run(config), tmp

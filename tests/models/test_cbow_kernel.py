@@ -1,6 +1,8 @@
 """The fused CBOW epoch op (tfrs_emb.models.cbow_kernel): a numpy reference, bad inputs,
 the fallback to the pure-TF step, and quality beside that step."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,8 @@ from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow
 from tfrs_emb.models import cbow_kernel
+from tfrs_emb.models import cbow_training
+from tfrs_emb.models.cbow_training import CbowConfig
 
 _MASK = (1 << 64) - 1
 
@@ -125,10 +129,10 @@ def test_missing_library_falls_back_to_the_tf_step_with_one_logged_line(
   monkeypatch.setenv(cbow_kernel.LIBRARY_ENV, str(tmp_path / "absent.so"))
   indptr, indices, vocab = _sets()
   messages = []
-  result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=2, min_count=1,
-                           learning_rate=0.05, kernel="auto", log=messages.append,
-                           fused_learning_rate=0.5, fused_input_update="word2vec",
-                           tokens_per_batch=512, fused_tokens_per_batch=64)
+  result = cbow_training.train_cbow(indptr, indices, vocab, CbowConfig(
+      dim=8, epochs=2, min_count=1, learning_rate=0.05, kernel="auto",
+      fused_learning_rate=0.5, fused_input_update="word2vec", tokens_per_batch=512,
+      fused_tokens_per_batch=64), log=messages.append)
   assert result.kernel == "tf"
   # The TF step keeps the settings given for it, not the fused op's.
   assert ("CBOW: tf update, learning_rate 0.05, input_update exact, batches of 512 tokens"
@@ -136,28 +140,32 @@ def test_missing_library_falls_back_to_the_tf_step_with_one_logged_line(
   fallback = [m for m in messages if "fused kernel not used" in m]
   assert len(fallback) == 1 and "absent.so not found" in fallback[0]
   with pytest.raises(cbow_kernel.KernelUnavailable, match="absent.so not found"):
-    cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=1, min_count=1, kernel="fused")
+    cbow_training.train_cbow(indptr, indices, vocab,
+                             CbowConfig(dim=8, epochs=1, min_count=1, kernel="fused"))
 
 
 def test_settings_the_op_cannot_run_fall_back_or_refuse(cbow_ops):
   indptr, indices, vocab = _sets()
-  kw = dict(dim=8, epochs=1, min_count=1, learning_rate=0.5, optimizer="adagrad")
+  config = CbowConfig(dim=8, epochs=1, min_count=1, learning_rate=0.5, optimizer="adagrad")
   messages = []
-  assert cbow.train_cbow(indptr, indices, vocab, log=messages.append, **kw).kernel == "tf"
+  assert cbow_training.train_cbow(indptr, indices, vocab, config,
+                                  log=messages.append).kernel == "tf"
   assert any("fused kernel not used (Adagrad" in m for m in messages)
   with pytest.raises(cbow_kernel.KernelUnavailable, match="cannot run Adagrad"):
-    cbow.train_cbow(indptr, indices, vocab, kernel="fused", **kw)
-  with pytest.raises(ValueError, match="kernel must be one of"):
-    cbow.train_cbow(indptr, indices, vocab, kernel="gpu", **kw)
+    cbow_training.train_cbow(indptr, indices, vocab,
+                             dataclasses.replace(config, kernel="fused"))
+  with pytest.raises(ValueError, match="kernel='gpu' is not one of auto, fused, tf"):
+    cbow_training.train_cbow(indptr, indices, vocab,
+                             dataclasses.replace(config, kernel="gpu"))
 
 
 def test_fused_settings_replace_the_tf_ones_when_the_op_runs(cbow_ops):
   indptr, indices, vocab = _sets()
   messages = []
-  result = cbow.train_cbow(indptr, indices, vocab, dim=8, epochs=1, min_count=1,
-                           learning_rate=0.05, fused_learning_rate=0.02,
-                           fused_input_update="word2vec", tokens_per_batch=512,
-                           fused_tokens_per_batch=64, log=messages.append)
+  result = cbow_training.train_cbow(indptr, indices, vocab, CbowConfig(
+      dim=8, epochs=1, min_count=1, learning_rate=0.05, fused_learning_rate=0.02,
+      fused_input_update="word2vec", tokens_per_batch=512, fused_tokens_per_batch=64),
+                                    log=messages.append)
   assert result.kernel == "fused"
   assert ("CBOW: fused update, learning_rate 0.02, input_update word2vec, batches of 64 "
           "tokens" in messages)
@@ -190,11 +198,13 @@ def _class_agreement(cases, vectors, vocab):
 
 def test_fused_and_tf_steps_reach_comparable_quality(cbow_ops, small_cases):
   cases = small_cases
-  kw = dict(dim=16, epochs=5, min_count=3, learning_rate=0.05, seed=0,
-            tokens_per_batch=2048)
-  tf_run = cbow.train_cbow(cases.indptr, cases.indices, cases.vocab, kernel="tf", **kw)
-  fused = cbow.train_cbow(cases.indptr, cases.indices, cases.vocab, kernel="fused",
-                          noise_per_target=True, threads=2, **kw)
+  config = CbowConfig(dim=16, epochs=5, min_count=3, learning_rate=0.05, seed=0,
+                      tokens_per_batch=2048)
+  tf_run = cbow_training.train_cbow(cases.indptr, cases.indices, cases.vocab,
+                                    dataclasses.replace(config, kernel="tf"))
+  fused = cbow_training.train_cbow(cases.indptr, cases.indices, cases.vocab,
+                                   dataclasses.replace(config, kernel="fused",
+                                                       noise_per_target=True, threads=2))
   assert (tf_run.kernel, fused.kernel) == ("tf", "fused")
   untrained = np.random.default_rng(0).random(fused.vectors.shape, np.float32) - 0.5
   a_tf, a_fused, a_untrained = (_class_agreement(cases, v, fused.vocab if v is not

@@ -60,3 +60,43 @@ def test_list_elements_are_checked():
     _parse(["--fractions=0.1,abc"])
   with pytest.raises(ValueError, match="fractions=-1.0 must be >= 0.0"):
     common.check_config(_Config(fractions=(0.5, -1.0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+  dim: int = common.field(8, "width", lower=1)
+  rate: float = common.field(0.1, "step", lower=0.0)
+  seed: int = common.field(0, "seed")
+
+
+@dataclasses.dataclass
+class _Experiment:
+  model: _Model = common.nested(_Model(dim=16), "the model", derived=("seed",))
+  seed: int = common.field(3, "experiment seed")
+
+  def __post_init__(self):
+    self.model = dataclasses.replace(self.model, seed=self.seed)
+
+
+def test_nested_config_fields_become_flags_of_their_own_names():
+  fv = flags.FlagValues()
+  flagdefs.define_config_flags(_Experiment, flag_values=fv)
+  fv(["prog", "--rate=0.5"])
+  assert "dim" in fv and "rate" in fv and "model" not in fv
+  assert fv["dim"].default == 16   # the nested default instance's value, not the class's
+  config = flagdefs.config_from_flags(_Experiment, fv)
+  assert config == _Experiment(model=_Model(dim=16, rate=0.5, seed=3))
+  with pytest.raises(flags.IllegalFlagValueError, match=r"--dim must be in \[1, inf\]"):
+    fv2 = flags.FlagValues()
+    flagdefs.define_config_flags(_Experiment, flag_values=fv2)
+    fv2(["prog", "--dim=0"])
+
+
+def test_a_nested_flag_clashing_with_an_outer_one_is_refused():
+  @dataclasses.dataclass
+  class Clash:
+    model: _Model = common.nested(_Model(), "the model")   # seed not derived
+    seed: int = common.field(3, "experiment seed")
+
+  with pytest.raises(flags.DuplicateFlagError):
+    flagdefs.define_config_flags(Clash, flag_values=flags.FlagValues())

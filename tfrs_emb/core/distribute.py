@@ -1,4 +1,5 @@
-"""Multi-worker helpers: TF_CONFIG for a cluster, who is chief, where a worker writes.
+"""tf.distribute helpers: a strategy by name, TF_CONFIG for a cluster, who is chief, where a
+worker writes.
 
 Under ``tf.distribute.MultiWorkerMirroredStrategy`` every worker runs the same program and
 ends with the same (mirrored) variables; only the chief should write results, the others
@@ -8,7 +9,8 @@ write one file.
 Usage::
 
   os.environ["TF_CONFIG"] = tf_config(["10.0.0.1:2222", "10.0.0.2:2222"], index=1)
-  ...  # build the strategy, train
+  strategy = make_strategy("multi_worker")
+  ...  # train
   path = output_path("runs/x/vectors.npz", strategy)   # runs/x/vectors.worker1.npz
 """
 
@@ -39,3 +41,23 @@ def output_path(path: "str | os.PathLike", strategy) -> pathlib.Path:
     return path
   resolver = strategy.cluster_resolver
   return path.with_name(f"{path.stem}.{resolver.task_type}{resolver.task_id}{path.suffix}")
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def make_strategy(name: str = "default"):
+  """A ``tf.distribute.Strategy`` by name: default (the current one), mirrored (all local
+  devices) or multi_worker (the cluster named by TF_CONFIG).
+
+  Raises:
+    ValueError: an unknown name.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (tf_config needs none)
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")

@@ -14,7 +14,6 @@ Tune on a development release (``synthetic_seed=1``), never on the evaluation on
 """
 
 import dataclasses
-import inspect
 from typing import Any, Dict, List
 
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -29,36 +28,39 @@ from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
-from tfrs_emb.models import cbow
+from tfrs_emb.models import cbow_training
 from tfrs_emb.models import gensim_cbow
+from tfrs_emb.models.cbow import NOISE_EXPONENT, CbowConfig
 
 GENSIM, KERAS = "gensim", "keras"
 
 
 @dataclasses.dataclass
 class Config:
-  """Flags of ``python -m trainers.bench_cbow``."""
+  """Flags of ``python -m trainers.bench_cbow``: the Keras CBOW's settings (``cbow``,
+  whose dim, negatives, epochs, min_count and sample gensim uses too; its seed, threads
+  and max_len follow ``seed``, ``workers`` and ``window + 1``), each ``keras_grid``
+  variant overriding some of them."""
+  cbow: CbowConfig = set_methods.cbow_field()
   synthetic_cases: int = field(30_000, "Cases of the generated release.", lower=1)
   synthetic_seed: int = field(1, "Seed of the release (1 = development).")
   cache_dir: str = field("runs/cache/jader", "Where generated releases are kept.")
   eval_sets: int = field(2000, "Cases with one held-out element (and queries).", lower=1)
   k: int = field(10, "Cut-off of both metrics.", lower=1)
-  dim: int = field(64, "Embedding dimension (both).", lower=1)
   window: int = field(64, "gensim window; Keras max_len = window + 1.", lower=1)
-  negatives: int = field(5, "Negative samples per target (both).", lower=1)
-  epochs: int = field(5, "Epochs (both; a grid entry may override Keras').", lower=1)
-  min_count: int = field(5, "Minimum number of cases of an element (both).", lower=1)
-  sample: float = field(1e-3, "Subsampling threshold (both).", lower=0.0)
   workers: int = field(2, "gensim workers, Keras' fused-op threads and TF intra-op "
                        "threads.", lower=1)
   repeats: int = field(1, "Timed rounds (gensim + every Keras variant each).", lower=0)
   run_gensim: bool = field(True, "Also train gensim.")
-  gensim_noise_exponents: str = field(f"{cbow.NOISE_EXPONENT:g}", "gensim rows: "
+  gensim_noise_exponents: str = field(f"{NOISE_EXPONENT:g}", "gensim rows: "
                                       "comma-separated ns_exponent values, one row each "
                                       "(0.75 = gensim's default).")
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
-                          "of train_cbow's arguments (empty = defaults).")
+                          "of the CBOW settings (empty = one variant, the settings).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
+
+  def __post_init__(self):
+    self.cbow = set_methods.derive_cbow(self.cbow, self.seed, self.workers, self.window + 1)
 
 
 @dataclasses.dataclass
@@ -78,23 +80,28 @@ def columns(k: int) -> List[str]:
           f"heldout_recall@{k}", f"class_agreement@{k}"]
 
 
-def _value(text: str):
-  for kind in (int, float):
-    try:
-      return kind(text)
-    except ValueError:
-      pass
-  return text.strip()
+def _value(f: dataclasses.Field, item: str, text: str):
+  """``text`` as the type of field ``f``'s default (bools: 1/0/true/false)."""
+  text = text.strip()
+  kind = type(f.default)
+  try:
+    if kind is bool:
+      return {"1": True, "true": True, "0": False, "false": False}[text.lower()]
+    return kind(text)
+  except (KeyError, ValueError):
+    raise ValueError(f"keras_grid item {item!r}: expected a value of type {kind.__name__} for "
+                     f"{f.name}") from None
 
 
 def parse_grid(text: str) -> List[Dict[str, Any]]:
-  """``keras_grid`` → one dict of train_cbow overrides per variant (empty text: one variant,
-  train_cbow's defaults). Numbers become int or float; other values stay strings.
+  """``keras_grid`` → one dict of ``CbowConfig`` overrides per variant (empty text: one
+  variant, no overrides). Values take the type of the field they set.
 
   Raises:
-    ValueError: an item is not ``name=value`` or names no train_cbow argument.
+    ValueError: an item is not ``name=value``, names no CbowConfig field, or its value
+      does not parse as the field's type.
   """
-  known = set(inspect.signature(cbow.train_cbow).parameters)
+  known = {f.name: f for f in dataclasses.fields(CbowConfig)}
   out = []
   for entry in (text.split(";") if text else [""]):
     kw = {}
@@ -102,9 +109,9 @@ def parse_grid(text: str) -> List[Dict[str, Any]]:
       key, sep, value = item.partition("=")
       key = key.strip()
       if not sep or key not in known:
-        raise ValueError(f"keras_grid item {item!r}: expected name=value with a train_cbow "
-                         f"argument name")
-      kw[key] = _value(value)
+        raise ValueError(f"keras_grid item {item!r}: expected name=value with a CbowConfig "
+                         f"field name")
+      kw[key] = _value(known[key], item, value)
     out.append(kw)
   return out
 
@@ -145,7 +152,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
       f"case-elements, {len(held):,d} held-out sets")
   rows: List[Dict[str, Any]] = []
 
-  def add(method: set_methods.Method, epochs: int, variant: str = "") -> None:
+  def add(method: set_methods.TrainedElements, epochs: int, variant: str = "") -> None:
     element_rows = case_encoder.map_elements(cases.vocab, method.vocab)
     emb = case_encoder.case_embeddings(held.train_indptr, element_rows[held.train_indices],
                                        method.vectors, "mean")
@@ -163,32 +170,30 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
 
   token_lists = (sets.token_lists(held.train_indptr, held.train_indices, cases.vocab,
                                   seed=config.seed) if config.run_gensim else [])
+  knobs = config.cbow
   for _ in range(config.repeats):
     for exponent in gensim_exponents:
       g = gensim_cbow.train_gensim_cbow(
-          token_lists, dim=config.dim, window=config.window, negatives=config.negatives,
-          epochs=config.epochs, min_count=config.min_count, sample=config.sample,
+          token_lists, dim=knobs.dim, window=config.window, negatives=knobs.negatives,
+          epochs=knobs.epochs, min_count=knobs.min_count, sample=knobs.sample,
           workers=config.workers, seed=config.seed, noise_exponent=exponent)
-      add(set_methods.Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
-                             g.tokens_per_s), config.epochs,
-          "" if exponent == cbow.NOISE_EXPONENT else f"noise_exponent={exponent:g}")
+      add(set_methods.TrainedElements(GENSIM, g.vocab, g.vectors, g.output_vectors,
+                                      g.train_seconds, g.tokens_per_s), knobs.epochs,
+          "" if exponent == NOISE_EXPONENT else f"noise_exponent={exponent:g}")
       del g
     for kw in grid:
-      args = dict(dim=config.dim, negatives=config.negatives, epochs=config.epochs,
-                  min_count=config.min_count, sample=config.sample,
-                  max_len=config.window + 1, seed=config.seed, verbose=0,
-                  threads=config.workers)
-      args.update(kw)
+      variant = dataclasses.replace(knobs, **kw)
       name = ",".join(f"{a}={b}" for a, b in kw.items()) or "defaults"
       try:
-        res = cbow.train_cbow(held.train_indptr, held.train_indices, cases.vocab, **args)
+        res = cbow_training.train_cbow(held.train_indptr, held.train_indices, cases.vocab,
+                                       variant)
       except FloatingPointError as e:   # a grid may cross the stability limit
         rows.append({"method": KERAS, "variant": name + " (diverged)"})
         log(str(e))
         continue
-      add(set_methods.Method(KERAS, res.vocab, res.vectors, res.output_vectors,
-                             res.train_seconds, res.tokens_per_s, res.kernel),
-          args["epochs"], name)
+      add(set_methods.TrainedElements(KERAS, res.vocab, res.vectors, res.output_vectors,
+                                      res.train_seconds, res.tokens_per_s, res.kernel),
+          variant.epochs, name)
       del res
       tf.keras.backend.clear_session()
 

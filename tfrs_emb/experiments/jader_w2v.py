@@ -34,12 +34,14 @@ from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
-from tfrs_emb.models import cbow
+from tfrs_emb.models import cbow_training
+from tfrs_emb.reporting import projector as projector_files
 
 
 @dataclasses.dataclass
-class Config(set_methods.CbowConfig):
-  """Flags of ``python -m trainers.jader_w2v`` (defaults of the CBOW knobs: CbowConfig)."""
+class Config(set_methods.SetMethodsConfig):
+  """Flags of ``python -m trainers.jader_w2v`` (the CBOW settings: ``cbow``, a
+  ``models.cbow.CbowConfig``; the Keras CBOW uses up to ``window + 1`` elements of a case)."""
   jader_dir: str = field("", "Real JADER release folder; empty = synthetic.")
   synthetic_cases: int = field(20_000, "Cases of the generated release.", lower=1)
   synthetic_seed: int = field(0, "Seed of the generated release.")
@@ -58,6 +60,9 @@ class Config(set_methods.CbowConfig):
   random_reference: bool = field(True, "Also search with untrained random element vectors "
                                  "(a reference: rank_dice rewards exact element identity).")
 
+  def keras_max_len(self) -> int:
+    return self.window + 1
+
 
 class JaderW2vResult(set_methods.TableResult):
   """Outcome of ``run`` (fields: see TableResult)."""
@@ -69,8 +74,8 @@ def _columns(k: int) -> List[str]:
           "kernel"]
 
 
-def _write_projector(out: pathlib.Path, result: cbow.CbowResult) -> pathlib.Path:
-  projector = cbow.write_projector(result.vocab, result.vectors, out / "projector",
+def _write_projector(out: pathlib.Path, result: cbow_training.CbowResult) -> pathlib.Path:
+  projector = projector_files.write_projector(result.vocab, result.vectors, out / "projector",
                                    result.counts)
   files.write_text(out / "tensorboard" / "projector_config.pbtxt",
                    'embeddings {\n  tensor_name: "jader_elements"\n'
@@ -102,8 +107,8 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       f"cases; {len(held):,d} evaluation cases with one element held out")
 
   methods, result = set_methods.train_methods(
-      config, cases.vocab, held.train_indptr, held.train_indices, max_len=config.window + 1,
-      window=config.window, log_dir=str(out / "tensorboard"), log=log)
+      config, cases.vocab, held.train_indptr, held.train_indices, window=config.window,
+      log_dir=str(out / "tensorboard"), log=log)
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
@@ -127,7 +132,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   rows.append({"method": set_methods.POPULARITY, "aggregation": "",
                **heldout[set_methods.POPULARITY]})
   if config.random_reference:
-    noise = set_methods.random_vectors(len(cases.vocab), config.dim, config.seed + 1)
+    noise = set_methods.random_vectors(len(cases.vocab), config.cbow.dim, config.seed + 1)
     search(set_methods.RANDOM, cases.indices, noise, {})
   else:
     rows.append({"method": set_methods.RANDOM, "aggregation": "",

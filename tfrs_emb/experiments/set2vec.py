@@ -29,26 +29,22 @@ from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
-from tfrs_emb.models import cbow
 from tfrs_emb.models import set_recommender
+from tfrs_emb.models.cbow import CbowConfig
+from tfrs_emb.reporting import projector as projector_files
 
 
 @dataclasses.dataclass
-class Config(set_methods.CbowConfig):
-  """Flags of ``python -m trainers.set2vec`` (other CBOW knobs: CbowConfig).
+class Config(set_methods.SetMethodsConfig):
+  """Flags of ``python -m trainers.set2vec`` (the CBOW settings: ``cbow``, a
+  ``models.cbow.CbowConfig``; the Keras CBOW's max_len is ``max_len``).
 
-  Defaults for small corpora (thousands of sets): jader_w2v's 8,192-element batches and
-  rate 0.008 give only ~25 steps on the 5,000-case default, where the Keras CBOW barely
-  moves (label_agreement@10 at the random level); 1,024-element batches, 20 epochs and
-  rate 0.05 match gensim there. A corpus with few, very frequent elements may need a lower
-  rate (groceries diverges at 0.05: configs/set2vec_groceries.flags uses 0.008).
+  The CBOW defaults suit small corpora (thousands of sets): 1,024-element batches, 20
+  epochs and rate 0.05 give enough steps for the Keras CBOW to move. A corpus with few,
+  very frequent elements may need a lower rate (configs/set2vec_groceries.flags).
   """
-  epochs: int = field(20, "Epochs (both methods).", lower=1)
-  tokens_per_batch: int = field(1024, "Keras: elements per batch (rows × set length).",
-                                lower=2)
-  learning_rate: float = field(0.05, "Keras initial learning rate.", lower=0.0)
-  min_learning_rate: float = field(1e-4, "Keras final learning rate (linear decay).",
-                                   lower=0.0)
+  cbow: CbowConfig = set_methods.cbow_field(CbowConfig(
+      epochs=20, tokens_per_batch=1024, learning_rate=0.05, min_learning_rate=1e-4))
   sets: str = field("", "Set file (CSV/TSV/Parquet, .gz allowed); empty = sets of a "
                     "synthetic JADER release.")
   format: str = field("baskets", "baskets: one set per line; long: one (set, element) row "
@@ -75,6 +71,9 @@ class Config(set_methods.CbowConfig):
                              "not by lift.")
   export_method: str = field(set_methods.KERAS, "Method whose tables are exported.",
                              choices=(set_methods.KERAS, set_methods.GENSIM))
+
+  def keras_max_len(self) -> int:
+    return self.max_len
 
 
 class Set2vecResult(set_methods.TableResult):
@@ -138,8 +137,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
   methods, result = set_methods.train_methods(
-      config, corpus.vocab, held.train_indptr, held.train_indices, max_len=config.max_len,
-      window=config.max_len, log_dir=None, log=log)
+      config, corpus.vocab, held.train_indptr, held.train_indices, window=config.max_len,
+      log_dir=None, log=log)
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
@@ -150,11 +149,11 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
                  **_label_agreement(labels, corpus.vocab, m.vocab, m.vectors, k),
                  **m.speed()})
   rows.append({"method": set_methods.POPULARITY, **heldout[set_methods.POPULARITY]})
-  noise = set_methods.random_vectors(len(result.vocab), config.dim, config.seed + 1)
+  noise = set_methods.random_vectors(len(result.vocab), config.cbow.dim, config.seed + 1)
   rows.append({"method": set_methods.RANDOM, **heldout[set_methods.RANDOM],
                **_label_agreement(labels, corpus.vocab, result.vocab, noise, k)})
 
-  projector = cbow.write_projector(result.vocab, result.vectors, out / "projector",
+  projector = projector_files.write_projector(result.vocab, result.vectors, out / "projector",
                                    result.counts)
   columns = ["method", f"heldout_recall@{k}", set_methods.prior_key(k), f"heldout_ndcg@{k}"]
   if labels is not None:

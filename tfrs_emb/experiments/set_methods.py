@@ -1,5 +1,6 @@
-"""What jader_w2v and set2vec share: the CBOW knobs, training Keras CBOW and gensim side by
-side on the same corpus, and the held-out next-element evaluation with its baselines."""
+"""What jader_w2v and set2vec share: their config (the Keras CBOW's ``CbowConfig`` nested,
+how it runs, the evaluation), training Keras CBOW and gensim side by side on the same
+corpus, and the held-out next-element evaluation with its baselines."""
 
 import dataclasses
 import pathlib
@@ -7,70 +8,51 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tfrs_emb.core import distribute
 from tfrs_emb.data import sets
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
-from tfrs_emb.models import cbow
-from tfrs_emb.models import cbow_kernel
+from tfrs_emb.models import cbow_training
 from tfrs_emb.models import gensim_cbow
+from tfrs_emb.models.cbow import NOISE_EXPONENT, CbowConfig
 
 KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
 
 
+# CbowConfig fields the set experiments set from their own flags (no flag of their own).
+CBOW_DERIVED = ("seed", "threads", "max_len")
+
+
+def cbow_field(default: CbowConfig = CbowConfig()):
+  """The ``cbow`` field of a set experiment's config: the Keras CBOW's settings, flags of
+  their own names except ``CBOW_DERIVED`` (set in ``SetMethodsConfig.__post_init__``)."""
+  return common.nested(default, "Keras CBOW settings (gensim shares dim, negatives, "
+                      "noise_exponent, epochs, min_count, sample).", derived=CBOW_DERIVED)
+
+
+def derive_cbow(config: CbowConfig, seed: int, workers: int, max_len: int) -> CbowConfig:
+  """``config`` with the ``CBOW_DERIVED`` fields set from an experiment's flags."""
+  return dataclasses.replace(config, seed=seed, threads=workers, max_len=max_len)
+
+
 @dataclasses.dataclass
-class CbowConfig:
-  """CBOW and evaluation knobs shared by the set experiments (both methods get the same,
-  except --keras_negatives and the Keras-only knobs)."""
-  dim: int = field(64, "Embedding dimension (both methods).", lower=1)
-  negatives: int = field(5, "Negative samples per target (gensim; Keras too unless "
-                         "--keras_negatives).", lower=1)
-  keras_negatives: int = field(0, "Keras: negative samples per target (0 = --negatives).",
-                               lower=0)
-  noise_exponent: float = field(cbow.NOISE_EXPONENT, "Noise distribution ∝ count ** this "
-                               "(both; word2vec's 0.75; lower ranks frequent elements "
-                               "higher).", lower=0.0)
-  shared_negatives: int = field(5, "Keras: noise elements drawn per set (noise_per_set) or "
-                                "per batch, shared by its targets.", lower=1)
-  noise_per_set: bool = field(True, "Keras: each set draws its own noise elements (one draw "
-                              "per batch leaves rare elements almost never noise).")
-  epochs: int = field(5, "Epochs (both methods).", lower=1)
-  min_count: int = field(5, "Minimum number of sets of an element (both).", lower=1)
-  sample: float = field(1e-3, "Subsampling threshold (both; 0 = off).", lower=0.0)
-  learning_rate: float = field(0.07, "Keras initial learning rate (0.01 with word2vec "
-                               "updates at ~700k sets; BUILD_NOTES.md, JADER CBOW).",
-                               lower=0.0)
-  min_learning_rate: float = field(2e-5, "Keras final learning rate (linear decay).",
-                                   lower=0.0)
-  optimizer: str = field("sgd", "Keras optimizer.", choices=("sgd", "adagrad"))
-  input_update: str = field("exact", "Keras: each context vector gets dh/(L-1) (exact, the "
-                            "gradient of the mean) or the whole dh (word2vec, as gensim).",
-                            choices=cbow.INPUT_UPDATES)
-  kernel: str = field("auto", "Keras update path: the fused C++ epoch op (fused; built by "
-                      "`make install`), the pure-TF step (tf), or fused when it loads "
-                      "(auto; a fallback is logged).", choices=cbow_kernel.KERNELS)
-  noise_per_target: bool = field(False, "Keras, fused op: every target draws --negatives "
-                                 "noise elements of its own (as gensim) instead of sharing "
-                                 "its set's --shared_negatives.")
-  fused_learning_rate: float = field(0.0, "Keras initial learning rate when the fused op "
-                                     "runs (0 = --learning_rate, which the TF step keeps).",
-                                     lower=0.0)
-  fused_input_update: str = field("", "Keras input update when the fused op runs (empty = "
-                                  "--input_update, which the TF step keeps).",
-                                  choices=("",) + cbow.INPUT_UPDATES)
-  fused_tokens_per_batch: int = field(0, "Keras, fused op: elements per batch of its epoch "
-                                      "plan, which only orders the sets (smaller = finer "
-                                      "mix of set lengths; 0 = --tokens_per_batch).", lower=0)
-  tokens_per_batch: int = field(8192, "Keras: elements per batch (rows × set length).",
-                                lower=2)
-  steps_per_execution: int = field(8, "Keras train steps per tf.function call.", lower=1)
+class SetMethodsConfig:
+  """What the set experiments share: the Keras CBOW's config (``cbow``, whose dim,
+  negatives, noise_exponent, epochs, min_count and sample gensim uses too), how it runs,
+  and the held-out evaluation.
+
+  ``cbow.seed`` is ``seed``, ``cbow.threads`` is ``workers`` and ``cbow.max_len`` is
+  ``keras_max_len()``: set here whatever ``cbow`` was given.
+  """
+  cbow: CbowConfig = cbow_field()
+  keras_negatives: int = field(0, "Keras: negative samples per target (0 = --negatives, "
+                               "which gensim uses).", lower=0)
   checkpoint_dir: str = field("", "Keras: checkpoint after every epoch here and resume an "
                               "interrupted run from it (empty: no checkpoints).")
-  row_multiple: int = field(0, "Keras: batch rows a multiple of this (0: the replicas).",
-                            lower=0)
   strategy: str = field("default", "tf.distribute strategy (multi_worker reads TF_CONFIG).",
-                        choices=("default", "mirrored", "multi_worker"))
+                        choices=distribute.STRATEGIES)
   cpu_replicas: int = field(0, "Split the CPU into this many logical devices (to exercise "
                             "--strategy=mirrored on one machine); 0 = leave.", lower=0)
   workers: int = field(2, "Threads: gensim workers, the fused op's Hogwild threads and TF "
@@ -83,6 +65,13 @@ class CbowConfig:
   seed: int = field(0, "Seed of training, evaluation sets and query sampling.")
   verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
                        lower=0, upper=2)
+
+  def __post_init__(self):
+    self.cbow = derive_cbow(self.cbow, self.seed, self.workers, self.keras_max_len())
+
+  def keras_max_len(self) -> int:
+    """Longest set the Keras CBOW uses (each experiment says how it follows its flags)."""
+    raise NotImplementedError
 
 
 @dataclasses.dataclass
@@ -98,9 +87,9 @@ class TableResult:
 
 
 @dataclasses.dataclass
-class Method:
-  """A trained element embedding: input vectors (embeddings) and output vectors (CBOW's
-  prediction layer), rows indexed like ``vocab``."""
+class TrainedElements:
+  """The element tables one method trained: input vectors (the element embeddings) and
+  output vectors (CBOW's prediction layer), rows indexed like ``vocab``; its speed."""
   name: str
   vocab: List[str]
   vectors: np.ndarray
@@ -108,7 +97,7 @@ class Method:
   train_seconds: float
   tokens_per_s: float
   kernel: str = ""   # Keras: the update path that ran ("fused" or "tf")
-  noise_exponent: float = cbow.NOISE_EXPONENT   # its noise distribution ∝ count ** this
+  noise_exponent: float = NOISE_EXPONENT   # its noise distribution ∝ count ** this
 
   def speed(self) -> Dict[str, Any]:
     """The table's speed columns: train_seconds, tokens_per_s and, for Keras, kernel."""
@@ -116,52 +105,43 @@ class Method:
             **({"kernel": self.kernel} if self.kernel else {})}
 
 
-def train_methods(config: CbowConfig, vocab: Sequence[str], indptr: np.ndarray,
-                  indices: np.ndarray, max_len: int, window: int,
-                  log_dir: Optional[str] = None, log: common.Log = common.no_log):
+def train_methods(config: SetMethodsConfig, vocab: Sequence[str], indptr: np.ndarray,
+                  indices: np.ndarray, window: int, log_dir: Optional[str] = None,
+                  log: common.Log = common.no_log):
   """Trains the Keras CBOW (and gensim when ``config.run_gensim``) on one CSR corpus.
 
   Args:
-    config: the knobs.
+    config: the experiment's config; the Keras CBOW trains with ``config.cbow`` (its
+      negatives replaced by ``keras_negatives`` when set).
     vocab, indptr, indices: the training corpus (held-out elements already removed).
-    max_len: Keras: longest set used (longer ones keep a random subset per epoch).
     window: gensim window (not shrunk): at least ``max_len - 1`` covers a whole set.
     log_dir: Keras TensorBoard folder.
     log: progress messages.
 
   Returns:
-    (methods: [Method], keras CbowResult).
+    (methods: [TrainedElements], keras CbowResult).
   """
-  result = cbow.train_cbow(
-      indptr, indices, vocab, dim=config.dim,
-      negatives=config.keras_negatives or config.negatives,
-      shared_negatives=config.shared_negatives, epochs=config.epochs,
-      min_count=config.min_count, sample=config.sample,
-      learning_rate=config.learning_rate, min_learning_rate=config.min_learning_rate,
-      optimizer=config.optimizer, tokens_per_batch=config.tokens_per_batch,
-      max_len=max_len, seed=config.seed, strategy=config.strategy, log_dir=log_dir,
-      verbose=config.verbose, steps_per_execution=config.steps_per_execution,
-      noise_per_set=config.noise_per_set, input_update=config.input_update,
-      kernel=config.kernel, threads=config.workers, noise_per_target=config.noise_per_target,
-      fused_learning_rate=config.fused_learning_rate or None,
-      fused_input_update=config.fused_input_update or None,
-      fused_tokens_per_batch=config.fused_tokens_per_batch or None,
-      noise_exponent=config.noise_exponent, checkpoint_dir=config.checkpoint_dir or None,
-      row_multiple=config.row_multiple, log=log)
+  knobs = config.cbow
+  result = cbow_training.train_cbow(
+      indptr, indices, vocab,
+      dataclasses.replace(knobs, negatives=config.keras_negatives or knobs.negatives),
+      strategy=config.strategy, log_dir=log_dir,
+      checkpoint_dir=config.checkpoint_dir or None, verbose=config.verbose, log=log)
   log(f"{KERAS} ({result.kernel} update): {result.train_seconds:.1f} s, "
       f"{result.tokens_per_s:,.0f} tokens/s")
-  methods = [Method(KERAS, result.vocab, result.vectors,
-                    result.output_vectors, result.train_seconds,
-                    result.tokens_per_s, result.kernel, config.noise_exponent)]
+  methods = [TrainedElements(KERAS, result.vocab, result.vectors, result.output_vectors,
+                             result.train_seconds, result.tokens_per_s, result.kernel,
+                             knobs.noise_exponent)]
   if config.run_gensim:
     g = gensim_cbow.train_gensim_cbow(
-        sets.token_lists(indptr, indices, vocab, seed=config.seed), dim=config.dim,
-        window=window, negatives=config.negatives, epochs=config.epochs,
-        min_count=config.min_count, sample=config.sample, workers=config.workers,
-        seed=config.seed, noise_exponent=config.noise_exponent)
+        sets.token_lists(indptr, indices, vocab, seed=config.seed), dim=knobs.dim,
+        window=window, negatives=knobs.negatives, epochs=knobs.epochs,
+        min_count=knobs.min_count, sample=knobs.sample, workers=config.workers,
+        seed=config.seed, noise_exponent=knobs.noise_exponent)
     log(f"{GENSIM}: {g.train_seconds:.1f} s, {g.tokens_per_s:,.0f} tokens/s")
-    methods.append(Method(GENSIM, g.vocab, g.vectors, g.output_vectors, g.train_seconds,
-                          g.tokens_per_s, noise_exponent=config.noise_exponent))
+    methods.append(TrainedElements(GENSIM, g.vocab, g.vectors, g.output_vectors,
+                                   g.train_seconds, g.tokens_per_s,
+                                   noise_exponent=knobs.noise_exponent))
   return methods, result
 
 
@@ -170,7 +150,7 @@ def prior_key(k: int) -> str:
   return f"heldout_recall@{k}+prior"
 
 
-def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
+def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElements],
                    vocab: Sequence[str], k: int, seed: int) -> Dict[str, Dict[str, float]]:
   """heldout_recall@k / ndcg@k of every method and of the popularity and random baselines.
 

@@ -1,72 +1,126 @@
-"""Word2Vec CBOW for sets (cases, sessions, receipts) as a Keras model.
+"""Word2Vec CBOW for sets (cases, sessions, receipts) as a Keras model, and its config.
 
 Usage::
 
-  from tfrs_emb.models import cbow
-  result = cbow.train_cbow(cases.indptr, cases.indices, cases.vocab, dim=64, epochs=5)
-  result.vocab          # training vocabulary (min-count kept), most frequent first
-  result.vectors        # float32 [len(result.vocab), dim] element (input) embeddings
-  result.tokens_per_s   # corpus tokens × epochs / whole training seconds
-  cbow.write_projector(result, "runs/x/projector")   # vectors.tsv + metadata.tsv
+  from tfrs_emb.models import cbow, cbow_training
+  config = cbow.CbowConfig(dim=64, epochs=5)
+  result = cbow_training.train_cbow(cases.indptr, cases.indices, cases.vocab, config)
 
 Model: every element of a set is a target; its context is the mean of the input
 embeddings of all *other* elements of the set (a set has no order, so the "window" is the
 whole set, up to ``max_len`` elements). A training batch ``ids [B, L]`` holds B sets of
-exactly L elements (``SetBatches`` groups sets by length, so there is no padding and no
-mask), and the contexts of all B·L targets come from one sum,
+exactly L elements (``cbow_inputs.SetBatches`` groups sets by length, so there is no
+padding and no mask), and the contexts of all B·L targets come from one sum,
 ``h_j = (Σ_i v_i − v_j) / (L − 1)``: O(B·L·d), no (target, context) pairs materialised.
 
 Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn from the
-unigram^0.75 distribution per set (default; scored against the set's L targets in one
-batched product ``[B, L, d] × [B, d, K]``) or per batch (one matmul ``[B·L, d] × [d, K]``);
-each noise term is weighted ``negatives / K`` so the gradient has the expectation of
-word2vec's ``negatives`` independent noise samples per target. (Sampled softmax would need a per-example log-Q correction and a dense
-[B·L, K] softmax; negative sampling is what gensim uses, which keeps the comparison
-like-for-like.) Elements rarer than ``min_count`` are dropped; frequent elements are
-subsampled with word2vec's formula (``sample``) in the input pipeline, afresh each epoch,
-so dropped elements cost no compute.
+unigram^``noise_exponent`` distribution per set (default; scored against the set's L
+targets in one batched product ``[B, L, d] × [B, d, K]``) or per batch (one matmul
+``[B·L, d] × [d, K]``); each noise term is weighted ``negatives / K`` so the gradient has
+the expectation of word2vec's ``negatives`` independent noise samples per target.
+Negative sampling is what gensim uses, which keeps the comparison like-for-like.
 
 Optimisation: summed loss, analytic gradients as IndexedSlices (only the touched rows),
-linearly decaying rate. Default: plain SGD as word2vec, applied inside ``train_step``
-(rows scattered straight into the tables, the rate folded into the [T] and [T, K]
-factors, so no extra pass over [T, d] tensors), a whole epoch per traced call (a
-``tf.while_loop`` over the epoch's batches: no tf.data, no Keras train function, no
-per-step Python); under a multi-replica strategy, and for Adagrad, ``fit`` runs one
-batch per step and the Keras optimizer applies the gradients (tf.distribute aggregates
-them). The stable rate falls with corpus size: a batch applies the *sum* of thousands of
-per-target gradients to a frequent element's row at once. Noise is drawn per set by
-default: K draws per *batch* give rare elements almost no noise updates, and the output
-layer then ranks held-out elements below popularity (BUILD_NOTES.md, JADER CBOW).
-The matrix products run on a fixed ``matmul_rows`` rows (the context matrix is padded):
-oneDNN builds a kernel per new shape, and with one shape per set length that cost
-~0.3-0.6 s on the 30k-case demo.
-The step is memory-bound elementwise work on [B·L, d] tensors, so it is written to touch
-each of them as few times as possible. The input pipeline (subsampling, length groups,
-shuffling) is numpy, once per epoch (``SetBatches.plan``).
+linearly decaying rate. With ``sgd_schedule`` plain SGD (as word2vec) is applied inside
+``train_step`` (rows scattered straight into the tables, the rate folded into the [T] and
+[T, K] factors, so no extra pass over [T, d] tensors), and the epoch form runs a whole
+epoch per call (a ``tf.while_loop`` over its batches, or one fused ``cbow_kernel`` op);
+otherwise the compiled Keras optimizer applies the gradients (Adagrad, or several
+replicas, where tf.distribute aggregates them). The matrix products run on a fixed
+``matmul_rows`` rows (the context matrix is padded), so oneDNN builds one kernel rather
+than one per set length.
 """
 
-import concurrent.futures
 import dataclasses
-import hashlib
-import json
-import math
-import pathlib
-import time
-from typing import Callable, List, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
-from tfrs_emb.core import distribute
-from tfrs_emb.core.log import Log, no_log
+from tfrs_emb.core import config as config_lib
+from tfrs_emb.core.config import field
+from tfrs_emb.models import cbow_inputs
 from tfrs_emb.models import cbow_kernel
 
 
 INPUT_UPDATES = ("exact", "word2vec")
+OPTIMIZERS = ("sgd", "adagrad")
 # word2vec's (and gensim's) noise distribution: ∝ training count ** this.
 NOISE_EXPONENT = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class CbowConfig:
+  """Every setting of a CBOW training run (``cbow_training.train_cbow``), declared once.
+
+  The trainers' flags are generated from these fields (``trainers/flagdefs.py``);
+  ``core.config.check_config`` checks a config against their bounds; the checkpoint guard
+  of ``train_cbow`` records the whole config, so a new setting is one field here plus its
+  use. ``fused_*`` settings replace their plain counterparts when the fused op runs
+  (0 or empty: the same), so a fallback to the pure-TF step keeps the settings tuned for
+  it.
+  """
+  dim: int = field(64, "Embedding dimension.", lower=1)
+  negatives: int = field(5, "Noise samples per target (word2vec's negative).", lower=1)
+  shared_negatives: int = field(5, "Noise elements drawn per set (--noise_per_set) or per "
+                                "batch, shared by its targets; each weighted negatives / "
+                                "this.", lower=1)
+  noise_per_set: bool = field(True, "Each set draws its own noise elements (one draw per "
+                              "batch leaves rare elements almost never noise).")
+  noise_per_target: bool = field(False, "Fused op: every target draws --negatives noise "
+                                 "elements of its own (as word2vec) instead of sharing its "
+                                 "set's --shared_negatives (the TF step then draws per set).")
+  noise_exponent: float = field(NOISE_EXPONENT, "Noise distribution ∝ training count ** "
+                                "this (word2vec's 0.75; lower ranks frequent elements "
+                                "higher).", lower=0.0)
+  epochs: int = field(5, "Passes over the sets.", lower=1)
+  min_count: int = field(5, "Drop elements occurring in fewer sets.", lower=1)
+  sample: float = field(1e-3, "Subsampling threshold (0 = off).", lower=0.0)
+  learning_rate: float = field(0.07, "Initial learning rate, decayed linearly to "
+                               "--min_learning_rate; the stable rate falls with corpus "
+                               "size (a batch sums many gradients into a frequent row).",
+                               lower=0.0)
+  min_learning_rate: float = field(2e-5, "Final learning rate (linear decay).", lower=0.0)
+  optimizer: str = field("sgd", "sgd (word2vec's plain SGD, applied in the train step on "
+                         "one replica) or adagrad (per-coordinate; learning rate ~1).",
+                         choices=OPTIMIZERS)
+  input_update: str = field("exact", "Each context vector gets dh/(L-1) (exact, the "
+                            "gradient of the mean) or the whole dh (word2vec, as gensim).",
+                            choices=INPUT_UPDATES)
+  kernel: str = field("auto", "Update path: the fused C++ epoch op (fused; built by `make "
+                      "install`), the pure-TF step (tf), or fused when it loads and the "
+                      "settings allow it (auto; a fallback is logged).",
+                      choices=cbow_kernel.KERNELS)
+  fused_learning_rate: float = field(0.0, "Initial learning rate when the fused op runs "
+                                     "(0 = --learning_rate, which the TF step keeps).",
+                                     lower=0.0)
+  fused_input_update: str = field("", "Input update when the fused op runs (empty = "
+                                  "--input_update, which the TF step keeps).",
+                                  choices=("",) + INPUT_UPDATES)
+  fused_tokens_per_batch: int = field(0, "Fused op: elements per batch of its epoch plan, "
+                                      "which only orders the sets (smaller = finer mix of "
+                                      "set lengths; 0 = --tokens_per_batch).", lower=0)
+  tokens_per_batch: int = field(8192, "Elements per batch (rows × set length); also the "
+                                "fixed row count of the step's matrix products.", lower=2)
+  steps_per_execution: int = field(8, "Train steps per tf.function call under Keras fit "
+                                   "(Adagrad or several replicas).", lower=1)
+  max_len: int = field(64, "Longest set used (longer sets keep a random subset each "
+                       "epoch).", lower=2)
+  row_multiple: int = field(0, "Batch rows are a multiple of this (0: the replicas); a "
+                            "one-process run with N sees the batches an N-worker run "
+                            "splits.", lower=0)
+  seed: int = field(0, "Seeds initialisation, batching and noise draws.")
+  threads: int = field(2, "The fused op's Hogwild threads.", lower=1)
+
+  def fused(self) -> "CbowConfig":
+    """The settings the fused op trains with: ``fused_*`` values in place of their plain
+    counterparts where set."""
+    return dataclasses.replace(
+        self, learning_rate=self.fused_learning_rate or self.learning_rate,
+        input_update=self.fused_input_update or self.input_update,
+        tokens_per_batch=self.fused_tokens_per_batch or self.tokens_per_batch)
 
 
 class CBOW(tf.keras.Model):
@@ -109,8 +163,9 @@ class CBOW(tf.keras.Model):
                input_update: str = "exact", update_kernel: str = "tf", threads: int = 2,
                noise_per_target: bool = False, **kwargs):
     super().__init__(**kwargs)
-    if input_update not in INPUT_UPDATES:
-      raise ValueError(f"input_update must be one of {INPUT_UPDATES}, got {input_update!r}")
+    config_lib.check_fields(CbowConfig, dim=dim, negatives=negatives,
+                            shared_negatives=shared_negatives, seed=seed,
+                            input_update=input_update, threads=threads)
     if update_kernel not in ("tf", "fused"):
       raise ValueError(f"update_kernel must be tf or fused, got {update_kernel!r}")
     if update_kernel == "fused" and (sgd_schedule is None or not (
@@ -232,8 +287,7 @@ class CBOW(tf.keras.Model):
 
   def _per_set_forward(self, ids, neg):
     """Forward pass with per-set noise ``neg [B, K]`` in the [B, L, ·] layout (fewer
-    reshapes and slices: the step's ops are traced and instantiated once per run, a
-    visible share of the 30k-case demo's ~1 s training).
+    reshapes and slices than the batch-shared form, so fewer ops to trace).
 
     Returns (c [B, L, d], u [B, L, d], un [B, K, d], pos [B, L], negl [B, L, K], inv).
     """
@@ -270,13 +324,13 @@ class CBOW(tf.keras.Model):
             (tf.IndexedSlices(du, flat, shape),
              tf.IndexedSlices(dun, tf.reshape(neg, [-1]), shape)))
 
-  # No tensor-dependent Python control flow here: skipping AutoGraph's source rewrite
-  # saves ~0.1 s of tracing (a visible share of the 30k-case demo's training time).
+  # No tensor-dependent Python control flow here: AutoGraph's source rewrite is skipped
+  # (less tracing time).
   @tf.autograph.experimental.do_not_convert
   def train_step(self, data):
     """One batch ``ids [B, L]``, or a whole epoch ``(flat ids [N], shapes [S, 2])``.
 
-    The epoch form (``SetBatches.plan``; in-step SGD on one replica, ``train_cbow``)
+    The epoch form (``cbow_inputs.SetBatches.plan``; in-step SGD on one replica)
     runs its S batches in one ``tf.while_loop``: one call per epoch, no tf.data and no
     per-step Python.
     """
@@ -284,10 +338,11 @@ class CBOW(tf.keras.Model):
       self._fused_epoch(*data)
     elif isinstance(data, (tuple, list)):   # SetBatches' batches: no checks needed
       flat, shapes = data
-      offsets = plan_offsets(shapes)
+      offsets = cbow_inputs.plan_offsets(shapes)
 
       def body(i, total):
-        return i + 1, total + self._train_batch(plan_batch(flat, offsets[i], shapes[i]))
+        batch = cbow_inputs.plan_batch(flat, offsets[i], shapes[i])
+        return i + 1, total + self._train_batch(batch)
 
       steps = tf.shape(shapes)[0]
       _, total = tf.while_loop(lambda i, _: i < steps, body, (0, 0.0),
@@ -384,490 +439,14 @@ class CBOW(tf.keras.Model):
     return cls(**config)
 
 
-class SetBatches:
-  """Subsampled, length-grouped, padding-free batches of sets for ``tf.data``.
-
-  Each epoch (numpy, off the training step): every element occurrence is kept with its
-  word2vec subsampling probability; sets longer than ``max_len`` keep a random
-  ``max_len`` of their elements; sets left with < 2 elements have no context and are
-  skipped for that epoch. Sets are then grouped by exact length L, so a batch is a dense
-  ``[rows, L]`` matrix with ``rows ≈ tokens_per_batch / L``. When ``row_multiple`` > 1
-  (tf.distribute replicas), the last batch of a length is topped up to a multiple with
-  random sets of that length from the same epoch. Keras needs the same number of steps in
-  every epoch, so the batch count of each epoch is worked out in advance (from the same
-  seeded draws) and an epoch with fewer batches than the most splits its largest ones.
-  Order of sets and batches is reshuffled each epoch.
-  """
-
-  def __init__(self, indptr: np.ndarray, indices: np.ndarray,
-               keep_probability: Optional[np.ndarray] = None, epochs: int = 1,
-               tokens_per_batch: int = 8192, max_len: int = 64, seed: int = 0,
-               row_multiple: int = 1):
-    self._indptr = np.asarray(indptr, np.int64)
-    self._indices = np.asarray(indices, np.int32)
-    self._keep = None if keep_probability is None else \
-        np.asarray(keep_probability, np.float64)[self._indices]
-    self.epochs = int(epochs)
-    self.tokens_per_batch = int(tokens_per_batch)
-    self.max_len = int(max_len)
-    self.seed = int(seed)
-    self.row_multiple = int(row_multiple)
-    self.steps_per_epoch = max(
-        self._num_batches(np.diff(self._subsample(self._rng(e))[0]))
-        for e in range(self.epochs))
-
-  def _rng(self, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([self.seed, epoch])
-
-  def _subsample(self, rng: np.random.Generator):
-    """(indptr, indices) of the epoch's subsample (the rng's first draw)."""
-    if self._keep is None:
-      return self._indptr, self._indices
-    return filter_sets(self._indptr, self._indices,
-                       rng.random(len(self._indices)) < self._keep)
-
-  def _rows(self, width: int) -> int:
-    m = self.row_multiple
-    return max(m, self.tokens_per_batch // width // m * m)
-
-  def _num_batches(self, lengths: np.ndarray) -> int:
-    per_width = np.bincount(np.minimum(lengths, self.max_len), minlength=self.max_len + 1)
-    return int(sum(math.ceil(n / self._rows(w)) for w, n in enumerate(per_width) if w >= 2))
-
-  def epoch(self, epoch: int = 0) -> List[np.ndarray]:
-    """Epoch ``epoch``: ``steps_per_epoch`` int32 [rows, L] batches in random order."""
-    rng = self._rng(epoch)
-    indptr, indices = self._subsample(rng)
-    m = self.row_multiple
-    clipped = np.minimum(np.diff(indptr), self.max_len)   # longer sets go with max_len
-    batches = []
-    for w in range(2, self.max_len + 1):
-      sel = np.nonzero(clipped == w)[0]
-      if not len(sel):
-        continue
-      sel = rng.permutation(sel)
-      if w < self.max_len:
-        mat = indices[indptr[sel][:, None] + np.arange(w)]
-      else:   # rare long sets: a random subset of max_len elements each
-        mat = np.stack([rng.choice(indices[indptr[c]:indptr[c + 1]], w, replace=False)
-                        for c in sel])
-      rows = self._rows(w)
-      for i in range(0, len(mat), rows):
-        b = mat[i:i + rows]
-        if len(b) % m:
-          b = np.concatenate([b, mat[rng.integers(0, len(mat), m - len(b) % m)]])
-        batches.append(b)
-    while len(batches) < self.steps_per_epoch:
-      big = max(range(len(batches)), key=lambda j: len(batches[j]))
-      half = len(batches[big]) // m // 2 * m
-      if half:
-        batches.append(batches[big][half:])
-        batches[big] = batches[big][:half]
-      else:   # only in tiny corpora: every batch is one row group; revisit one
-        batches.append(batches[rng.integers(len(batches))])
-    return [batches[j] for j in rng.permutation(len(batches))]
-
-  def plan(self, epoch: int = 0):
-    """Epoch ``epoch`` as (flat int32 [N] ids of its batches one after the other, int32
-    [steps_per_epoch, 2] batch shapes): the input of ``CBOW.train_step``'s epoch form."""
-    batches = self.epoch(int(epoch))
-    return (np.concatenate([b.ravel() for b in batches]),
-            np.array([b.shape for b in batches], np.int32))
-
-  def dataset(self, first_epoch: int = 0) -> tf.data.Dataset:
-    """Epochs ``first_epoch`` … ``epochs − 1``, one after the other (fit with
-    ``steps_per_epoch``; a resumed run starts after its last finished epoch).
-
-    Python runs once per epoch, not per step: ``tf.numpy_function`` plans an epoch
-    (``plan``), and tf.data slices the batches out in C++. The next epoch is planned in
-    the background while the current one trains.
-    """
-    @tf.autograph.experimental.do_not_convert   # plain graph code: skip the rewrite
-    def epoch_batches(epoch):
-      flat, shapes = tf.numpy_function(self.plan, [epoch], (tf.int32, tf.int32),
-                                       stateful=False)
-      return tf.data.Dataset.from_tensor_slices((plan_offsets(shapes), shapes)).map(
-          tf.autograph.experimental.do_not_convert(
-              lambda offset, shape: plan_batch(flat, offset, shape)))
-
-    opts = tf.data.Options()
-    # With autotuning on, fit() sometimes hung ~15 s on exit (seen 4 of 7 full-scale runs).
-    opts.autotune.enabled = False
-    return tf.data.Dataset.range(first_epoch, self.epochs).prefetch(1).flat_map(
-        epoch_batches).prefetch(16).with_options(opts)
-
-
-def plan_offsets(shapes: tf.Tensor) -> tf.Tensor:
-  """Start of each batch in an epoch plan's flat ids: int32 [S] from shapes int32 [S, 2]."""
-  return tf.cumsum(shapes[:, 0] * shapes[:, 1], exclusive=True)
-
-
-def plan_batch(flat: tf.Tensor, offset: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-  """The batch int32 [B, L] of an epoch plan (``SetBatches.plan``) at ``offset``."""
-  return tf.reshape(flat[offset:offset + shape[0] * shape[1]], shape)
-
-
 def noise_table(probabilities: np.ndarray, size: int) -> np.ndarray:
   """word2vec's noise table: int32 [size], element i in ~p_i of the slots (slot j holds
   the first i whose cumulative probability reaches the slot's centre (j + ½)/size), so
   a uniform slot is a draw. Built as V run lengths (one search per element, not per
-  slot: ~2 ms instead of ~50 ms for 2^20 slots, a visible share of the demo's training)."""
+  slot)."""
   cum = np.cumsum(np.asarray(probabilities, np.float64))
   slots = (np.arange(size) + 0.5) / size * cum[-1]
   ends = np.searchsorted(slots, cum, side="right")   # slots up to each cumulative value
   table = np.full(size, len(cum) - 1, np.int32)
   table[:ends[-1]] = np.repeat(np.arange(len(cum), dtype=np.int32), np.diff(ends, prepend=0))
   return table
-
-
-def filter_sets(indptr: np.ndarray, indices: np.ndarray, keep: np.ndarray):
-  """Keeps the ``keep``-marked elements of CSR sets: (new indptr [num_sets + 1], indices)."""
-  new_indptr = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr]
-  return new_indptr, indices[keep]
-
-
-def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
-  """word2vec / gensim subsampling: P(keep) = (sqrt(c / t) + 1) · t / c, t = sample·Σc."""
-  counts = np.asarray(counts, np.float64)
-  if sample <= 0:
-    return np.ones_like(counts)
-  t = sample * counts.sum()
-  return np.minimum(1.0, (np.sqrt(counts / t) + 1.0) * t / np.maximum(counts, 1.0))
-
-
-@dataclasses.dataclass
-class CbowResult:
-  """Outcome of ``train_cbow``.
-
-  Attributes:
-    vocab: training vocabulary (elements with count ≥ min_count), most frequent first.
-    counts: int [len(vocab)] number of sets containing each element.
-    vectors: float32 [len(vocab), dim] input embeddings (the element embeddings).
-    output_vectors: float32 [len(vocab), dim] output (negative-sampling) embeddings:
-      mean of a set's input vectors · these scores the set's next element.
-    source_ids: int [len(vocab)] id of each vocab entry in the caller's vocabulary.
-    train_seconds: whole training wall time (vocabulary, batching, model build, XLA
-      compilation and fit).
-    tokens: corpus element occurrences × epochs (before min-count / subsampling, as gensim
-      counts raw words).
-    tokens_per_s: tokens / train_seconds.
-    history: Keras History.history.
-    model: the trained CBOW model.
-    replicas: replicas in sync under the strategy used.
-    kernel: the update path that ran: "fused" (``cbow_kernel``) or "tf".
-  """
-  vocab: List[str]
-  counts: np.ndarray
-  vectors: np.ndarray
-  output_vectors: np.ndarray
-  source_ids: np.ndarray
-  train_seconds: float
-  tokens: int
-  tokens_per_s: float
-  history: dict
-  model: CBOW
-  replicas: int = 1
-  kernel: str = "tf"
-
-
-def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-  """default | mirrored (all local devices) | multi_worker (cluster from TF_CONFIG)."""
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  if name == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  raise ValueError(f"strategy must be default, mirrored or multi_worker, got {name!r}")
-
-
-class _EpochCheckpoint(tf.keras.callbacks.Callback):
-  """Saves ``checkpoint`` (weights, step counter, epoch) after every finite epoch."""
-
-  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str):
-    super().__init__()
-    self._checkpoint = checkpoint
-    self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
-
-  def on_epoch_end(self, epoch, logs=None):
-    if np.isfinite((logs or {}).get("loss", 0.0)):
-      self._checkpoint.epoch.assign(epoch + 1)
-      self._manager.save(checkpoint_number=epoch + 1)
-
-
-def _resume(checkpoint: tf.train.Checkpoint, directory: pathlib.Path, settings: dict,
-            log: Log) -> int:
-  """Restores the latest checkpoint of ``directory`` (made with the same ``settings``).
-
-  Returns:
-    The number of epochs already trained (0 for a fresh directory).
-  """
-  directory.mkdir(parents=True, exist_ok=True)
-  record = directory / "settings.json"
-  if record.exists() and json.loads(record.read_text()) != settings:
-    raise ValueError(f"{directory} holds a CBOW checkpoint of other settings "
-                     f"({record.read_text().strip()}); use another checkpoint_dir")
-  record.write_text(json.dumps(settings, sort_keys=True))
-  latest = tf.train.latest_checkpoint(str(directory))
-  if latest is None:
-    return 0
-  checkpoint.restore(latest).assert_existing_objects_matched()
-  log(f"CBOW: resumed from {latest} after epoch {int(checkpoint.epoch.numpy())}")
-  return int(checkpoint.epoch.numpy())
-
-
-def _train_whole_epochs(model: CBOW, batches: SetBatches, first_epoch: int,
-                        callbacks: Sequence[tf.keras.callbacks.Callback],
-                        verbose: int) -> dict:
-  """``fit`` for in-step SGD on one replica: one traced call per epoch (no tf.data, no
-  Keras train function), with the Keras callback protocol (one batch per epoch).
-
-  ``fit``'s own machinery (its autograph-converted train function, data handler and
-  iterator) cost ~0.1-0.15 s of a ~1 s demo training; here the first call traces
-  ``CBOW.train_step`` once (fixed input signature) and every epoch reuses it. The next
-  epoch is planned (numpy, ``SetBatches.plan``) on a thread while the current one trains.
-
-  Returns:
-    The History dict (``loss`` per epoch).
-  """
-  run_epoch = tf.function(model.train_step, autograph=False, input_signature=[(
-      tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.int32))])
-  cbs = tf.keras.callbacks.CallbackList(list(callbacks), add_history=True,
-                                        add_progbar=verbose != 0, model=model,
-                                        verbose=verbose, epochs=batches.epochs, steps=1)
-  model.stop_training = False
-  cbs.on_train_begin()
-  logs = {}
-  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as planner:
-    plan = planner.submit(batches.plan, first_epoch)
-    for epoch in range(first_epoch, batches.epochs):
-      current = plan.result()
-      if epoch + 1 < batches.epochs:
-        plan = planner.submit(batches.plan, epoch + 1)
-      model.reset_metrics()
-      cbs.on_epoch_begin(epoch)
-      cbs.on_train_batch_begin(0)
-      logs = {name: float(value) for name, value in run_epoch(current).items()}
-      cbs.on_train_batch_end(0, logs)
-      cbs.on_epoch_end(epoch, logs)
-      if model.stop_training:
-        break
-  cbs.on_train_end(logs)
-  return model.history.history
-
-
-def train_cbow(indptr: np.ndarray, indices: np.ndarray, vocab: Sequence[str], dim: int = 64,
-               negatives: int = 5, shared_negatives: int = 5, epochs: int = 5,
-               min_count: int = 5, sample: float = 1e-3, learning_rate: float = 0.07,
-               min_learning_rate: float = 2e-5, tokens_per_batch: int = 8192,
-               optimizer: str = "sgd", max_len: int = 64, seed: int = 0,
-               strategy: str = "default", log_dir: Optional[str] = None, verbose: int = 0,
-               steps_per_execution: int = 8, noise_per_set: bool = True,
-               checkpoint_dir: Optional[str] = None, row_multiple: int = 0,
-               input_update: str = "exact", kernel: str = "auto", threads: int = 2,
-               noise_per_target: bool = False, fused_learning_rate: Optional[float] = None,
-               fused_input_update: Optional[str] = None,
-               fused_tokens_per_batch: Optional[int] = None,
-               noise_exponent: float = NOISE_EXPONENT,
-               callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-               log: Log = no_log) -> CbowResult:
-  """Trains CBOW on sets given in CSR form.
-
-  Args:
-    indptr: int [num_sets + 1]; set i is ``indices[indptr[i]:indptr[i+1]]``.
-    indices: int [total] element ids into ``vocab`` (unique within a set).
-    vocab: element strings.
-    dim: embedding size.
-    negatives: noise samples per target (word2vec's ``negative``).
-    shared_negatives: noise elements drawn per set (``noise_per_set``) or per batch,
-      shared by the targets of that set or batch; each weighted negatives / this.
-    epochs: passes over the sets.
-    min_count: drop elements occurring in fewer sets.
-    sample: subsampling threshold (0 disables).
-    learning_rate, min_learning_rate: step size, decayed linearly over training. The
-      stable rate falls with corpus size (subsampling keeps more of the frequent
-      elements, so their rows sum more gradients per batch): 0.07 suits ~30k sets; at
-      ~700k sets 0.07 diverges; configs/jader_w2v_full.flags uses 0.01 with
-      ``input_update="word2vec"`` (BUILD_NOTES.md, JADER CBOW).
-    optimizer: "sgd" (word2vec's plain SGD on the summed loss, sparse row updates applied
-      in the train step; through the Keras optimizer under a multi-replica strategy) or
-      "adagrad" (per-coordinate accumulators; use learning_rate ~1.0).
-    tokens_per_batch: element slots per batch (rows × set length); also the fixed row
-      count of the step's matrix products.
-    max_len: longest set used (longer sets keep a random subset).
-    seed: seeds initialisation, batching and noise draws (no global seed is set).
-    strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
-    log_dir: TensorBoard log folder (None: no TensorBoard callback).
-    verbose: Keras fit verbosity (0 silent, 1 progress bar, 2 a line per epoch).
-    steps_per_execution: train steps per tf.function call under ``fit`` (Adagrad or
-      several replicas; in-step SGD on one replica runs a whole epoch per call).
-    noise_per_set: every set draws its own noise elements (default). With one draw per
-      batch, rare elements are almost never noise and the output layer learns a bias
-      toward them (heldout_recall@10 0.01 vs 0.28 on the development release).
-    checkpoint_dir: when given, a checkpoint is written there after every epoch, and a
-      run that finds one (from an interrupted run with the same data and settings)
-      resumes after its last finished epoch, giving the uninterrupted run's result.
-      train_seconds then counts only the resumed part. Under multi_worker, workers other
-      than the chief use ``checkpoint_dir.worker<i>`` (as they do for ``log_dir``), so
-      no two processes write one file.
-    row_multiple: batch rows are a multiple of this (0: the number of replicas, so every
-      replica gets equal rows). A one-process run with ``row_multiple=N`` sees the very
-      batches an N-worker run splits, so the two can be compared exactly.
-    input_update: "exact" (the gradient of the context mean: ∂h/(L − 1) to each context
-      vector) or "word2vec" (the whole ∂h, as word2vec.c and gensim with cbow_mean).
-    kernel: "auto" (the fused C++ epoch op, ``cbow_kernel``, when it loads and the
-      settings allow it: SGD on one replica with per-set or per-target noise; else the
-      pure-TF step, with one logged line saying why), "fused" (the op or an error) or
-      "tf" (the pure-TF step). ``CbowResult.kernel`` says which ran.
-    threads: the fused op's Hogwild threads.
-    noise_per_target: every target draws ``negatives`` noise elements of its own (as
-      word2vec and gensim); fused op only (the TF path then draws per set, logged).
-    fused_learning_rate, fused_input_update: replace ``learning_rate`` / ``input_update``
-      when the fused op runs (None: the same), so a fallback to the TF step keeps the
-      settings tuned for it (the fused op's sequential per-set updates stand a higher
-      rate than the TF step's batched sums: 0.05 with the word2vec update diverges
-      there on the demo).
-    fused_tokens_per_batch: the fused op's batches only set the order of its sets (it
-      loops over them one by one); smaller batches mix set lengths more finely. None:
-      ``tokens_per_batch``. At 692,821 cases the word2vec update needs this near-random
-      order (128: heldout_recall@10 0.2995 vs 0.29 at 8192, BUILD_NOTES.md).
-    noise_exponent: noise distribution ∝ training count ** this (word2vec's 0.75). Lower
-      values draw frequent elements as noise more often, so the output layer penalises
-      them less and its scores lean from lift toward P(element | context).
-    callbacks: extra Keras callbacks.
-    log: progress messages (default: none).
-
-  Returns:
-    CbowResult.
-
-  Raises:
-    FloatingPointError: training diverged (non-finite loss or embeddings).
-    ValueError: too few elements, an unknown optimizer, strategy or kernel, or a
-      checkpoint_dir holding a run of other settings.
-    cbow_kernel.KernelUnavailable: ``kernel="fused"`` and the op cannot run.
-  """
-  t0 = time.perf_counter()
-  indptr = np.asarray(indptr, np.int64)
-  indices = np.asarray(indices, np.int64)
-  counts = np.bincount(indices, minlength=len(vocab))
-  kept = np.nonzero(counts >= min_count)[0]
-  kept = kept[np.argsort(-counts[kept], kind="stable")]
-  remap = np.full(len(vocab), -1, np.int64)
-  remap[kept] = np.arange(len(kept))
-  new = remap[indices]
-  new_indptr, new_indices = filter_sets(indptr, new, new >= 0)
-  kcounts = counts[kept]
-  if len(kept) < 2:
-    raise ValueError(f"only {len(kept)} elements occur in >= {min_count} sets; lower "
-                     "min_count or give more data")
-  if optimizer not in ("sgd", "adagrad"):
-    raise ValueError(f"optimizer must be adagrad or sgd, got {optimizer!r}")
-  strat = make_strategy(strategy)
-  replicas = strat.num_replicas_in_sync
-  log(f"CBOW: {type(strat).__name__} with {replicas} replica(s); {len(kept):,d} elements "
-      f"(min_count {min_count}) of {len(vocab):,d}")
-  noise = kcounts.astype(np.float64) ** noise_exponent
-  noise /= noise.sum()
-  # In-step SGD on one replica trains a whole epoch per call (_train_whole_epochs).
-  whole_epochs = optimizer == "sgd" and replicas == 1
-  choice = cbow_kernel.resolve(
-      kernel, supported=whole_epochs and (noise_per_set or noise_per_target),
-      why_not="Adagrad, several replicas or per-batch noise")
-  if choice.reason:
-    log(f"CBOW: fused kernel not used ({choice.reason}); training with the pure-TF step"
-        + (f" (noise per {'set' if noise_per_set else 'batch'}, not per target)"
-           if noise_per_target else ""))
-  fused = choice.path == "fused"
-  if fused:
-    learning_rate = learning_rate if fused_learning_rate is None else fused_learning_rate
-    input_update = fused_input_update or input_update
-  order_tokens = (fused_tokens_per_batch or tokens_per_batch) if fused else tokens_per_batch
-  batches = SetBatches(new_indptr, new_indices, keep_probability=keep_probabilities(
-      kcounts, sample), epochs=epochs, tokens_per_batch=order_tokens, max_len=max_len,
-                       seed=seed, row_multiple=row_multiple or replicas)
-  total_steps = batches.steps_per_epoch * epochs
-  log(f"CBOW: {choice.path} update, learning_rate {learning_rate}, input_update "
-      f"{input_update}, batches of {order_tokens} tokens")
-  with strat.scope():
-    schedule = tf.keras.optimizers.schedules.PolynomialDecay(
-        learning_rate, max(total_steps, 1), min_learning_rate)
-    model = CBOW(len(kept), dim=dim, negatives=negatives, shared_negatives=shared_negatives,
-                 noise_distribution=noise, seed=seed, matmul_rows=tokens_per_batch,
-                 noise_per_set=noise_per_set, input_update=input_update,
-                 sgd_schedule=schedule if whole_epochs else None,
-                 update_kernel=choice.path, threads=threads,
-                 noise_per_target=noise_per_target and fused)
-    if optimizer == "adagrad":
-      opt = tf.keras.optimizers.Adagrad(schedule, initial_accumulator_value=0.1)
-    else:
-      opt = tf.keras.optimizers.SGD(schedule)
-    # No XLA: batch shapes vary with set length, and each shape would compile anew.
-    model.compile(optimizer=opt, steps_per_execution=steps_per_execution)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=opt,
-                                     epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
-  cbs = [tf.keras.callbacks.TerminateOnNaN()]
-  first_epoch = 0
-  if checkpoint_dir:
-    settings = {"data": hashlib.sha1(new_indptr.tobytes() + new_indices.tobytes()).hexdigest(),
-                "dim": dim, "negatives": negatives, "shared_negatives": shared_negatives,
-                "epochs": epochs, "sample": sample, "learning_rate": learning_rate,
-                "min_learning_rate": min_learning_rate, "tokens_per_batch": order_tokens,
-                "optimizer": optimizer, "max_len": max_len, "seed": seed, "replicas": replicas,
-                "noise_per_set": noise_per_set, "row_multiple": batches.row_multiple,
-                "input_update": input_update, "kernel": choice.path,
-                "noise_per_target": noise_per_target and fused,
-                "noise_exponent": noise_exponent}
-    checkpoint_dir = str(distribute.output_path(checkpoint_dir, strat))
-    first_epoch = _resume(checkpoint, pathlib.Path(checkpoint_dir), settings, log)
-    cbs.append(_EpochCheckpoint(checkpoint, checkpoint_dir))   # before any user callback
-  cbs += list(callbacks)
-  if log_dir:
-    cbs.append(tf.keras.callbacks.TensorBoard(
-        log_dir=str(distribute.output_path(log_dir, strat)), update_freq="epoch",
-        profile_batch=0, write_graph=False))
-  if whole_epochs:
-    history = _train_whole_epochs(model, batches, first_epoch, cbs, verbose)
-  else:
-    ds = batches.dataset(first_epoch)
-    if strategy != "default":
-      opts = tf.data.Options()
-      opts.experimental_distribute.auto_shard_policy = (
-          tf.data.experimental.AutoShardPolicy.DATA)
-      ds = ds.with_options(opts)
-    history = model.fit(ds, epochs=epochs, initial_epoch=first_epoch,
-                        steps_per_epoch=batches.steps_per_epoch, verbose=verbose,
-                        callbacks=cbs).history
-  vectors = model.input_embeddings.numpy()
-  losses = history.get("loss", [])
-  # All scores start at 0 (zero output vectors): the first loss is ~(1 + negatives)·ln 2.
-  if (not np.isfinite(vectors).all() or not np.isfinite(losses).all()
-      or np.max(losses, initial=0.0) > 10 * (1 + negatives) * math.log(2)):
-    raise FloatingPointError(
-        f"CBOW training diverged (loss per epoch: {losses}); lower learning_rate "
-        f"({learning_rate}) or tokens_per_batch ({tokens_per_batch}): a batch applies the "
-        "sum of its targets' gradients to each element row")
-  seconds = time.perf_counter() - t0
-  tokens = int(len(indices)) * (epochs - first_epoch)
-  return CbowResult(vocab=[vocab[i] for i in kept], counts=kcounts, vectors=vectors,
-                    output_vectors=model.output_embeddings.numpy(),
-                    source_ids=kept, train_seconds=seconds, tokens=tokens,
-                    tokens_per_s=tokens / seconds, history=dict(history), model=model,
-                    replicas=replicas, kernel=choice.path)
-
-
-def write_projector(vocab: Sequence[str], vectors: np.ndarray, out_dir: "str | pathlib.Path",
-                    counts: Optional[np.ndarray] = None) -> pathlib.Path:
-  """Writes vectors.tsv + metadata.tsv (TensorBoard Embedding Projector) into out_dir.
-
-  metadata.tsv has a header row: element, kind, count.
-  """
-  out = pathlib.Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  np.savetxt(out / "vectors.tsv", np.asarray(vectors, np.float32), delimiter="\t", fmt="%.5f")
-  with open(out / "metadata.tsv", "w", encoding="utf-8") as f:
-    f.write("element\tkind\tcount\n")
-    for i, v in enumerate(vocab):
-      kind = v.split(":", 1)[0] if ":" in v else ""
-      c = int(counts[i]) if counts is not None else ""
-      f.write(f"{v.replace(chr(9), ' ')}\t{kind}\t{c}\n")
-  return out
