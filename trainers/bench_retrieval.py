@@ -26,11 +26,6 @@ from tfrs_emb.experiments import jader_w2v
 from tfrs_emb.reporting import ann_bench
 from trainers import flagdefs
 
-flagdefs.define_config_flags(bench_retrieval.Config)
-flags.DEFINE_string("jader_flagfile", "", "Run jader_w2v with this flagfile's config first "
-                    "(reused when its run folder already holds exactly that run), then "
-                    "search its vectors; empty = only read --jader_run.")
-
 _TRAINS_NOTHING = ("the bench trains no CBOW: it searches the element vectors of the "
                    "--jader_run run (set it in that run's jader_w2v flags, or pass "
                    "--jader_flagfile=FILE to run it first)")
@@ -46,11 +41,24 @@ REMOVED_FLAGS = {
     "cbow_min_count": _TRAINS_NOTHING + " (its --min_count)",
     "cbow_learning_rate": _TRAINS_NOTHING + " (its --learning_rate / --fused_learning_rate)",
 }
-for _name, _why in REMOVED_FLAGS.items():
-  flags.DEFINE_string(_name, None, f"Removed: {_why}.")
-  flags.register_validator(_name, lambda value: value is None,
-                           message=f"--{_name} is no longer a bench_retrieval flag: {_why}")
 
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+  """The bench's flags: its Config's, --jader_flagfile, and the removed flags (each fails
+  naming what replaces it)."""
+  flagdefs.define_config_flags(bench_retrieval.Config, flag_values=flag_values)
+  flags.DEFINE_string("jader_flagfile", "", "Run jader_w2v with this flagfile's config "
+                      "first (reused when its run folder already holds exactly that run), "
+                      "then search its vectors; empty = only read --jader_run.",
+                      flag_values=flag_values)
+  for name, why in REMOVED_FLAGS.items():
+    flags.DEFINE_string(name, None, f"Removed: {why}.", flag_values=flag_values)
+    flags.register_validator(name, lambda value: value is None,
+                             message=f"--{name} is no longer a bench_retrieval flag: {why}",
+                             flag_values=flag_values)
+
+
+define_flags()
 FLAGS = flags.FLAGS
 
 

@@ -22,9 +22,12 @@ CONFIGS = {
     "credit.flags": "tabular",
     "jader_w2v.flags": "jader_w2v",
     "jader_w2v_full.flags": "jader_w2v",
+    "jader_w2v_small.flags": "jader_w2v",
     "set2vec_groceries.flags": "set2vec",
     "techblog.flags": "techblog",
 }
+# Trainers that declare flags beyond their Config: their ``define_flags(flag_values)``.
+TRAINER_FLAGS = {"bench_retrieval": "trainers.bench_retrieval"}
 # Trainers with hand-declared absl flags (no Config): checked by their own tests.
 HAND_DECLARED = {"export_article_tower.flags"}
 
@@ -38,7 +41,10 @@ def test_every_flagfile_is_listed():
 def test_flagfile_parses_into_its_trainers_config(flagfile, module):
   config_cls = importlib.import_module(f"tfrs_emb.experiments.{module}").Config
   values = flags.FlagValues()
-  flagdefs.define_config_flags(config_cls, flag_values=values)
+  if module in TRAINER_FLAGS:
+    importlib.import_module(TRAINER_FLAGS[module]).define_flags(values)
+  else:
+    flagdefs.define_config_flags(config_cls, flag_values=values)
   values(["prog", f"--flagfile={ROOT / 'configs' / flagfile}"])
   config = flagdefs.config_from_flags(config_cls, flag_values=values)
   assert isinstance(config, config_cls)
