@@ -79,11 +79,14 @@ class Method:
     fit: ``(config, train Split, seed) -> model``.
     score: ``(model, Split) -> float [len(split.ids)]``, higher is better; nan for an
       item the method cannot be scored on (dropped, pairwise, from the statistics).
+    other_metrics: optional ``(model, Split) -> {metric: float}`` of each final fit on the
+      evaluation items, averaged over repeats; shown, not compared.
   """
   name: str
   space: Tuple[Mapping[str, Any], ...]
   fit: Callable[[Mapping[str, Any], Split, int], Any]
   score: Callable[[Any, Split], np.ndarray]
+  other_metrics: Optional[Callable[[Any, Split], Mapping[str, float]]] = None
 
   def __post_init__(self):
     object.__setattr__(self, "space", tuple(self.space))
@@ -203,13 +206,15 @@ def choose_rows(tuned: Mapping[str, Tuned], ours: Optional[Sequence[str]] = None
 @dataclasses.dataclass
 class Row:
   """One method's result: role ("ours", "best peer" or "shown"), budget, chosen
-  configuration, development score, evaluation cell, and for "ours" the difference."""
+  configuration, development score, evaluation cell, its other metrics (means over
+  repeats), and for "ours" the difference."""
   method: str
   role: str
   trials: int
   config: Mapping[str, Any]
   dev: float
   cell: comparison.Interval
+  other: Dict[str, float]
   difference: Optional[comparison.Difference] = None
 
 
@@ -219,12 +224,14 @@ class Comparison:
 
   Attributes:
     scores: method → one float array [n_r] per repeat over that repeat's evaluation items.
+    other: method → per repeat, its ``other_metrics`` (empty dicts without).
   """
   rows: List[Row]
   ours: str
   best_peer: Optional[str]
   repeats: int
   scores: Dict[str, List[np.ndarray]]
+  other: Dict[str, List[Dict[str, float]]]
 
   def row(self, name: str) -> Row:
     return next(r for r in self.rows if r.method == name)
@@ -235,17 +242,21 @@ class Comparison:
             "d vs best peer [95% CI]", "verdict"]
 
   def table_rows(self, metric: str, digits: int = 4) -> List[Dict[str, Any]]:
-    """Rows for ``reporting.markdown_table`` with ``columns(metric)``."""
+    """Rows for ``reporting.markdown_table`` with ``columns(metric)`` (and the other
+    metrics' names)."""
     return [{"method": r.method, "role": r.role, "trials": r.trials,
              f"dev {metric}": r.dev, f"{metric} [95% CI]": r.cell.text(digits),
-             "d vs best peer [95% CI]": r.difference.text(digits) if r.difference else "",
-             "verdict": r.difference.verdict if r.difference else ""} for r in self.rows]
+             "d vs best peer [95% CI]": r.difference.text(digits) if r.difference
+             else "",
+             "verdict": r.difference.verdict if r.difference else "", **r.other}
+            for r in self.rows]
 
   def as_dict(self) -> Dict[str, Any]:
     """JSON-ready summary (no per-item scores)."""
     return {"ours": self.ours, "best_peer": self.best_peer, "repeats": self.repeats,
             "rows": [{"method": r.method, "role": r.role, "trials": r.trials,
                       "config": dict(r.config), "dev": r.dev, **r.cell.as_dict(),
+                      "other": r.other,
                       **({"difference": r.difference.as_dict()} if r.difference else {})}
                      for r in self.rows]}
 
@@ -262,22 +273,30 @@ def _check_disjoint(development: Development, evaluation: Evaluation, repeat: in
 def evaluate(methods: Sequence[Method], tuned: Mapping[str, Tuned],
              evaluation: Callable[[int], Evaluation], development: Development,
              repeats: int = 1, seed: int = 0,
-             log: common.Log = common.no_log) -> Dict[str, List[np.ndarray]]:
+             log: common.Log = common.no_log
+             ) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, List[Dict[str, float]]]]:
   """Refits each chosen configuration per repeat (seed ``seed + repeat``) on the repeat's
   ``Evaluation.train`` and scores its evaluation items.
 
   Returns:
-    method → one float array [n_r] per repeat.
+    (method → one float array [n_r] per repeat, method → its other metrics per repeat).
   """
   scores: Dict[str, List[np.ndarray]] = {m.name: [] for m in methods}
+  other: Dict[str, List[Dict[str, float]]] = {m.name: [] for m in methods}
   for repeat in range(repeats):
     data = evaluation(repeat)
     _check_disjoint(development, data, repeat)
     for method in methods:
       model = method.fit(tuned[method.name].config, data.train, seed + repeat)
       scores[method.name].append(_scores(method, model, data.test).values)
+      other[method.name].append(dict(method.other_metrics(model, data.test))
+                                if method.other_metrics else {})
     log(f"evaluated repeat {repeat + 1}/{repeats} ({len(data.test.ids)} items)")
-  return scores
+  return scores, other
+
+
+def _mean_metrics(per_repeat: Sequence[Mapping[str, float]]) -> Dict[str, float]:
+  return {key: float(np.mean([m[key] for m in per_repeat])) for key in per_repeat[0]}
 
 
 def compare(methods: Sequence[Method], development: Development,
@@ -306,7 +325,7 @@ def compare(methods: Sequence[Method], development: Development,
   budget = budgets(methods, trials)
   tuned = tune(methods, development, budget, seed, chooser, log)
   ours_name, peer = choose_rows(tuned, ours, chooser)
-  scores = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
+  scores, other = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
   rows = []
   for method in methods:
     name = method.name
@@ -314,5 +333,6 @@ def compare(methods: Sequence[Method], development: Development,
     diff = (comparison.paired_difference(scores[name], scores[peer], samples, seed)
             if role == "ours" and peer is not None else None)
     rows.append(Row(name, role, budget[name], tuned[name].config, tuned[name].dev,
-                    comparison.interval(scores[name], samples, seed), diff))
-  return Comparison(rows, ours_name, peer, repeats, scores)
+                    comparison.interval(scores[name], samples, seed),
+                    _mean_metrics(other[name]), diff))
+  return Comparison(rows, ours_name, peer, repeats, scores, other)
