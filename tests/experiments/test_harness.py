@@ -144,3 +144,12 @@ def test_score_of_the_wrong_length_is_reported(data):
                        lambda m, split: np.zeros(3))
   with pytest.raises(ValueError, match="method 'bad': score returned 3 values for 40 items"):
     harness.compare([bad], development, evaluation)
+
+
+def test_a_method_without_scored_development_items_ranks_last(data):
+  development, evaluation, _ = data
+  blind = harness.Method("blind", harness.NO_HYPERPARAMETERS, lambda c, t, s: None,
+                         lambda m, split: np.array([np.nan if i.startswith("d") else 1.0
+                                                    for i in split.ids]))
+  result = harness.compare([blind, _linear("a", None)], development, evaluation, samples=200)
+  assert result.ours == "a" and np.isnan(result.row("blind").dev)

@@ -107,7 +107,8 @@ class ItemScores:
 
   @property
   def mean(self) -> float:
-    return float(np.nanmean(self.values)) if np.any(~np.isnan(self.values)) else -np.inf
+    """Mean over the scored (non-nan) items; nan when none is scored."""
+    return float(np.nanmean(self.values)) if np.any(~np.isnan(self.values)) else np.nan
 
 
 # A chooser picks one key of the candidates it is shown (configurations or rows).
@@ -115,8 +116,9 @@ Chooser = Callable[[Mapping[str, ItemScores]], str]
 
 
 def best_mean(candidates: Mapping[str, ItemScores]) -> str:
-  """The candidate with the highest mean score; ties go to the first listed."""
-  return max(candidates, key=lambda name: candidates[name].mean)
+  """The candidate with the highest mean score (one without scored items ranks last);
+  ties go to the first listed."""
+  return max(candidates, key=lambda name: np.nan_to_num(candidates[name].mean, nan=-np.inf))
 
 
 def budgets(methods: Sequence[Method], trials: Optional[int] = None) -> Dict[str, int]:

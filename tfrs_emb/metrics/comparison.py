@@ -35,7 +35,11 @@ class Interval:
 
   def text(self, digits: int = 4) -> str:
     """``0.4123 [0.3900, 0.4301]``."""
-    return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+    return f"{self.mean:.{digits}f} {self.ci_text(digits)}"
+
+  def ci_text(self, digits: int = 4) -> str:
+    """``[0.3900, 0.4301]``."""
+    return f"[{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
   def as_dict(self) -> dict:
     return {"mean": self.mean, "ci95": [self.low, self.high]}
