@@ -27,7 +27,7 @@ def _linear(name, slopes, seen=None):
     return -np.abs(split.data["y"] - slope * split.data["x"] - bias)
 
   def other_metrics(model, split):
-    return {"mean abs error": float(np.mean(-score(model, split)))}
+    return {"mean abs error": float(np.mean(-score(model, split))), "items": len(split.ids)}
 
   space = [{"slope": s} for s in slopes] if slopes else harness.NO_HYPERPARAMETERS
   return harness.Method(name, space, fit, score, other_metrics)
@@ -108,7 +108,8 @@ def test_rows_ours_best_peer_and_verdicts(data):
   assert ours.cell.low <= ours.cell.mean <= ours.cell.high
   table = result.table_rows("-abs error")
   assert table[0]["verdict"] == "win" and table[1]["verdict"] == ""
-  assert set(table[0]) == set(result.columns("-abs error")) | {"mean abs error"}
+  assert set(table[0]) == set(result.columns("-abs error")) | {"mean abs error", "items"}
+  assert table[0]["items"] == 100 and isinstance(table[0]["items"], int)
   assert table[0]["mean abs error"] == pytest.approx(-ours.cell.mean)
   summary = result.as_dict()
   assert summary["rows"][0]["difference"]["verdict"] == "win"

@@ -132,6 +132,7 @@ def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
     ({"variants": ("title", "abstract")}, "unknown text variants"),
     ({"tag_methods": ("mean", "knn")}, "unknown tag methods"),
     ({"best_method": "use"}, "neither 'dev' nor one of the encoders"),
+    ({"repeats": 0}, "repeats=0 must be >= 1"),
 ])
 def test_bad_options_fail_before_any_work(changes, words):
   config = techblog.Config(**{"posts_dir": "/nonexistent", "encoders": ("tfidf",),
@@ -173,6 +174,10 @@ def test_real_posts_cheap_encoders(shared_data, tmp_path):
   assert tfidf > rnd + 0.08
   assert m["tags"]["mean"]["recall@5"] > 0.1
   assert m["best_method"] == "tfidf" and m["best_method_dev"]["dev_posts"] == 83
+  # Chosen on the 83 oldest posts, compared on the 17 newest: tf-idf beats random.
+  assert m["similar_verdict"]["best_peer"] == "random"
+  assert m["similar_verdict"]["difference"]["verdict"] == "win"
+  assert m["tags"]["mean"]["evaluated"] == 17 and m["tags_split"]["dev_posts"] == 14
 
 
 def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):

@@ -298,7 +298,13 @@ def evaluate(methods: Sequence[Method], tuned: Mapping[str, Tuned],
 
 
 def _mean_metrics(per_repeat: Sequence[Mapping[str, float]]) -> Dict[str, float]:
-  return {key: float(np.mean([m[key] for m in per_repeat])) for key in per_repeat[0]}
+  """Mean of each metric over repeats; a count equal in every repeat stays an int."""
+  out = {}
+  for key in per_repeat[0]:
+    values = [m[key] for m in per_repeat]
+    same_int = all(isinstance(v, (int, np.integer)) for v in values) and len(set(values)) == 1
+    out[key] = int(values[0]) if same_int else float(np.mean(values))
+  return out
 
 
 def compare(methods: Sequence[Method], development: Development,

@@ -191,6 +191,17 @@ class EncoderCache:
     """The encoder fitted on the main texts."""
     return self.build(name).fit(self.main_texts)
 
+  def embed(self, name: str, rows: np.ndarray, seed: int) -> np.ndarray:
+    """float32 [len(rows), dim]: the encoder (``seed``) fitted on and embedding the main
+    texts of posts ``rows``; the cached ``embeddings`` when that is all posts at the
+    run's seed."""
+    if seed == self.seed and np.array_equal(rows, np.arange(len(self.main_texts))):
+      return self.embeddings(name)
+    texts = [self.main_texts[i] for i in rows]
+    enc = self.build(name, seed)
+    enc.fit(texts)
+    return np.asarray(enc.encode(texts), np.float32)
+
   def embeddings(self, name: str) -> np.ndarray:
     """float32 [num_posts, dim] embeddings of the main texts."""
     if name not in self.main_embeddings:
@@ -278,10 +289,7 @@ def similar_methods(config: Config, blog: Blog, cache: EncoderCache) -> List[har
   def method(name: str) -> harness.Method:
     def fit(params, train: harness.Split, seed: int):
       del params  # nothing to tune
-      texts = [cache.main_texts[i] for i in train.data]
-      enc = cache.build(name, seed)
-      enc.fit(texts)
-      return train.data, np.asarray(enc.encode(texts), np.float32)
+      return train.data, cache.embed(name, train.data, seed)
     return harness.Method(name, harness.NO_HYPERPARAMETERS, fit, score)
 
   return [method(name) for name in config.encoders]

@@ -54,8 +54,9 @@ def comparison_notes(table) -> List[str]:
     return ["One method only: nothing to compare.", ""]
   diff = table.row(table.ours).difference
   return [f"Ours: `{table.ours}` (chosen on development data); best peer: "
-          f"`{table.best_peer}` (the other row best on development data). Every method had "
-          "the trials printed (one trial = one full fit). Cells: mean [95% CI] over "
+          f"`{table.best_peer}` (the other row best on development data). `trials`: each "
+          "method's tuning budget (one trial = one full fit with one configuration). "
+          "Cells: mean [95% CI] over "
           f"{table.repeats} repeat(s) × evaluation items (percentile bootstrap, 2,000 "
           "resamples). d = ours − best peer, paired per item: "
           f"**{diff.verdict}** ({diff.text()}); win = CI above 0, loss = CI below 0, "
