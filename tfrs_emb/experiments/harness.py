@@ -143,7 +143,7 @@ def budgets(methods: Sequence[Method], trials: Optional[int] = None) -> Dict[str
             f"fewer than the {trials} trials" for m in short)
         + (f" given to the others ({full})" if full else "")
         + "; give it a larger search space or lower the budget for all")
-  return {m.name: min(len(m.space), trials) if m.tunable else 1 for m in methods}
+  return {m.name: trials if m.tunable else 1 for m in methods}
 
 
 @dataclasses.dataclass
