@@ -104,7 +104,9 @@ def test_rows_ours_best_peer_and_verdicts(data):
   assert ours.config == {"slope": 2.0} and ours.trials == 2
   assert result.row("constant").trials == 1  # nothing to tune: one fit
   assert ours.difference.verdict == "win" and ours.difference.low > 0
-  assert len(result.scores["ours"]) == 3 and all(len(s) == 100 for s in result.scores["ours"])
+  scores = result.scored.scores["ours"]
+  assert len(scores) == 3 and all(len(s) == 100 for s in scores)
+  assert not result.scored.same_items  # a release per repeat: items drawn per repeat
   assert ours.cell.low <= ours.cell.mean <= ours.cell.high
   table = result.table_rows("-abs error")
   assert table[0]["verdict"] == "win" and table[1]["verdict"] == ""
@@ -154,3 +156,17 @@ def test_a_method_without_scored_development_items_ranks_last(data):
                                                     for i in split.ids]))
   result = harness.compare([blind, _linear("a", None)], development, evaluation, samples=200)
   assert result.ours == "a" and np.isnan(result.row("blind").dev)
+
+
+def test_fixed_evaluation_items_are_resampled_together_across_repeats(data):
+  """Real data: the same items every repeat; a deterministic method's interval does not
+  narrow with repeats."""
+  development, evaluation, _ = data
+  fixed = evaluation(0)
+  methods = [_linear("ours", [2.0]), _linear("peer", None)]
+  one = harness.compare(methods, development, lambda r: fixed, ours=["ours"], samples=500)
+  five = harness.compare(methods, development, lambda r: fixed, ours=["ours"], repeats=5,
+                         samples=500)
+  assert five.scored.same_items and five.as_dict()["same_items"]
+  width = lambda c: c.row("peer").cell.high - c.row("peer").cell.low  # noqa: E731
+  assert width(five) == pytest.approx(width(one), rel=0.15)

@@ -100,3 +100,24 @@ def test_measure_ratio_runs_both_sides_every_round():
   # Interleaved: the order alternates from round to round.
   assert calls[:4] == ["ours", "peer", "peer", "ours"]
   assert 0 < ratio.low <= ratio.high
+
+
+def test_repeats_of_fixed_items_do_not_narrow_the_interval():
+  """A deterministic method scores the same items identically in every repeat: with
+  same_items its interval is that of one repeat; drawn apart, it would shrink ~√R."""
+  rng = np.random.default_rng(4)
+  ours, peer = rng.normal(0.52, 0.1, 60), rng.normal(0.5, 0.1, 60)
+  one = comparison.paired_difference([ours], [peer], seed=1)
+  five = comparison.paired_difference([ours] * 5, [peer] * 5, seed=1, same_items=True)
+  apart = comparison.paired_difference([ours] * 5, [peer] * 5, seed=1)
+  assert five.high - five.low == pytest.approx(one.high - one.low, rel=0.1)
+  assert apart.high - apart.low < 0.6 * (one.high - one.low)
+  cell = comparison.interval([ours] * 3, same_items=True)
+  assert cell.mean == pytest.approx(ours.mean())
+
+
+def test_same_items_drops_an_item_nan_in_any_repeat_and_checks_lengths():
+  a = [np.array([1.0, np.nan, 0.0]), np.array([1.0, 0.5, 0.0])]
+  assert comparison.interval(a, same_items=True).mean == pytest.approx(0.5)
+  with pytest.raises(ValueError, match=r"same_items, but the repeats score \[3, 2\] items"):
+    comparison.interval([np.ones(3), np.ones(2)], same_items=True)

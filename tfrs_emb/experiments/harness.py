@@ -221,19 +221,28 @@ class Row:
 
 
 @dataclasses.dataclass
-class Comparison:
-  """A compared table: its rows, the two compared rows, and every evaluation score.
+class Scored:
+  """What ``evaluate`` measured.
 
   Attributes:
     scores: method → one float array [n_r] per repeat over that repeat's evaluation items.
     other: method → per repeat, its ``other_metrics`` (empty dicts without).
+    same_items: every repeat scored the same items (real data), so the bootstrap draws
+      one set of items for all repeats (``comparison.bootstrap_means``).
   """
+  scores: Dict[str, List[np.ndarray]]
+  other: Dict[str, List[Dict[str, float]]]
+  same_items: bool
+
+
+@dataclasses.dataclass
+class Comparison:
+  """A compared table: its rows, the two compared rows, and every evaluation score."""
   rows: List[Row]
   ours: str
   best_peer: Optional[str]
   repeats: int
-  scores: Dict[str, List[np.ndarray]]
-  other: Dict[str, List[Dict[str, float]]]
+  scored: Scored
 
   def row(self, name: str) -> Row:
     return next(r for r in self.rows if r.method == name)
@@ -256,6 +265,7 @@ class Comparison:
   def as_dict(self) -> Dict[str, Any]:
     """JSON-ready summary (no per-item scores)."""
     return {"ours": self.ours, "best_peer": self.best_peer, "repeats": self.repeats,
+            "same_items": self.scored.same_items,
             "rows": [{"method": r.method, "role": r.role, "trials": r.trials,
                       "config": dict(r.config), "dev": r.dev, **r.cell.as_dict(),
                       "other": r.other,
@@ -275,26 +285,23 @@ def _check_disjoint(development: Development, evaluation: Evaluation, repeat: in
 def evaluate(methods: Sequence[Method], tuned: Mapping[str, Tuned],
              evaluation: Callable[[int], Evaluation], development: Development,
              repeats: int = 1, seed: int = 0,
-             log: common.Log = common.no_log
-             ) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, List[Dict[str, float]]]]:
+             log: common.Log = common.no_log) -> Scored:
   """Refits each chosen configuration per repeat (seed ``seed + repeat``) on the repeat's
-  ``Evaluation.train`` and scores its evaluation items.
-
-  Returns:
-    (method → one float array [n_r] per repeat, method → its other metrics per repeat).
-  """
+  ``Evaluation.train`` and scores its evaluation items."""
   scores: Dict[str, List[np.ndarray]] = {m.name: [] for m in methods}
   other: Dict[str, List[Dict[str, float]]] = {m.name: [] for m in methods}
+  item_ids = []
   for repeat in range(repeats):
     data = evaluation(repeat)
     _check_disjoint(development, data, repeat)
+    item_ids.append(data.test.ids)
     for method in methods:
       model = method.fit(tuned[method.name].config, data.train, seed + repeat)
       scores[method.name].append(_scores(method, model, data.test).values)
       other[method.name].append(dict(method.other_metrics(model, data.test))
                                 if method.other_metrics else {})
     log(f"evaluated repeat {repeat + 1}/{repeats} ({len(data.test.ids)} items)")
-  return scores, other
+  return Scored(scores, other, all(ids == item_ids[0] for ids in item_ids))
 
 
 def _mean_metrics(per_repeat: Sequence[Mapping[str, float]]) -> Dict[str, float]:
@@ -333,14 +340,15 @@ def compare(methods: Sequence[Method], development: Development,
   budget = budgets(methods, trials)
   tuned = tune(methods, development, budget, seed, chooser, log)
   ours_name, peer = choose_rows(tuned, ours, chooser)
-  scores, other = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
+  scored = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
+  scores, same = scored.scores, scored.same_items
   rows = []
   for method in methods:
     name = method.name
     role = "ours" if name == ours_name else "best peer" if name == peer else "shown"
-    diff = (comparison.paired_difference(scores[name], scores[peer], samples, seed)
+    diff = (comparison.paired_difference(scores[name], scores[peer], samples, seed, same)
             if role == "ours" and peer is not None else None)
     rows.append(Row(name, role, budget[name], tuned[name].config, tuned[name].dev,
-                    comparison.interval(scores[name], samples, seed),
-                    _mean_metrics(other[name]), diff))
-  return Comparison(rows, ours_name, peer, repeats, scores, other)
+                    comparison.interval(scores[name], samples, seed, same),
+                    _mean_metrics(scored.other[name]), diff))
+  return Comparison(rows, ours_name, peer, repeats, scored)

@@ -3,8 +3,11 @@ paired differences with a verdict, and timing ratios.
 
 Scores come as one float array per repeat, one value per evaluation item (nan: the item
 is not scored, e.g. a query with an empty set). The 95 % percentile bootstrap resamples
-the repeats (when there are several) and, within each repeat drawn, its evaluation items,
-so both the seed-to-seed spread and the item sample widen the interval::
+the repeats (when there are several) and the evaluation items, so both the seed-to-seed
+spread and the item sample widen the interval. With ``same_items`` (real data: every
+repeat scores the same fixed items) one draw of items serves every repeat of a resample,
+so repeats of a deterministic method do not narrow the interval; otherwise (a release per
+repeat) each drawn repeat's items are drawn on their own::
 
   from tfrs_emb.metrics import comparison
   cell = comparison.interval([scores_seed0, scores_seed1])    # Interval(mean, low, high)
@@ -71,15 +74,23 @@ def verdict(low: float, high: float) -> str:
   return "tie"
 
 
-def _per_repeat(scores: Sequence[Any], what: str) -> List[np.ndarray]:
-  """float64 [n_r] arrays with nan items dropped; raises on no repeats or no items."""
+def _per_repeat(scores: Sequence[Any], what: str, same_items: bool) -> List[np.ndarray]:
+  """float64 [n_r] arrays with nan items dropped (with ``same_items``: the items nan in
+  any repeat, so the arrays stay aligned); raises on no repeats or no items."""
   if isinstance(scores, np.ndarray) and scores.ndim == 1:
     raise ValueError(f"{what}: expected one score array per repeat, got a single 1-D "
                      "array (wrap it in a list for one repeat)")
   arrays = [np.asarray(s, np.float64).reshape(-1) for s in scores]
   if not arrays:
     raise ValueError(f"{what}: no repeats")
-  kept = [a[~np.isnan(a)] for a in arrays]
+  if same_items:
+    if len({len(a) for a in arrays}) > 1:
+      raise ValueError(f"{what}: same_items, but the repeats score "
+                       f"{[len(a) for a in arrays]} items")
+    scored = ~np.any([np.isnan(a) for a in arrays], axis=0)
+    kept = [a[scored] for a in arrays]
+  else:
+    kept = [a[~np.isnan(a)] for a in arrays]
   for r, a in enumerate(kept):
     if not len(a):
       raise ValueError(f"{what}: repeat {r} has no scored items (all {len(arrays[r])} nan)")
@@ -87,20 +98,24 @@ def _per_repeat(scores: Sequence[Any], what: str) -> List[np.ndarray]:
 
 
 def bootstrap_means(scores: Sequence[np.ndarray], samples: int = BOOTSTRAP_SAMPLES,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, same_items: bool = False) -> np.ndarray:
   """float64 [samples]: the statistic "mean over repeats of the mean over items" of each
   bootstrap resample.
 
   One resample draws R repeats with replacement (R = ``len(scores)``; one repeat is
-  always itself), then the items of each drawn repeat with replacement.
+  always itself), then items with replacement: one draw shared by every repeat when
+  ``same_items``, else a draw per drawn repeat.
 
   Args:
-    scores: R arrays, float [n_r] (no nan; see ``interval`` for nan handling).
+    scores: R arrays, float [n_r] (no nan; see ``interval`` for nan handling); with
+      ``same_items`` of one length n, item i of every repeat being the same item.
   """
   rng = np.random.default_rng(seed)
   repeats = len(scores)
   picks = (rng.integers(0, repeats, size=(samples, repeats)) if repeats > 1
            else np.zeros((samples, 1), np.int64))
+  if same_items:
+    return _shared_item_means(np.stack(scores), picks, rng)
   total = np.zeros(samples)
   for r, values in enumerate(scores):
     rows = np.nonzero(picks == r)[0]  # one entry per slot that drew repeat r
@@ -112,24 +127,43 @@ def bootstrap_means(scores: Sequence[np.ndarray], samples: int = BOOTSTRAP_SAMPL
   return total / repeats
 
 
-def _interval(scores: List[np.ndarray], samples: int, seed: int) -> tuple:
-  means = bootstrap_means(scores, samples, seed)
+def _shared_item_means(scores: np.ndarray, picks: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+  """bootstrap_means of scores [R, n] whose columns are the same items in every repeat."""
+  repeats, n = scores.shape
+  out = np.zeros(len(picks))
+  chunk = max(1, _CHUNK_ITEMS // n)
+  for start in range(0, len(picks), chunk):
+    part = picks[start:start + chunk]
+    weights = np.stack([np.bincount(p, minlength=repeats) for p in part]) / repeats
+    per_item = weights @ scores  # [c, n]: each item's mean over the drawn repeats
+    items = rng.integers(0, n, size=(len(part), n))
+    out[start:start + len(part)] = np.take_along_axis(per_item, items, axis=1).mean(axis=1)
+  return out
+
+
+def _interval(scores: List[np.ndarray], samples: int, seed: int,
+              same_items: bool) -> tuple:
+  means = bootstrap_means(scores, samples, seed, same_items)
   observed = float(np.mean([s.mean() for s in scores]))
   return observed, float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
-def interval(scores: Sequence[Any], samples: int = BOOTSTRAP_SAMPLES,
-             seed: int = 0) -> Interval:
+def interval(scores: Sequence[Any], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+             same_items: bool = False) -> Interval:
   """Mean over repeats of the per-item mean, with its 95 % bootstrap interval.
 
   Args:
     scores: one float array [n_r] per repeat; nan items are not scored and dropped.
+    same_items: every repeat scores the same items in the same order (``bootstrap_means``).
   """
-  return Interval(*_interval(_per_repeat(scores, "interval"), samples, seed))
+  return Interval(*_interval(_per_repeat(scores, "interval", same_items), samples, seed,
+                             same_items))
 
 
 def paired_difference(ours: Sequence[Any], peer: Sequence[Any],
-                      samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> Difference:
+                      samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                      same_items: bool = False) -> Difference:
   """d = ours − peer per item of each repeat, its mean and 95 % bootstrap interval.
 
   The two sides are paired item by item (same evaluation items, same order, same
@@ -137,6 +171,7 @@ def paired_difference(ours: Sequence[Any], peer: Sequence[Any],
 
   Args:
     ours, peer: one float array [n_r] per repeat each, of equal shapes.
+    same_items: every repeat scores the same items in the same order (``bootstrap_means``).
 
   Raises:
     ValueError: different numbers of repeats or of items in a repeat.
@@ -150,7 +185,8 @@ def paired_difference(ours: Sequence[Any], peer: Sequence[Any],
       raise ValueError(f"paired_difference: repeat {r} scores {len(a)} items for ours and "
                        f"{len(b)} for the peer; pairs need the same evaluation items")
     diffs.append(a - b)
-  return Difference(*_interval(_per_repeat(diffs, "paired_difference"), samples, seed))
+  return Difference(*_interval(_per_repeat(diffs, "paired_difference", same_items), samples,
+                               seed, same_items))
 
 
 @dataclasses.dataclass(frozen=True)
