@@ -28,8 +28,8 @@ def main(argv):
   result = techblog.run(config, log=print)
   k = config.k
   print(f"best method: {result.best_method} ({result.metrics['best_method_rule']})")
-  print(markdown_table(result.metrics["best_method_dev"]["encoders"],
-                       ["encoder", f"dev rank_dice@{k}", f"held-out rank_dice@{k}"]))
+  table = result.similar_table
+  print(markdown_table(table.table_rows(f"rank_dice@{k}"), table.columns(f"rank_dice@{k}")))
   print(f"report: {result.report_path}")
 
 

@@ -1,10 +1,9 @@
-"""Similar-article search (self excluded), rank_dice, per-query scores, bootstrap."""
+"""Similar-article search (self excluded), rank_dice, per-query scores."""
 
 import numpy as np
 import pytest
 
 import tfrs_emb  # noqa: F401
-from tfrs_emb.analysis.similar import paired_bootstrap
 from tfrs_emb.analysis.similar import per_query_rank_dice
 from tfrs_emb.analysis.similar import search_similar
 from tfrs_emb.analysis.similar import similar_articles
@@ -28,10 +27,11 @@ def test_similar_search_excludes_self_and_pads():
   assert [sorted(row) for row in nb.tolist()] == [[1, 2], [0, 2], [0, 1]]
 
 
-def test_per_query_rank_dice_and_paired_bootstrap():
+def test_per_query_rank_dice():
   nb = np.array([[1, 2], [0, 2], [0, 1]])
   per_q = per_query_rank_dice(nb, [{"a"}, {"a"}, set()], k=1)
   assert per_q[:2].tolist() == [1.0, 1.0] and np.isnan(per_q[2])
-  boot = paired_bootstrap(np.array([1.0, 1.0, 0.5]), np.array([0.0, 0.5, 0.5]), samples=200)
-  assert boot["diff"] == pytest.approx(0.5) and boot["p_better"] > 0.5
-  assert boot["ci95"][0] <= boot["diff"] <= boot["ci95"][1]
+  # Rows of other queries: query 2's neighbour 0 shares nothing, query 1's -1 pads.
+  per_q = per_query_rank_dice(np.array([[0, 1], [-1, -1]]), [{"a"}, {"a"}, {"b"}], k=1,
+                              query_ids=[2, 1])
+  assert per_q.tolist() == [0.0, 0.0]

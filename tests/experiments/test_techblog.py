@@ -57,7 +57,7 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
          f"--output_dir={out}", "--encoders=tfidf,random,fusion(tfidf+random)",
          "--tag_encoder=tfidf", "--cluster_encoder=tfidf", "--num_clusters=3",
          "--restarts=2", "--trained_epochs=3", "--timing_posts=40",
-         "--timing_encoders=tfidf", "--bootstrap_against=tfidf", "--export_dir="]
+         "--timing_encoders=tfidf", "--repeats=2", "--export_dir="]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "loaded 15 posts, skipped 1" in proc.stdout
@@ -71,21 +71,43 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
       "highest dev rank_dice@4")
   assert m["best_method_dev"]["dev_posts"] + m["best_method_dev"]["held_out_posts"] == 15
   assert f"best method: {m['best_method']}" in proc.stdout
+  # The harness rows: budgets, roles, intervals, and the verdict against the runner-up.
+  rows = {r["encoder"]: r for r in m["best_method_dev"]["encoders"]}
+  assert {r["trials"] for r in rows.values()} == {1}
+  assert rows[m["best_method"]]["role"] == "ours"
+  peer = max((n for n in dev if n != m["best_method"]), key=dev.get)
+  assert rows[peer]["role"] == "best peer" and m["similar_verdict"]["best_peer"] == peer
+  for r in rows.values():
+    low, high = r["held-out 95% CI"]
+    assert low <= r["held-out rank_dice@4"] <= high
+  assert m["similar_verdict"]["difference"]["verdict"] in ("win", "tie", "loss")
+  assert m["similar_verdict"]["repeats"] == 2 and m["best_method_dev"]["repeats"] == 2
+  assert "d vs best peer [95% CI]" in proc.stdout
   for enc in ("tfidf", "random", "fusion(tfidf+random)"):
     for variant in ("title", "title+lede", "title+lede+headings", "body"):
       cell = m["similar"][enc][variant]
       assert 0.0 <= cell["rank_dice@4"] <= 1.0 and cell["seconds"] >= 0.0
   # Topic-separated posts: TF-IDF finds same-topic neighbours far better than chance.
-  assert m["similar"]["tfidf"]["title+lede+headings"]["rank_dice@4"] > 0.6
+  cell = m["similar"]["tfidf"]["title+lede+headings"]
+  assert cell["rank_dice@4"] > 0.6 and cell["ci95"][0] <= cell["rank_dice@4"] <= cell["ci95"][1]
   for method in ("direct", "mean", "trained"):
     for key in ("recall@5", "precision@5", "ndcg@5"):
       assert 0.0 <= m["tags"][method][key] <= 1.0
+    # Topics follow the dates: the 2 development posts' tags are unseen by the oldest 10.
+    assert np.isnan(m["tags"][method]["dev recall@5"])
+    low, high = m["tags"][method]["ci95"]
+    assert low <= m["tags"][method]["recall@5"] <= high and m["tags"][method]["trials"] == 1
+  assert m["tags_verdict"]["ours"] == "direct"  # all unscored on dev: the first listed
+  assert m["tags"][m["tags_verdict"]["ours"]]["role"] == "ours"
+  assert m["tags_split"]["dev_posts"] == 2  # round(12 * 0.17) of the 12 training posts
+  assert len(m["tags_training"]["loss_per_epoch"]) == 3
   assert m["tags_split"]["test_posts"] == 3  # round(15 * 0.17)
   assert -1.0 <= m["clusters"]["silhouette"] <= 1.0
   assert m["clusters"]["nmi_category"] > 0.5
   assert m["timing"]["tfidf"]["posts"] == 40
   report = (out / "report.md").read_text(encoding="utf-8")
-  for needle in ("## Similar articles", "## Best method", "dev rank_dice@4",
+  for needle in ("## Similar articles", "## Best method", "dev rank_dice@4", "95% CI",
+                 "d vs best peer [95% CI]", "best peer", "win = CI above 0",
                  "## Tag recommendation", "## Clusters", "## Recommendations", "related:",
                  "diverse", "personalized:", "## Machine"):
     assert needle in report
@@ -110,6 +132,7 @@ def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
     ({"variants": ("title", "abstract")}, "unknown text variants"),
     ({"tag_methods": ("mean", "knn")}, "unknown tag methods"),
     ({"best_method": "use"}, "neither 'dev' nor one of the encoders"),
+    ({"repeats": 0}, "repeats=0 must be >= 1"),
 ])
 def test_bad_options_fail_before_any_work(changes, words):
   config = techblog.Config(**{"posts_dir": "/nonexistent", "encoders": ("tfidf",),
@@ -121,7 +144,7 @@ def test_bad_options_fail_before_any_work(changes, words):
 def test_best_method_fixed_in_advance_is_kept_and_said(posts_dir, tmp_path):
   result = techblog.run(techblog.Config(
       posts_dir=str(posts_dir), output_dir=str(tmp_path), encoders=("tfidf", "random"),
-      variants=("title+lede+headings",), best_method="random", bootstrap_against=("tfidf",),
+      variants=("title+lede+headings",), best_method="random",
       tag_methods=(), cluster_encoder="tfidf", num_clusters=3, restarts=1, timing_posts=0,
       export_dir=None))
   m = result.metrics
@@ -130,7 +153,9 @@ def test_best_method_fixed_in_advance_is_kept_and_said(posts_dir, tmp_path):
   dev = {r["encoder"]: r["dev rank_dice@4"] for r in m["best_method_dev"]["encoders"]}
   assert dev["tfidf"] > dev["random"]  # the dev numbers are still shown
   assert m["recommendations"]["encoder"] == "random"
-  assert set(m["similar_bootstrap"]) == {"random - tfidf"}
+  assert m["similar_verdict"]["ours"] == "random"
+  assert m["similar_verdict"]["best_peer"] == "tfidf"
+  assert m["similar_verdict"]["difference"]["verdict"] == "loss"  # random vs topic tf-idf
   report = result.report_path.read_text(encoding="utf-8")
   assert "## Best method: **random**" in report and "fixed in advance" in report
   assert set(result.figures) == {"dendrogram", "post_map"}
@@ -149,6 +174,10 @@ def test_real_posts_cheap_encoders(shared_data, tmp_path):
   assert tfidf > rnd + 0.08
   assert m["tags"]["mean"]["recall@5"] > 0.1
   assert m["best_method"] == "tfidf" and m["best_method_dev"]["dev_posts"] == 83
+  # Chosen on the 83 oldest posts, compared on the 17 newest: tf-idf beats random.
+  assert m["similar_verdict"]["best_peer"] == "random"
+  assert m["similar_verdict"]["difference"]["verdict"] == "win"
+  assert m["tags"]["mean"]["evaluated"] == 17 and m["tags_split"]["dev_posts"] == 14
 
 
 def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):

@@ -1,8 +1,9 @@
-"""Similar-article search: embed every post, exact cosine top-k, score by rank_dice@k."""
+"""Similar-article search: embed every post, exact cosine top-k, score by rank_dice@k
+(the mean, or per query for the comparison harness)."""
 
 import dataclasses
 import time
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -57,24 +58,14 @@ def similar_articles(encoder, texts: Sequence[str], tag_sets: Sequence[Sequence[
 
 
 def per_query_rank_dice(neighbors: np.ndarray, tag_sets: Sequence[Sequence[str]],
-                        k: int = 4) -> np.ndarray:
-  """float [N]: rank_dice@k of each query (nan for a query with an empty set)."""
-  return np.array([rank_dice_at_k(neighbors[q:q + 1], tag_sets, k, query_ids=[q])
-                   for q in range(len(neighbors))])
+                        k: int = 4, query_ids: Optional[Sequence[int]] = None) -> np.ndarray:
+  """float [num_queries]: rank_dice@k of each query (nan for a query with an empty set).
 
-
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000,
-                     seed: int = 0) -> dict:
-  """Paired bootstrap over queries of mean(a) - mean(b) (nan queries dropped).
-
-  Returns:
-    {"diff": observed difference, "ci95": [low, high], "p_better": share of resamples
-    where a's mean exceeds b's}.
+  Args:
+    neighbors: int [num_queries, >=k] post indices, best first; -1 pads.
+    query_ids: post index of each query row; defaults to ``range(num_queries)``.
   """
-  keep = ~(np.isnan(a) | np.isnan(b))
-  d = (a - b)[keep]
-  rng = np.random.default_rng(seed)
-  means = d[rng.integers(0, len(d), size=(samples, len(d)))].mean(axis=1)
-  return {"diff": float(d.mean()), "ci95": [float(np.quantile(means, 0.025)),
-                                             float(np.quantile(means, 0.975))],
-          "p_better": float((means > 0).mean())}
+  if query_ids is None:
+    query_ids = range(len(neighbors))
+  return np.array([rank_dice_at_k(neighbors[r:r + 1], tag_sets, k, query_ids=[q])
+                   for r, q in enumerate(query_ids)], np.float64)

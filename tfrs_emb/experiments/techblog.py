@@ -1,6 +1,10 @@
 """The tech blog experiment: similar articles, best method, timing, tags, clusters,
 recommendations and the related-articles SavedModel.
 
+The best similar-article method and the tag methods go through ``harness.compare``: each
+chosen on development posts (the oldest), compared on the newest posts with mean [95 % CI]
+per row and a verdict of the chosen row against the best other row on development posts.
+
 ``run(config, log)`` loads a folder of markdown posts, runs one step function per part,
 writes ``report.md`` (``techblog_report``), ``metrics.json`` (with the full config) and the
 figures to ``config.output_dir``, and returns a ``TechblogResult``.
@@ -21,7 +25,6 @@ from tfrs_emb.analysis import tags as tagrec
 from tfrs_emb.analysis.recommend import BlogRecommender
 from tfrs_emb.analysis.related_export import export_related_articles
 from tfrs_emb.analysis.similar import SimilarResult
-from tfrs_emb.analysis.similar import paired_bootstrap
 from tfrs_emb.analysis.similar import per_query_rank_dice
 from tfrs_emb.analysis.similar import search_similar
 from tfrs_emb.analysis.similar import similar_articles
@@ -32,8 +35,10 @@ from tfrs_emb.encoders.keras_text import KerasTextEncoder
 from tfrs_emb.encoders.registry import encoder_names
 from tfrs_emb.encoders.registry import make_encoder
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import techblog_report
-from tfrs_emb.metrics import rank_dice_at_k
+from tfrs_emb.metrics import comparison
+from tfrs_emb.metrics import recall_at_k
 from tfrs_emb.reporting import machine_conditions
 from tfrs_emb.reporting import write_json
 from tfrs_emb.reporting import write_text
@@ -60,14 +65,17 @@ class Config:
   best_method: str = field(
       DEV_RULE, "How the best method is chosen: 'dev' = the encoder with the highest "
       "rank_dice@k on the development posts (the oldest 1 - test_fraction, searched among "
-      "themselves; ties go to the first listed), or an encoder name fixed in advance.")
-  bootstrap_against: Sequence[str] = field(
-      ("use", "tfidf"), "Encoders the best method is compared with (paired bootstrap).")
+      "themselves; ties go to the first listed), or an encoder name fixed in advance. It "
+      "is compared with the best other encoder on the development posts.")
+  repeats: int = field(1, "Repeats of the compared tables, training seeds seed, seed+1, "
+                       "...; deterministic methods vary only through the bootstrap over "
+                       "posts.", lower=1)
   example_posts: int = field(3, "Posts whose top-k lists are shown.", lower=0)
   tag_encoder: str = field("use", "Encoder for tag recommendation.")
   tag_k: int = field(5, "Tags recommended per post.", lower=1)
-  test_fraction: float = field(0.17, "Newest share of posts held out (tags, best method).",
-                               lower=0.01, upper=0.99)
+  test_fraction: float = field(0.17, "Newest share of posts held out (tags, best method); "
+                               "the same share of the remaining posts is the tag methods' "
+                               "development split.", lower=0.01, upper=0.99)
   tag_methods: Sequence[str] = field(("direct", "mean", "trained"),
                                      "Tag embeddings: direct, mean, trained (empty: skip).")
   trained_epochs: int = field(20, "Epochs of the trained tag model.", lower=1)
@@ -96,12 +104,14 @@ class TechblogResult:
   Attributes:
     metrics: the content of metrics.json.
     best_method: the encoder chosen by ``config.best_method``.
+    similar_table: every encoder compared through the harness (newest posts as queries).
     report_path, metrics_path: files written.
     figures: name → PNG path.
     export_path: related-articles SavedModel version folder, or None.
   """
   metrics: Dict[str, Any]
   best_method: str
+  similar_table: harness.Comparison
   report_path: pathlib.Path
   metrics_path: pathlib.Path
   figures: Dict[str, pathlib.Path]
@@ -122,23 +132,27 @@ class Blog:
 
 @dataclasses.dataclass
 class SimilarStep:
-  """Similar-article search of every (encoder, variant)."""
+  """Similar-article search of every (encoder, variant), and rank_dice@k's mean [95 % CI]
+  over all posts as queries."""
   results: Dict[Tuple[str, str], SimilarResult]
   backends: Dict[str, str]
+  intervals: Dict[Tuple[str, str], comparison.Interval]
 
 
 @dataclasses.dataclass
 class BestChoice:
-  """The best method, the rule that chose it, and each candidate's dev / held-out scores."""
+  """The best method ("ours" of ``table``), the rule that chose it, and the compared table
+  of every encoder (dev: oldest posts; evaluation: newest posts against the whole blog)."""
   name: str
   rule: str
-  rows: List[Dict[str, Any]]
-  bootstrap: Dict[str, Dict[str, Any]]
+  table: harness.Comparison
 
 
 @dataclasses.dataclass
 class TagStep:
-  metrics: Dict[str, Dict[str, Any]]
+  """The compared tag methods (``table``), the trained model's loss per epoch of its
+  final fit at ``config.seed``, and the split sizes."""
+  table: harness.Comparison
   losses: Optional[List[float]]
   split_info: Dict[str, Any]
   truth_size: float
@@ -163,18 +177,30 @@ class EncoderCache:
   def __init__(self, main_texts: List[str], seed: int):
     self.main_texts = main_texts
     self.seed = seed
-    self.encoders: Dict[str, Any] = {}
+    self.encoders: Dict[Tuple[str, int], Any] = {}
     self.main_embeddings: Dict[str, np.ndarray] = {}
 
-  def build(self, name: str):
-    """The encoder called ``name``, built on first use."""
-    if name not in self.encoders:
-      self.encoders[name] = make_encoder(name, seed=self.seed)
-    return self.encoders[name]
+  def build(self, name: str, seed: Optional[int] = None):
+    """The encoder called ``name`` with ``seed`` (default: the run's), built on first use."""
+    key = (name, self.seed if seed is None else seed)
+    if key not in self.encoders:
+      self.encoders[key] = make_encoder(name, seed=key[1])
+    return self.encoders[key]
 
   def get(self, name: str):
     """The encoder fitted on the main texts."""
     return self.build(name).fit(self.main_texts)
+
+  def embed(self, name: str, rows: np.ndarray, seed: int) -> np.ndarray:
+    """float32 [len(rows), dim]: the encoder (``seed``) fitted on and embedding the main
+    texts of posts ``rows``; the cached ``embeddings`` when that is all posts at the
+    run's seed."""
+    if seed == self.seed and np.array_equal(rows, np.arange(len(self.main_texts))):
+      return self.embeddings(name)
+    texts = [self.main_texts[i] for i in rows]
+    enc = self.build(name, seed)
+    enc.fit(texts)
+    return np.asarray(enc.encode(texts), np.float32)
 
   def embeddings(self, name: str) -> np.ndarray:
     """float32 [num_posts, dim] embeddings of the main texts."""
@@ -190,7 +216,7 @@ def check(config: Config) -> None:
   common.check_config(config)
   if not config.posts_dir:
     raise ValueError("posts_dir is required")
-  for name in ("encoders", "bootstrap_against", "timing_encoders"):
+  for name in ("encoders", "timing_encoders"):
     encoder_names(getattr(config, name))
   encoder_names([config.tag_encoder, config.cluster_encoder, config.export_encoder])
   unknown = set(config.variants) - set(tb.TEXT_VARIANTS)
@@ -220,8 +246,9 @@ def load_blog(config: Config, log: common.Log) -> Blog:
 
 def score_similar(config: Config, blog: Blog, cache: EncoderCache,
                   log: common.Log) -> SimilarStep:
-  """rank_dice@k of cosine top-k search for every encoder and text variant."""
-  results, backends = {}, {}
+  """rank_dice@k (mean, 95 % CI over queries) of cosine top-k search for every encoder
+  and text variant."""
+  results, backends, intervals = {}, {}, {}
   head = tb.texts(blog.posts[:2], config.main_variant)
   for name in config.encoders:
     enc = cache.build(name)
@@ -231,54 +258,66 @@ def score_similar(config: Config, blog: Blog, cache: EncoderCache,
     for variant in config.variants:
       res, emb = similar_articles(enc, tb.texts(blog.posts, variant), blog.tag_sets, config.k)
       results[(name, variant)] = res
+      intervals[(name, variant)] = comparison.interval(
+          [per_query_rank_dice(res.neighbors, blog.tag_sets, config.k)], seed=config.seed)
       if variant == config.main_variant:
         cache.main_embeddings[name] = emb
       log(f"similar {name:>20} {variant:>20} rank_dice@{config.k}={res.rank_dice:.4f} "
           f"({res.seconds:.2f} s)")
-  return SimilarStep(results, backends)
+  return SimilarStep(results, backends, intervals)
 
 
-def dev_scores(embeddings: np.ndarray, blog: Blog, k: int) -> Tuple[float, float]:
-  """(dev, held-out) rank_dice@k of one encoder's post embeddings [N, dim].
+def _split(blog: Blog, rows: Sequence[int]) -> harness.Split:
+  """Posts ``rows`` as a harness split: ids are post ids, data the post indices int [n]."""
+  rows = np.asarray(rows, np.int64)
+  return harness.Split([blog.ids[i] for i in rows], rows)
 
-  Dev: the oldest posts searched among themselves (no newer post is seen). Held out: the
-  newest posts as queries against the whole blog.
-  """
-  dev, test = blog.split.train, blog.split.test
-  nb, _ = search_similar(embeddings[dev], k)
-  dev_score = rank_dice_at_k(nb, [blog.tag_sets[i] for i in dev], k)
-  _, nb = top_k_excluding_self(embeddings[test], embeddings, test, k)
-  return dev_score, rank_dice_at_k(nb, blog.tag_sets, k, query_ids=test)
+
+def similar_methods(config: Config, blog: Blog, cache: EncoderCache) -> List[harness.Method]:
+  """One harness method per encoder (nothing to tune): fit embeds the training posts'
+  main texts; score is each query post's rank_dice@k against the training posts."""
+  k = config.k
+
+  def score(model, split: harness.Split) -> np.ndarray:
+    rows, emb = model
+    position = {int(p): j for j, p in enumerate(rows)}
+    queries = np.array([position[int(i)] for i in split.data], np.int64)
+    _, nb = top_k_excluding_self(emb[queries], emb, queries, k)
+    posts = np.where(nb >= 0, rows[np.maximum(nb, 0)], -1)
+    return per_query_rank_dice(posts, blog.tag_sets, k, query_ids=split.data)
+
+  def method(name: str) -> harness.Method:
+    def fit(params, train: harness.Split, seed: int):
+      del params  # nothing to tune
+      return train.data, cache.embed(name, train.data, seed)
+    return harness.Method(name, harness.NO_HYPERPARAMETERS, fit, score)
+
+  return [method(name) for name in config.encoders]
 
 
 def choose_best(config: Config, blog: Blog, cache: EncoderCache,
-                similar: SimilarStep) -> BestChoice:
-  """Applies ``config.best_method``, then bootstraps the best against the references."""
+                log: common.Log) -> BestChoice:
+  """Applies ``config.best_method`` and compares every encoder through the harness.
+
+  Development: the oldest posts, embedded and searched among themselves (no newer post is
+  seen). Evaluation: the newest posts as queries against the whole blog.
+  """
   k = config.k
-  rows = []
-  for name in config.encoders:
-    dev, held_out = dev_scores(cache.embeddings(name), blog, k)
-    rows.append({"encoder": name, f"dev rank_dice@{k}": dev,
-                 f"held-out rank_dice@{k}": held_out})
-  if config.best_method == DEV_RULE:
-    name = max(rows, key=lambda r: r[f"dev rank_dice@{k}"])["encoder"]  # first of ties
+  dev = _split(blog, blog.split.train)
+  evaluation = harness.Evaluation(_split(blog, range(len(blog.posts))),
+                                  _split(blog, blog.split.test))
+  fixed = config.best_method != DEV_RULE
+  table = harness.compare(similar_methods(config, blog, cache),
+                          harness.Development(dev, dev), lambda repeat: evaluation,
+                          repeats=config.repeats, seed=config.seed,
+                          ours=[config.best_method] if fixed else None, log=log)
+  if fixed:
+    rule = "fixed in advance (--best_method)"
+  else:
     rule = (f"highest dev rank_dice@{k} ({config.main_variant}) over the oldest "
             f"{len(blog.split.train)} posts searched among themselves; ties go to the "
             "first listed encoder")
-  else:
-    name = config.best_method
-    rule = "fixed in advance (--best_method)"
-  bootstrap = {}
-  if config.main_variant in config.variants:
-    best_q = per_query_rank_dice(similar.results[(name, config.main_variant)].neighbors,
-                                 blog.tag_sets, k)
-    for other in config.bootstrap_against:
-      if other == name or other not in config.encoders:
-        continue
-      other_q = per_query_rank_dice(similar.results[(other, config.main_variant)].neighbors,
-                                    blog.tag_sets, k)
-      bootstrap[f"{name} - {other}"] = paired_bootstrap(best_q, other_q, seed=config.seed)
-  return BestChoice(name, rule, rows, bootstrap)
+  return BestChoice(table.ours, rule, table)
 
 
 def time_encoders(config: Config, blog: Blog, log: common.Log) -> List[Dict[str, Any]]:
@@ -304,37 +343,94 @@ def time_encoders(config: Config, blog: Blog, log: common.Log) -> List[Dict[str,
   return rows
 
 
+@dataclasses.dataclass
+class TagModel:
+  """Recommendable tags (those of the training posts), their embeddings [T, dim] and
+  training-post counts int [T]."""
+  tags: List[str]
+  embeddings: np.ndarray
+  counts: np.ndarray
+
+
+def tag_methods(config: Config, blog: Blog, cache: EncoderCache,
+                losses: Dict[int, List[float]]) -> List[harness.Method]:
+  """One harness method per ``config.tag_methods`` entry (settings fixed beforehand, one
+  trial each). Fit builds the tag embeddings from the training posts; score is each
+  post's recall@tag_k over its tags seen in training (nan: none seen). ``losses`` gets
+  the trained model's loss per epoch, by seed."""
+  k = config.tag_k
+  post_tags = [p.tags for p in blog.posts]
+  post_emb = cache.embeddings(config.tag_encoder)
+
+  def ranked_and_truth(model: TagModel, split: harness.Split):
+    index = {t: j for j, t in enumerate(model.tags)}
+    truth = [[index[t] for t in post_tags[i] if t in index] for i in split.data]
+    return tagrec.recommend(post_emb[split.data], model.embeddings, k, model.counts), truth
+
+  def score(model: TagModel, split: harness.Split) -> np.ndarray:
+    ranked, truth = ranked_and_truth(model, split)
+    return np.array([recall_at_k(r.tolist(), t, k) if t else np.nan
+                     for r, t in zip(ranked, truth)], np.float64)
+
+  def other_metrics(model: TagModel, split: harness.Split) -> Dict[str, float]:
+    ranked, truth = ranked_and_truth(model, split)
+    out = tagrec.evaluate(ranked, truth, k)
+    del out[f"recall@{k}"]  # the compared metric has its own column
+    return out
+
+  def method(name: str) -> harness.Method:
+    def fit(params, train: harness.Split, seed: int) -> TagModel:
+      del params  # settings fixed beforehand
+      rows = train.data
+      tags = sorted({t for i in rows for t in post_tags[i]})
+      counts = tagrec.tag_counts(tags, post_tags, rows)
+      mean_emb = tagrec.mean_tag_embeddings(tags, post_emb, post_tags, rows)
+      if name == "direct":
+        return TagModel(tags, tagrec.direct_tag_embeddings(
+            tags, cache.get(config.tag_encoder).encode), counts)
+      if name == "mean":
+        return TagModel(tags, mean_emb, counts)
+      index = {t: j for j, t in enumerate(tags)}  # "trained" (check() allows nothing else)
+      post_tag_ids = [[index[t] for t in p if t in index] for p in post_tags]
+      temb, losses[seed] = tagrec.trained_tag_embeddings(
+          mean_emb, post_emb, post_tag_ids, rows, epochs=config.trained_epochs,
+          learning_rate=config.trained_learning_rate,
+          temperature=config.trained_temperature, seed=seed)
+      return TagModel(tags, temb, counts)
+    return harness.Method(name, harness.NO_HYPERPARAMETERS, fit, score, other_metrics)
+
+  return [method(name) for name in config.tag_methods]
+
+
 def recommend_tags(config: Config, blog: Blog, cache: EncoderCache,
                    log: common.Log) -> TagStep:
-  """recall / precision / ndcg@tag_k of each tag method on the newest posts."""
-  posts, split = blog.posts, blog.split
-  post_tags = [p.tags for p in posts]
-  post_emb = cache.embeddings(config.tag_encoder)
-  mean_emb = tagrec.mean_tag_embeddings(split.tags, post_emb, post_tags, split.train)
-  counts = tagrec.tag_counts(split.tags, post_tags, split.train)
-  tag_index = {t: j for j, t in enumerate(split.tags)}
-  metrics, losses = {}, None
-  for method in config.tag_methods:
-    if method == "direct":
-      temb = tagrec.direct_tag_embeddings(split.tags, cache.get(config.tag_encoder).encode)
-    elif method == "mean":
-      temb = mean_emb
-    else:  # "trained" (check() allows nothing else)
-      post_tag_ids = [[tag_index[t] for t in tags if t in tag_index] for tags in post_tags]
-      temb, losses = tagrec.trained_tag_embeddings(
-          mean_emb, post_emb, post_tag_ids, split.train, epochs=config.trained_epochs,
-          learning_rate=config.trained_learning_rate,
-          temperature=config.trained_temperature, seed=config.seed)
-    ranked = tagrec.recommend(post_emb[split.test], temb, config.tag_k, counts)
-    metrics[method] = tagrec.evaluate(ranked, split.truth, config.tag_k)
-    log(f"tags {method}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics[method].items()
-                                       if isinstance(v, float)))
+  """Compares the tag methods through the harness on the newest posts.
+
+  Development: the training posts' own time split (the newest ``test_fraction`` of them
+  scored, the older ones fitted); evaluation: fit on all training posts, score the
+  newest posts.
+  """
+  split = blog.split
+  dates = [blog.posts[i].date for i in split.train]
+  inner = tagrec.time_split(dates, [blog.posts[i].tags for i in split.train],
+                            config.test_fraction)
+  development = harness.Development(_split(blog, split.train[inner.train]),
+                                    _split(blog, split.train[inner.test]))
+  evaluation = harness.Evaluation(_split(blog, split.train), _split(blog, split.test))
+  losses: Dict[int, List[float]] = {}
+  table = harness.compare(tag_methods(config, blog, cache, losses), development,
+                          lambda repeat: evaluation, repeats=config.repeats,
+                          seed=config.seed, log=log)
+  for row in table.rows:
+    log(f"tags {row.method}: recall@{config.tag_k}={row.cell.text()} ({row.role})")
+  counts = tagrec.tag_counts(split.tags, [p.tags for p in blog.posts], split.train)
   split_info = {"train_posts": len(split.train), "test_posts": len(split.test),
+                "dev_fit_posts": len(inner.train), "dev_posts": len(inner.test),
                 "recommendable_tags": len(split.tags),
                 "tags_on_one_training_post": int((counts == 1).sum()),
                 "encoder": config.tag_encoder, "variant": config.main_variant}
   truth_size = float(np.mean([len(t) for t in split.truth if t] or [1]))
-  return TagStep(metrics, losses, split_info, truth_size)
+  return TagStep(table, losses.get(config.seed), split_info, truth_size)
 
 
 def cluster_posts(config: Config, blog: Blog, cache: EncoderCache,
@@ -388,12 +484,35 @@ def export(config: Config, blog: Blog, cache: EncoderCache,
   return {"path": str(path), "encoder": config.export_encoder}
 
 
-def _nested(results: Dict[Tuple[str, str], SimilarResult], k: int) -> Dict[str, Any]:
+def _nested(similar: SimilarStep, k: int) -> Dict[str, Any]:
   out: Dict[str, Any] = {}
-  for (name, variant), res in results.items():
+  for (name, variant), res in similar.results.items():
+    cell = similar.intervals[(name, variant)]
     out.setdefault(name, {})[variant] = {f"rank_dice@{k}": res.rank_dice,
+                                         "ci95": [cell.low, cell.high],
                                          "seconds": res.seconds}
   return out
+
+
+def best_rows(table: harness.Comparison, k: int) -> List[Dict[str, Any]]:
+  """Per encoder: role, trials, dev and held-out rank_dice@k (mean, 95 % CI)."""
+  return [{"encoder": r.method, "role": r.role, "trials": r.trials,
+           f"dev rank_dice@{k}": r.dev, f"held-out rank_dice@{k}": r.cell.mean,
+           "held-out 95% CI": [r.cell.low, r.cell.high]} for r in table.rows]
+
+
+def _cells(table: harness.Comparison, metric: str) -> Dict[str, Dict[str, Any]]:
+  """method → its evaluation mean and CI of ``metric``, other metrics, dev score, role."""
+  return {r.method: {metric: r.cell.mean, "ci95": [r.cell.low, r.cell.high], **r.other,
+                     f"dev {metric}": r.dev, "role": r.role, "trials": r.trials}
+          for r in table.rows}
+
+
+def _verdict(table: harness.Comparison) -> Dict[str, Any]:
+  """ours, best peer and, when there is a peer, their difference and verdict."""
+  ours = table.row(table.ours)
+  return {"ours": table.ours, "best_peer": table.best_peer, "repeats": table.repeats,
+          **({"difference": ours.difference.as_dict()} if ours.difference else {})}
 
 
 def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
@@ -405,7 +524,7 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   blog = load_blog(config, log)
   cache = EncoderCache(tb.texts(blog.posts, config.main_variant), config.seed)
   similar = score_similar(config, blog, cache, log)
-  best = choose_best(config, blog, cache, similar)
+  best = choose_best(config, blog, cache, log)
   log(f"best method: {best.name} ({best.rule})")
   timing = time_encoders(config, blog, log) if config.timing_posts else []
   tags = recommend_tags(config, blog, cache, log) if config.tag_methods else None
@@ -416,21 +535,21 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   metrics: Dict[str, Any] = {
       "config": common.config_dict(config),
       "posts_loaded": len(blog.posts), "posts_skipped": len(blog.skipped),
-      "similar": _nested(similar.results, k), "encoder_backends": similar.backends}
+      "similar": _nested(similar, k), "encoder_backends": similar.backends}
   if {"use", "use_reference"} <= set(config.encoders) and \
       config.main_variant in config.variants:
     a = similar.results[("use", config.main_variant)].rank_dice
     b = similar.results[("use_reference", config.main_variant)].rank_dice
     metrics["use_vs_reference"] = {"use": a, "use_reference": b, "abs_diff": abs(a - b),
                                    "use_backend": similar.backends["use"]}
-  if best.bootstrap:
-    metrics["similar_bootstrap"] = best.bootstrap
+  metrics["similar_verdict"] = _verdict(best.table)
   if timing:
     metrics["timing"] = {r["encoder"]: {key: r[key] for key in (
         "posts", "embed_seconds", "search_seconds", "seconds", "cpu_seconds",
         "load_average_1min")} for r in timing}
   if tags:
-    metrics["tags"] = tags.metrics
+    metrics["tags"] = _cells(tags.table, f"recall@{config.tag_k}")
+    metrics["tags_verdict"] = _verdict(tags.table)
     if tags.losses is not None:
       metrics["tags_training"] = {"loss_per_epoch": tags.losses}
     metrics["tags_split"] = tags.split_info
@@ -443,7 +562,9 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   metrics["best_method"] = best.name
   metrics["best_method_rule"] = best.rule
   metrics["best_method_dev"] = {"dev_posts": len(blog.split.train),
-                                "held_out_posts": len(blog.split.test), "encoders": best.rows}
+                                "held_out_posts": len(blog.split.test),
+                                "repeats": config.repeats,
+                                "encoders": best_rows(best.table, k)}
   metrics["machine"] = {"before": conditions_before, "after": machine_conditions()}
   metrics["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -461,6 +582,6 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   if exported is not None:
     write(exported)
   log(f"wrote {report_path}, {metrics_path}")
-  return TechblogResult(metrics, best.name, report_path, metrics_path, figures,
+  return TechblogResult(metrics, best.name, best.table, report_path, metrics_path, figures,
                         pathlib.Path(exported["path"]) if exported and exported["path"]
                         else None)

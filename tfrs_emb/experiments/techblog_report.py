@@ -24,15 +24,18 @@ def header(config, blog) -> List[str]:
   return lines
 
 
-def similar_section(config, similar, metrics) -> List[str]:
+def similar_section(config, blog, similar, metrics) -> List[str]:
   k = config.k
   col = f"rank_dice@{k}"
   rows = [{"encoder": name, "variant": variant, col: res.rank_dice,
+           "95% CI": similar.intervals[(name, variant)].ci_text(),
            "embed+search s": res.seconds} for (name, variant), res in similar.results.items()]
   pivot = [{"encoder": name, **{v: similar.results[(name, v)].rank_dice
                                 for v in config.variants}} for name in config.encoders]
   lines = [f"## Similar articles (cosine top-{k}, {col})", "",
-           markdown_table(rows, ["encoder", "variant", col, "embed+search s"]), "",
+           markdown_table(rows, ["encoder", "variant", col, "95% CI", "embed+search s"]), "",
+           f"Every post is a query; the 95% CI is a percentile bootstrap over the "
+           f"{len(blog.posts):,d} queries (2,000 resamples).", "",
            "Times are wall seconds on the machine that ran this report (its conditions "
            "at the end), model load excluded (a first call warms it).", "",
            "Same numbers, encoder × text variant:", "",
@@ -45,31 +48,39 @@ def similar_section(config, similar, metrics) -> List[str]:
   return lines
 
 
+def comparison_notes(table) -> List[str]:
+  """How to read a harness table: roles, budgets, repeats, the verdict."""
+  if table.best_peer is None:
+    return ["One method only: nothing to compare.", ""]
+  diff = table.row(table.ours).difference
+  return [f"Ours: `{table.ours}` (chosen on development data); best peer: "
+          f"`{table.best_peer}` (the other row best on development data). `trials`: each "
+          "method's tuning budget (one trial = one full fit with one configuration). "
+          "Cells: mean [95% CI] over "
+          f"{table.repeats} repeat(s) × evaluation items (percentile bootstrap, 2,000 "
+          "resamples). d = ours − best peer, paired per item: "
+          f"**{diff.verdict}** ({diff.text()}); win = CI above 0, loss = CI below 0, "
+          "tie otherwise.", ""]
+
+
 def best_section(config, blog, best) -> List[str]:
   k = config.k
+  metric = f"rank_dice@{k}"
   lines = [f"## Best method: **{best.name}**", "",
            f"Chosen by: {best.rule}. Development posts: the oldest "
-           f"{len(blog.split.train):,d} (the tag-training posts); held out: the newest "
+           f"{len(blog.split.train):,d} (the tag-training posts); evaluation: the newest "
            f"{len(blog.split.test):,d}, as queries against the whole blog "
            f"({config.main_variant}):", "",
-           markdown_table(best.rows, ["encoder", f"dev rank_dice@{k}",
-                                      f"held-out rank_dice@{k}"]), ""]
+           markdown_table(best.table.table_rows(metric), best.table.columns(metric)), ""]
+  lines += comparison_notes(best.table)
   if best.name.startswith("fusion("):
     lines += [f"`{best.name}` is the equal-weight fusion of two cosines (concatenated unit "
               "embeddings / √2; parameter-free, not tuned).", ""]
-  if best.bootstrap:
-    lines += [f"Paired bootstrap over the {len(blog.posts):,d} queries "
-              f"({config.main_variant}, 2,000 resamples), to read the differences against "
-              "the noise of a small blog:", ""]
-    lines += [f"- {pair.replace(' - ', ' − ')}: {b['diff']:+.4f} (95% CI {b['ci95'][0]:+.4f} "
-              f"… {b['ci95'][1]:+.4f}; better in {100 * b['p_better']:.0f}% of resamples)"
-              for pair, b in best.bootstrap.items()] + [""]
   return lines
 
 
 def examples_section(config, blog, similar, best) -> List[str]:
-  show = [n for n in dict.fromkeys([best.name, *config.bootstrap_against])
-          if n in config.encoders]
+  show = [n for n in (best.name, best.table.best_peer) if n is not None]
   if config.main_variant not in config.variants or not config.example_posts:
     return []
   posts, tag_sets = blog.posts, blog.tag_sets
@@ -112,21 +123,28 @@ def tags_section(config, tags) -> List[str]:
     return []
   k = config.tag_k
   info = tags.split_info
-  rows = [{"method": method, **m} for method, m in tags.metrics.items()]
+  table = tags.table
+  metric = f"recall@{k}"
   lines = [f"## Tag recommendation ({info['encoder']}, {info['variant']})", "",
            f"Time split: oldest {info['train_posts']:,d} posts train, newest "
-           f"{info['test_posts']:,d} evaluate; {info['recommendable_tags']:,d} tags seen in "
+           f"{info['test_posts']:,d} evaluate; the methods are compared on development "
+           f"posts first (fit on the oldest {info['dev_fit_posts']:,d}, scored on the next "
+           f"{info['dev_posts']:,d}). {info['recommendable_tags']:,d} tags seen in "
            "training are recommendable; a test post's truth is its tags seen in training "
            "(posts with none are not evaluated). Equal scores (tags of one single post share "
            "a `mean` embedding) are ordered by training frequency. `trained`: TFRS Retrieval "
            f"over all tags, tag embeddings initialised from `mean`, {config.trained_epochs} "
            f"epochs, Adam {config.trained_learning_rate}, temperature "
-           f"{config.trained_temperature} (fixed beforehand, not tuned on the test posts).", "",
-           markdown_table(rows, ["method", f"recall@{k}", f"precision@{k}", f"ndcg@{k}",
-                                 "evaluated"]), ""]
-  if "mean" in tags.metrics and "direct" in tags.metrics:
-    n_eval = tags.metrics["mean"]["evaluated"]
-    mr, dr = tags.metrics["mean"][f"recall@{k}"], tags.metrics["direct"][f"recall@{k}"]
+           f"{config.trained_temperature} (fixed beforehand, not tuned on the test posts). "
+           "Every method reads the same post embeddings (the encoder embeds every post's "
+           "text, no tags).", "",
+           markdown_table(table.table_rows(metric), table.columns(metric)
+                          + [f"precision@{k}", f"ndcg@{k}", "evaluated"]), ""]
+  lines += comparison_notes(table)
+  methods = {r.method: r for r in table.rows}
+  if "mean" in methods and "direct" in methods:
+    n_eval = int(methods["mean"].other["evaluated"])
+    mr, dr = methods["mean"].cell.mean, methods["direct"].cell.mean
     lines += [f"`mean` {'beats' if mr > dr else 'does not beat'} `direct` on recall@{k} here "
               f"({mr:.4f} vs {dr:.4f}; the talk: 0.5749 vs 0.3336 with 500 training posts). "
               f"{info['tags_on_one_training_post']:,d} of the {info['recommendable_tags']:,d} "
@@ -181,7 +199,7 @@ def render(config, blog, similar, best, timing, tags, clusters, figures, recs, e
            metrics) -> str:
   """The whole report.md text."""
   machine = metrics["machine"]
-  lines = (header(config, blog) + similar_section(config, similar, metrics)
+  lines = (header(config, blog) + similar_section(config, blog, similar, metrics)
            + best_section(config, blog, best) + examples_section(config, blog, similar, best)
            + timing_section(config, timing) + tags_section(config, tags)
            + clusters_section(config, blog, clusters, figures)

@@ -1,0 +1,172 @@
+"""The comparison harness: no evaluation item reaches a choosing step, equal budgets are
+enforced, ours / best peer are chosen on development data, rows carry intervals."""
+
+import numpy as np
+import pytest
+
+from tfrs_emb.experiments import harness
+
+
+def _data(ids, rng, shift=0.0):
+  """Items with a feature x and a target y = 2x + noise."""
+  x = rng.normal(size=len(ids))
+  return harness.Split(ids, {"x": x, "y": 2 * x + shift + rng.normal(0, 0.3, len(ids))})
+
+
+def _linear(name, slopes, seen=None):
+  """A method predicting y = slope · x (+ seeded noise), scored by −|error| per item."""
+  def fit(config, train, seed):
+    if seen is not None:
+      seen.append(("fit", train.ids))
+    return config.get("slope", 1.0), np.random.default_rng(seed).normal(0, 0.01)
+
+  def score(model, split):
+    if seen is not None:
+      seen.append(("score", split.ids))
+    slope, bias = model
+    return -np.abs(split.data["y"] - slope * split.data["x"] - bias)
+
+  def other_metrics(model, split):
+    return {"mean abs error": float(np.mean(-score(model, split))), "items": len(split.ids)}
+
+  space = [{"slope": s} for s in slopes] if slopes else harness.NO_HYPERPARAMETERS
+  return harness.Method(name, space, fit, score, other_metrics)
+
+
+@pytest.fixture
+def data():
+  rng = np.random.default_rng(0)
+  development = harness.Development(_data([f"t{i}" for i in range(80)], rng),
+                                    _data([f"d{i}" for i in range(40)], rng))
+  train_all = _data([f"t{i}" for i in range(120)], rng)
+  tests = [_data([f"e{r}_{i}" for i in range(100)], rng) for r in range(3)]
+  return development, lambda r: harness.Evaluation(train_all, tests[r]), tests
+
+
+def test_evaluation_items_never_reach_a_choosing_step(data):
+  development, evaluation, tests = data
+  shown, calls = [], []
+
+  def spy_chooser(candidates):
+    for scores in candidates.values():
+      shown.extend(scores.ids)
+    calls.append(("choose", ()))
+    return harness.best_mean(candidates)
+
+  def spy_evaluation(repeat):
+    calls.append(("evaluation", repeat))
+    return evaluation(repeat)
+
+  methods = [_linear("ours", [0.5, 1.5, 2.0], calls), _linear("peer", [1.0, 3.0, 4.0], calls),
+             _linear("baseline", None, calls)]
+  result = harness.compare(methods, development, spy_evaluation, repeats=3,
+                           chooser=spy_chooser, ours=["ours"], samples=200)
+  evaluation_ids = {i for t in tests for i in t.ids}
+  assert shown and not evaluation_ids & set(shown)
+  assert set(shown) == set(development.dev.ids)
+  # Every choice is made before the first evaluation data is fetched, and no fit
+  # (tuning or final) is shown an evaluation item.
+  first_eval = calls.index(("evaluation", 0))
+  assert max(i for i, c in enumerate(calls) if c[0] == "choose") < first_eval
+  assert all(not set(c[1]) & evaluation_ids for c in calls[:first_eval])
+  assert all(not set(c[1]) & evaluation_ids for c in calls if c[0] == "fit")
+  assert result.ours == "ours" and result.best_peer == "peer"
+
+
+def test_evaluation_items_inside_the_development_data_are_refused(data):
+  development, _, _ = data
+  leaky = harness.Evaluation(development.train, development.dev)
+  with pytest.raises(ValueError, match="40 evaluation items are also in the development"):
+    harness.compare([_linear("ours", [2.0])], development, lambda r: leaky)
+
+
+def test_a_peer_with_fewer_trials_than_ours_fails_naming_both(data):
+  development, evaluation, _ = data
+  methods = [_linear("ours", [0.5, 1.0, 1.5, 2.0]), _linear("gensim", [1.0, 2.0])]
+  with pytest.raises(ValueError, match=r"method 'gensim' has 2 configurations in its search "
+                     r"space, fewer than the 4 trials given to the others \('ours' 4\)"):
+    harness.compare(methods, development, evaluation, ours=["ours"])
+  # With an equal budget of 2 both run 2 trials, and the table prints it.
+  result = harness.compare(methods, development, evaluation, ours=["ours"], trials=2,
+                           samples=200)
+  assert [r.trials for r in result.rows] == [2, 2]
+
+
+def test_rows_ours_best_peer_and_verdicts(data):
+  development, evaluation, _ = data
+  methods = [_linear("ours", [1.0, 2.0]), _linear("weak_peer", [0.0, 0.5]),
+             _linear("good_peer", [1.0, 1.5]), _linear("constant", None)]
+  result = harness.compare(methods, development, evaluation, repeats=3, ours=["ours"],
+                           samples=500)
+  assert result.ours == "ours" and result.best_peer == "good_peer"
+  assert [r.role for r in result.rows] == ["ours", "shown", "best peer", "shown"]
+  ours = result.row("ours")
+  assert ours.config == {"slope": 2.0} and ours.trials == 2
+  assert result.row("constant").trials == 1  # nothing to tune: one fit
+  assert ours.difference.verdict == "win" and ours.difference.low > 0
+  scores = result.scored.scores["ours"]
+  assert len(scores) == 3 and all(len(s) == 100 for s in scores)
+  assert not result.scored.same_items  # a release per repeat: items drawn per repeat
+  assert ours.cell.low <= ours.cell.mean <= ours.cell.high
+  table = result.table_rows("-abs error")
+  assert table[0]["verdict"] == "win" and table[1]["verdict"] == ""
+  assert set(table[0]) == set(result.columns("-abs error")) | {"mean abs error", "items"}
+  assert table[0]["items"] == 100 and isinstance(table[0]["items"], int)
+  assert table[0]["mean abs error"] == pytest.approx(-ours.cell.mean)
+  summary = result.as_dict()
+  assert summary["rows"][0]["difference"]["verdict"] == "win"
+  # Swapped roles: the better method is the peer, so ours loses.
+  swapped = harness.compare(methods[1:3], development, evaluation, ours=["weak_peer"],
+                            samples=500)
+  assert swapped.row("weak_peer").difference.verdict == "loss"
+
+
+def test_every_row_may_be_ours_then_the_peer_is_the_runner_up(data):
+  development, evaluation, _ = data
+  methods = [_linear("a", None), _linear("b", [2.0]), _linear("c", [0.0])]
+  result = harness.compare(methods, development, evaluation, samples=200)
+  assert (result.ours, result.best_peer) == ("b", "a")
+  single = harness.compare(methods[:1], development, evaluation, samples=200)
+  assert single.best_peer is None and single.rows[0].difference is None
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"repeats": 0}, "repeats=0 must be >= 1"),
+    ({"ours": ["nope"]}, r"ours=\['nope'\]: expected a non-empty subset"),
+    ({"trials": 0}, "trials=0 must be >= 1"),
+])
+def test_bad_arguments(data, kwargs, words):
+  development, evaluation, _ = data
+  with pytest.raises(ValueError, match=words):
+    harness.compare([_linear("a", [1.0])], development, evaluation, **kwargs)
+
+
+def test_score_of_the_wrong_length_is_reported(data):
+  development, evaluation, _ = data
+  bad = harness.Method("bad", harness.NO_HYPERPARAMETERS, lambda c, t, s: None,
+                       lambda m, split: np.zeros(3))
+  with pytest.raises(ValueError, match="method 'bad': score returned 3 values for 40 items"):
+    harness.compare([bad], development, evaluation)
+
+
+def test_a_method_without_scored_development_items_ranks_last(data):
+  development, evaluation, _ = data
+  blind = harness.Method("blind", harness.NO_HYPERPARAMETERS, lambda c, t, s: None,
+                         lambda m, split: np.array([np.nan if i.startswith("d") else 1.0
+                                                    for i in split.ids]))
+  result = harness.compare([blind, _linear("a", None)], development, evaluation, samples=200)
+  assert result.ours == "a" and np.isnan(result.row("blind").dev)
+
+
+def test_fixed_evaluation_items_are_resampled_together_across_repeats(data):
+  """Real data: the same items every repeat; a deterministic method's interval does not
+  narrow with repeats."""
+  development, evaluation, _ = data
+  fixed = evaluation(0)
+  methods = [_linear("ours", [2.0]), _linear("peer", None)]
+  one = harness.compare(methods, development, lambda r: fixed, ours=["ours"], samples=500)
+  five = harness.compare(methods, development, lambda r: fixed, ours=["ours"], repeats=5,
+                         samples=500)
+  assert five.scored.same_items and five.as_dict()["same_items"]
+  width = lambda c: c.row("peer").cell.high - c.row("peer").cell.low  # noqa: E731
+  assert width(five) == pytest.approx(width(one), rel=0.15)
