@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tfrs_emb.core.log import Log, no_log
+from tfrs_emb.data import synthetic_jader_tables as tables
 from tfrs_emb.data.synthetic_jader_sampler import (CaseClasses, Sampler, Vocabulary,
                                                    apply_variants, build_vocabulary,
                                                    chunk_rows)
@@ -51,7 +52,7 @@ LATENT_FILE = "latent_classes.csv"
 _COLUMNS = {"demo": DEMO_COLUMNS, "drug": DRUG_COLUMNS, "reac": REAC_COLUMNS,
             "hist": HIST_COLUMNS}
 _LATENT_HEADER = "識別番号,primary_class,primary_class_name,classes\n"
-_OUTCOMES = np.array(["回復", "軽快", "未回復", "死亡", "不明"], dtype=object)
+_ROLES = np.array(tables.DRUG_ROLES, dtype=object)
 
 
 def write_release(out_dir: "str | os.PathLike", num_cases: int, seed: int = 0,
@@ -150,7 +151,7 @@ def _write_chunk(handles: Dict[str, TextIO], latent: TextIO, sampler: Sampler,
   counts["reac"] = _write_table(
       handles["reac"], ids, np.r_[rep[r_case], np.ones(old_r.sum() + len(stale), np.int64)],
       np.r_[r_case, r_case[old_r], stale], np.r_[r_name, r_name[old_r], stale_names],
-      extra=lambda m: {"転帰": rng.choice(_OUTCOMES, m, p=[.4, .3, .15, .05, .1]),
+      extra=lambda m: {"転帰": _draw(rng, tables.OUTCOMES, m),
                        "有害事象の発現日": np.full(m, "", dtype=object)},
       seq_col="有害事象連番", name_col="有害事象", columns=REAC_COLUMNS)
   counts["hist"] = _write_table(
@@ -180,40 +181,44 @@ def _seq(case: np.ndarray) -> np.ndarray:
   return out
 
 
-_ROLES = np.array(["被疑薬", "併用薬", "相互作用"], dtype=object)
-
-
 def _write_rows(handle, columns: Sequence[np.ndarray], tail: str = ""):
   """Writes CSV rows (fields joined by ",", CRLF), each followed by the constant ``tail``.
 
-  Much faster than DataFrame.to_csv for millions of rows; fields never need quoting
-  (``build_vocabulary`` guarantees names without "," or '"').
+  Joins the fields as strings in one ``write`` per call instead of quoting each cell:
+  fields never need quoting (``build_vocabulary`` guarantees names without "," or '"').
   """
   cols = [c.tolist() if c.dtype == object else c.astype(str).tolist() for c in columns]
   end = tail + "\r\n"
   handle.write(end.join(map(",".join, zip(*cols))) + end if len(cols[0]) else "")
 
 
-def _write_demo(handle, rng, ids, rep, fu):
+def _draw(rng: np.random.Generator, choices: tables.Choices, m: int) -> np.ndarray:
+  """m draws (object [m]) from a (values, probabilities) table."""
+  values, p = choices
+  return rng.choice(np.array(values, dtype=object), m, p=None if p is None else list(p))
+
+
+def _write_demo(handle: TextIO, rng: np.random.Generator, ids: np.ndarray, rep: np.ndarray,
+                followed_up: np.ndarray) -> None:
+  """demo rows: one per case at its 報告回数 ``rep``, then a 報告回数 1 row per case
+  ``followed_up``; 体重, 身長 and E2B empty."""
   n = len(ids)
-  idx = np.r_[np.arange(n), np.nonzero(fu)[0]]
-  rep_all = np.r_[rep, np.ones(int(fu.sum()), np.int64)]
+  idx = np.r_[np.arange(n), np.nonzero(followed_up)[0]]
+  rep_all = np.r_[rep, np.ones(int(followed_up.sum()), np.int64)]
   m = len(idx)
   _write_rows(handle, [
-      ids[idx], rep_all,
-      rng.choice(np.array(["男性", "女性", "不明"], dtype=object), m, p=[.48, .48, .04]),
-      rng.choice(np.array(["10歳代", "20歳代", "30歳代", "40歳代", "50歳代", "60歳代", "70歳代",
-                           "80歳代", "不明"], dtype=object), m),
+      ids[idx], rep_all, _draw(rng, tables.SEXES, m), _draw(rng, tables.AGE_GROUPS, m),
       np.full(m, ",", dtype=object),   # 体重, 身長 (empty)
-      rng.choice(np.array([f"{y}年第{q}四半期" for y in range(2004, 2024)
-                           for q in range(1, 5)], dtype=object), m),
-      rng.choice(np.array(["完了報告", "未完了"], dtype=object), m, p=[.9, .1]),
-      rng.choice(np.array(["自発報告", "試験", "文献"], dtype=object), m, p=[.7, .2, .1]),
-      rng.choice(np.array(["医師", "薬剤師", "その他の医療専門家", "消費者"], dtype=object), m)],
+      _draw(rng, tables.REPORT_QUARTERS, m), _draw(rng, tables.REPORT_STATUSES, m),
+      _draw(rng, tables.REPORT_TYPES, m), _draw(rng, tables.REPORTERS, m)],
       tail=",")                        # E2B (empty)
 
 
-def _write_drug(handle, rng, ids, rep, d_case, d_name, d_role, old):
+def _write_drug(handle: TextIO, rng: np.random.Generator, ids: np.ndarray, rep: np.ndarray,
+                d_case: np.ndarray, d_name: np.ndarray, d_role: np.ndarray,
+                old: np.ndarray) -> int:
+  """drug rows: each drug at its case's 報告回数, and the rows ``old`` again under
+  報告回数 1, grouped by case and report; returns the rows written."""
   case = np.r_[d_case, d_case[old]]
   name = np.r_[d_name, d_name[old]]
   role = np.r_[d_role, d_role[old]]
@@ -222,15 +227,19 @@ def _write_drug(handle, rng, ids, rep, d_case, d_name, d_role, old):
   order = np.lexsort((r, case))
   case, name, role, r = case[order], name[order], role[order], r[order]
   seq = _seq(case * 4 + r)
-  routes = rng.choice(np.array(["経口", "静脈内", "皮下", "不明"], dtype=object), m,
-                      p=[.7, .2, .05, .05])
+  routes = _draw(rng, tables.ROUTES, m)
   # 販売名 empty, then 投与経路, then 9 empty columns (投与開始日 … リスク区分等).
   _write_rows(handle, [ids[case], r, seq, _ROLES[role], name, np.full(m, "", dtype=object),
                        routes], tail="," * 9)
   return m
 
 
-def _write_table(handle, ids, rep, case, name, extra, seq_col, name_col, columns):
+def _write_table(handle: TextIO, ids: np.ndarray, rep: np.ndarray, case: np.ndarray,
+                 name: np.ndarray, extra, seq_col: str, name_col: str,
+                 columns: Sequence[str]) -> int:
+  """reac / hist rows grouped by case and report: 識別番号, 報告回数, the running number
+  ``seq_col``, the name ``name_col`` and the columns ``extra(rows)`` returns; returns the
+  rows written."""
   order = np.lexsort((rep, case))
   case, name, rep = case[order], name[order], rep[order]
   m = len(case)

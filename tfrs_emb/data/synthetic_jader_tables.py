@@ -4,10 +4,14 @@
 invented drug names, real example drugs, indications, class-typical adverse events).
 ``GENERAL_EVENTS`` / ``ORGANS`` x ``FINDINGS``: the long tail of adverse events not tied
 to a class; ``COMORBIDITIES`` (+ organ x finding names): the long tail of 原疾患等;
-``KANA`` / ``KANA_TAIL``: syllables of the invented drug-name prefixes.
+``KANA`` / ``KANA_TAIL``: syllables of the invented drug-name prefixes. The report
+fields' values (``SEXES`` … ``OUTCOMES``) are (values, probabilities) pairs, None for
+uniform draws.
 """
 
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
+
+Choices = Tuple[Tuple[str, ...], Optional[Tuple[float, ...]]]
 
 # (class name, INN-like stem, real example drugs, indications, class-typical events)
 THERAPEUTIC_CLASSES = [
@@ -96,3 +100,18 @@ KANA_TAIL = ["ン", "ル", "ト", "ド", "ロ", "リ", "キ", "ジ", "ノ", "ミ
 def class_names() -> Sequence[str]:
   """Names of the latent therapeutic classes, indexed by ``primary_class``."""
   return [c[0] for c in THERAPEUTIC_CLASSES]
+
+
+# demo: 性別, 年齢, 報告年度・四半期, 状況, 報告の種類, 報告者の資格.
+SEXES: Choices = (("男性", "女性", "不明"), (.48, .48, .04))
+AGE_GROUPS: Choices = (("10歳代", "20歳代", "30歳代", "40歳代", "50歳代", "60歳代", "70歳代",
+                        "80歳代", "不明"), None)
+REPORT_QUARTERS: Choices = (tuple(f"{y}年第{q}四半期" for y in range(2004, 2024)
+                                  for q in range(1, 5)), None)
+REPORT_STATUSES: Choices = (("完了報告", "未完了"), (.9, .1))
+REPORT_TYPES: Choices = (("自発報告", "試験", "文献"), (.7, .2, .1))
+REPORTERS: Choices = (("医師", "薬剤師", "その他の医療専門家", "消費者"), None)
+# drug: 医薬品の関与 (indexed by the sampler's role 0, 1, 2) and 投与経路; reac: 転帰.
+DRUG_ROLES = ("被疑薬", "併用薬", "相互作用")
+ROUTES: Choices = (("経口", "静脈内", "皮下", "不明"), (.7, .2, .05, .05))
+OUTCOMES: Choices = (("回復", "軽快", "未回復", "死亡", "不明"), (.4, .3, .15, .05, .1))
