@@ -45,9 +45,9 @@ def umap_figure(emb: np.ndarray, labels: np.ndarray, class_names, seed: int, tit
   return fig
 
 
-def report_markdown(rows: List[dict], config, prep,
-                    pretrain_seconds: float, extra: Dict[str, str], n_pretrain: int) -> str:
-  """report.md: accuracy per model and label fraction, the inferred schema, the notes."""
+def accuracy_table(rows: List[dict], config) -> str:
+  """Markdown table: one line per model, accuracy and macro-F1 per label fraction (and
+  the talk's accuracy on Cover Type)."""
   fractions = sorted({r["label_fraction"] for r in rows})
   talk = config.label_column == "Cover_Type"
   table = []
@@ -62,16 +62,27 @@ def report_markdown(rows: List[dict], config, prep,
     table.append(line)
   cols = ["model"] + (["talk accuracy"] if talk else []) + [
       c for f in fractions for c in (f"acc @{f:g}", f"macro-F1 @{f:g}")]
+  return reporting.markdown_table(table, cols)
+
+
+def pretraining_rows_text(config, n_pretrain: int) -> str:
+  """Which rows pretraining saw, in words."""
+  return (f"the features (no labels) of {n_pretrain} rows: the training split"
+          + (" and the evaluation rows (transductive, as in the talk)"
+             if config.pretrain_on == "all" else " only (inductive)")
+          + (f", plus {', '.join(config.unlabelled_data)}" if config.unlabelled_data else ""))
+
+
+def report_markdown(rows: List[dict], config, prep,
+                    pretrain_seconds: float, extra: Dict[str, str], n_pretrain: int) -> str:
+  """report.md: accuracy per model and label fraction, the inferred schema, the notes."""
+  talk = config.label_column == "Cover_Type"
   detail = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                            "val_accuracy", "seconds", "labelled_rows"])
   schema = reporting.markdown_table(prep.schema.describe(),
                                     ["feature", "type", "categories", "decided by"])
   notes = "\n".join(f"- {k}: {v}" for k, v in extra.items())
-  pretrain_desc = (f"the features (no labels) of {n_pretrain} rows: the training split"
-                   + (" and the evaluation rows (transductive, as in the talk)"
-                      if config.pretrain_on == "all" else " only (inductive)")
-                   + (f", plus {', '.join(config.unlabelled_data)}"
-                      if config.unlabelled_data else ""))
+  pretrain_desc = pretraining_rows_text(config, n_pretrain)
   return f"""# Tabular contrastive Transformer: `{config.data}` → `{config.label_column}`
 
 One stratified split (seed {config.seed}): {len(prep.train_idx)} training rows,
@@ -87,7 +98,7 @@ made on the out-of-fold predictions of all labelled rows (`val_accuracy`, `val_r
 LightGBM keeps the holdout (notes `choices @f`).
 {"The talk's column: 15,120 labelled Kaggle rows plus 565,892 unlabelled rows, scored on Kaggle's test labels (not comparable in absolute terms)." if talk else ""}
 
-{reporting.markdown_table(table, cols)}
+{accuracy_table(rows, config)}
 
 Per run (`seconds`: that model's training + prediction wall time; `retrieval` includes its
 fine-tuning; pretraining {pretrain_seconds:.0f} s is shared by knn_k2, finetune and
