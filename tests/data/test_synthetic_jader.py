@@ -1,5 +1,6 @@
-"""Synthetic JADER generator: deterministic in its seed, whatever the chunking; the cache
-keyed by cases, seed and generator version, refusing other versions' releases."""
+"""Synthetic JADER generator: deterministic in its seed, its output pinned per generator
+version; the cache keyed by cases, seed and generator version, refusing other versions'
+releases."""
 
 import hashlib
 import pathlib
@@ -10,6 +11,11 @@ import pytest
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.data import synthetic_jader_sampler as sampler_lib
 from tfrs_emb.data import synthetic_jader_tables
+
+
+# sha256 of a 200-case release (seed 0, chunks of 64) per GENERATOR_VERSION: a change that
+# alters the files written must bump the version (and add its digest here).
+RELEASE_DIGESTS = {1: "f629877aa924c32f13d7c5138568acd561531945e28d1cea21bfed1da55ce165"}
 
 
 def _digests(folder: pathlib.Path) -> dict:
@@ -25,6 +31,17 @@ def test_release_is_a_function_of_seed_and_sizes(tmp_path):
   assert _digests(tmp_path / "a")["drug202401.csv"] != (
       _digests(tmp_path / "c")["drug202401.csv"])
   assert a["rows"] == b["rows"] and a["rows"]["demo"] >= 300
+
+
+def test_a_changed_release_needs_a_new_generator_version(tmp_path):
+  synthetic_jader.write_release(tmp_path, 200, seed=0, chunk_cases=64)
+  h = hashlib.sha256()
+  for p in sorted(tmp_path.iterdir()):
+    h.update(p.name.encode())
+    h.update(p.read_bytes())
+  assert h.hexdigest() == RELEASE_DIGESTS.get(synthetic_jader.GENERATOR_VERSION), (
+      "the generator writes other files than its version did: bump GENERATOR_VERSION in "
+      "tfrs_emb/data/synthetic_jader.py and record the new digest in RELEASE_DIGESTS")
 
 
 def test_chunk_rows_classes_and_roles():
