@@ -12,6 +12,7 @@ import typing
 from absl import flags
 
 from tfrs_emb.experiments import common
+from trainers import console
 
 # The flags belong to the trainer that calls define_config_flags, so its --help lists them.
 flags.disclaim_key_flags()
@@ -97,7 +98,8 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
   """Builds ``config_cls`` from the parsed flags, each nested config rebuilt from its
   flags (its derived fields left to the outer config); list flags are converted to the
   type of the field's default elements; empty strings become None where the default is
-  None."""
+  None. Keras progress bars become one line per epoch when stdout is not a terminal
+  (``console.for_console``)."""
   values = {}
   for f in dataclasses.fields(config_cls):
     if f.name in overrides:
@@ -114,7 +116,7 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
     common.check_config(config)
   except ValueError as e:
     raise flags.ValidationError(f"--{e}") from None
-  return config
+  return console.for_console(config)
 
 
 def _flag_value(f: dataclasses.Field, flag_values):

@@ -1,5 +1,6 @@
 """SavedModel versions are replaced only once the new one is complete (issue #13)."""
 
+import logging
 import os
 
 import pytest
@@ -62,3 +63,28 @@ def test_overwrite_false_refuses_an_existing_version(tmp_path):
                                             r"pass overwrite=True"):
     _export(tmp_path, 2.0, version=1, overwrite=False)
   assert _served(tmp_path / "1") == 1.0
+
+
+def test_save_time_log_lines_are_held_back_whatever_the_levels(tmp_path):
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  loggers = [logging.getLogger("tensorflow"), logging.getLogger("absl")]
+  before = [lg.level for lg in loggers]
+  records = []
+  handler = logging.Handler(logging.DEBUG)
+  handler.emit = records.append
+  for lg in loggers:
+    lg.addHandler(handler)
+  try:
+    with serving.quiet_tensorflow_logs():
+      logging.getLogger("absl").setLevel(logging.INFO)  # as a writer may do meanwhile
+      tf.get_logger().warning("Skipping full serialization of a layer")
+      absl_logging.warning("Found untraced functions")
+      tf.get_logger().error("a real error")
+    tf.get_logger().warning("after the block")
+  finally:
+    for lg, level in zip(loggers, before):
+      lg.removeHandler(handler)
+      lg.setLevel(level)
+  assert [r.getMessage() for r in records] == ["a real error", "after the block"]
+  assert _served(_export(tmp_path / "m", 2.0)) == 2.0
+  assert not any(lg.filters for lg in loggers)

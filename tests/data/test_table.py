@@ -172,3 +172,15 @@ def test_scaler_uses_given_rows_and_log1p():
   np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-6)
   np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-5)
   assert scaler.mean[1] == pytest.approx((np.log1p(99) - np.log1p(9)) / 3, rel=1e-5)
+
+
+def test_stratified_folds_partition_each_class_evenly():
+  labels = np.array([0] * 13 + [1] * 7 + [2] * 2)
+  folds = tbl.stratified_folds(labels, 5, seed=3)
+  assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(len(labels)))
+  for c in range(3):
+    counts = [int(np.sum(labels[f] == c)) for f in folds]
+    assert max(counts) - min(counts) <= 1
+  assert max(map(len, folds)) - min(map(len, folds)) <= 1
+  with pytest.raises(ValueError, match="at least 2 folds"):
+    tbl.stratified_folds(labels, 1, seed=0)

@@ -8,6 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tfrs_emb.data import covertype, jader, sets, synthetic_jader, techblog, tfds_builders
+from tfrs_emb.data.synthetic_jader_tables import class_names
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def test_jader_cases_match_the_loader(tmp_path):
 
   examples = _prepare(tfds_builders.JaderCases(data_dir=str(tmp_path / "tfds")), release)
   assert len(examples) == len(cases) == 60
-  names = synthetic_jader.class_names()
+  names = class_names()
   for ex in examples:
     case_id = ex["id"].decode()
     got = sorted(f"{kind}:{n}" for kind in ("drug", "reac", "hist")

@@ -1,5 +1,5 @@
 """Tabular experiment: generic tables end to end (Cover Type small flagfile, credit.csv),
-pretraining rows, the retrieval head's choice, trainer flag errors."""
+ensemble heads per label fraction, trainer flag errors."""
 
 import dataclasses
 import json
@@ -15,86 +15,11 @@ import tensorflow as tf
 
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import tabular
+from tfrs_emb.experiments import tabular_data
 from tfrs_emb.models.tabular_serving import serving_fields
-from tfrs_emb.retrieval.neighbors import cosine_neighbors
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROW_MODELS = {"knn_k2", "finetune", "retrieval", "metric_retrieval", "scratch", "lightgbm"}
-
-
-def _csv(path, n=40, with_label=True, seed=0):
-  rng = np.random.default_rng(seed)
-  lines = ["x, kind, y" if with_label else "x, kind"]
-  for i in range(n):
-    cells = [f"{rng.normal():.3f}", rng.choice(["a", "b", "c"])]
-    lines.append(", ".join(cells + ([str(i % 2)] if with_label else [])))
-  path.write_text("\n".join(lines) + "\n")
-  return path
-
-
-def test_pretraining_rows_train_all_and_unlabelled_files(tmp_path):
-  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv")), label_column="y",
-                       eval_fraction=0.25)
-  unlabelled = str(_csv(tmp_path / "u.csv", n=10, with_label=False, seed=1))
-  sizes = {}
-  for on in ("train", "all"):
-    for extra in ((), (unlabelled,)):
-      c = dataclasses.replace(cfg, pretrain_on=on, unlabelled_data=extra)
-      prep = tabular.prepare(c)
-      f = tabular.pretraining_features(c, prep)
-      assert f["categorical"].shape == (len(f["continuous"]), 1)
-      sizes[on, len(extra)] = len(f["continuous"])
-  assert sizes == {("train", 0): 30, ("all", 0): 40, ("train", 1): 40, ("all", 1): 50}
-  # The extra file's rows are scaled with the training split's statistics.
-  c = dataclasses.replace(cfg, unlabelled_data=(unlabelled,))
-  prep = tabular.prepare(c)
-  raw = tbl.encode_features(tbl.read_table(unlabelled), prep.schema)["continuous"]
-  np.testing.assert_allclose(tabular.pretraining_features(c, prep)["continuous"][40:],
-                             prep.scaler.transform(raw), atol=1e-6)
-
-
-def test_retrieval_choice_uses_validation_and_prefers_plain_on_ties():
-  grid = dict(ks=(1, 3), temperatures=(0.1,), weights=(0.0, 0.5, 1.0))
-  index = np.array([[1, 0], [0, 1], [1, 0.1], [0.1, 1]], np.float32)
-  index_y = np.array([0, 1, 0, 1])
-  val = np.array([[1, 0.05], [0.05, 1]], np.float32)
-  sims, idx = cosine_neighbors(val, index, 3)
-  wrong = np.array([[0.2, 0.8], [0.8, 0.2]], np.float32)  # the head alone is always wrong
-  choice = tabular.choose_mix(sims=sims, neighbor_y=index_y[idx], val_probs=wrong,
-                              val_y=np.array([0, 1]), num_classes=2, **grid)
-  assert choice.weight >= 0.5 and choice.val_accuracy == 1.0
-  right = wrong[:, ::-1].copy()
-  choice = tabular.choose_mix(sims=sims, neighbor_y=index_y[idx], val_probs=right,
-                              val_y=np.array([0, 1]), num_classes=2, **grid)
-  assert choice.weight == 0.0 and choice.k == 1  # ties → plain fine-tuning
-
-
-def test_stratified_folds_partition_each_class_evenly():
-  labels = np.array([0] * 13 + [1] * 7 + [2] * 2)
-  folds = tbl.stratified_folds(labels, 5, seed=3)
-  assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(len(labels)))
-  for c in range(3):
-    counts = [int(np.sum(labels[f] == c)) for f in folds]
-    assert max(counts) - min(counts) <= 1
-  assert max(map(len, folds)) - min(map(len, folds)) <= 1
-  with pytest.raises(ValueError, match="at least 2 folds"):
-    tbl.stratified_folds(labels, 1, seed=0)
-
-
-def test_label_split_cross_fits_below_the_threshold(tmp_path):
-  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv", n=200)), label_column="y",
-                       eval_fraction=0.25, crossfit_folds=4)
-  prep = tabular.prepare(cfg)
-  holdout = tabular.label_split(dataclasses.replace(cfg, crossfit_below=0), prep, 1.0)
-  assert len(holdout.folds) == 1
-  assert np.array_equal(holdout.selection_idx, holdout.val_idx)
-  split = tabular.label_split(cfg, prep, 1.0)  # 23 validation rows < 1000
-  labelled = prep.train_idx[split.lab]
-  assert len(split.folds) == 4
-  assert np.array_equal(np.sort(split.selection_idx), labelled)  # each row held out once
-  assert np.array_equal(np.sort(split.index_idx), labelled)
-  for fit, held in split.folds:
-    assert not np.intersect1d(fit, held).size and len(fit) + len(held) == len(labelled)
 
 
 def test_ensemble_heads_one_value_or_one_per_fraction():
@@ -133,7 +58,7 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
   assert "0.7503" in report and "declared one-hot group" in report
   fn = tf.saved_model.load(str(out / "exported" / "1")).signatures["serving_default"]
   table = tbl.read_table(shared_data / "covertype" / "train.csv").subset(np.arange(5))
-  schema = tabular.prepare(tabular.Config(
+  schema = tabular_data.prepare(tabular.Config(
       data=str(shared_data / "covertype" / "train.csv"), label_column="Cover_Type",
       drop_columns=("Id",), onehot_groups=("Wilderness_Area", "Soil_Type"))).schema
   served = fn(**{k: tf.constant(v) for k, v in serving_fields(table, schema).items()})
@@ -161,7 +86,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   fn = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
   assert fn.structured_input_signature[1]["purpose"].dtype == tf.string
   table = tbl.read_table(cfg.data).subset(np.arange(4))
-  fields = serving_fields(table, tabular.prepare(cfg).schema)
+  fields = serving_fields(table, tabular_data.prepare(cfg).schema)
   fields["purpose"] = np.array(["spaceship", "car", "", "car"])  # unseen, known, missing
   out = fn(**{k: tf.constant(v) for k, v in fields.items()})
   assert np.isfinite(out["probabilities"].numpy()).all()

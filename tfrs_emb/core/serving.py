@@ -3,10 +3,13 @@
 A version folder appears complete or not at all: the SavedModel is written to a
 temporary folder beside it and renamed into place (``files.staged_dir``); an export that
 fails half-way leaves the previous version as it was and no temporary folder behind.
+TensorFlow's save-time log lines (below ERROR) are held back while it is written.
 """
 
+import contextlib
+import logging
 import pathlib
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
@@ -54,6 +57,34 @@ def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
     raise FileExistsError(f"{path} already exists; pick another version or pass "
                           "overwrite=True to replace it")
   options = tf.saved_model.SaveOptions(namespace_whitelist=namespace_allowlist)
-  with files.staged_dir(path) as staging:
+  with files.staged_dir(path) as staging, quiet_tensorflow_logs():
     tf.saved_model.save(obj, str(staging), signatures=dict(signatures), options=options)
   return path
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_logs(level: int = logging.ERROR) -> Iterator[None]:
+  """Drops the records below ``level`` of the Python loggers TensorFlow writes through
+  (``tensorflow``, which Keras also uses, and ``absl``, which the SavedModel writer uses)
+  for the block: a filter on each logger, so a level the writer sets on them meanwhile
+  does not let them through.
+
+  While a SavedModel is written they log, per export, INFO and WARNING lines about its own
+  choices ("Skipping full serialization of TF-Keras layer …", "Found untraced functions
+  …", "Assets written to …", "Writing fingerprint …", renamed signature inputs), none of
+  which needs the user's action.
+  """
+  def keep(record: logging.LogRecord) -> bool:
+    return record.levelno >= level
+
+  loggers = [logging.getLogger(name) for name in _TENSORFLOW_LOGGERS]
+  for logger in loggers:
+    logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    for logger in loggers:
+      logger.removeFilter(keep)
+
+
+_TENSORFLOW_LOGGERS = ("tensorflow", "absl")

@@ -36,7 +36,7 @@ import math
 import pathlib
 import re
 import unicodedata
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -290,7 +290,7 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
     release_dir: folder with demo*.csv, drug*.csv, reac*.csv, hist*.csv.
     suspected_only: keep only drugs whose 医薬品の関与 is 被疑薬 (suspected).
     chunk_rows: rows per streamed chunk (bounds memory).
-    log: called with the summary and every skip count (None: silent).
+    log: called with the summary (skip counts included).
     kinds: element files to use (subset of drug, reac, hist).
 
   Returns:
@@ -305,10 +305,30 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
                            "folder with demo*.csv, drug*.csv, reac*.csv, hist*.csv)")
   files = {k: _find_files(release_dir, k) for k in ("demo",) + tuple(kinds)}
   skips = _Skips()
+  case_index, latest_rep = _latest_reports(files["demo"], chunk_rows, skips)
+  elements = _ElementRows(case_index, latest_rep, suspected_only, skips)
+  for kind in kinds:
+    for path in files[kind]:
+      elements.read(kind, path, chunk_rows)
+  indptr, indices = elements.to_csr()
+  latent, latent_names = _read_latent_classes(release_dir / LATENT_FILE, case_index, skips)
+  cases = JaderCases(ids=case_index.to_numpy(dtype=object), report_numbers=latest_rep,
+                     vocab=list(elements.vocab), indptr=indptr, indices=indices,
+                     latent_class=latent, latent_class_names=latent_names,
+                     skipped=skips.counts, skipped_first_line=skips.first_line)
+  log(f"JADER {release_dir}: {cases.summary()}")
+  return cases
 
-  # Pass 1: the latest 報告回数 of every 識別番号 from the demo file(s).
+
+def _latest_reports(demo_files: Sequence[pathlib.Path], chunk_rows: int, skips: _Skips
+                    ) -> Tuple[pd.Index, np.ndarray]:
+  """Pass 1: the latest 報告回数 of every 識別番号 of the demo file(s).
+
+  Returns (case ids in order of first appearance, their latest 報告回数 int64 [cases]).
+  Raises JaderFormatError when no row is usable.
+  """
   id_parts, rep_parts, line_parts = [], [], []
-  for path in files["demo"]:
+  for path in demo_files:
     for chunk, lines in _read_chunks(path, [ID_COL, REPORT_COL], chunk_rows, skips):
       uniq_ids, id_codes, rep, valid = _clean_keys(chunk, lines, path.name, skips)
       id_parts.append(uniq_ids[id_codes[valid]])
@@ -316,7 +336,7 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
       line_parts.append(lines[valid])
   demo = pd.DataFrame({"id": np.concatenate(id_parts) if id_parts else np.array([], object),
                        "rep": np.concatenate(rep_parts) if rep_parts else np.array([], int)})
-  demo_names = ", ".join(p.name for p in files["demo"])
+  demo_names = ", ".join(p.name for p in demo_files)
   dup = demo.duplicated().to_numpy()
   if dup.any():
     skips.add(f"{demo_names}: duplicate 識別番号 + 報告回数 row (first kept)", dup,
@@ -326,90 +346,106 @@ def load_cases(release_dir: "str | pathlib.Path", suspected_only: bool = False,
     raise JaderFormatError(
         f"{demo_names}: no usable data row (expected one row per report with 識別番号 and "
         f"報告回数); skipped: {skips.counts or 'nothing, the file has only its header'}")
-  case_index = pd.Index(latest.index)
-  latest_rep = latest.to_numpy().astype(np.int64)
-  del demo, id_parts, rep_parts, line_parts
+  return pd.Index(latest.index), latest.to_numpy().astype(np.int64)
 
-  # Pass 2: element rows of the latest report of each case.
-  vocab: Dict[str, int] = {}
-  case_parts, elem_parts = [], []
-  for kind in kinds:
+
+class _ElementRows:
+  """Pass 2: the element rows of the latest report of each case, as (case, element id)
+  pairs, and the element vocabulary (``kind:name`` → id, in order of first sight)."""
+
+  def __init__(self, case_index: pd.Index, latest_rep: np.ndarray, suspected_only: bool,
+               skips: _Skips):
+    self.case_index = case_index
+    self.latest_rep = latest_rep
+    self.suspected_only = suspected_only
+    self.skips = skips
+    self.vocab: Dict[str, int] = {}
+    self.case_parts: List[np.ndarray] = []
+    self.elem_parts: List[np.ndarray] = []
+
+  def read(self, kind: str, path: pathlib.Path, chunk_rows: int) -> None:
+    """Adds the usable rows of one element file (``kind``: drug, reac or hist)."""
     column = ELEMENT_COLUMNS[kind]
-    wanted = [ID_COL, REPORT_COL, column]
-    if kind == "drug":
-      wanted.append(ROLE_COL)
-    for path in files[kind]:
-      for chunk, lines in _read_chunks(path, wanted, chunk_rows, skips):
-        uniq_ids, id_codes, rep, valid = _clean_keys(chunk, lines, path.name, skips)
-        inverse, uniq = pd.factorize(chunk[column], use_na_sentinel=False)
-        uniq = np.asarray(uniq, dtype=object)
-        norm = np.array([nfkc(u) for u in uniq], dtype=object)
-        empty_u = norm == ""
-        control_u = np.array([bool(_CONTROL.search(n)) for n in norm], bool)
-        for bad_u, reason in ((empty_u, f"empty {column}"), (control_u, (
-            f"{column} contains a line break, tab or other control character"))):
-          bad = bad_u[inverse] & valid
-          skips.add(f"{path.name}: {reason}", bad, lines)
-          valid &= ~bad
-        case = case_index.get_indexer(uniq_ids)[id_codes]
-        unknown = (case < 0) & valid
-        skips.add(f"{path.name}: 識別番号 not in the demo file", unknown, lines)
-        valid &= ~unknown
-        stale = valid & (rep != latest_rep[np.maximum(case, 0)])
-        skips.add(f"{path.name}: superseded by a later 報告回数 (expected)", stale, lines)
-        valid &= ~stale
-        if kind == "drug" and suspected_only:
-          role = chunk[ROLE_COL].map(nfkc).to_numpy(dtype=object)
-          concomitant = valid & (role != SUSPECTED)
-          skips.add(f"{path.name}: not 被疑薬 (suspected_only)", concomitant, lines)
-          valid &= ~concomitant
-        elem_of_uniq = np.array([-1 if bad else vocab.setdefault(f"{kind}:{n}", len(vocab))
-                                 for n, bad in zip(norm, empty_u | control_u)], np.int64)
-        case_parts.append(case[valid].astype(np.int64))
-        elem_parts.append(elem_of_uniq[inverse[valid]])
+    wanted = [ID_COL, REPORT_COL, column] + ([ROLE_COL] if kind == "drug" else [])
+    for chunk, lines in _read_chunks(path, wanted, chunk_rows, self.skips):
+      self._add_chunk(kind, column, path.name, chunk, lines)
 
+  def _add_chunk(self, kind: str, column: str, fname: str, chunk: pd.DataFrame,
+                 lines: np.ndarray) -> None:
+    """Normalises a chunk's element names (via their distinct values), counts every
+    skipped row by reason and keeps the rest."""
+    uniq_ids, id_codes, rep, valid = _clean_keys(chunk, lines, fname, self.skips)
+    inverse, uniq = pd.factorize(chunk[column], use_na_sentinel=False)
+    norm = np.array([nfkc(u) for u in np.asarray(uniq, dtype=object)], dtype=object)
+    empty_u = norm == ""
+    control_u = np.array([bool(_CONTROL.search(n)) for n in norm], bool)
+    case = self.case_index.get_indexer(uniq_ids)[id_codes]
+    for reason, bad in (
+        (f"empty {column}", empty_u[inverse]),
+        (f"{column} contains a line break, tab or other control character",
+         control_u[inverse]),
+        ("識別番号 not in the demo file", case < 0),
+        ("superseded by a later 報告回数 (expected)",
+         rep != self.latest_rep[np.maximum(case, 0)]),
+        ("not 被疑薬 (suspected_only)", self._concomitant(kind, chunk))):
+      bad = bad & valid
+      self.skips.add(f"{fname}: {reason}", bad, lines)
+      valid &= ~bad
+    elem_of_uniq = np.array([-1 if bad else self.vocab.setdefault(f"{kind}:{n}",
+                                                                  len(self.vocab))
+                             for n, bad in zip(norm, empty_u | control_u)], np.int64)
+    self.case_parts.append(case[valid].astype(np.int64))
+    self.elem_parts.append(elem_of_uniq[inverse[valid]])
+
+  def _concomitant(self, kind: str, chunk: pd.DataFrame) -> np.ndarray:
+    """bool [rows]: drug rows that are not 被疑薬, when only suspected drugs are kept."""
+    if kind != "drug" or not self.suspected_only:
+      return np.zeros(len(chunk), bool)
+    return chunk[ROLE_COL].map(nfkc).to_numpy(dtype=object) != SUSPECTED
+
+  def to_csr(self) -> Tuple[np.ndarray, np.ndarray]:
+    """(indptr int64 [cases + 1], indices int32): sorted unique element ids per case;
+    a repeated element of a case is counted as skipped and kept once."""
+    num_cases, width = len(self.case_index), max(len(self.vocab), 1)
+    case_arr = (np.concatenate(self.case_parts) if self.case_parts
+                else np.zeros(0, np.int64))
+    elem_arr = (np.concatenate(self.elem_parts) if self.elem_parts
+                else np.zeros(0, np.int64))
+    key = np.sort(case_arr * width + elem_arr)
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    dup = len(case_arr) - len(key)
+    if dup:
+      self.skips.counts["duplicate element within a case (kept once)"] = dup
+    indptr = np.zeros(num_cases + 1, np.int64)
+    np.cumsum(np.bincount(key // width, minlength=num_cases), out=indptr[1:])
+    return indptr, (key % width).astype(np.int32)
+
+
+def _read_latent_classes(side: pathlib.Path, case_index: pd.Index, skips: _Skips
+                         ) -> Tuple[Optional[np.ndarray], Optional[List[str]]]:
+  """The primary latent class per case (-1 where unknown) and the class names from the
+  side file ``latent_classes.csv``; (None, None) when the release has none."""
+  if not side.exists():
+    return None, None
+  try:
+    lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str,
+                      keep_default_na=False, index_col=False)
+  except pd.errors.EmptyDataError:
+    raise JaderFormatError(f"{side}: empty file (expected a header row)") from None
+  except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    raise JaderFormatError(f"{side}: CSV parse error: {e}") from None
   num_cases = len(case_index)
-  vocab_list = list(vocab)
-  case_arr = np.concatenate(case_parts) if case_parts else np.zeros(0, np.int64)
-  elem_arr = np.concatenate(elem_parts) if elem_parts else np.zeros(0, np.int64)
-  del case_parts, elem_parts
-  key = np.sort(case_arr * max(len(vocab_list), 1) + elem_arr)
-  key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-  dup = len(case_arr) - len(key)
-  if dup:
-    skips.counts["duplicate element within a case (kept once)"] = dup
-  del case_arr, elem_arr
-  case_of = key // max(len(vocab_list), 1)
-  indices = (key % max(len(vocab_list), 1)).astype(np.int32)
-  indptr = np.zeros(num_cases + 1, np.int64)
-  np.cumsum(np.bincount(case_of, minlength=num_cases), out=indptr[1:])
-
-  latent, latent_names = None, None
-  side = release_dir / LATENT_FILE
-  if side.exists():
-    try:
-      lat = pd.read_csv(side, encoding=detect_encoding(side), dtype=str,
-                        keep_default_na=False, index_col=False)
-    except pd.errors.EmptyDataError:
-      raise JaderFormatError(f"{side}: empty file (expected a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-      raise JaderFormatError(f"{side}: CSV parse error: {e}") from None
-    cols = _match_columns(side, lat.columns.tolist(), [ID_COL, "primary_class"])
-    pos = case_index.get_indexer(lat[cols[ID_COL]].str.strip())
-    # A class id beyond the case count cannot be real (and would size the name list).
-    cls = np.array([_parse_int(v.strip()) for v in lat[cols["primary_class"]]], np.int64)
-    cls[cls > num_cases] = -1
-    skips.add(f"{LATENT_FILE}: primary_class not an integer in 0..{num_cases} (class "
-              "unknown)", cls < 0, np.arange(len(cls)) + 2)
-    latent = np.full(num_cases, -1, np.int64)
-    latent[pos[pos >= 0]] = cls[pos >= 0]
-    if "primary_class_name" in lat.columns:
-      pairs = {c: n for c, n in zip(cls, lat["primary_class_name"]) if c >= 0}
-      latent_names = [pairs.get(c, "") for c in range(max(pairs, default=-1) + 1)]
-
-  cases = JaderCases(ids=case_index.to_numpy(dtype=object), report_numbers=latest_rep,
-                     vocab=vocab_list, indptr=indptr, indices=indices, latent_class=latent,
-                     latent_class_names=latent_names, skipped=skips.counts,
-                     skipped_first_line=skips.first_line)
-  log(f"JADER {release_dir}: {cases.summary()}")
-  return cases
+  cols = _match_columns(side, lat.columns.tolist(), [ID_COL, "primary_class"])
+  pos = case_index.get_indexer(lat[cols[ID_COL]].str.strip())
+  # A class id beyond the case count cannot be real (and would size the name list).
+  cls = np.array([_parse_int(v.strip()) for v in lat[cols["primary_class"]]], np.int64)
+  cls[cls > num_cases] = -1
+  skips.add(f"{LATENT_FILE}: primary_class not an integer in 0..{num_cases} (class "
+            "unknown)", cls < 0, np.arange(len(cls)) + 2)
+  latent = np.full(num_cases, -1, np.int64)
+  latent[pos[pos >= 0]] = cls[pos >= 0]
+  latent_names = None
+  if "primary_class_name" in lat.columns:
+    pairs = {c: n for c, n in zip(cls, lat["primary_class_name"]) if c >= 0}
+    latent_names = [pairs.get(c, "") for c in range(max(pairs, default=-1) + 1)]
+  return latent, latent_names

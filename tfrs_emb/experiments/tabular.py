@@ -15,6 +15,11 @@ fitted rows as index; evaluation and export then index every labelled row),
 leave-self-out NCA on the fitted rows, ``models.tabular_metric``), ``scratch`` (same
 architecture, no pretraining), ``lightgbm``. The best of finetune, retrieval and
 metric_retrieval on validation at the largest fraction is exported (raw-column signature).
+
+This module holds the ``Config``, the steps and ``run``; the rows and label splits are in
+``tabular_data``, report.md / metrics.json / the UMAP figure in ``tabular_report``, the
+neighbour-label head in ``retrieval.neighbor_head`` and LightGBM's feature matrix in
+``models.lightgbm_baseline``.
 """
 
 import dataclasses
@@ -26,28 +31,20 @@ import numpy as np
 
 from tfrs_emb import reporting
 from tfrs_emb.reporting import figures
-from tfrs_emb.analysis.clustering import project_2d
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import tabular_report
 from tfrs_emb.experiments.common import field
+from tfrs_emb.experiments.tabular_data import (LabelSplit, PreparedTable, eval_rows,
+                                               label_split, prepare, pretraining_features,
+                                               select_rows)
 from tfrs_emb.models import tabular_metric
 from tfrs_emb.models import tabular_training as training
-from tfrs_emb.models.lightgbm_baseline import lightgbm_fit_predict
+from tfrs_emb.models.lightgbm_baseline import lightgbm_features, lightgbm_fit_predict
 from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
-from tfrs_emb.retrieval.neighbors import (cosine_neighbors, knn_vote, l2_neighbors,
-                                          neighbor_label_distribution)
-
-# The talk's Cover Type accuracies (15,120 labelled + 565,892 unlabelled rows).
-TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,
-                 "lightgbm": 0.72489}
-MODEL_LABELS = {"knn_k2": "pretraining + KNN (k=2), frozen",
-                "finetune": "pretraining + fine-tuning",
-                "retrieval": "pretraining + fine-tuning + neighbour-label head",
-                "metric_retrieval": "pretraining + fine-tuning + neighbour labels in a "
-                                    "learned metric (NCA) embedding",
-                "scratch": "same Transformer, no pretraining",
-                "lightgbm": "LightGBM (early stopping)"}
-MODELS = tuple(MODEL_LABELS)
+from tfrs_emb.retrieval.neighbor_head import (RetrievalChoice, Search, choose_mix,
+                                              retrieval_probs)
+from tfrs_emb.retrieval.neighbors import cosine_neighbors, knn_vote, l2_neighbors
 
 
 @dataclasses.dataclass
@@ -98,7 +95,7 @@ class Config:
                                lower=1, upper=256)
   frequency_scale: float = field(1.0, "Periodic embedding: init std of frequencies.",
                                  lower=1e-4, upper=100.0)
-  jit_compile: bool = field(False, "XLA-compile the train steps (slower on 2 CPU cores).")
+  jit_compile: bool = field(False, "XLA-compile the train steps.")
   pretrain_epochs: int = field(20, "Pretraining epochs.", lower=0, upper=10000)
   pretrain_batch_size: int = field(512, "Pretraining batch size.", lower=2, upper=65536)
   pretrain_lr: float = field(1e-3, "Pretraining Adam learning rate.", lower=1e-6, upper=1.0)
@@ -179,223 +176,10 @@ class TabularResult:
   output_dir: pathlib.Path
 
 
-@dataclasses.dataclass
-class PreparedTable:
-  """The labelled table encoded for the models (scaling from the training split only).
-
-  features: ``continuous`` float32 [N, C] scaled (NaN = missing), ``categorical`` int32
-  [N, K]; raw_continuous: float32 [N, C] unscaled (LightGBM); labels: int32 [N];
-  train_idx / eval_idx: the split.
-  """
-  table: tbl.Table
-  schema: tbl.TableSchema
-  scaler: tbl.Scaler
-  features: Dict[str, np.ndarray]
-  raw_continuous: np.ndarray
-  labels: np.ndarray
-  train_idx: np.ndarray
-  eval_idx: np.ndarray
-
-
-def prepare(config: Config) -> PreparedTable:
-  """Reads, splits, infers the schema on the training split and encodes every row."""
-  if not config.data or not config.label_column:
-    raise ValueError("--data (a CSV or Parquet table) and --label_column are required")
-  table = tbl.read_table(config.data)
-  classes = tbl.label_classes(table, config.label_column)
-  labels = tbl.encode_labels(table, config.label_column, classes)
-  if config.max_rows and config.max_rows < len(table):
-    _, keep = tbl.stratified_split(labels, config.max_rows / len(table), config.seed)
-    table, labels = table.subset(keep), labels[keep]
-  train_idx, eval_idx = tbl.stratified_split(labels, config.eval_fraction, config.seed)
-  schema = tbl.infer_schema(
-      table, config.label_column, classes, train_idx,
-      categorical=config.categorical_columns, numeric=config.numeric_columns,
-      drop=config.drop_columns, onehot_groups=config.onehot_groups,
-      max_integer_categories=config.max_integer_categories,
-      min_category_count=config.min_category_count)
-  encoded = tbl.encode_features(table, schema)
-  scaler = tbl.Scaler.fit(encoded["continuous"][train_idx],
-                          tbl.log1p_mask(schema, config.log1p_columns))
-  features = {"continuous": scaler.transform(encoded["continuous"]),
-              "categorical": encoded["categorical"]}
-  return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
-                       train_idx, eval_idx)
-
-
-def _rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:
-  return {k: v[index] for k, v in features.items()}
-
-
-def pretraining_features(config: Config, prep: PreparedTable) -> Dict[str, np.ndarray]:
-  """Label-free rows for pretraining, scaled with the training split's statistics.
-
-  ``pretrain_on``: "train" (training-split features only) or "all" (also the evaluation
-  rows' features, never their labels). Rows of every ``unlabelled_data`` table (same
-  feature columns; a label column there is ignored) are added.
-  """
-  rows = prep.train_idx if config.pretrain_on == "train" else np.arange(len(prep.labels))
-  parts = [_rows(prep.features, rows)]
-  for path in config.unlabelled_data:
-    extra = tbl.encode_features(tbl.read_table(path), prep.schema)
-    parts.append({"continuous": prep.scaler.transform(extra["continuous"]),
-                  "categorical": extra["categorical"]})
-  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def lightgbm_matrix(prep: PreparedTable) -> Tuple[np.ndarray, List[int]]:
-  """LightGBM's view of every row: raw continuous values (NaN = missing), one-hot groups as
-  their 0/1 member columns, categorical columns as ids (flagged categorical).
-
-  Returns (float32 [N, ·], indices of the categorical columns).
-  """
-  parts, categorical, width = [prep.raw_continuous], [], prep.raw_continuous.shape[1]
-  for j, f in enumerate(prep.schema.categorical):
-    ids = prep.features["categorical"][:, j]
-    if f.members:
-      parts.append(np.eye(f.cardinality, dtype=np.float32)[ids][:, tbl.FIRST_CATEGORY_ID:])
-      width += len(f.members)
-    else:
-      parts.append(ids[:, None].astype(np.float32))
-      categorical.append(width)
-      width += 1
-  return np.concatenate(parts, axis=1), categorical
-
-
 def _scores(y_true, y_pred) -> Dict[str, float]:
   from sklearn.metrics import f1_score  # pylint: disable=import-outside-toplevel
   return {"accuracy": float(np.mean(y_true == y_pred)),
           "macro_f1": float(f1_score(y_true, y_pred, average="macro"))}
-
-
-@dataclasses.dataclass
-class RetrievalChoice:
-  """The neighbour head chosen on validation and its validation accuracy."""
-  k: int
-  temperature: float
-  weight: float
-  val_accuracy: float
-
-
-Search = Callable[[np.ndarray, np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
-
-
-def choose_mix(ks: Tuple[int, ...], temperatures: Tuple[float, ...],
-               weights: Tuple[float, ...], sims: np.ndarray, neighbor_y: np.ndarray,
-               val_probs: np.ndarray, val_y: np.ndarray, num_classes: int) -> RetrievalChoice:
-  """Grid over (k, temperature, weight) on the validation rows; ties → the earlier
-  (smaller k, lower temperature, lower weight), so weight 0 = plain fine-tuning wins ties.
-
-  Args:
-    sims: float [Q, k_max] scores of each validation row's nearest index rows, best first
-      (k_max caps every k tried); neighbor_y: int [Q, k_max] their class ids.
-    val_probs: float [Q, classes] the classifier's probabilities; val_y: int [Q].
-  """
-  k_max = sims.shape[1]
-  best = None
-  for k in sorted({min(k, k_max) for k in ks}):
-    for temp in temperatures:
-      hist = neighbor_label_distribution(sims[:, :k], neighbor_y[:, :k], num_classes, temp)
-      for w in sorted(weights):
-        acc = float(np.mean(((1 - w) * val_probs + w * hist).argmax(axis=1) == val_y))
-        if best is None or acc > best.val_accuracy:
-          best = RetrievalChoice(k, temp, w, acc)
-  return best
-
-
-def retrieval_probs(choice: RetrievalChoice, index_emb: np.ndarray, index_y: np.ndarray,
-                    query_emb: np.ndarray, query_probs: np.ndarray, num_classes: int,
-                    search: Search = cosine_neighbors) -> np.ndarray:
-  """Mixed probabilities [Q, classes] of the chosen neighbour head."""
-  sims, idx = search(query_emb, index_emb, choice.k)
-  hist = neighbor_label_distribution(sims, index_y[idx], num_classes, choice.temperature)
-  return (1 - choice.weight) * query_probs + choice.weight * hist
-
-
-def umap_figure(emb: np.ndarray, labels: np.ndarray, class_names, seed: int, title: str):
-  """matplotlib Figure: 2-D UMAP (cosine) of embeddings coloured by class."""
-  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
-  from matplotlib import colormaps  # pylint: disable=import-outside-toplevel
-  xy = project_2d(emb, "umap", seed)
-  fig = Figure(figsize=(7, 6), dpi=110)
-  ax = fig.subplots()
-  cmap = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
-  for c, name in enumerate(class_names):
-    sel = labels == c
-    ax.scatter(xy[sel, 0], xy[sel, 1], s=3, color=cmap(c % cmap.N), label=name)
-  ax.legend(markerscale=4, fontsize=7, loc="best")
-  ax.set_title(title, fontsize=9)
-  ax.set_xticks([])
-  ax.set_yticks([])
-  fig.tight_layout()
-  return fig
-
-
-def report_markdown(rows: List[dict], config: Config, prep: PreparedTable,
-                    pretrain_seconds: float, extra: Dict[str, str], n_pretrain: int) -> str:
-  """report.md: accuracy per model and label fraction, the inferred schema, the notes."""
-  fractions = sorted({r["label_fraction"] for r in rows})
-  talk = config.label_column == "Cover_Type"
-  table = []
-  for model in MODELS:
-    line = {"model": MODEL_LABELS[model]}
-    if talk:
-      line["talk accuracy"] = TALK_ACCURACY.get(model)
-    for f in fractions:
-      r = next(r for r in rows if r["model"] == model and r["label_fraction"] == f)
-      line[f"acc @{f:g}"] = r["accuracy"]
-      line[f"macro-F1 @{f:g}"] = r["macro_f1"]
-    table.append(line)
-  cols = ["model"] + (["talk accuracy"] if talk else []) + [
-      c for f in fractions for c in (f"acc @{f:g}", f"macro-F1 @{f:g}")]
-  detail = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
-                                           "val_accuracy", "seconds", "labelled_rows"])
-  schema = reporting.markdown_table(prep.schema.describe(),
-                                    ["feature", "type", "categories", "decided by"])
-  notes = "\n".join(f"- {k}: {v}" for k, v in extra.items())
-  pretrain_desc = (f"the features (no labels) of {n_pretrain} rows: the training split"
-                   + (" and the evaluation rows (transductive, as in the talk)"
-                      if config.pretrain_on == "all" else " only (inductive)")
-                   + (f", plus {', '.join(config.unlabelled_data)}"
-                      if config.unlabelled_data else ""))
-  return f"""# Tabular contrastive Transformer: `{config.data}` → `{config.label_column}`
-
-One stratified split (seed {config.seed}): {len(prep.train_idx)} training rows,
-{len(prep.eval_idx)} evaluation rows; classes {list(prep.schema.classes)}. Evaluation rows
-are never used for labels, scaling, vocabularies or model choice; pretraining saw
-{pretrain_desc}. At label fraction f, a stratified f-share of the training split is
-labelled; {config.val_fraction:.0%} of those labelled rows are held out for early stopping
-and every choice (retrieval head, exported model); KNN uses all labelled rows. Where that
-holdout has fewer than {config.crossfit_below} rows, the Transformer rows are cross-fitted
-instead: {config.crossfit_folds} stratified folds of all labelled rows, one model per fold
-early-stopped on its held-out fold (evaluation probabilities averaged), and every choice is
-made on the out-of-fold predictions of all labelled rows (`val_accuracy`, `val_rows`);
-LightGBM keeps the holdout (notes `choices @f`).
-{"The talk's column: 15,120 labelled Kaggle rows plus 565,892 unlabelled rows, scored on Kaggle's test labels (not comparable in absolute terms)." if talk else ""}
-
-{reporting.markdown_table(table, cols)}
-
-Per run (`seconds`: that model's training + prediction wall time; `retrieval` includes its
-fine-tuning; pretraining {pretrain_seconds:.0f} s is shared by knn_k2, finetune and
-retrieval and not included):
-
-{detail}
-
-Columns ({len(prep.schema.continuous)} continuous, {len(prep.schema.categorical)} categorical;
-categorical id 0 = missing, 1 = out of vocabulary):
-
-{schema}
-
-Architecture: d={config.dim}, {config.num_heads} heads, {config.num_layers} layers,
-numeric embedding `{config.numeric_embedding}`, log1p columns {list(config.log1p_columns)};
-pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
-{config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
-{config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x
-{config.encoder_lr_multiplier}, head-only warm-up epochs {list(config.probe_epochs)}, patience
-{config.patience}.
-
-{notes}
-"""
 
 
 @dataclasses.dataclass
@@ -408,33 +192,6 @@ class Pretrained:
   num_rows: int
   frozen_train: np.ndarray
   frozen_test: np.ndarray
-
-
-@dataclasses.dataclass
-class LabelSplit:
-  """One label fraction: ``lab`` indexes the labelled rows within the training split, of
-  which ``fit_idx`` train and ``val_idx`` (absolute row indices) validate (LightGBM's
-  early stopping). ``folds``: (trained, held-out) absolute row indices of each model fit:
-  the holdout ``[(fit_idx, val_idx)]``, or, cross-fitted (``Config.crossfit_below``), K
-  stratified folds of all labelled rows, each held out once. Early stopping uses a fold's
-  held-out rows; every choice uses the held-out rows of all folds (``selection_idx``),
-  each predicted by the models that did not train on it."""
-  fraction: float
-  lab: np.ndarray
-  fit_idx: np.ndarray
-  val_idx: np.ndarray
-  folds: List[Tuple[np.ndarray, np.ndarray]]
-
-  @property
-  def selection_idx(self) -> np.ndarray:
-    """Rows every choice is scored on: the held-out rows, fold after fold."""
-    return np.concatenate([held for _, held in self.folds])
-
-  @property
-  def index_idx(self) -> np.ndarray:
-    """Every labelled row, in the order of the first fold's (trained, held-out) rows: the
-    neighbour index for evaluation rows and export."""
-    return np.concatenate(self.folds[0])
 
 
 @dataclasses.dataclass
@@ -483,11 +240,6 @@ def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
           "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
 
 
-def _test_rows(prep: PreparedTable) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
-  """Features and labels of the evaluation rows."""
-  return _rows(prep.features, prep.eval_idx), prep.labels[prep.eval_idx]
-
-
 def load_and_split(config: Config, log: common.Log) -> PreparedTable:
   """Load step: reads, splits and encodes the table (``prepare``) and logs the schema."""
   prep = prepare(config)
@@ -524,32 +276,16 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
   seconds = time.time() - t0
   weights = encoder.get_weights()
   log(f"pretraining: {seconds:.1f} s")
-  frozen_test = training.embed(encoder, _test_rows(prep)[0])
-  frozen_train = training.embed(encoder, _rows(prep.features, prep.train_idx))
+  frozen_test = training.embed(encoder, eval_rows(prep)[0])
+  frozen_train = training.embed(encoder, select_rows(prep.features, prep.train_idx))
   return Pretrained(arch, weights, seconds, int(len(pretrain_f["continuous"])),
                     frozen_train, frozen_test)
-
-
-def label_split(config: Config, prep: PreparedTable, frac: float) -> LabelSplit:
-  """Split step of one label fraction: the stratified labelled subset of the training
-  split (all of it at 1.0) and its fit / validation halves."""
-  train_idx, train_y = prep.train_idx, prep.labels[prep.train_idx]
-  _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
-            else (None, np.arange(len(train_idx))))
-  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
-  fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
-  folds = [(fit_idx, val_idx)]
-  if len(val_idx) < config.crossfit_below:
-    labelled = train_idx[lab]
-    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, config.seed + 2)
-    folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
-  return LabelSplit(frac, lab, fit_idx, val_idx, folds)
 
 
 def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
   """KNN step: k=2 vote over the labelled rows in the frozen pretrained embedding."""
   train_y = prep.labels[prep.train_idx]
-  test_y = _test_rows(prep)[1]
+  test_y = eval_rows(prep)[1]
   t = time.time()
   pred = knn_vote(pre.frozen_train[split.lab], train_y[split.lab], pre.frozen_test,
                   len(prep.schema.classes), k=2)
@@ -578,11 +314,11 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
   fold's trained rows with early stopping on its held-out rows, and scores it;
   ``ensemble_heads`` times per fold at this fraction (head i of fold j from
   seed + 100 i + 1000 j), probabilities averaged."""
-  y, (test_f, test_y) = prep.labels, _test_rows(prep)
+  y, (test_f, test_y) = prep.labels, eval_rows(prep)
   t = time.time()
   folds, held_probs = [], []
   for j, (fit_idx, held_idx) in enumerate(split.folds):
-    fit_f, held_f = _rows(prep.features, fit_idx), _rows(prep.features, held_idx)
+    fit_f, held_f = select_rows(prep.features, fit_idx), select_rows(prep.features, held_idx)
     heads = []
     for i in range(ensemble_heads(config, split.fraction)):
       seed = config.seed + 100 * i + 1000 * j
@@ -631,10 +367,10 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
   trained rows as index (in its model's embedding) and its held-out rows as queries; then
   every labelled row is the index, in the first fold's model's embedding."""
   t = time.time()
-  spaces = [tuple(training.embed(heads[0].encoder, _rows(prep.features, rows))
+  spaces = [tuple(training.embed(heads[0].encoder, select_rows(prep.features, rows))
                   for rows in fold)
             for heads, fold in zip(finetuned.folds, split.folds)]
-  test_emb = training.embed(finetuned.folds[0][0].encoder, _test_rows(prep)[0])
+  test_emb = training.embed(finetuned.folds[0][0].encoder, eval_rows(prep)[0])
   return _neighbor_head("retrieval", prep, split, finetuned, spaces, test_emb,
                         config.retrieval_k, config.retrieval_temperatures,
                         config.retrieval_weights, cosine_neighbors, t)
@@ -651,7 +387,7 @@ def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned
   labelled row is the index for the evaluation rows. ``spaces[j]``: fold j's (trained,
   held-out) rows embedded in the space ``search`` works in; ``test_emb``: the evaluation
   rows in the first fold's space; ``started``: when the row's own work began."""
-  y, test_y = prep.labels, _test_rows(prep)[1]
+  y, test_y = prep.labels, eval_rows(prep)[1]
   n_classes = len(prep.schema.classes)
   k_max = min(max(ks), min(len(fit) for fit, _ in split.folds))
   found = [search(held_emb, fit_emb, k_max) for fit_emb, held_emb in spaces]
@@ -680,13 +416,13 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
     metric = tabular_metric.NeighborMetricEncoder(
         len(prep.schema.continuous), prep.schema.cardinalities, config.metric_dim)
     tabular_metric.fit_neighbor_metric(
-        metric, _rows(prep.features, fit_idx), prep.labels[fit_idx],
+        metric, select_rows(prep.features, fit_idx), prep.labels[fit_idx],
         epochs=config.metric_epochs, batch_size=config.metric_batch_size,
         lr=config.metric_lr, seed=config.seed + 1000 * j)
     metrics.append(metric)
-    spaces.append(tuple(tabular_metric.embed_rows(metric, _rows(prep.features, rows))
+    spaces.append(tuple(tabular_metric.embed_rows(metric, select_rows(prep.features, rows))
                         for rows in (fit_idx, held_idx)))
-  test_emb = tabular_metric.embed_rows(metrics[0], _test_rows(prep)[0])
+  test_emb = tabular_metric.embed_rows(metrics[0], eval_rows(prep)[0])
   return _neighbor_head("metric_retrieval", prep, split, finetuned, spaces, test_emb,
                         config.metric_k, config.metric_temperatures, config.retrieval_weights,
                         l2_neighbors, t, metrics[0])
@@ -702,7 +438,7 @@ def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, L
       x[prep.eval_idx], max_trees=config.lgbm_max_trees, lr=config.lgbm_lr,
       num_leaves=config.lgbm_num_leaves, early_stopping=config.lgbm_early_stopping,
       seed=config.seed, categorical_features=cats)
-  return _row("lightgbm", split, _test_rows(prep)[1], pred, time.time() - t), best_iter
+  return _row("lightgbm", split, eval_rows(prep)[1], pred, time.time() - t), best_iter
 
 
 def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
@@ -745,7 +481,7 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
               out: pathlib.Path) -> str:
   """UMAP step: writes umap_pretrained.png of the frozen evaluation embeddings; the note."""
   t = time.time()
-  fig = umap_figure(pre.frozen_test, _test_rows(prep)[1], list(prep.schema.classes),
+  fig = tabular_report.umap_figure(pre.frozen_test, eval_rows(prep)[1], list(prep.schema.classes),
                     config.seed,
                     f"UMAP of pretrained [CLS] embeddings, {len(prep.eval_idx)} evaluation rows")
   # Class names come from the user's label column and may be Japanese.
@@ -776,16 +512,6 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
   return export_path, note
 
 
-def write_outputs(out: pathlib.Path, config: Config, prep: PreparedTable, pre: Pretrained,
-                  rows: List[dict], extra: Dict[str, str], metrics: dict) -> None:
-  """Report step: metrics.json (``metrics`` plus the rows) and report.md."""
-  reporting.write_json(out / "metrics.json", {
-      "rows": rows, "pretrain_seconds": pre.seconds, "pretrain_rows": pre.num_rows,
-      **metrics, "config": common.config_dict(config)})
-  reporting.write_text(out / "report.md", report_markdown(
-      rows, config, prep, pre.seconds, extra, pre.num_rows))
-
-
 def run(config: Config, log: common.Log = common.no_log,
         reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
   """Runs every step and writes the outputs: load → pretrain → per label fraction (split,
@@ -809,7 +535,7 @@ def run(config: Config, log: common.Log = common.no_log,
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
   pre = pretrain_step(config, prep, out, log)
-  lgbm = lightgbm_matrix(prep)
+  lgbm = lightgbm_features(prep.raw_continuous, prep.features["categorical"], prep.schema)
 
   rows, extra, last = [], {}, None
   for frac in sorted(float(f) for f in config.label_fractions):
@@ -828,12 +554,12 @@ def run(config: Config, log: common.Log = common.no_log,
                         "columns": prep.schema.describe()},
              "missing_shares": missing, "machine_before": conditions, "machine_after": after}
   # Metrics and report first: a failed export must not lose them.
-  write_outputs(out, config, prep, pre, rows, extra, metrics)
+  tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
   export_path = None
   if config.export_dir and last is not None:
     export_path, extra["exported"] = export_step(config, prep, last)
     metrics["export_path"] = str(export_path)
-    write_outputs(out, config, prep, pre, rows, extra, metrics)
+    tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                           "seconds"])
   return TabularResult(rows, table, pre.seconds, export_path, out)

@@ -1,0 +1,56 @@
+"""Tabular experiment rows: pretraining rows, label splits (holdout or cross-fitted)."""
+
+import dataclasses
+
+import numpy as np
+
+from tfrs_emb.data import table as tbl
+from tfrs_emb.experiments import tabular
+from tfrs_emb.experiments import tabular_data
+
+
+def _csv(path, n=40, with_label=True, seed=0):
+  rng = np.random.default_rng(seed)
+  lines = ["x, kind, y" if with_label else "x, kind"]
+  for i in range(n):
+    cells = [f"{rng.normal():.3f}", rng.choice(["a", "b", "c"])]
+    lines.append(", ".join(cells + ([str(i % 2)] if with_label else [])))
+  path.write_text("\n".join(lines) + "\n")
+  return path
+
+
+def test_pretraining_rows_train_all_and_unlabelled_files(tmp_path):
+  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv")), label_column="y",
+                       eval_fraction=0.25)
+  unlabelled = str(_csv(tmp_path / "u.csv", n=10, with_label=False, seed=1))
+  sizes = {}
+  for on in ("train", "all"):
+    for extra in ((), (unlabelled,)):
+      c = dataclasses.replace(cfg, pretrain_on=on, unlabelled_data=extra)
+      prep = tabular_data.prepare(c)
+      f = tabular_data.pretraining_features(c, prep)
+      assert f["categorical"].shape == (len(f["continuous"]), 1)
+      sizes[on, len(extra)] = len(f["continuous"])
+  assert sizes == {("train", 0): 30, ("all", 0): 40, ("train", 1): 40, ("all", 1): 50}
+  # The extra file's rows are scaled with the training split's statistics.
+  c = dataclasses.replace(cfg, unlabelled_data=(unlabelled,))
+  prep = tabular_data.prepare(c)
+  raw = tbl.encode_features(tbl.read_table(unlabelled), prep.schema)["continuous"]
+  np.testing.assert_allclose(tabular_data.pretraining_features(c, prep)["continuous"][40:],
+                             prep.scaler.transform(raw), atol=1e-6)
+
+
+def test_label_split_cross_fits_below_the_threshold(tmp_path):
+  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv", n=200)), label_column="y",
+                       eval_fraction=0.25, crossfit_folds=4)
+  prep = tabular_data.prepare(cfg)
+  holdout = tabular_data.label_split(dataclasses.replace(cfg, crossfit_below=0), prep, 1.0)
+  assert len(holdout.folds) == 1
+  assert np.array_equal(holdout.selection_idx, holdout.val_idx)
+  split = tabular_data.label_split(cfg, prep, 1.0)  # 23 validation rows < 1000
+  labelled = prep.train_idx[split.lab]
+  assert len(split.folds) == 4
+  assert np.array_equal(np.sort(split.selection_idx), labelled)  # each row held out once
+  assert np.array_equal(np.sort(split.index_idx), labelled)
+  for fit, held in split.folds:
+    assert not np.intersect1d(fit, held).size and len(fit) + len(held) == len(labelled)

@@ -1,0 +1,126 @@
+"""The tabular experiment's rows: the labelled table read, split and encoded once
+(``PreparedTable``), the label-free rows for pretraining, and each label fraction's
+labelled subset with its holdout or cross-fitting folds (``LabelSplit``).
+
+``config`` arguments are ``experiments.tabular.Config``.
+"""
+
+import dataclasses
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from tfrs_emb.data import table as tbl
+
+
+@dataclasses.dataclass
+class PreparedTable:
+  """The labelled table encoded for the models (scaling from the training split only).
+
+  features: ``continuous`` float32 [N, C] scaled (NaN = missing), ``categorical`` int32
+  [N, K]; raw_continuous: float32 [N, C] unscaled (LightGBM); labels: int32 [N];
+  train_idx / eval_idx: the split.
+  """
+  table: tbl.Table
+  schema: tbl.TableSchema
+  scaler: tbl.Scaler
+  features: Dict[str, np.ndarray]
+  raw_continuous: np.ndarray
+  labels: np.ndarray
+  train_idx: np.ndarray
+  eval_idx: np.ndarray
+
+
+def prepare(config) -> PreparedTable:
+  """Reads, splits, infers the schema on the training split and encodes every row."""
+  if not config.data or not config.label_column:
+    raise ValueError("--data (a CSV or Parquet table) and --label_column are required")
+  table = tbl.read_table(config.data)
+  classes = tbl.label_classes(table, config.label_column)
+  labels = tbl.encode_labels(table, config.label_column, classes)
+  if config.max_rows and config.max_rows < len(table):
+    _, keep = tbl.stratified_split(labels, config.max_rows / len(table), config.seed)
+    table, labels = table.subset(keep), labels[keep]
+  train_idx, eval_idx = tbl.stratified_split(labels, config.eval_fraction, config.seed)
+  schema = tbl.infer_schema(
+      table, config.label_column, classes, train_idx,
+      categorical=config.categorical_columns, numeric=config.numeric_columns,
+      drop=config.drop_columns, onehot_groups=config.onehot_groups,
+      max_integer_categories=config.max_integer_categories,
+      min_category_count=config.min_category_count)
+  encoded = tbl.encode_features(table, schema)
+  scaler = tbl.Scaler.fit(encoded["continuous"][train_idx],
+                          tbl.log1p_mask(schema, config.log1p_columns))
+  features = {"continuous": scaler.transform(encoded["continuous"]),
+              "categorical": encoded["categorical"]}
+  return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
+                       train_idx, eval_idx)
+
+
+def select_rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:
+  """Rows ``index`` of every feature array."""
+  return {k: v[index] for k, v in features.items()}
+
+
+def pretraining_features(config, prep: PreparedTable) -> Dict[str, np.ndarray]:
+  """Label-free rows for pretraining, scaled with the training split's statistics.
+
+  ``pretrain_on``: "train" (training-split features only) or "all" (also the evaluation
+  rows' features, never their labels). Rows of every ``unlabelled_data`` table (same
+  feature columns; a label column there is ignored) are added.
+  """
+  rows = prep.train_idx if config.pretrain_on == "train" else np.arange(len(prep.labels))
+  parts = [select_rows(prep.features, rows)]
+  for path in config.unlabelled_data:
+    extra = tbl.encode_features(tbl.read_table(path), prep.schema)
+    parts.append({"continuous": prep.scaler.transform(extra["continuous"]),
+                  "categorical": extra["categorical"]})
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def eval_rows(prep: PreparedTable) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+  """Features and labels of the evaluation rows."""
+  return select_rows(prep.features, prep.eval_idx), prep.labels[prep.eval_idx]
+
+
+@dataclasses.dataclass
+class LabelSplit:
+  """One label fraction: ``lab`` indexes the labelled rows within the training split, of
+  which ``fit_idx`` train and ``val_idx`` (absolute row indices) validate (LightGBM's
+  early stopping). ``folds``: (trained, held-out) absolute row indices of each model fit:
+  the holdout ``[(fit_idx, val_idx)]``, or, cross-fitted (``Config.crossfit_below``), K
+  stratified folds of all labelled rows, each held out once. Early stopping uses a fold's
+  held-out rows; every choice uses the held-out rows of all folds (``selection_idx``),
+  each predicted by the models that did not train on it."""
+  fraction: float
+  lab: np.ndarray
+  fit_idx: np.ndarray
+  val_idx: np.ndarray
+  folds: List[Tuple[np.ndarray, np.ndarray]]
+
+  @property
+  def selection_idx(self) -> np.ndarray:
+    """Rows every choice is scored on: the held-out rows, fold after fold."""
+    return np.concatenate([held for _, held in self.folds])
+
+  @property
+  def index_idx(self) -> np.ndarray:
+    """Every labelled row, in the order of the first fold's (trained, held-out) rows: the
+    neighbour index for evaluation rows and export."""
+    return np.concatenate(self.folds[0])
+
+
+def label_split(config, prep: PreparedTable, frac: float) -> LabelSplit:
+  """Split step of one label fraction: the stratified labelled subset of the training
+  split (all of it at 1.0) and its fit / validation halves."""
+  train_idx, train_y = prep.train_idx, prep.labels[prep.train_idx]
+  _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
+            else (None, np.arange(len(train_idx))))
+  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
+  fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
+  folds = [(fit_idx, val_idx)]
+  if len(val_idx) < config.crossfit_below:
+    labelled = train_idx[lab]
+    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, config.seed + 2)
+    folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
+  return LabelSplit(frac, lab, fit_idx, val_idx, folds)
