@@ -16,7 +16,7 @@ from tfrs_emb.data import sets as set_files
 from tfrs_emb.experiments import set2vec
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-METHODS = ["keras_cbow", "gensim_cbow", "popularity", "random"]
+METHODS = ["keras_cbow", "gensim_cbow", "ease", "item_knn", "popularity", "random"]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,17 @@ def test_synthetic_default_rows_and_metrics_json(synthetic_run):
     assert 0.0 <= by[name]["heldout_recall@10"] <= 1.0
   for name in ("keras_cbow", "gensim_cbow", "random"):
     assert 0.0 <= by[name]["label_agreement@10"] <= 1.0
-  assert "label_agreement@10" not in by["popularity"]
+  for name in ("ease", "item_knn", "popularity"):
+    assert "label_agreement@10" not in by[name]
+  # EASE: λ chosen on the validation split from the grid, saved with its curve.
+  from tfrs_emb.models import ease  # pylint: disable=import-outside-toplevel
+  assert by["ease"]["ease_lambda"] in ease.LAMBDA_GRID
+  assert len(by["ease"]["ease_validation"]) == len(ease.LAMBDA_GRID)
+  assert by["ease"]["ease_items"] == m["vocab_size"] and not by["ease"]["ease_restricted"]
+  assert f"λ={by['ease']['ease_lambda']:g}" in " ".join(result.notes)
+  # The peers learn the latent classes' co-occurrence: far above random.
+  assert min(by["ease"]["heldout_recall@10"], by["item_knn"]["heldout_recall@10"]) \
+      > by["random"]["heldout_recall@10"] + 0.05
   assert by["keras_cbow"]["train_seconds"] > 0 and by["gensim_cbow"]["tokens_per_s"] > 0
   assert by["keras_cbow"]["kernel"] in ("fused", "tf") and "kernel" not in by["gensim_cbow"]
   # Drugs of one latent class co-occur: a trained CBOW beats random vectors on labels.
@@ -85,6 +95,8 @@ def test_trainer_long_format_with_order_and_labels(tmp_path):
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| keras_cbow |" in proc.stdout and "the last element of each held out" in proc.stdout
+  assert "| ease |" in proc.stdout and "| item_knn |" in proc.stdout
+  assert "EASE validation: λ 1: " in proc.stdout
   m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
   assert m["ordered"] and m["eval_sets"] == 100 and m["sets"] == 600
   assert m["labelled_elements"] == 40 and m["export_path"] == ""

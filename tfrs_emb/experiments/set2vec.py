@@ -143,13 +143,15 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
-  heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2)
+  heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2,
+                                       log=log)
   rows = []
   for m in methods:
     rows.append({"method": m.name, **heldout[m.name],
                  **_label_agreement(labels, corpus.vocab, m.vocab, m.vectors, k),
                  **m.speed()})
-  rows.append({"method": set_methods.POPULARITY, **heldout[set_methods.POPULARITY]})
+  for name in (set_methods.EASE, set_methods.ITEM_KNN, set_methods.POPULARITY):
+    rows.append({"method": name, **heldout[name]})
   noise = set_methods.random_vectors(len(result.vocab), config.dim, config.seed + 1)
   rows.append({"method": set_methods.RANDOM, **heldout[set_methods.RANDOM],
                **_label_agreement(labels, corpus.vocab, result.vocab, noise, k)})
@@ -165,7 +167,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
            "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "
            "the log noise prior (noise exponent · log training count: log P(element | set) "
            "instead of lift); unanswered = held-out element outside the method's vocabulary "
-           "(min_count) or no known context."]
+           "(min_count) or no known context.",
+           set_methods.peer_note(heldout)]
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
                  "random = untrained random vectors.")

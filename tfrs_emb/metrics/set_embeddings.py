@@ -91,6 +91,32 @@ def hold_out(indptr: np.ndarray, indices: np.ndarray, num_sets: int, seed: int =
                  ctx_indices, ordered)
 
 
+def validation_hold_out(held: HeldOut, num_sets: int, seed: int = 0) -> HeldOut:
+  """A validation split carved from ``held``'s training sets, never its evaluation sets.
+
+  ``num_sets`` sets that are not evaluation sets lose one element each (``hold_out``, the
+  last one when ``held.ordered``); the evaluation sets' remaining elements stay in the
+  validation training corpus, so a method tuned on it sees as many sets as the real run.
+
+  Returns:
+    HeldOut whose rows are the non-evaluation training sets, then the evaluation sets'
+    remaining elements (``set_ids`` index that corpus).
+  """
+  indptr = np.asarray(held.train_indptr, np.int64)
+  rest = np.ones(len(indptr) - 1, bool)
+  rest[held.set_ids] = False
+  rows = np.nonzero(rest)[0]
+  lengths = np.diff(indptr)[rows]
+  sub_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+  sub_indices = held.train_indices[np.repeat(indptr[rows] - sub_indptr[:-1], lengths)
+                                   + np.arange(sub_indptr[-1])]
+  val = hold_out(sub_indptr, sub_indices, num_sets, seed=seed, ordered=held.ordered)
+  val.train_indptr = np.concatenate([val.train_indptr,
+                                     val.train_indptr[-1] + held.ctx_indptr[1:]])
+  val.train_indices = np.concatenate([val.train_indices, held.ctx_indices])
+  return val
+
+
 def noise_log_prior(counts: np.ndarray, exponent: float = 0.75) -> np.ndarray:
   """float32 ``exponent · log(count)``: the log of the negative-sampling noise distribution
   (up to a constant), for elements counted at least once (-inf otherwise).

@@ -155,7 +155,7 @@ def tune(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
          max_items: int = MAX_ITEMS, log: Log = no_log) -> Tuple[float, Dict[float, float]]:
   """Chooses λ: fits EASE on a validation split's training sets for every λ of ``grid``
   (one Gram matrix, one inverse per λ) and keeps the best ``evaluate(scorer)`` (the first
-  on ties).
+  on ties; nan, e.g. no validation sets, counts as the worst).
 
   Args:
     indptr, indices: CSR of the validation split's training sets (never evaluation sets).
@@ -174,7 +174,9 @@ def tune(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
   for lam in grid:
     curve[float(lam)] = float(evaluate(Ease(items, ease_weights(gram, lam), counts,
                                             float(lam)).scorer()))
-  best = max(curve, key=lambda lam: (curve[lam], -list(curve).index(lam)))
+  order = list(curve)
+  best = max(order, key=lambda lam: (np.nan_to_num(curve[lam], nan=-np.inf),
+                                     -order.index(lam)))
   log("EASE validation: " + ", ".join(f"λ {lam:g}: {v:.4f}" for lam, v in curve.items())
       + f" → λ {best:g}")
   return best, curve
