@@ -42,7 +42,19 @@ class Config(set_methods.CbowConfig):
   moves (label_agreement@10 at the random level); 1,024-element batches, 20 epochs and
   rate 0.05 match gensim there. A corpus with few, very frequent elements may need a lower
   rate (groceries diverges at 0.05: configs/set2vec_groceries.flags uses 0.008).
+
+  The fused op runs with jader_w2v's settings: noise per target and the word2vec input
+  update. With per-set noise and the exact update, long sets (sessions of tens to hundreds
+  of elements) do not train: every target of a set shares its few noise elements, whose
+  output rows get one push per target from nearly the same context, and each context
+  vector gets 1/(L − 1) of the update.
   """
+  noise_per_target: bool = field(True, "Keras, fused op: every target draws --negatives "
+                                 "noise elements of its own (as gensim) instead of sharing "
+                                 "its set's --shared_negatives.")
+  fused_input_update: str = field("word2vec", "Keras input update when the fused op runs "
+                                  "(empty = --input_update, which the TF step keeps).",
+                                  choices=("",) + cbow.INPUT_UPDATES)
   epochs: int = field(20, "Epochs (both methods).", lower=1)
   tokens_per_batch: int = field(1024, "Keras: elements per batch (rows × set length).",
                                 lower=2)
