@@ -144,3 +144,6 @@ def test_long_ordered_sessions_train_with_the_defaults(tmp_path):
   by = {r["method"]: r for r in fixed.rows}
   assert by["keras_cbow"]["label_agreement@10"] > 5 * by["random"]["label_agreement@10"]
   assert by["keras_cbow"]["heldout_recall@10+prior"] >= by["popularity"]["heldout_recall@10"]
+  # Every session is an evaluation set: EASE validates on their remaining elements.
+  assert by["ease"]["ease_validation_sets"] == 200
+  assert not any(np.isnan(v) for v in by["ease"]["ease_validation"].values())

@@ -143,3 +143,18 @@ def test_validation_hold_out_never_uses_the_evaluation_sets(ordered):
   tail = val.train_indices[val.train_indptr[len(rest)]:]
   np.testing.assert_array_equal(tail, held.ctx_indices)
   assert len(val.train_indices) == len(held.train_indices) - 60
+
+
+def test_validation_hold_out_uses_the_remaining_elements_when_all_sets_are_evaluated():
+  rng = np.random.default_rng(4)
+  lengths = rng.integers(4, 9, 40)
+  indptr = np.concatenate([[0], np.cumsum(lengths)])
+  indices = np.concatenate([rng.choice(50, n, replace=False) for n in lengths])
+  held = se.hold_out(indptr, indices, 100, seed=0, ordered=True)   # every set evaluated
+  assert len(held) == 40
+  val = se.validation_hold_out(held, 40, seed=1)
+  assert len(val) == 40
+  for q, s in enumerate(val.set_ids):
+    remaining = held.ctx_indices[held.ctx_indptr[s]:held.ctx_indptr[s + 1]]
+    assert val.targets[q] == remaining[-1] and val.targets[q] != held.targets[s]
+  assert len(val.train_indices) == len(held.train_indices) - 40

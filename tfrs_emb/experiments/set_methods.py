@@ -185,10 +185,11 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
   negative-sampling noise distribution (its noise exponent · log training count),
   which turns the lift-like raw score into an estimate of log P(element | set).
   EASE's λ is chosen on a validation split of the training sets
-  (``set_embeddings.validation_hold_out``, as many sets as ``held``; never the evaluation
-  sets) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets; its row
-  adds ``ease_lambda``, ``ease_validation`` (λ → validation recall) and ``ease_items``
-  (elements modelled: fewer than the vocabulary beyond ``ease_max_items``).
+  (``set_embeddings.validation_hold_out``, as many sets as ``held``; evaluation targets
+  never enter) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets; its
+  row adds ``ease_lambda``, ``ease_validation`` (λ → validation recall),
+  ``ease_validation_sets`` and ``ease_items`` (elements modelled: fewer than the
+  vocabulary beyond ``ease_max_items``, then ``ease_restricted``).
 
   Returns:
     method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]
@@ -212,8 +213,8 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[Method],
   model = ease.fit(held.train_indptr, held.train_indices, len(vocab), lam,
                    max_items=ease_max_items)
   out[EASE] = {**set_embeddings.heldout_recall(held, model.scorer(), k),
-               "ease_lambda": lam, "ease_validation": curve, "ease_items": len(model.items),
-               "ease_restricted": model.restricted}
+               "ease_lambda": lam, "ease_validation": curve, "ease_validation_sets": len(val),
+               "ease_items": len(model.items), "ease_restricted": model.restricted}
   out[ITEM_KNN] = set_embeddings.heldout_recall(
       held, item_knn.fit(held.train_indptr, held.train_indices, len(vocab)).scorer(), k)
   out[POPULARITY] = set_embeddings.heldout_recall(
@@ -236,8 +237,9 @@ def peer_variant(scores: Dict[str, Any]) -> str:
 def peer_note(heldout: Dict[str, Dict[str, Any]]) -> str:
   """The table note on the EASE and item-kNN rows (chosen λ, the validation split)."""
   return (f"{EASE}: Steck's closed-form linear set completion, {peer_variant(heldout[EASE])} "
-          f"chosen on a validation hold-out of the training sets (never the evaluation "
-          f"sets) over {len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements "
+          f"chosen on a validation hold-out of {heldout[EASE]['ease_validation_sets']:,d} "
+          f"training sets (the evaluation sets' held-out elements never enter) over "
+          f"{len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements "
           f"only the most frequent are modelled, the rest ranked by popularity below them. "
           f"{ITEM_KNN}: cosine co-occurrence neighbours, scores summed over the set.")
 
