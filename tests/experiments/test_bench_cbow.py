@@ -67,14 +67,18 @@ def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
   by = [(r["method"], r.get("variant", "")) for r in result.rows]
   assert by == [("gensim", ""), ("gensim", "noise_exponent=0.5"),
                 ("keras", "learning_rate=0.05,tokens_per_batch=1024"),
-                ("keras", "learning_rate=1000000.0 (diverged)"), ("popularity", ""),
-                ("random", "")]
+                ("keras", "learning_rate=1000000.0 (diverged)"),
+                ("ease", result.rows[4]["variant"]), ("item_knn", ""),
+                ("popularity", ""), ("random", "")]
   for r in result.rows[:3]:
     assert r["epochs"] == 2 and r["train_seconds"] > 0 and r["tokens_per_s"] > 0
     assert 0.0 <= r["heldout_recall@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
-  assert result.rows[4]["heldout_recall@10"] > result.rows[5]["heldout_recall@10"]
+  assert min(r["heldout_recall@10"] for r in result.rows[4:7]) > result.rows[7][
+      "heldout_recall@10"]
   assert result.rows[2]["kernel"] in ("fused", "tf") and "kernel" not in result.rows[0]
   assert ("| method | variant | kernel | epochs | train_seconds | tokens_per_s | heldout_recall@10 "
           "| class_agreement@10 |") in result.table
   assert result.conditions.startswith("load average (1 min)")
   assert any("100 held-out sets" in m for m in logged)
+  assert any(m.startswith("EASE validation: ") and m.endswith(
+      f"→ {result.rows[4]['variant'].replace('=', ' ')}") for m in logged)

@@ -66,15 +66,19 @@ def test_trainer_end_to_end_mirrored(tmp_path):
   assert m["eval_sets"] == 300 and m["train_elements"] == m["case_elements"] - 300
   assert m["config"]["eval_sets"] == 300 and m["config"]["strategy"] == "mirrored"
   searched = {(a, b) for a in ("keras_cbow", "gensim_cbow", "random") for b in ("mean", "max")}
-  assert {(r["method"], r["aggregation"]) for r in m["rows"]} == searched | {("popularity", "")}
+  peers = {(name, "") for name in ("ease", "item_knn", "popularity")}
+  assert {(r["method"], r["aggregation"]) for r in m["rows"]} == searched | peers
   for r in m["rows"]:
     assert 0.0 <= r["heldout_recall@10"] <= 1.0
-    if r["method"] != "popularity":
+    if (r["method"], "") not in peers:
       assert 0.0 < r["rank_dice@10"] <= 1.0 and 0.0 < r["class_agreement@10"] <= 1.0
   by = {r["method"]: r["heldout_recall@10"] for r in m["rows"]}
   assert m["kernel"] in ("fused", "tf") and {
       r.get("kernel") for r in m["rows"] if r["method"] == "keras_cbow"} == {m["kernel"]}
   assert by["popularity"] > by["random"]   # 300 sets: random ~ 10 / ~2,000 candidates
+  assert min(by["ease"], by["item_knn"]) > by["random"]
+  ease_row = next(r for r in m["rows"] if r["method"] == "ease")
+  assert ease_row["ease_lambda"] > 0 and f"λ={ease_row['ease_lambda']:g}" in proc.stdout
   assert m["replicas"] == 2
   assert (tmp_path / "export" / "1" / "saved_model.pb").exists()
   assert (out / "projector" / "vectors.tsv").exists()

@@ -17,7 +17,7 @@ from tfrs_emb.data import sets as set_files
 from tfrs_emb.experiments import set2vec
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-METHODS = ["keras_cbow", "gensim_cbow", "popularity", "random"]
+METHODS = ["keras_cbow", "gensim_cbow", "ease", "item_knn", "popularity", "random"]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,17 @@ def test_synthetic_default_rows_and_metrics_json(synthetic_run):
     assert 0.0 <= by[name]["heldout_recall@10"] <= 1.0
   for name in ("keras_cbow", "gensim_cbow", "random"):
     assert 0.0 <= by[name]["label_agreement@10"] <= 1.0
-  assert "label_agreement@10" not in by["popularity"]
+  for name in ("ease", "item_knn", "popularity"):
+    assert "label_agreement@10" not in by[name]
+  # EASE: λ chosen on the validation split from the grid, saved with its curve.
+  from tfrs_emb.models import ease  # pylint: disable=import-outside-toplevel
+  assert by["ease"]["ease_lambda"] in ease.LAMBDA_GRID
+  assert len(by["ease"]["ease_validation"]) == len(ease.LAMBDA_GRID)
+  assert by["ease"]["ease_items"] == m["vocab_size"] and not by["ease"]["ease_restricted"]
+  assert f"λ={by['ease']['ease_lambda']:g}" in " ".join(result.notes)
+  # The peers learn the latent classes' co-occurrence: far above random.
+  assert min(by["ease"]["heldout_recall@10"], by["item_knn"]["heldout_recall@10"]) \
+      > by["random"]["heldout_recall@10"] + 0.05
   assert by["keras_cbow"]["train_seconds"] > 0 and by["gensim_cbow"]["tokens_per_s"] > 0
   assert by["keras_cbow"]["kernel"] in ("fused", "tf") and "kernel" not in by["gensim_cbow"]
   # Drugs of one latent class co-occur: a trained CBOW beats random vectors on labels.
@@ -87,6 +97,8 @@ def test_trainer_long_format_with_order_and_labels(tmp_path):
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "| keras_cbow |" in proc.stdout and "the last element of each held out" in proc.stdout
+  assert "| ease |" in proc.stdout and "| item_knn |" in proc.stdout
+  assert "EASE validation: λ 1: " in proc.stdout
   m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
   assert m["ordered"] and m["eval_sets"] == 100 and m["sets"] == 600
   assert m["labelled_elements"] == 40 and m["export_path"] == ""
@@ -94,3 +106,46 @@ def test_trainer_long_format_with_order_and_labels(tmp_path):
   with pytest.raises(set_files.SetFormatError,
                      match=r"events\.csv: missing column 'user' \(--set_column\)"):
     set2vec.run(bad)
+
+
+def _second_half_gain(loss):
+  """Mean loss of the last 3 epochs over that of epochs 8-10 (< 1: still learning)."""
+  return float(np.mean(loss[-3:]) / np.mean(loss[7:10]))
+
+
+def test_long_ordered_sessions_train_with_the_defaults(tmp_path):
+  """Sessions of 20-300 elements (the issue's flat 2.59 → 2.62 loss): with the defaults
+  (noise per target, word2vec input update in the fused op) the loss keeps falling and the
+  vectors learn the tastes; the former per-set noise with the exact update stays flat."""
+  from tfrs_emb.models import cbow_kernel  # pylint: disable=import-outside-toplevel
+  try:
+    cbow_kernel.load()
+  except cbow_kernel.KernelUnavailable as e:
+    pytest.skip(f"the fused CBOW op is not built here: {e}")
+  proc = subprocess.run(
+      [sys.executable, "-m", "trainers.make_synthetic_sessions",
+       f"--out={tmp_path / 'sessions.csv'}", f"--labels_out={tmp_path / 'labels.csv'}",
+       "--sets=200", "--items=2000", "--tastes=20", "--seed=1"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "200 sessions" in proc.stdout
+  common = dict(sets=str(tmp_path / "sessions.csv"), format="long", set_column="session",
+                element_column="item", order_column="time",
+                element_labels=str(tmp_path / "labels.csv"), min_count=1, run_gensim=False,
+                kernel="fused", workers=1, export_dir="", verbose=0)
+  runs = {}
+  for name, extra in (("defaults", {}),
+                      ("per_set_exact", dict(noise_per_target=False, fused_input_update=""))):
+    runs[name] = set2vec.run(set2vec.Config(**common, **extra,
+                                            output_dir=str(tmp_path / name)))
+  fixed, former = runs["defaults"], runs["per_set_exact"]
+  assert fixed.payload["config"]["noise_per_target"]
+  assert fixed.payload["config"]["fused_input_update"] == "word2vec"
+  assert _second_half_gain(fixed.payload["keras_history"]["loss"]) < 0.95
+  assert _second_half_gain(former.payload["keras_history"]["loss"]) > 0.96
+  by = {r["method"]: r for r in fixed.rows}
+  assert by["keras_cbow"]["label_agreement@10"] > 5 * by["random"]["label_agreement@10"]
+  assert by["keras_cbow"]["heldout_recall@10+prior"] >= by["popularity"]["heldout_recall@10"]
+  # Every session is an evaluation set: EASE validates on their remaining elements.
+  assert by["ease"]["ease_validation_sets"] == 200
+  assert not any(np.isnan(v) for v in by["ease"]["ease_validation"].values())

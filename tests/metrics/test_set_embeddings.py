@@ -118,3 +118,43 @@ def test_noise_prior_turns_lift_into_conditional_probability():
   prior = np.array([0.0, 0.0, 1.5], np.float32)      # element 2 frequent: 1.0 + 1.5 wins
   shifted = se.cbow_scorer(rows, vin, vout, prior)(*ctx)[0]
   np.testing.assert_allclose(shifted, [0.0, 2.0, 2.5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_validation_hold_out_never_uses_the_evaluation_sets(ordered):
+  rng = np.random.default_rng(3)
+  lengths = rng.integers(2, 9, 200)
+  indptr = np.concatenate([[0], np.cumsum(lengths)])
+  indices = np.concatenate([rng.choice(50, n, replace=False) for n in lengths])
+  held = se.hold_out(indptr, indices, 60, seed=0, ordered=ordered)
+  val = se.validation_hold_out(held, 60, seed=1)
+  rest = np.setdiff1d(np.arange(200), held.set_ids)
+  assert len(val) == 60 and val.ordered == ordered
+  # Validation rows are the non-evaluation sets (in order), then the evaluation contexts.
+  assert len(val.train_indptr) - 1 == len(rest) + len(held)
+  assert val.set_ids.max() < len(rest)
+  for q, s, target in zip(range(len(val)), val.set_ids, val.targets):
+    original = indices[indptr[rest[s]]:indptr[rest[s] + 1]]
+    ctx = val.ctx_indices[val.ctx_indptr[q]:val.ctx_indptr[q + 1]]
+    assert target in original and target not in ctx
+    assert sorted(ctx.tolist() + [target]) == sorted(original.tolist())
+    if ordered:
+      assert target == original[-1]
+  tail = val.train_indices[val.train_indptr[len(rest)]:]
+  np.testing.assert_array_equal(tail, held.ctx_indices)
+  assert len(val.train_indices) == len(held.train_indices) - 60
+
+
+def test_validation_hold_out_uses_the_remaining_elements_when_all_sets_are_evaluated():
+  rng = np.random.default_rng(4)
+  lengths = rng.integers(4, 9, 40)
+  indptr = np.concatenate([[0], np.cumsum(lengths)])
+  indices = np.concatenate([rng.choice(50, n, replace=False) for n in lengths])
+  held = se.hold_out(indptr, indices, 100, seed=0, ordered=True)   # every set evaluated
+  assert len(held) == 40
+  val = se.validation_hold_out(held, 40, seed=1)
+  assert len(val) == 40
+  for q, s in enumerate(val.set_ids):
+    remaining = held.ctx_indices[held.ctx_indptr[s]:held.ctx_indptr[s + 1]]
+    assert val.targets[q] == remaining[-1] and val.targets[q] != held.targets[s]
+  assert len(val.train_indices) == len(held.train_indices) - 40

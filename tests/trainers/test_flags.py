@@ -24,6 +24,8 @@ def _run(module, *args):
     ("trainers.make_synthetic_jader", "--seed=-1", r"--seed must be in [0, inf]"),
     ("trainers.make_synthetic_jader", "--out= ", "--out must be an output folder (got an "
                                                  "empty value)"),
+    ("trainers.make_synthetic_sessions", "--sets=0", r"--sets must be in [1, inf]"),
+    ("trainers.make_synthetic_sessions", "--noise=1", r"--noise must be in [0.0, 0.99]"),
     ("trainers.export_article_tower", "--encoder=usel",
      '--encoder must be "use" or "hub:HANDLE"'),
     ("trainers.export_article_tower", "--encoder=hub:", '--encoder must be "use" or '

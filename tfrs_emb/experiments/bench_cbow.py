@@ -197,10 +197,12 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
       del res
       tf.keras.backend.clear_session()
 
-  # Baselines: training popularity and random scores (no model).
-  baselines = set_methods.heldout_scores(held, [], cases.vocab, k, seed=config.seed)
-  for name in (set_methods.POPULARITY, set_methods.RANDOM):
-    rows.append({"method": name,
+  # Peers and baselines: EASE (λ chosen on validation), item-kNN, training popularity
+  # and random scores (no embedding).
+  baselines = set_methods.heldout_scores(held, [], cases.vocab, k, seed=config.seed, log=log)
+  for name in (set_methods.EASE, set_methods.ITEM_KNN, set_methods.POPULARITY,
+               set_methods.RANDOM):
+    rows.append({"method": name, "variant": set_methods.peer_variant(baselines[name]),
                  f"heldout_recall@{k}": baselines[name][f"heldout_recall@{k}"]})
   after = reporting.machine_conditions()
   return BenchCbowResult(rows, reporting.markdown_table(rows, columns(k)),

@@ -112,7 +112,8 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
-  heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2)
+  heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2,
+                                       log=log)
 
   sets = cases.element_sets()
   rows = []
@@ -129,8 +130,8 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   for m in methods:
     search(m.name, case_encoder.map_elements(cases.vocab, m.vocab)[cases.indices],
            m.vectors, m.speed())
-  rows.append({"method": set_methods.POPULARITY, "aggregation": "",
-               **heldout[set_methods.POPULARITY]})
+  for name in (set_methods.EASE, set_methods.ITEM_KNN, set_methods.POPULARITY):
+    rows.append({"method": name, "aggregation": "", **heldout[name]})
   if config.random_reference:
     noise = set_methods.random_vectors(len(cases.vocab), config.cbow.dim, config.seed + 1)
     search(set_methods.RANDOM, cases.indices, noise, {})
@@ -144,6 +145,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
       "scores plus the log noise prior (its noise exponent · log training count), "
       "log P(element | case) instead of lift.",
+      set_methods.peer_note(heldout),
       f"class_agreement@{k}: share of the {k} nearest cases with the query's latent class.",
       f"rank_dice@{k}: element overlap of the retrieved cases (the talk's metric); untrained "
       "random element vectors score high on it (see the random rows): it measures search "

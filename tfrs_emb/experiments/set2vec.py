@@ -42,9 +42,16 @@ class Config(set_methods.SetMethodsConfig):
   The CBOW defaults suit small corpora (thousands of sets): 1,024-element batches, 20
   epochs and rate 0.05 give enough steps for the Keras CBOW to move. A corpus with few,
   very frequent elements may need a lower rate (configs/set2vec_groceries.flags).
+
+  The fused op runs with jader_w2v's settings: noise per target and the word2vec input
+  update. With per-set noise and the exact update, long sets (sessions of tens to hundreds
+  of elements) do not train: every target of a set shares its few noise elements, whose
+  output rows get one push per target from nearly the same context, and each context
+  vector gets 1/(L − 1) of the update.
   """
   cbow: CbowConfig = set_methods.cbow_field(CbowConfig(
-      epochs=20, tokens_per_batch=1024, learning_rate=0.05, min_learning_rate=1e-4))
+      epochs=20, tokens_per_batch=1024, learning_rate=0.05, min_learning_rate=1e-4,
+      noise_per_target=True, fused_input_update="word2vec"))
   sets: str = field("", "Set file (CSV/TSV/Parquet, .gz allowed); empty = sets of a "
                     "synthetic JADER release.")
   format: str = field("baskets", "baskets: one set per line; long: one (set, element) row "
@@ -142,13 +149,15 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
-  heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2)
+  heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2,
+                                       log=log)
   rows = []
   for m in methods:
     rows.append({"method": m.name, **heldout[m.name],
                  **_label_agreement(labels, corpus.vocab, m.vocab, m.vectors, k),
                  **m.speed()})
-  rows.append({"method": set_methods.POPULARITY, **heldout[set_methods.POPULARITY]})
+  for name in (set_methods.EASE, set_methods.ITEM_KNN, set_methods.POPULARITY):
+    rows.append({"method": name, **heldout[name]})
   noise = set_methods.random_vectors(len(result.vocab), config.cbow.dim, config.seed + 1)
   rows.append({"method": set_methods.RANDOM, **heldout[set_methods.RANDOM],
                **_label_agreement(labels, corpus.vocab, result.vocab, noise, k)})
@@ -164,7 +173,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
            "and predicted from the rest; popularity = training frequency; +prior = CBOW scores plus "
            "the log noise prior (noise exponent · log training count: log P(element | set) "
            "instead of lift); unanswered = held-out element outside the method's vocabulary "
-           "(min_count) or no known context."]
+           "(min_count) or no known context.",
+           set_methods.peer_note(heldout)]
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
                  "random = untrained random vectors.")

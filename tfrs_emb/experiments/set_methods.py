@@ -15,10 +15,14 @@ from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow_training
+from tfrs_emb.models import ease
 from tfrs_emb.models import gensim_cbow
+from tfrs_emb.models import item_knn
 from tfrs_emb.models.cbow import NOISE_EXPONENT, CbowConfig
 
 KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
+# The peer recommenders every set table carries (no embedding: heldout_recall only).
+EASE, ITEM_KNN = "ease", "item_knn"
 
 
 # CbowConfig fields the set experiments set from their own flags (no flag of their own).
@@ -151,18 +155,28 @@ def prior_key(k: int) -> str:
 
 
 def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElements],
-                   vocab: Sequence[str], k: int, seed: int) -> Dict[str, Dict[str, float]]:
-  """heldout_recall@k / ndcg@k of every method and of the popularity and random baselines.
+                   vocab: Sequence[str], k: int, seed: int,
+                   ease_max_items: int = ease.MAX_ITEMS,
+                   log: common.Log = common.no_log) -> Dict[str, Dict[str, Any]]:
+  """heldout_recall@k / ndcg@k of every method, of the EASE and item-kNN peers and of the
+  popularity and random baselines.
 
   A CBOW method also gets ``heldout_recall@k+prior``: its scores plus the log of its
   negative-sampling noise distribution (its noise exponent · log training count),
   which turns the lift-like raw score into an estimate of log P(element | set).
+  EASE's λ is chosen on a validation split of the training sets
+  (``set_embeddings.validation_hold_out``, as many sets as ``held``; evaluation targets
+  never enter) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets; its
+  row adds ``ease_lambda``, ``ease_validation`` (λ → validation recall),
+  ``ease_validation_sets`` and ``ease_items`` (elements modelled: fewer than the
+  vocabulary beyond ``ease_max_items``, then ``ease_restricted``).
 
   Returns:
-    method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]}.
+    method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]
+    [, EASE's keys]}.
   """
   counts = np.bincount(held.train_indices, minlength=len(vocab))
-  out = {}
+  out: Dict[str, Dict[str, Any]] = {}
   for m in methods:
     rows = case_encoder.map_elements(vocab, m.vocab)
     prior = set_embeddings.noise_log_prior(counts, m.noise_exponent)
@@ -171,11 +185,43 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElemen
     out[m.name][prior_key(k)] = set_embeddings.heldout_recall(
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors, prior),
         k)[f"heldout_recall@{k}"]
+  val = set_embeddings.validation_hold_out(held, len(held), seed=seed)
+  lam, curve = ease.tune(
+      val.train_indptr, val.train_indices, len(vocab),
+      lambda s: set_embeddings.heldout_recall(val, s, k)[f"heldout_recall@{k}"],
+      max_items=ease_max_items, log=log)
+  model = ease.fit(held.train_indptr, held.train_indices, len(vocab), lam,
+                   max_items=ease_max_items)
+  out[EASE] = {**set_embeddings.heldout_recall(held, model.scorer(), k),
+               "ease_lambda": lam, "ease_validation": curve, "ease_validation_sets": len(val),
+               "ease_items": len(model.items), "ease_restricted": model.restricted}
+  out[ITEM_KNN] = set_embeddings.heldout_recall(
+      held, item_knn.fit(held.train_indptr, held.train_indices, len(vocab)).scorer(), k)
   out[POPULARITY] = set_embeddings.heldout_recall(
       held, set_embeddings.popularity_scorer(held, len(vocab)), k)
   out[RANDOM] = set_embeddings.heldout_recall(
       held, set_embeddings.random_scorer(len(vocab), seed=seed), k)
   return out
+
+
+def peer_variant(scores: Dict[str, Any]) -> str:
+  """A peer row's settings in words ("λ=200", "λ=200, 30,000 most frequent elements"):
+  EASE's chosen λ and, when it was restricted, how many elements it modelled; "" else."""
+  if "ease_lambda" not in scores:
+    return ""
+  return f"λ={scores['ease_lambda']:g}" + (
+      f", {scores['ease_items']:,d} most frequent elements"
+      if scores.get("ease_restricted") else "")
+
+
+def peer_note(heldout: Dict[str, Dict[str, Any]]) -> str:
+  """The table note on the EASE and item-kNN rows (chosen λ, the validation split)."""
+  return (f"{EASE}: Steck's closed-form linear set completion, {peer_variant(heldout[EASE])} "
+          f"chosen on a validation hold-out of {heldout[EASE]['ease_validation_sets']:,d} "
+          f"training sets (the evaluation sets' held-out elements never enter) over "
+          f"{len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements "
+          f"only the most frequent are modelled, the rest ranked by popularity below them. "
+          f"{ITEM_KNN}: cosine co-occurrence neighbours, scores summed over the set.")
 
 
 def random_vectors(num: int, dim: int, seed: int) -> np.ndarray:

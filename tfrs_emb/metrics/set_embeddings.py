@@ -91,6 +91,39 @@ def hold_out(indptr: np.ndarray, indices: np.ndarray, num_sets: int, seed: int =
                  ctx_indices, ordered)
 
 
+def validation_hold_out(held: HeldOut, num_sets: int, seed: int = 0) -> HeldOut:
+  """A validation split carved from ``held``'s training sets; evaluation targets never enter.
+
+  The validation corpus is every non-evaluation set, then every evaluation set's remaining
+  elements (what all methods train on), so a method tuned on it sees as many sets as the
+  real run. ``num_sets`` sets lose one element each (``hold_out``; the last one when
+  ``held.ordered``): drawn from the non-evaluation sets when at least ``num_sets`` of them
+  have ≥ 3 elements, otherwise from the whole validation corpus (a corpus whose sets are
+  all evaluation sets then validates on their remaining elements, the held-out ones
+  excluded).
+
+  Returns:
+    HeldOut over the validation corpus (``set_ids`` index its rows).
+  """
+  indptr = np.asarray(held.train_indptr, np.int64)
+  rest = np.ones(len(indptr) - 1, bool)
+  rest[held.set_ids] = False
+  rows = np.nonzero(rest)[0]
+  lengths = np.diff(indptr)[rows]
+  sub_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+  sub_indices = held.train_indices[np.repeat(indptr[rows] - sub_indptr[:-1], lengths)
+                                   + np.arange(sub_indptr[-1])]
+  all_indptr = np.concatenate([sub_indptr, sub_indptr[-1] + held.ctx_indptr[1:]])
+  all_indices = np.concatenate([sub_indices, held.ctx_indices])
+  if (lengths >= 3).sum() < num_sets:
+    return hold_out(all_indptr, all_indices, num_sets, seed=seed, ordered=held.ordered)
+  val = hold_out(sub_indptr, sub_indices, num_sets, seed=seed, ordered=held.ordered)
+  val.train_indptr = np.concatenate([val.train_indptr,
+                                     val.train_indptr[-1] + held.ctx_indptr[1:]])
+  val.train_indices = np.concatenate([val.train_indices, held.ctx_indices])
+  return val
+
+
 def noise_log_prior(counts: np.ndarray, exponent: float = 0.75) -> np.ndarray:
   """float32 ``exponent · log(count)``: the log of the negative-sampling noise distribution
   (up to a constant), for elements counted at least once (-inf otherwise).

@@ -1,0 +1,182 @@
+"""EASE (Steck 2019, "Embarrassingly Shallow Autoencoders"): the closed-form linear
+set-completion peer every set model is compared with.
+
+Usage::
+
+  from tfrs_emb.models import ease
+  lam, curve = ease.tune(val_indptr, val_indices, vocab_size, evaluate)   # λ on validation
+  model = ease.fit(indptr, indices, vocab_size, lam)
+  scores = model.scorer()(ctx_indptr, ctx_indices)     # float32 [num_sets, vocab_size]
+
+Model: X is the binary set × element matrix, G = XᵀX its co-occurrence (Gram) matrix,
+P = (G + λI)⁻¹ and B = I − P·diag(1/diag P), i.e. B_ij = −P_ij / P_jj off the diagonal
+and B_jj = 0: the least-squares weights that rebuild every element from the *other*
+elements of its set, ridge-penalised by λ. A set's scores are x·B (x its binary row).
+
+Size: G and P are dense [n, n] float64 (8·n² bytes each), and inverting costs O(n³).
+Beyond ``max_items`` elements (default MAX_ITEMS) EASE is fitted on the ``max_items`` most
+frequent elements only; the others are ranked below all of them by training count
+(popularity), contribute nothing as context, and ``Ease.items`` says how many were
+modelled. ``fit`` logs when this happens.
+"""
+
+import dataclasses
+from typing import Callable, Dict, Sequence, Tuple
+
+import numpy as np
+import scipy.sparse
+
+from tfrs_emb.core.log import Log, no_log
+
+# Dense item × item inverse above this many elements: 30k → two 7.2 GB float64 matrices.
+MAX_ITEMS = 30_000
+# λ candidates of ``tune`` (log-spaced; Steck's data sets land in the hundreds).
+LAMBDA_GRID = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+               5000.0, 10000.0)
+
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def binary_matrix(indptr: np.ndarray, indices: np.ndarray,
+                  num_items: int) -> scipy.sparse.csr_matrix:
+  """float64 CSR [num_sets, num_items]: 1 where the element is in the set (repeats count once)."""
+  indptr = np.asarray(indptr, np.int64)
+  indices = np.asarray(indices, np.int64)
+  x = scipy.sparse.csr_matrix((np.ones(len(indices)), indices, indptr),
+                              shape=(len(indptr) - 1, num_items))
+  x.sum_duplicates()
+  x.data[:] = 1.0
+  return x
+
+
+def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
+  """B = I − P·diag(1/diag P), P = (gram + λI)⁻¹, diagonal 0: float32 [n, n]."""
+  g = np.array(gram, np.float64)
+  g[np.diag_indices_from(g)] += lam
+  p = np.linalg.inv(g)
+  b = -p / np.diag(p)[None, :]
+  b[np.diag_indices_from(b)] = 0.0
+  return b.astype(np.float32)
+
+
+def head_items(counts: np.ndarray, max_items: int) -> np.ndarray:
+  """int64 element ids EASE models: all, or the ``max_items`` most frequent (sorted by id)."""
+  if len(counts) <= max_items:
+    return np.arange(len(counts))
+  return np.sort(np.argsort(-counts, kind="stable")[:max_items])
+
+
+@dataclasses.dataclass
+class Ease:
+  """A fitted EASE model over a corpus vocabulary of ``len(counts)`` elements.
+
+  Attributes:
+    items: int64 [n] element ids with EASE weights (all when n == len(counts)).
+    weights: float32 [n, n] B over ``items`` (zero diagonal).
+    counts: float64 [vocab_size] training set counts (ranks the elements not modelled).
+    lam: the ridge λ.
+  """
+  items: np.ndarray
+  weights: np.ndarray
+  counts: np.ndarray
+  lam: float
+
+  @property
+  def restricted(self) -> bool:
+    """True when only the most frequent elements are modelled (vocabulary > max_items)."""
+    return len(self.items) < len(self.counts)
+
+  def scorer(self) -> Scorer:
+    """Scores ``(ctx_indptr, ctx_indices)`` → float32 [num_sets, vocab_size]: x·B for the
+    modelled elements; the others below every modelled one, ordered by training count."""
+    vocab_size = len(self.counts)
+    col = np.full(vocab_size, -1, np.int64)
+    col[self.items] = np.arange(len(self.items))
+    tail = np.ones(vocab_size, bool)
+    tail[self.items] = False
+    # In (−1, 0): below the row's lowest EASE score, more frequent = higher.
+    tail_rank = (self.counts[tail] / (self.counts.max() + 1.0) - 1.0).astype(np.float32)
+
+    def score(ctx_indptr, ctx_indices):
+      ctx_indptr = np.asarray(ctx_indptr, np.int64)
+      cols = col[np.asarray(ctx_indices, np.int64)]
+      rows = np.repeat(np.arange(len(ctx_indptr) - 1), np.diff(ctx_indptr))
+      known = cols >= 0
+      x = scipy.sparse.csr_matrix(
+          (np.ones(int(known.sum()), np.float32), (rows[known], cols[known])),
+          shape=(len(ctx_indptr) - 1, len(self.items)))
+      x.data[:] = 1.0   # a repeated context element counts once (as in training)
+      head = np.asarray(x @ self.weights, np.float32)
+      scores = np.empty((head.shape[0], vocab_size), np.float32)
+      scores[:, self.items] = head
+      if tail.any():
+        floor = head.min(1, keepdims=True) if head.size else np.zeros((len(head), 1))
+        scores[:, tail] = floor + tail_rank[None, :]
+      return scores
+    return score
+
+
+def _gram(indptr, indices, vocab_size: int, max_items: int, log: Log):
+  x = binary_matrix(indptr, indices, vocab_size)
+  counts = np.asarray(x.sum(0)).ravel()
+  items = head_items(counts, max_items)
+  if len(items) < vocab_size:
+    log(f"EASE: {vocab_size:,d} elements exceed max_items={max_items:,d} (a dense "
+        f"{vocab_size:,d}² inverse); fitting the {max_items:,d} most frequent, the other "
+        f"{vocab_size - max_items:,d} ranked below them by popularity")
+    x = x[:, items]
+  return items, counts, (x.T @ x).toarray()
+
+
+def fit(indptr: np.ndarray, indices: np.ndarray, vocab_size: int, lam: float,
+        max_items: int = MAX_ITEMS, log: Log = no_log) -> Ease:
+  """Fits EASE on the sets of a CSR corpus.
+
+  Args:
+    indptr, indices: CSR [num_sets] of element ids in [0, vocab_size).
+    vocab_size: corpus vocabulary size (score columns).
+    lam: ridge λ (> 0).
+    max_items: most elements modelled (see the module docstring).
+    log: progress messages.
+
+  Returns:
+    Ease.
+  """
+  if lam <= 0:
+    raise ValueError(f"EASE needs lam > 0, got {lam}")
+  if max_items < 1:
+    raise ValueError(f"max_items must be >= 1, got {max_items}")
+  items, counts, gram = _gram(indptr, indices, vocab_size, max_items, log)
+  return Ease(items, ease_weights(gram, lam), counts, float(lam))
+
+
+def tune(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
+         evaluate: Callable[[Scorer], float], grid: Sequence[float] = LAMBDA_GRID,
+         max_items: int = MAX_ITEMS, log: Log = no_log) -> Tuple[float, Dict[float, float]]:
+  """Chooses λ: fits EASE on a validation split's training sets for every λ of ``grid``
+  (one Gram matrix, one inverse per λ) and keeps the best ``evaluate(scorer)`` (the first
+  on ties; nan, e.g. no validation sets, counts as the worst).
+
+  Args:
+    indptr, indices: CSR of the validation split's training sets (never evaluation sets).
+    vocab_size: corpus vocabulary size.
+    evaluate: scores a scorer on the validation sets (higher is better).
+    grid: λ candidates.
+    max_items, log: as ``fit``.
+
+  Returns:
+    (best λ, {λ: validation score}).
+  """
+  if not len(grid):
+    raise ValueError("EASE tune needs a non-empty lambda grid")
+  items, counts, gram = _gram(indptr, indices, vocab_size, max_items, log)
+  curve = {}
+  for lam in grid:
+    curve[float(lam)] = float(evaluate(Ease(items, ease_weights(gram, lam), counts,
+                                            float(lam)).scorer()))
+  order = list(curve)
+  best = max(order, key=lambda lam: (np.nan_to_num(curve[lam], nan=-np.inf),
+                                     -order.index(lam)))
+  log("EASE validation: " + ", ".join(f"λ {lam:g}: {v:.4f}" for lam, v in curve.items())
+      + f" → λ {best:g}")
+  return best, curve
