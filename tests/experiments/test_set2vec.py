@@ -131,16 +131,19 @@ def test_long_ordered_sessions_train_with_the_defaults(tmp_path):
   assert "200 sessions" in proc.stdout
   common = dict(sets=str(tmp_path / "sessions.csv"), format="long", set_column="session",
                 element_column="item", order_column="time",
-                element_labels=str(tmp_path / "labels.csv"), min_count=1, run_gensim=False,
-                kernel="fused", workers=1, export_dir="", verbose=0)
+                element_labels=str(tmp_path / "labels.csv"), run_gensim=False, workers=1,
+                export_dir="", verbose=0)
+  defaults = dataclasses.replace(set2vec.Config().cbow, min_count=1, kernel="fused")
   runs = {}
-  for name, extra in (("defaults", {}),
-                      ("per_set_exact", dict(noise_per_target=False, fused_input_update=""))):
-    runs[name] = set2vec.run(set2vec.Config(**common, **extra,
+  for name, cbow_config in (
+      ("defaults", defaults),
+      ("per_set_exact", dataclasses.replace(defaults, noise_per_target=False,
+                                            fused_input_update=""))):
+    runs[name] = set2vec.run(set2vec.Config(**common, cbow=cbow_config,
                                             output_dir=str(tmp_path / name)))
   fixed, former = runs["defaults"], runs["per_set_exact"]
-  assert fixed.payload["config"]["noise_per_target"]
-  assert fixed.payload["config"]["fused_input_update"] == "word2vec"
+  assert fixed.payload["config"]["cbow"]["noise_per_target"]
+  assert fixed.payload["config"]["cbow"]["fused_input_update"] == "word2vec"
   assert _second_half_gain(fixed.payload["keras_history"]["loss"]) < 0.95
   assert _second_half_gain(former.payload["keras_history"]["loss"]) > 0.96
   by = {r["method"]: r for r in fixed.rows}
