@@ -3,6 +3,7 @@
 import dataclasses
 from typing import Any, Dict, Optional, Sequence
 
+from tfrs_emb.core.files import check_output_dirs  # noqa: F401  (re-exported: run checks)
 from tfrs_emb.core.log import Log, no_log  # noqa: F401  (re-exported for the experiments)
 
 

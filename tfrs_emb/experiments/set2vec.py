@@ -127,6 +127,7 @@ def _label_agreement(labels: Optional[List[frozenset]], vocab: List[str],
 def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   """Loads the sets, trains both CBOWs, evaluates, writes metrics and exports."""
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir", "checkpoint_dir")
   if config.export_dir and config.export_method == set_methods.GENSIM and not config.run_gensim:
     raise ValueError("export_method=gensim_cbow needs run_gensim=True")
   k = config.k

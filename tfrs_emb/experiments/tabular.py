@@ -798,6 +798,7 @@ def run(config: Config, log: common.Log = common.no_log,
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "checkpoint_dir")
   for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
     per_fraction(config, name, float(config.label_fractions[0]))
   reseed(config.seed)

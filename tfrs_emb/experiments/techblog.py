@@ -399,6 +399,7 @@ def _nested(results: Dict[Tuple[str, str], SimilarResult], k: int) -> Dict[str, 
 def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   """Runs every step on ``config.posts_dir`` and writes the report, metrics and figures."""
   check(config)
+  common.check_output_dirs(config, "output_dir", "export_dir")
   conditions_before = machine_conditions()
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
