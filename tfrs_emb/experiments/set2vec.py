@@ -57,6 +57,8 @@ class Config(set_methods.CbowConfig):
   element_column: str = field("element", "long: column of the element.")
   order_column: str = field("", "long: optional column ordering a set's elements; then the "
                             "held-out element is each set's last.")
+  skip_bad_order: bool = field(False, "long: skip (counted) rows whose --order_column value "
+                               "is missing or not a number, instead of stopping.")
   delimiter: str = field(",", "baskets: element separator.")
   element_labels: str = field("", "Optional CSV with header element,label "
                               "(label_agreement@k).")
@@ -109,7 +111,8 @@ def _load(config: Config, log: common.Log):
   corpus = set_files.load_sets(config.sets, format=config.format, set_column=config.set_column,
                           element_column=config.element_column,
                           order_column=config.order_column or None,
-                          delimiter=config.delimiter, max_len=config.max_len)
+                          delimiter=config.delimiter, max_len=config.max_len,
+                          skip_bad_order=config.skip_bad_order)
   labels = (set_files.load_element_labels(config.element_labels, corpus.vocab, corpus.skipped)
             if config.element_labels else None)
   return corpus, labels
@@ -138,6 +141,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
                                  seed=config.seed, ordered=corpus.ordered)
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
+  set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
+                            config.min_count, corpus.source)
   methods, result = set_methods.train_methods(
       config, corpus.vocab, held.train_indptr, held.train_indices, max_len=config.max_len,
       window=config.max_len, log_dir=None, log=log)
