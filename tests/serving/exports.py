@@ -113,6 +113,15 @@ def _jader_exports(root):
                       num_leaves_to_search=4, num_reordering_candidates=20)
   yield Export("jader_scann", export_index(scann, root / "jader_scann", input_signature=spec),
                pool, ("tensorflow_text", "scann"))
+  # Queried with embeddings directly (query_embedding float32 [B, 8] → ids, scores,
+  # valid_query), as bench_retrieval's reloaded indexes are.
+  yield Export("embedding_bruteforce",
+               export_index(build_brute_force(cases, ids, k=5), root / "embedding_bruteforce"),
+               pool)
+  scann = build_scann(cases, ids, k=5, num_leaves=10, num_leaves_to_search=4,
+                      num_reordering_candidates=20)
+  yield Export("embedding_scann", export_index(scann, root / "embedding_scann"), pool,
+               ("tensorflow_text", "scann"))
 
 
 # A small mixed-type table: a numeric column with a missing cell, a string category and a
@@ -161,7 +170,8 @@ def _set2vec_export(root):
 
 # Every model the package can export (set2vec only where tfrs_emb.models has it).
 EXPORT_NAMES = ["article_tower", "related_articles", "case_encoder", "jader_bruteforce",
-                "jader_scann", "covertype_classifier", "set2vec"]
+                "jader_scann", "embedding_bruteforce", "embedding_scann",
+                "covertype_classifier", "set2vec"]
 
 
 def build_all(root: pathlib.Path) -> Dict[str, Export]:

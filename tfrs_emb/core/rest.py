@@ -9,6 +9,9 @@ TF Serving's REST API (``POST /v1/models/NAME:predict``) takes either form:
 
 String values are JSON strings (UTF-8); bytes that are not UTF-8 travel as
 ``{"b64": "..."}``, and TF Serving always uses that form for names ending in ``_bytes``.
+Non-finite floats travel as the bare tokens ``NaN``, ``Infinity`` and ``-Infinity``, as
+TF Serving reads and writes them (and Python's ``json`` does): a query embedding holding
+NaN reaches the model, and an index's "no answer" scores come back as ``-Infinity``.
 The response is ``{"predictions": [...]}`` for a row request (per example: the output
 value when there is one output, else an object of outputs) and ``{"outputs": ...}`` for a
 columnar one (the value, or an object of outputs).
