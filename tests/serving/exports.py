@@ -125,8 +125,9 @@ def _jader_exports(root):
 
 
 # A small mixed-type table: a numeric column with a missing cell, a string category and a
-# one-hot group, as the generic table path reads it.
-_TABLE_CSV = """amount, colour, g1, g2, label
+# one-hot group, as the generic table path reads it; header names that are not valid
+# signature input names (space, hyphen, non-ASCII) are served under sanitised ones.
+_TABLE_CSV = """credit amount, colour-色, g1, g2, label
 120, red, 1, 0, good
 , blue, 0, 1, bad
 3000, red, 0, 1, good
@@ -141,7 +142,7 @@ def _tabular_export(root):
   schema = tbl.infer_schema(table, "label", tbl.label_classes(table, "label"), np.arange(4),
                             onehot_groups=("g",))
   raw = tbl.encode_features(table, schema)
-  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["amount"]))
+  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["credit amount"]))
   tf.keras.utils.set_random_seed(0)
   clf = TabularClassifier(tabular_training.build_encoder(
       1, schema.cardinalities, dim=8, num_heads=2, num_layers=1), num_classes=2)

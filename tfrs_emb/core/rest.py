@@ -116,6 +116,7 @@ def request_bodies(signature: Signature, examples: Mapping[str, object]) -> Dict
 
 
 def _tensor(value, spec: tf.TensorSpec, name: str) -> tf.Tensor:
+  value = value.numpy() if tf.is_tensor(value) else value
   try:
     tensor = tf.constant(_from_json(value), dtype=spec.dtype)
   except (ValueError, TypeError) as e:
@@ -156,10 +157,26 @@ def tensors_from_request(body: Mapping, signature: Signature) -> Dict[str, tf.Te
     if any(set(r) != keys for r in rows):
       raise ValueError("every instance must name the same inputs")
     columns = {name: [r[name] for r in rows] for name in keys}
-  if set(columns) != set(specs):
-    raise ValueError(f"request has inputs {sorted(columns)}, the signature wants "
+  return signature_tensors(signature, columns)
+
+
+def signature_tensors(signature: Signature, values: Mapping[str, object]
+                      ) -> Dict[str, tf.Tensor]:
+  """Input tensors for a signature, each value converted to its input's dtype and checked
+  against its shape, so a bad value fails naming the input (TensorFlow's own error for a
+  direct call says only "input #0 was expected to be a float tensor")::
+
+    fn(**rest.signature_tensors(fn, {"amount": ["abc"], ...}))
+    # ValueError: input 'amount': cannot read a float32 tensor: ...
+
+  Raises:
+    ValueError: a missing or unknown input, or a value of the wrong type or shape.
+  """
+  specs = input_specs(signature)
+  if set(values) != set(specs):
+    raise ValueError(f"request has inputs {sorted(values)}, the signature wants "
                      f"{sorted(specs)}")
-  return {name: _tensor(columns[name], specs[name], name) for name in specs}
+  return {name: _tensor(values[name], specs[name], name) for name in specs}
 
 
 def response_body(outputs: Mapping[str, object], row: bool) -> dict:

@@ -20,6 +20,14 @@ Documented behaviours:
 - Errors name the file, the line (header = line 1) and the column: a non-numeric or
   non-finite value in a continuous column, a one-hot member other than 0/1, a one-hot
   group with several 1s, a missing label, a label column with a single class.
+- Parquet: two columns whose names are equal once stripped, or a column of lists /
+  arrays / maps, are errors naming the columns. A one-hot prefix that matches the label
+  column is an error (the label would become a feature).
+- Splits: ``stratified_split`` keeps a row of every class on its ``rest`` side, and
+  ``require_every_class`` names a class that a set of training rows lacks (e.g. at a
+  small label fraction) instead of training without it.
+- Any header name is allowed; the serving export maps names that are not valid input
+  names to sanitised ones (``models.tabular_serving.signature_keys``).
 """
 
 import csv

@@ -756,7 +756,7 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
 
 
 def export_step(config: Config, prep: PreparedTable, last: FractionResult,
-                ) -> Tuple[pathlib.Path, str]:
+                log: common.Log = common.no_log) -> Tuple[pathlib.Path, str]:
   """Export step: the best of finetune and the neighbour heads on validation at the
   largest label fraction (ties → finetune, then the earlier head), with the raw-column
   signature. Returns (version folder, report note)."""
@@ -771,7 +771,7 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
                              head.choice.temperature, head.choice.weight, head.metric))
   first, *others = last.finetuned.clfs
   export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
-                                  version=1, neighbors=neighbors, extra_heads=others)
+                                  version=1, neighbors=neighbors, extra_heads=others, log=log)
   note = (f"`{export_path}`: " + (f"{name}, retrieval-augmented (training-row index "
           f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
           + f", chosen on validation accuracy at {frac:g}")
@@ -834,7 +834,7 @@ def run(config: Config, log: common.Log = common.no_log,
   write_outputs(out, config, prep, pre, rows, extra, metrics)
   export_path = None
   if config.export_dir and last is not None:
-    export_path, extra["exported"] = export_step(config, prep, last)
+    export_path, extra["exported"] = export_step(config, prep, last, log)
     metrics["export_path"] = str(export_path)
     write_outputs(out, config, prep, pre, rows, extra, metrics)
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
