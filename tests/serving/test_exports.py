@@ -107,3 +107,22 @@ def test_embedding_queries_without_an_answer_outside_python(export, runner):
                                          r"float32 query embeddings, got shape"):
     cc_runner.run_saved_model(runner, export.path, {"query_embedding": queries[:, :5]},
                               op_libraries=audit.libraries)
+
+
+@pytest.mark.parametrize("export", ["covertype_classifier"], indirect=True)
+def test_text_in_a_numeric_table_field_fails_naming_the_field(export, runner):
+  """The table classifier's header "credit amount" is served as credit_amount; text sent
+  for it fails naming that input in the C++ loader, a REST body and a direct call."""
+  inputs = export.sample_inputs()
+  assert inputs["credit_amount"].dtype == np.float32
+  inputs["credit_amount"] = np.array([b"abc"] * len(inputs["credit_amount"]), object)
+  with pytest.raises(RuntimeError, match="input credit_amount is string, the signature wants "
+                                         "float"):
+    cc_runner.run_saved_model(runner, export.path, inputs)
+  fn = export.signature
+  body = {"inputs": {k: (v.astype(str) if v.dtype == object else v).tolist()
+                     for k, v in inputs.items()}}
+  with pytest.raises(ValueError, match="input 'credit_amount': cannot read a float32 tensor"):
+    rest.tensors_from_request(json.loads(json.dumps(body)), fn)
+  with pytest.raises(ValueError, match="input 'credit_amount': cannot read a float32 tensor"):
+    rest.signature_tensors(fn, inputs)

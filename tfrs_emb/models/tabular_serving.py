@@ -10,9 +10,9 @@ int64 (no 1 = missing; several 1s: the first). Outputs: ``label`` string [None] 
 label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes]
 (an ensemble: the mean of its classifiers' softmax), ``embedding`` float32 [None, d] (the
 first classifier's [CLS]) and ``nonfinite_input`` bool [None]: a row with a ±inf
-continuous value is flagged and that value treated as missing (probabilities stay finite). Call the signature through ``core.rest.signature_tensors``
-(or a REST body) to have a value of the wrong type, e.g. text in a numeric field, fail
-naming its input.
+continuous value is flagged and that value treated as missing (probabilities stay
+finite). Called through ``core.rest.signature_tensors`` (or a REST body, or TF Serving),
+a value of the wrong type, e.g. text in a numeric field, fails naming its input.
 
 With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
 ``(1 - weight) * softmax(logits) + weight * h``, h the softmax(score / temperature)-weighted
