@@ -189,3 +189,8 @@ def test_a_class_without_training_rows_at_a_label_fraction_is_an_error(tmp_path)
   with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
                                        r"'rare' \(1 row\(s\) to draw from\)"):
     tabular.label_split(cfg, prep, 0.1)
+  run_cfg = dataclasses.replace(cfg, label_fractions=(0.1, 1.0), output_dir=str(tmp_path / "o"))
+  with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
+                                       "'rare'"):
+    tabular.run(run_cfg)            # before any training: no metrics, no checkpoints
+  assert not list((tmp_path / "o").iterdir())

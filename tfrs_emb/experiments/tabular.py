@@ -808,6 +808,8 @@ def run(config: Config, log: common.Log = common.no_log,
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
   prep = load_and_split(config, log)
+  for frac in config.label_fractions:   # a class with no training row fails before training
+    label_split(config, prep, float(frac))
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
