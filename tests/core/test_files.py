@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import types
 
 import numpy as np
 import pytest
@@ -42,3 +44,16 @@ def test_staged_dir_restores_the_old_folder_when_the_swap_fails(tmp_path, monkey
       (staging / "a.txt").write_text("new")
   assert (target / "a.txt").read_text() == "old"
   assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_check_output_dirs_names_the_flag_of_a_file_where_a_folder_is_expected(tmp_path):
+  (tmp_path / "taken").write_text("a file")
+  ok = types.SimpleNamespace(output_dir=str(tmp_path / "new" / "deeper"), export_dir="")
+  files.check_output_dirs(ok, "output_dir", "export_dir")   # creatable, empty skipped
+  assert not (tmp_path / "new").exists()                    # nothing created
+  for value in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+    bad = types.SimpleNamespace(output_dir="", export_dir=str(value))
+    with pytest.raises(files.OutputPathError,
+                       match=re.escape(f"--export_dir={value}: {tmp_path / 'taken'} is a "
+                                       "file, expected a folder")):
+      files.check_output_dirs(bad, "output_dir", "export_dir")

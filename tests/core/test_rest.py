@@ -85,3 +85,16 @@ def test_signature_function_is_read_like_its_specs():
   assert set(rest.input_specs(concrete)) == {"text"}
   tensors = rest.tensors_from_request({"instances": ["ab", "c"]}, concrete)
   assert concrete(**tensors)["n"].numpy().tolist() == [2, 1]
+
+
+def test_non_finite_floats_travel_as_nan_and_infinity_tokens():
+  spec = {"query_embedding": tf.TensorSpec([None, 2], tf.float32)}
+  x = np.array([[np.nan, 1.0], [0.0, np.inf]], np.float32)
+  body = json.dumps(rest.request_bodies(spec, {"query_embedding": x})["row"])
+  assert body == '{"instances": [[NaN, 1.0], [0.0, Infinity]]}'
+  got = rest.tensors_from_request(json.loads(body), spec)["query_embedding"].numpy()
+  np.testing.assert_array_equal(got, x)
+  out = {"scores": np.array([[-np.inf, -np.inf]], np.float32)}
+  text = json.dumps(rest.response_body(out, row=False))
+  assert text == '{"outputs": [[-Infinity, -Infinity]]}'
+  assert np.isneginf(rest.outputs_from_response(json.loads(text), ["scores"])["scores"]).all()

@@ -110,3 +110,116 @@ def test_groceries(shared_data):
   assert len(c.vocab) == 169 and len(c) + c.skipped[
       "one-element sets (no context), skipped"] == 9835
   assert "cream cheese" in c.vocab and "cream cheese " not in c.vocab
+
+
+def test_baskets_follow_csv_quoting_as_pandas_and_r_write_it(tmp_path):
+  path = tmp_path / "quoted.csv"
+  path.write_text('"rolls,buns",whole milk,"the ""best"" jam"\nyogurt,"rolls,buns"\n',
+                  encoding="utf-8")
+  c = sets.load_sets(path)
+  assert _sets(c) == [["rolls,buns", "whole milk", 'the "best" jam'], ["yogurt", "rolls,buns"]]
+  assert not c.skipped
+  stray = tmp_path / "stray.csv"
+  stray.write_text('milk,bread\n"jam,butter\ntea,coffee\n', encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"stray\.csv: line 2: a quoted field runs over 2 lines"):
+    sets.load_sets(stray)
+  with pytest.raises(ValueError, match="--delimiter must be one character"):
+    sets.load_sets(path, delimiter=", ")
+
+
+def test_unicode_line_separators_stay_inside_element_names(tmp_path):
+  names = ["a\u2028b", "c\x85d", "e\x0cf", "g\x1eh", "i\u2029j", "k\x0bl"]
+  path = tmp_path / "seps.csv"
+  path.write_text(f"{names[0]},{names[1]},{names[2]}\r\n{names[3]},{names[4]}\r{names[5]},x\n",
+                  encoding="utf-8")
+  c = sets.load_sets(path)
+  assert c.set_ids == ["1", "2", "3"]   # only \r\n, \r and \n end a line
+  assert _sets(c) == [names[:3], names[3:5], [names[5], "x"]]
+  long = tmp_path / "seps_long.csv"
+  long.write_text("set,element\n" + "".join(f"s{i // 3},{n}\n" for i, n in enumerate(names)),
+                  encoding="utf-8")
+  assert _sets(sets.load_sets(long, format="long")) == [names[:3], names[3:]]
+
+
+def test_a_byte_order_mark_inside_the_file_is_removed_and_counted(tmp_path):
+  path = tmp_path / "cat.csv"
+  path.write_bytes("\ufeffmilk,bread\n".encode() + "\ufefftea,coffee\njam,\ufeffbutter\n".encode())
+  c = sets.load_sets(path)
+  assert _sets(c) == [["milk", "bread"], ["tea", "coffee"], ["jam", "butter"]]
+  assert c.skipped == {"byte order marks inside the file, removed (first on line 2)": 2}
+
+
+def test_a_bad_value_in_a_numeric_order_column_names_its_line_never_text_order(tmp_path):
+  rows = ["set,element,t", "s1,e1,1", "s1,e10,10", "s1,e2,2", "s2,a,3", "s2,b,x", "s2,c,"]
+  path = tmp_path / "order.csv"
+  path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"order\.csv: line 6: --order_column 't': missing value or not a "
+                           r"number \(the column's other values are numbers\), got 'x'; .*"
+                           r"--skip_bad_order"):
+    sets.load_sets(path, format="long", order_column="t")
+  c = sets.load_sets(path, format="long", order_column="t", skip_bad_order=True)
+  assert _sets(c) == [["e1", "e2", "e10"]]   # numeric order, not e1, e10, e2
+  assert c.skipped == {"rows with a bad t (missing value or not a number (the column's "
+                       "other values are numbers)), skipped": 2,
+                       "one-element sets (no context), skipped": 1}
+  dates = tmp_path / "dates.csv"
+  dates.write_text("set,element,t\ns1,b,2024-02-01\ns1,a,2024-01-31\ns1,c,\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError, match=r"dates\.csv: line 4: .* missing value, got ''"):
+    sets.load_sets(dates, format="long", order_column="t")
+  c = sets.load_sets(dates, format="long", order_column="t", skip_bad_order=True)
+  assert _sets(c) == [["a", "b"]]    # text order when no value is a number
+  parquet = tmp_path / "order.parquet"
+  pd.DataFrame({"set": ["s1", "s1", "s1"], "element": ["a", "b", "c"],
+                "t": [2.0, np.nan, 1.0]}).to_parquet(parquet)
+  with pytest.raises(sets.SetFormatError, match=r"order\.parquet: row 2: --order_column 't'"):
+    sets.load_sets(parquet, format="long", order_column="t")
+
+
+def test_order_column_with_baskets_is_an_error(tmp_path):
+  path = tmp_path / "b.csv"
+  path.write_text("a,b\n", encoding="utf-8")
+  with pytest.raises(ValueError, match="--order_column=t applies to --format=long only"):
+    sets.load_sets(path, format="baskets", order_column="t")
+
+
+def test_a_truncated_gzip_names_the_path(tmp_path):
+  for name, fmt in (("b.csv.gz", "baskets"), ("l.csv.gz", "long")):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(("set,element\n" + "s1,a\n" * 1000).encode())[:-20])
+    with pytest.raises(sets.SetFormatError,
+                       match=rf"{name.replace('.', '[.]')}: truncated or not a valid gzip"):
+      sets.load_sets(path, format=fmt)
+
+
+def test_a_missing_set_id_in_parquet_is_a_counted_skip(tmp_path):
+  path = tmp_path / "nan.parquet"
+  pd.DataFrame({"set": [1.0, 1.0, np.nan, 2.0, 2.0], "element": ["a", "b", "c", "a", None]}
+               ).to_parquet(path)
+  c = sets.load_sets(path, format="long")
+  assert _sets(c) == [["a", "b"]] and c.set_ids == ["1.0"]
+  assert c.skipped == {"rows with an empty set": 1, "rows with an empty element": 1,
+                       "one-element sets (no context), skipped": 1}
+
+
+def test_a_stray_quote_in_an_element_label_file_names_its_line(tmp_path):
+  path = tmp_path / "labels.csv"
+  path.write_text('element,label\nmilk,dairy\n"bread,bakery\njam,spread\n', encoding="utf-8")
+  with pytest.raises(sets.SetFormatError, match=r"labels\.csv: line 3: row spans several "
+                                                r"lines \(a stray or unbalanced quote"):
+    sets.load_element_labels(path, ["milk", "bread", "jam"])
+  wide = tmp_path / "wide.csv"
+  wide.write_text("element,label\nmilk,dairy,drink\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError, match=r"wide\.csv: line 2: too many fields"):
+    sets.load_element_labels(wide, ["milk"])
+
+
+def test_no_pair_surviving_min_count_names_min_count_and_the_counts():
+  indptr, indices = np.array([0, 2, 4, 6]), np.array([0, 1, 0, 1, 2, 3])
+  sets.check_min_count(indptr, indices, 5, 2, "mem")   # sets 0 and 1: elements 0, 1
+  with pytest.raises(sets.SetFormatError,
+                     match=r"mem: no set has 2 elements occurring in >= --min_count=3 sets "
+                           r"\(0 of 5 elements reach it; the most frequent occurs in 2 of 3 "
+                           r"sets\); lower --min_count"):
+    sets.check_min_count(indptr, indices, 5, 3, "mem")

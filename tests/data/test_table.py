@@ -184,3 +184,41 @@ def test_stratified_folds_partition_each_class_evenly():
   assert max(map(len, folds)) - min(map(len, folds)) <= 1
   with pytest.raises(ValueError, match="at least 2 folds"):
     tbl.stratified_folds(labels, 1, seed=0)
+
+
+def test_small_classes_keep_a_row_on_each_side_and_a_class_without_rows_is_named():
+  labels = np.array([0] * 20 + [1, 1] + [2])
+  rest, taken = tbl.stratified_split(labels, 0.9, seed=0)
+  assert np.bincount(labels[rest], minlength=3).tolist() == [2, 1, 1]   # class 2: rest
+  assert np.bincount(labels[taken], minlength=3).tolist() == [18, 1, 0]
+  tbl.require_every_class(labels[rest], ["a", "b", "c"], "rest")
+  with pytest.raises(ValueError,
+                     match=r"label fraction 0\.1: training rows: no row of class 'c' \(1 "
+                           r"row\(s\) to draw from\) among 19 rows; the model would never "
+                           r"see it"):
+    tbl.require_every_class(labels[taken], ["a", "b", "c"],
+                            "label fraction 0.1: training rows", pool=labels)
+
+
+def test_parquet_columns_equal_once_stripped_or_holding_lists_are_errors(tmp_path):
+  path = tmp_path / "strip.parquet"
+  pd.DataFrame({"amount": [1, 2], " amount ": [3, 4], "label": ["x", "y"]}).to_parquet(path)
+  with pytest.raises(ValueError, match=r"strip\.parquet: columns 'amount' and ' amount ' are "
+                                       r"both 'amount' once surrounding whitespace is stripped"):
+    tbl.read_table(path)
+  nested = tmp_path / "nested.parquet"
+  pd.DataFrame({"tags": [["a", "b"], ["c"]], "label": ["x", "y"]}).to_parquet(nested)
+  with pytest.raises(ValueError, match=r"nested\.parquet: column 'tags' holds ndarray values "
+                                       r"\(row 1: .*\); a table column needs one number or "
+                                       r"string per cell"):
+    tbl.read_table(nested)
+  ok = tmp_path / "ok.parquet"
+  pd.DataFrame({" a": [1.5, None], "label": ["x", "y"]}).to_parquet(ok)
+  assert tbl.read_table(ok).frame.to_dict("list") == {"a": ["1.5", ""], "label": ["x", "y"]}
+
+
+def test_a_onehot_prefix_matching_the_label_is_an_error(tmp_path):
+  table = _read(tmp_path, "kind_a,kind_b,kind_label,x\n1,0,p,1\n0,1,q,2\n")
+  with pytest.raises(ValueError, match=r"one-hot group prefix 'kind_' \(--onehot_groups\) "
+                                       r"matches the label column 'kind_label'"):
+    tbl.infer_schema(table, "kind_label", ("p", "q"), np.arange(2), onehot_groups=("kind_",))

@@ -152,3 +152,16 @@ def test_long_ordered_sessions_train_with_the_defaults(tmp_path):
   # Every session is an evaluation set: EASE validates on their remaining elements.
   assert by["ease"]["ease_validation_sets"] == 200
   assert not any(np.isnan(v) for v in by["ease"]["ease_validation"].values())
+
+
+def test_no_pair_surviving_min_count_stops_before_training(tmp_path):
+  path = tmp_path / "b.csv"
+  path.write_text("".join(f"a{i},b{i}\n" for i in range(50)), encoding="utf-8")
+  config = set2vec.Config(sets=str(path), min_count=2, eval_sets=5,
+                          output_dir=str(tmp_path / "out"), export_dir="")
+  with pytest.raises(set_files.SetFormatError,
+                     match=r"b\.csv: no set has 2 elements occurring in >= --min_count=2 sets "
+                           r"\(0 of 100 elements reach it; the most frequent occurs in 1 of "
+                           r"50 sets\)"):
+    set2vec.run(config)
+  assert not (tmp_path / "out").exists()

@@ -79,3 +79,17 @@ def test_log_prior_is_added_to_scores(tables):
       w for w in plain if w != "tea"][:1]
   h = vin[:2].mean(0)
   assert out["scores"].numpy()[0, 0] == pytest.approx(vout[4] @ h + 100, rel=1e-5)
+
+
+def test_a_repeated_element_answers_like_the_deduplicated_query(tmp_path, tables):
+  vin, vout = tables
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=3)
+  path = set_recommender.export_set_recommender(model, tmp_path / "m", version=1)
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  out = fn(elements=tf.constant([["milk"] * 7 + ["bread", "ghost", ""],
+                                 ["milk", "bread"] + [""] * 8]))
+  for name in ("ids", "scores", "embedding", "known_elements"):
+    np.testing.assert_array_equal(out[name].numpy()[0], out[name].numpy()[1], err_msg=name)
+  assert out["known_elements"].numpy().tolist() == [2, 2]
+  want, _ = _expected(vin, vout, ["milk", "bread"], 3)
+  assert out["ids"].numpy().astype(str)[0].tolist() == want

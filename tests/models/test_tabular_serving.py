@@ -1,4 +1,7 @@
-"""Raw-column SavedModel of a table classifier: reload parity, labels, OOV, missing, inf."""
+"""Raw-column SavedModel of a table classifier: reload parity, labels, OOV, missing, inf,
+any legal header (sanitised, mapped input names), a bad field named."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,11 +9,13 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.core import rest
 from tfrs_emb.data import table as tbl
 from tfrs_emb.models import tabular_training as training
 from tfrs_emb.models.tabular import TabularClassifier
-from tfrs_emb.models.tabular_serving import (NeighborIndex, TableServingModule,
-                                             export_classifier, serving_fields)
+from tfrs_emb.models.tabular_serving import (SIGNATURE_INPUTS, NeighborIndex,
+                                             TableServingModule, export_classifier,
+                                             serving_fields, signature_keys)
 from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
 from tfrs_emb.retrieval.neighbors import (cosine_neighbors, l2_neighbors,
                                           neighbor_label_distribution)
@@ -134,3 +139,51 @@ def test_ensemble_export_averages_the_heads_probabilities(setup, tmp_path):
   expected = 0.5 * (tf.nn.softmax(logits) + tf.nn.softmax(other.embed_and_logits(feats)[1]))
   np.testing.assert_allclose(out["probabilities"], expected.numpy(), atol=1e-5)
   np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)
+
+
+# Any legal header: spaces, hyphens, non-ASCII, a leading digit, capitals, and a valid
+# name that a sanitised one would clash with.
+ODD_CSV = """credit amount, e-mail, 日本語, 1st, Rooms, credit_amount, g 1, g 2, label
+120, a, x, 1, 3, 5, 1, 0, good
+, b, y, 2, 2, 6, 0, 1, bad
+3000, a, x, 3, 4, 7, 0, 1, good
+45, c, z, 4, 1, 8, 1, 0, bad
+"""
+
+
+def test_any_legal_header_exports_with_sanitised_mapped_inputs(tmp_path):
+  path = tmp_path / "odd.csv"
+  path.write_text(ODD_CSV, encoding="utf-8")
+  table = tbl.read_table(path)
+  schema = tbl.infer_schema(table, "label", tbl.label_classes(table, "label"), np.arange(4),
+                            categorical=("e-mail",), onehot_groups=("g ",))
+  keys = {"credit amount": "credit_amount_2", "1st": "col_1st", "Rooms": "Rooms",
+          "credit_amount": "credit_amount", "e-mail": "e_mail", "日本語": "col_5",
+          "g 1": "g_1", "g 2": "g_2"}
+  assert signature_keys(schema) == keys
+  raw = tbl.encode_features(table, schema)
+  scaler = tbl.Scaler.fit(raw["continuous"])
+  feats = {"continuous": scaler.transform(raw["continuous"]), "categorical": raw["categorical"]}
+  tf.keras.utils.set_random_seed(0)
+  clf = TabularClassifier(training.build_encoder(
+      len(schema.continuous), schema.cardinalities, dim=8, num_heads=2, num_layers=1),
+      num_classes=2)
+  clf(feats)
+  logged = []
+  version = export_classifier(clf, schema, scaler, tmp_path / "m", version=1,
+                              log=logged.append)
+  assert logged == ["serving inputs renamed (column → signature input): 'credit amount' → "
+                    "credit_amount_2, '1st' → col_1st, 'e-mail' → e_mail, '日本語' → col_5, "
+                    "'g 1' → g_1, 'g 2' → g_2"]
+  saved = json.loads((version / "assets" / SIGNATURE_INPUTS).read_text(encoding="utf-8"))
+  assert saved == {"inputs": keys}
+  fn = tf.saved_model.load(str(version)).signatures["serving_default"]
+  assert set(fn.structured_input_signature[1]) == set(keys.values())
+  out = fn(**rest.signature_tensors(fn, serving_fields(table, schema)))
+  np.testing.assert_allclose(out["probabilities"].numpy(),
+                             tf.nn.softmax(clf.embed_and_logits(feats)[1]).numpy(), atol=1e-5)
+  fields = serving_fields(table, schema)
+  fields["credit_amount_2"] = np.array(["120", "abc", "", "1"])
+  with pytest.raises(ValueError, match=r"input 'credit_amount_2': cannot read a float32 "
+                                       r"tensor: could not convert string to float"):
+    rest.signature_tensors(fn, fields)

@@ -114,11 +114,21 @@ def _jader_exports(root):
       num_leaves=10, num_leaves_to_search=4, num_reordering_candidates=20))
   yield Export("jader_scann", export_index(scann, root / "jader_scann", input_signature=spec),
                pool, ("tensorflow_text", "scann"))
+  # Queried with embeddings directly (query_embedding float32 [B, 8] → ids, scores,
+  # valid_query), as bench_retrieval's reloaded indexes are.
+  yield Export("embedding_bruteforce",
+               export_index(build_brute_force(cases, ids, k=5), root / "embedding_bruteforce"),
+               pool)
+  scann = build_scann(cases, ids, k=5, num_leaves=10, num_leaves_to_search=4,
+                      num_reordering_candidates=20)
+  yield Export("embedding_scann", export_index(scann, root / "embedding_scann"), pool,
+               ("tensorflow_text", "scann"))
 
 
 # A small mixed-type table: a numeric column with a missing cell, a string category and a
-# one-hot group, as the generic table path reads it.
-_TABLE_CSV = """amount, colour, g1, g2, label
+# one-hot group, as the generic table path reads it; header names that are not valid
+# signature input names (space, hyphen, non-ASCII) are served under sanitised ones.
+_TABLE_CSV = """credit amount, colour-色, g1, g2, label
 120, red, 1, 0, good
 , blue, 0, 1, bad
 3000, red, 0, 1, good
@@ -133,7 +143,7 @@ def _tabular_export(root):
   schema = tbl.infer_schema(table, "label", tbl.label_classes(table, "label"), np.arange(4),
                             onehot_groups=("g",))
   raw = tbl.encode_features(table, schema)
-  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["amount"]))
+  scaler = tbl.Scaler.fit(raw["continuous"], tbl.log1p_mask(schema, ["credit amount"]))
   tf.keras.utils.set_random_seed(0)
   clf = TabularClassifier(tabular_training.build_encoder(
       1, schema.cardinalities, dim=8, num_heads=2, num_layers=1), num_classes=2)
@@ -162,7 +172,8 @@ def _set2vec_export(root):
 
 # Every model the package can export (set2vec only where tfrs_emb.models has it).
 EXPORT_NAMES = ["article_tower", "related_articles", "case_encoder", "jader_bruteforce",
-                "jader_scann", "covertype_classifier", "set2vec"]
+                "jader_scann", "embedding_bruteforce", "embedding_scann",
+                "covertype_classifier", "set2vec"]
 
 
 def build_all(root: pathlib.Path) -> Dict[str, Export]:

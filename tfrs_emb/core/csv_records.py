@@ -63,14 +63,15 @@ class Records:
     return out
 
 
-def scan(text_file: IO[str], header: bool = True) -> Optional[Records]:
-  """Scans an open text file (``newline=""``); None when it has no row at all.
+def scan(text_file: IO[str], header: bool = True, delimiter: str = ",") -> Optional[Records]:
+  """Scans an open text file (``newline=""``; fields split at ``delimiter``, RFC 4180
+  quoting); None when it has no row at all.
 
   Raises:
     UnicodeDecodeError: the file does not decode (see ``undecodable_line``).
     ValueError: "line N: ..." for a field beyond the csv module's size limit.
   """
-  reader = csv.reader(text_file)
+  reader = csv.reader(text_file, delimiter=delimiter)
   lines, fields, extra = array.array("q"), array.array("q"), []
   line = 1
   try:

@@ -69,3 +69,33 @@ def staged_dir(path: "str | pathlib.Path") -> Iterator[pathlib.Path]:
     shutil.rmtree(old)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+class OutputPathError(ValueError):
+  """An output folder flag that cannot be written (names the flag and the path)."""
+
+
+def check_output_dirs(config: Any, *names: str) -> None:
+  """Checks the output-folder fields ``names`` of ``config`` before any work is done.
+
+  Each non-empty value must be a folder that exists or can be created: the path and
+  every existing parent on it are folders (not files), and the nearest existing one is
+  writable. Nothing is created.
+
+  Raises:
+    OutputPathError: "--NAME=VALUE: P is a file, expected a folder" or "... P is not
+      writable".
+  """
+  for name in names:
+    value = getattr(config, name)
+    if not value:
+      continue
+    path = pathlib.Path(value)
+    for part in (path, *path.parents):
+      if not os.path.lexists(part):
+        continue
+      if not part.is_dir():
+        raise OutputPathError(f"--{name}={value}: {part} is a file, expected a folder")
+      if not os.access(part, os.W_OK | os.X_OK):
+        raise OutputPathError(f"--{name}={value}: folder {part} is not writable")
+      break

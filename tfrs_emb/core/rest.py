@@ -9,6 +9,9 @@ TF Serving's REST API (``POST /v1/models/NAME:predict``) takes either form:
 
 String values are JSON strings (UTF-8); bytes that are not UTF-8 travel as
 ``{"b64": "..."}``, and TF Serving always uses that form for names ending in ``_bytes``.
+Non-finite floats travel as the bare tokens ``NaN``, ``Infinity`` and ``-Infinity``, as
+TF Serving reads and writes them (and Python's ``json`` does): a query embedding holding
+NaN reaches the model, and an index's "no answer" scores come back as ``-Infinity``.
 The response is ``{"predictions": [...]}`` for a row request (per example: the output
 value when there is one output, else an object of outputs) and ``{"outputs": ...}`` for a
 columnar one (the value, or an object of outputs).
@@ -113,6 +116,7 @@ def request_bodies(signature: Signature, examples: Mapping[str, object]) -> Dict
 
 
 def _tensor(value, spec: tf.TensorSpec, name: str) -> tf.Tensor:
+  value = value.numpy() if tf.is_tensor(value) else value
   try:
     tensor = tf.constant(_from_json(value), dtype=spec.dtype)
   except (ValueError, TypeError) as e:
@@ -153,10 +157,26 @@ def tensors_from_request(body: Mapping, signature: Signature) -> Dict[str, tf.Te
     if any(set(r) != keys for r in rows):
       raise ValueError("every instance must name the same inputs")
     columns = {name: [r[name] for r in rows] for name in keys}
-  if set(columns) != set(specs):
-    raise ValueError(f"request has inputs {sorted(columns)}, the signature wants "
+  return signature_tensors(signature, columns)
+
+
+def signature_tensors(signature: Signature, values: Mapping[str, object]
+                      ) -> Dict[str, tf.Tensor]:
+  """Input tensors for a signature, each value converted to its input's dtype and checked
+  against its shape, so a bad value fails naming the input (TensorFlow's own error for a
+  direct call says only "input #0 was expected to be a float tensor")::
+
+    fn(**rest.signature_tensors(fn, {"amount": ["abc"], ...}))
+    # ValueError: input 'amount': cannot read a float32 tensor: ...
+
+  Raises:
+    ValueError: a missing or unknown input, or a value of the wrong type or shape.
+  """
+  specs = input_specs(signature)
+  if set(values) != set(specs):
+    raise ValueError(f"request has inputs {sorted(values)}, the signature wants "
                      f"{sorted(specs)}")
-  return {name: _tensor(columns[name], specs[name], name) for name in specs}
+  return {name: _tensor(values[name], specs[name], name) for name in specs}
 
 
 def response_body(outputs: Mapping[str, object], row: bool) -> dict:

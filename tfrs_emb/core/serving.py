@@ -32,7 +32,8 @@ def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
                      signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
                      version: Optional[int] = 1,
                      namespace_allowlist: Optional[list] = None,
-                     overwrite: bool = True) -> pathlib.Path:
+                     overwrite: bool = True,
+                     assets: Optional[Mapping[str, str]] = None) -> pathlib.Path:
   """Saves ``obj`` with the given signatures under ``export_dir/<version>``.
 
   Args:
@@ -43,6 +44,8 @@ def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
     namespace_allowlist: custom-op namespaces to allow (e.g. ``["Scann"]``).
     overwrite: replace an existing version folder (once the new one is complete);
       False raises instead.
+    assets: file name → UTF-8 text written into the version's ``assets/`` folder
+      (descriptions for clients, e.g. how signature inputs map to columns).
 
   Returns:
     The version folder written.
@@ -59,6 +62,9 @@ def save_for_serving(obj: tf.Module, export_dir: "str | pathlib.Path",
   options = tf.saved_model.SaveOptions(namespace_whitelist=namespace_allowlist)
   with files.staged_dir(path) as staging, quiet_tensorflow_logs():
     tf.saved_model.save(obj, str(staging), signatures=dict(signatures), options=options)
+    for name, text in (assets or {}).items():
+      (staging / "assets").mkdir(exist_ok=True)
+      (staging / "assets" / name).write_text(text, encoding="utf-8")
   return path
 
 

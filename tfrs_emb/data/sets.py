@@ -16,21 +16,41 @@ UTF-8; element names are NFKC-normalised and stripped. Within a set, elements ke
 order of the order column (``long``) or of the line; a repeated element is kept once.
 Sets left with fewer than 2 elements are skipped, sets longer than ``max_len`` keep their
 last ``max_len`` elements, and both are counted in ``SetCorpus.skipped``.
+
+Documented behaviours of text files:
+
+- CSV quoting (RFC 4180, as pandas and R write): ``"rolls,buns"`` in a basket is one
+  element; a quoted field running over a line end (a stray or unbalanced quote) is an
+  error naming its line, as is a ``long`` / label row with too few or too many fields.
+- Only ``\\n``, ``\\r\\n`` and ``\\r`` end a record: U+2028, U+0085, form feed, RS and other
+  Unicode line separators inside a name stay part of the name.
+- A byte order mark inside the file (e.g. files concatenated with ``cat``) is removed
+  and counted in ``skipped`` with the line of the first one.
+- ``order_column``: numbers (when any value is a number, every value must be one), or,
+  when no value is a number, text compared as text (ISO dates and times sort right). A
+  missing value, or a non-number in a numeric column, is an error naming the line (row
+  for Parquet), or with ``skip_bad_order`` a counted skip of that row.
+- A missing set id or element (empty cell, Parquet null / NaN) skips the row, counted.
 """
 
+import csv
 import dataclasses
 import gzip
 import io
 import pathlib
 import unicodedata
+import zlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
+from tfrs_emb.core import csv_records
+
 FORMATS = ("baskets", "long")
 # A "set" this large almost always means a wrong --set_column (e.g. a constant column).
 MAX_SET_ELEMENTS = 10_000
+BOM = "\ufeff"
 
 
 class SetFormatError(ValueError):
@@ -90,16 +110,17 @@ def _norm(text: str) -> str:
   return unicodedata.normalize("NFKC", text).strip()
 
 
-def _read_text(path: pathlib.Path) -> str:
-  """The whole file as text (gunzipped when .gz); clear errors for non-UTF-8 or empty."""
+def _read_text(path: pathlib.Path, skipped: Dict[str, int]) -> str:
+  """The whole file as text (gunzipped when .gz), byte order marks inside it removed and
+  counted in ``skipped``; clear errors for a bad gzip, non-UTF-8 or an empty file."""
   if not path.is_file():
     raise SetFormatError(f"{path}: no such file")
   raw = path.read_bytes()
   if path.suffix == ".gz":
     try:
       raw = gzip.decompress(raw)
-    except OSError as e:
-      raise SetFormatError(f"{path}: not a valid gzip file ({e})") from None
+    except (OSError, EOFError, zlib.error) as e:
+      raise SetFormatError(f"{path}: truncated or not a valid gzip file ({e})") from None
   try:
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
@@ -109,7 +130,36 @@ def _read_text(path: pathlib.Path) -> str:
   if not text.strip():
     raise SetFormatError(f"{path}: the file is empty (expected one set per line or a "
                          "header row and rows)")
+  boms = text.count(BOM)
+  if boms:
+    line = _line_of(text, text.index(BOM))
+    skipped[f"byte order marks inside the file, removed (first on line {line})"] = boms
+    text = text.replace(BOM, "")
   return text
+
+
+def _line_of(text: str, offset: int) -> int:
+  """File line (1-based; only \\n, \\r\\n and \\r end a line) of a character offset."""
+  return len(io.StringIO(text[:offset + 1], newline=None).readlines())
+
+
+def _rows(path: pathlib.Path, text: str, delimiter: str):
+  """(file line, fields) of every CSV record of ``text`` (RFC 4180 quoting); a record
+  running over a line end is an error naming its line."""
+  reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+  line = 1
+  try:
+    for row in reader:
+      if reader.line_num > line:
+        raise SetFormatError(
+            f"{path}: line {line}: a quoted field runs over {reader.line_num - line + 1} "
+            "lines (a stray or unbalanced quote?); quote a field that holds the delimiter "
+            'as "a,b" and double quotes inside it ("")')
+      yield line, row
+      line = reader.line_num + 1
+  except csv.Error as e:
+    raise SetFormatError(f"{path}: line {line}: {e} (a stray quote joining many "
+                         "lines?)") from None
 
 
 def _check_set_size(path, lengths: np.ndarray, names: Sequence[str], what: str):
@@ -175,69 +225,122 @@ def corpus_from_csr(vocab: Sequence[str], indptr: np.ndarray, indices: np.ndarra
 
 
 def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) -> SetCorpus:
-  text = _read_text(path)
-  lines = text.splitlines()
-  set_codes, elements = [], []
   skipped: Dict[str, int] = {}
+  text = _read_text(path, skipped)
+  set_codes, elements, names = [], [], []
   blank_items = 0
-  for i, line in enumerate(lines):
-    for item in line.split(delimiter):
-      item = _norm(item)
+  for code, (line, row) in enumerate(_rows(path, text, delimiter)):
+    names.append(str(line))
+    items = [_norm(item) for item in row]
+    for item in items:
       if item:
-        set_codes.append(i)
+        set_codes.append(code)
         elements.append(item)
-      elif line.strip():
-        blank_items += 1
+    if any(items):
+      blank_items += items.count("")
   if blank_items:
     skipped["empty element between delimiters"] = blank_items
-  names = [str(i + 1) for i in range(len(lines))]
   return _from_pairs(path, np.asarray(set_codes, np.int64), names,
                      np.asarray(elements, dtype=object), False, max_len, skipped, "line")
 
 
-def _read_table(path: pathlib.Path) -> pd.DataFrame:
+@dataclasses.dataclass
+class _Table:
+  """A read ``long`` or label table: string cells (Parquet: its values) and where each
+  row is: file line (CSV, header = line 1) or 1-based row (Parquet)."""
+  frame: pd.DataFrame
+  places: np.ndarray
+  unit: str
+
+  def where(self, row: int) -> str:
+    return f"{self.unit} {int(self.places[row])}"
+
+
+def _read_table(path: pathlib.Path, skipped: Dict[str, int]) -> _Table:
   suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
   if suffixes and suffixes[-1] == ".parquet":
     if not path.is_file():
       raise SetFormatError(f"{path}: no such file")
     try:
-      return pd.read_parquet(path)
+      frame = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several types for a bad file
       raise SetFormatError(f"{path}: not a readable Parquet file ({e})") from None
-  text = _read_text(path)
+    return _Table(frame, np.arange(1, len(frame) + 1), "row")
+  text = _read_text(path, skipped)
   sep = "\t" if suffixes and suffixes[-1] in (".tsv", ".tab") else ","
   try:
-    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-  except pd.errors.ParserError as e:
-    raise SetFormatError(f"{path}: not a {'TSV' if sep == chr(9) else 'CSV'} table ({e})") \
-        from None
+    records = csv_records.scan(io.StringIO(text, newline=""), header=True, delimiter=sep)
+  except ValueError as e:
+    raise SetFormatError(f"{path}: {e}") from None
+  for mask, reason in records.malformed():
+    if reason != "blank line" and mask.any():
+      raise SetFormatError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+  # One pandas row per record (blank ones too), so row i is at records.lines[i].
+  frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                      skip_blank_lines=False, index_col=False)
+  blank = records.fields == 0
+  return _Table(frame[~blank].reset_index(drop=True), records.lines[~blank], "line")
+
+
+def _cells(column: pd.Series) -> np.ndarray:
+  """object [rows]: NFKC-normalised stripped strings; "" for empty and missing (null,
+  NaN) cells."""
+  missing = column.isna().to_numpy()
+  text = column.astype(object).where(~missing, "").astype(str).map(_norm)
+  return text.to_numpy(dtype=object)
+
+
+def _order_key(column: pd.Series):
+  """(sort key [rows] (float64, or str when no value is a number), bad bool [rows],
+  why each bad value is bad) of an order column."""
+  if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+    bad = column.isna().to_numpy()
+    values = column.to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(column):
+      values = values.astype("datetime64[ns]").astype(np.int64)
+    return np.where(bad, 0, values).astype(np.float64), bad, "missing value"
+  text = _cells(column)
+  missing = text == ""
+  numbers = pd.to_numeric(pd.Series(text).where(~missing), errors="coerce").to_numpy(np.float64)
+  if not np.isnan(numbers).all():   # a numeric column: every value must be a number
+    return (np.nan_to_num(numbers), missing | np.isnan(numbers),
+            "missing value or not a number (the column's other values are numbers)")
+  return text, missing, "missing value"
 
 
 def _load_long(path: pathlib.Path, set_column: str, element_column: str,
-               order_column: Optional[str], max_len: Optional[int]) -> SetCorpus:
-  table = _read_table(path)
+               order_column: Optional[str], max_len: Optional[int],
+               skip_bad_order: bool) -> SetCorpus:
+  skipped: Dict[str, int] = {}
+  table = _read_table(path, skipped)
+  frame = table.frame
   for role, col in (("--set_column", set_column), ("--element_column", element_column),
                     ("--order_column", order_column)):
-    if col and col not in table.columns:
+    if col and col not in frame.columns:
       raise SetFormatError(f"{path}: missing column {col!r} ({role}); the file has "
-                           f"{', '.join(map(repr, table.columns))}")
-  if not len(table):
+                           f"{', '.join(map(repr, frame.columns))}")
+  if not len(frame):
     raise SetFormatError(f"{path}: the file has a header but no rows")
-  skipped: Dict[str, int] = {}
-  sets = table[set_column].astype(str).map(_norm).to_numpy(dtype=object)
-  elems = table[element_column].astype(str).map(_norm).to_numpy(dtype=object)
+  sets = _cells(frame[set_column])
+  elems = _cells(frame[element_column])
   valid = (sets != "") & (elems != "")
   for col, vals in ((set_column, sets), (element_column, elems)):
     if (vals == "").any():
       skipped[f"rows with an empty {col}"] = int((vals == "").sum())
-  order = np.arange(len(table))
-  if order_column:
-    key = pd.to_numeric(table[order_column], errors="coerce")
-    if key.isna().any():   # not all numbers: ISO dates and times sort as text
-      key = table[order_column].astype(str)
-    order = np.asarray(pd.Series(key).rank(method="first").to_numpy(), np.float64)
   rows = np.nonzero(valid)[0]
-  rows = rows[np.argsort(order[rows], kind="stable")]
+  if order_column:
+    key, bad, why = _order_key(frame[order_column])
+    bad = bad & valid
+    if bad.any() and not skip_bad_order:
+      i = int(np.argmax(bad))
+      raise SetFormatError(
+          f"{path}: {table.where(i)}: --order_column {order_column!r}: {why}, got "
+          f"{frame[order_column].iloc[i]!r}; fix the value, or pass --skip_bad_order to "
+          "skip such rows (counted)")
+    if bad.any():
+      skipped[f"rows with a bad {order_column} ({why}), skipped"] = int(bad.sum())
+      rows = np.nonzero(valid & ~bad)[0]
+    rows = rows[np.argsort(key[rows], kind="stable")]
   set_codes, names = pd.factorize(pd.Series(sets[rows], dtype=object), sort=False)
   return _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
                      bool(order_column), max_len, skipped, f"set ({set_column})")
@@ -246,37 +349,71 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
 def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: disable=redefined-builtin
               set_column: str = "set", element_column: str = "element",
               order_column: Optional[str] = None, delimiter: str = ",",
-              max_len: Optional[int] = None) -> SetCorpus:
-  """Loads a set file (see the module docstring for the formats).
+              max_len: Optional[int] = None, skip_bad_order: bool = False) -> SetCorpus:
+  """Loads a set file (see the module docstring for the formats and behaviours).
 
   Args:
     path: CSV / TSV / Parquet (``long``) or text (``baskets``) file, optionally ``.gz``.
     format: "baskets" or "long".
     set_column, element_column: ``long`` columns holding the set id and the element.
     order_column: optional ``long`` column ordering a set's elements (numbers or text).
-    delimiter: ``baskets`` element separator.
+    delimiter: ``baskets`` element separator (one character; CSV quoting applies).
     max_len: sets longer than this keep their last ``max_len`` elements (None: no cap).
+    skip_bad_order: skip (and count) rows whose order value is missing or, in a numeric
+      order column, not a number, instead of raising.
 
   Returns:
     SetCorpus.
 
   Raises:
-    SetFormatError: missing file or column, empty or non-UTF-8 file, a set with more than
-      MAX_SET_ELEMENTS elements, or no set of ≥ 2 elements at all.
+    SetFormatError: missing file or column, empty, truncated-gzip or non-UTF-8 file, an
+      unbalanced quote or a row of the wrong width (line named), a bad order value (line
+      named), a set with more than MAX_SET_ELEMENTS elements, or no set of >= 2
+      elements at all.
+    ValueError: an unknown format, a delimiter that is not one character, or an
+      order_column with format="baskets".
   """
   path = pathlib.Path(path)
   if format not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
   if format == "baskets":
-    if not delimiter:
-      raise ValueError("delimiter must be a non-empty string")
+    if order_column:
+      raise ValueError(f"--order_column={order_column} applies to --format=long only; a "
+                       "basket keeps the order of its line")
+    if len(delimiter) != 1:
+      raise ValueError(f"--delimiter must be one character (CSV quoting), got {delimiter!r}")
     corpus = _load_baskets(path, delimiter, max_len)
   else:
-    corpus = _load_long(path, set_column, element_column, order_column, max_len)
+    corpus = _load_long(path, set_column, element_column, order_column, max_len,
+                        skip_bad_order)
   if not len(corpus):
     raise SetFormatError(f"{path}: no set with at least 2 elements "
                          f"(skipped: {corpus.skipped})")
   return corpus
+
+
+def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
+                    min_count: int, source: str) -> None:
+  """Raises SetFormatError unless some set keeps 2 elements that occur in at least
+  ``min_count`` sets: otherwise a CBOW trained with that ``min_count`` has no
+  (context, target) pair at all.
+
+  Args:
+    indptr: int [num_sets + 1], indices: int [total] CSR sets (the training sets).
+    vocab_size: elements in the vocabulary. min_count: the CBOW's ``--min_count``.
+    source: the data's name, for the message.
+  """
+  indptr = np.asarray(indptr, np.int64)
+  counts = np.bincount(np.asarray(indices, np.int64), minlength=vocab_size)
+  kept = counts[indices] >= min_count
+  set_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+  if (np.bincount(set_of[kept], minlength=len(indptr) - 1) >= 2).any():
+    return
+  raise SetFormatError(
+      f"{source}: no set has 2 elements occurring in >= --min_count={min_count} sets "
+      f"({int((counts >= min_count).sum())} of {vocab_size} elements reach it; the most "
+      f"frequent occurs in {int(counts.max(initial=0))} of {len(indptr) - 1} sets); "
+      "lower --min_count or give more sets")
 
 
 def load_element_labels(path: "str | pathlib.Path", vocab: Sequence[str],
@@ -284,31 +421,35 @@ def load_element_labels(path: "str | pathlib.Path", vocab: Sequence[str],
   """Label set of every vocabulary element from a CSV with header ``element,label``.
 
   An element may have several rows (several labels). Rows naming an element outside
-  ``vocab`` are counted in ``skipped`` (when given).
+  ``vocab`` or with an empty label are counted in ``skipped`` (when given), as are byte
+  order marks inside the file.
 
   Returns:
     frozenset of labels per vocabulary entry (empty = unlabelled).
 
   Raises:
-    SetFormatError: missing file or column, empty or non-UTF-8 file.
+    SetFormatError: missing file or column, empty or non-UTF-8 file, an unbalanced quote
+      or a row of the wrong width (line named).
   """
   path = pathlib.Path(path)
-  table = _read_table(path)
-  missing = [c for c in ("element", "label") if c not in table.columns]
+  notes: Dict[str, int] = {}
+  table = _read_table(path, notes)
+  missing = [c for c in ("element", "label") if c not in table.frame.columns]
   if missing:
     raise SetFormatError(f"{path}: missing column {missing[0]!r}; an element-label file "
                          f"needs the header element,label (has "
-                         f"{', '.join(map(repr, table.columns))})")
+                         f"{', '.join(map(repr, table.frame.columns))})")
   pos = {v: i for i, v in enumerate(vocab)}
   labels: List[set] = [set() for _ in vocab]
   unknown = 0
-  for element, label in zip(table["element"].astype(str).map(_norm),
-                            table["label"].astype(str).map(_norm)):
+  for element, label in zip(_cells(table.frame["element"]), _cells(table.frame["label"])):
     i = pos.get(element)
     if i is None or not label:
       unknown += 1
       continue
     labels[i].add(label)
-  if skipped is not None and unknown:
-    skipped[f"{path.name}: label rows for elements not in the vocabulary or empty"] = unknown
+  if unknown:
+    notes["label rows for elements not in the vocabulary or empty"] = unknown
+  if skipped is not None:
+    skipped.update((f"{path.name}: {reason}", n) for reason, n in notes.items())
   return [frozenset(s) for s in labels]

@@ -20,6 +20,14 @@ Documented behaviours:
 - Errors name the file, the line (header = line 1) and the column: a non-numeric or
   non-finite value in a continuous column, a one-hot member other than 0/1, a one-hot
   group with several 1s, a missing label, a label column with a single class.
+- Parquet: two columns whose names are equal once stripped, or a column of lists /
+  arrays / maps, are errors naming the columns. A one-hot prefix that matches the label
+  column is an error (the label would become a feature).
+- Splits: ``stratified_split`` keeps a row of every class on its ``rest`` side, and
+  ``require_every_class`` names a class that a set of training rows lacks (e.g. at a
+  small label fraction) instead of training without it.
+- Any header name is allowed; the serving export maps names that are not valid input
+  names to sanitised ones (``models.tabular_serving.signature_keys``).
 """
 
 import csv
@@ -109,9 +117,7 @@ def read_table(path: "str | pathlib.Path") -> Table:
   if not path.is_file():
     raise FileNotFoundError(f"table file not found: {path}")
   if path.suffix == ".parquet":
-    raw = pd.read_parquet(path)
-    frame = pd.DataFrame({str(c).strip(): ["" if pd.isna(v) else str(v) for v in raw[c]]
-                          for c in raw.columns})
+    frame = _parquet_cells(path, pd.read_parquet(path))
     lines = np.arange(len(frame)) + 2
   else:
     frame, lines = _read_csv(path)
@@ -119,6 +125,30 @@ def read_table(path: "str | pathlib.Path") -> Table:
     raise ValueError(f"{path}: no data rows")
   frame = frame.apply(lambda s: s.str.strip())
   return Table(path, frame, lines)
+
+
+def _parquet_cells(path: pathlib.Path, raw: pd.DataFrame) -> pd.DataFrame:
+  """A Parquet frame as string cells under stripped column names ("" = null / NaN).
+
+  Raises ValueError naming the columns: two names equal once stripped, or a column of
+  lists / arrays / maps (one cell per field is expected)."""
+  names: Dict[str, str] = {}
+  for c in raw.columns:
+    name = str(c).strip()
+    if name in names:
+      raise ValueError(f"{path}: columns {names[name]!r} and {str(c)!r} are both {name!r} "
+                       "once surrounding whitespace is stripped; rename one")
+    names[name] = str(c)
+  cells = {}
+  for name, c in names.items():
+    values = raw[c].to_numpy(dtype=object)
+    nested = [i for i, v in enumerate(values) if isinstance(v, (list, tuple, dict, np.ndarray))]
+    if nested:
+      raise ValueError(f"{path}: column {name!r} holds {type(values[nested[0]]).__name__} "
+                       f"values (row {nested[0] + 1}: {values[nested[0]]!r}); a table column "
+                       "needs one number or string per cell (flatten it into columns)")
+    cells[name] = ["" if pd.isna(v) else str(v) for v in values]
+  return pd.DataFrame(cells, index=pd.RangeIndex(len(raw)))
 
 
 def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
@@ -170,8 +200,12 @@ def _is_numeric(cells: pd.Series) -> bool:
   return len(present) > 0 and not np.isnan(values).any()
 
 
-def _group_members(columns: Sequence[str], prefix: str, path) -> Tuple[str, ...]:
+def _group_members(columns: Sequence[str], prefix: str, path, label: str) -> Tuple[str, ...]:
   members = tuple(c for c in columns if c.startswith(prefix) and c != prefix)
+  if label in members or label == prefix:
+    raise ValueError(f"{path}: one-hot group prefix {prefix!r} (--onehot_groups) matches the "
+                     f"label column {label!r}; the label would become a feature. Use a "
+                     "longer prefix")
   if not members:
     raise ValueError(f"{path}: one-hot group {prefix!r} has no columns named {prefix}*")
   return members
@@ -200,7 +234,7 @@ def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: n
   both = sorted(set(categorical) & set(numeric))
   if both:
     raise ValueError(f"column(s) {both} declared both categorical and numeric")
-  groups = {p: _group_members(columns, p, path) for p in onehot_groups}
+  groups = {p: _group_members(columns, p, path, label) for p in onehot_groups}
   in_group = {m for ms in groups.values() for m in ms}
   origins, cont, cats = {}, [], []
   train = table.subset(np.asarray(train_rows))
@@ -366,7 +400,10 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int
     labels: int [N]. fraction: share of each class taken, in (0, 1]. seed: numpy seed.
 
   Returns:
-    (rest, taken): sorted int64 index arrays partitioning 0..N-1.
+    (rest, taken): sorted int64 index arrays partitioning 0..N-1. Below fraction 1, a
+    class with 2 or more rows keeps at least one on each side, and a class with a
+    single row stays in ``rest`` (so a training ``rest`` never loses a class;
+    ``require_every_class`` reports a class a ``taken`` side lacks).
   """
   if not 0.0 < fraction <= 1.0:
     raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -375,11 +412,35 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int
   for c in np.unique(labels):
     idx = np.flatnonzero(labels == c)
     rng.shuffle(idx)
-    n = max(1, int(round(fraction * len(idx)))) if fraction < 1.0 else len(idx)
+    n = (min(max(1, int(round(fraction * len(idx)))), len(idx) - 1) if fraction < 1.0
+         else len(idx))
     taken.append(idx[:n])
   taken = np.sort(np.concatenate(taken))
   rest = np.setdiff1d(np.arange(len(labels)), taken)
   return rest, taken
+
+
+def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str,
+                        pool: Optional[np.ndarray] = None) -> None:
+  """Raises ValueError naming each class with no row in ``labels``: a classifier cannot
+  learn a class it never sees (e.g. the training rows of a small label fraction).
+
+  Args:
+    labels: int [M] class ids of the rows. classes: class names, id = position.
+    what: the rows, for the message ("label fraction 0.1: training rows").
+    pool: optional int [P] class ids of the rows they were drawn from (the message says
+      how many rows of each missing class that pool has).
+  """
+  counts = np.bincount(np.asarray(labels, np.int64), minlength=len(classes))
+  missing = np.flatnonzero(counts == 0)
+  if not len(missing):
+    return
+  have = (np.bincount(np.asarray(pool, np.int64), minlength=len(classes))
+          if pool is not None else None)
+  named = ", ".join(f"{classes[c]!r}" + (f" ({have[c]} row(s) to draw from)"
+                                          if have is not None else "") for c in missing)
+  raise ValueError(f"{what}: no row of class {named} among {len(labels)} rows; the model "
+                   "would never see it. Raise the label fraction, add rows of it, or drop it")
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int) -> List[np.ndarray]:

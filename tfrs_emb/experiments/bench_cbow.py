@@ -137,6 +137,7 @@ def parse_exponents(text: str) -> List[float]:
 def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   """Trains gensim and every Keras variant on the held-out corpus and scores them."""
   common.check_config(config)
+  common.check_output_dirs(config, "cache_dir")
   grid = parse_grid(config.keras_grid)
   gensim_exponents = (parse_exponents(config.gensim_noise_exponents) if config.run_gensim
                       else [])

@@ -107,6 +107,7 @@ def timed_rounds(sides: Sequence[Callable[[], np.ndarray]],
 def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
   """Encodes the texts with both sides; parity (cosine) and throughput."""
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir")
   texts, source = bench_texts(config)
   keras = KerasTextEncoder(build_text_encoder("use"), "use", batch_size=config.batch_size)
   reference = UseReferenceEncoder(threads=config.threads)

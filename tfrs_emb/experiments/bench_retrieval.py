@@ -354,6 +354,7 @@ def _config_search(config: Config, data: BenchData, validation_ids: np.ndarray,
 def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult:
   """The whole benchmark (see the module docstring)."""
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir")
   _check_methods(config)
   before = machine_conditions()
   t0 = time.perf_counter()

@@ -87,6 +87,7 @@ def _write_projector(out: pathlib.Path, result: cbow_training.CbowResult) -> pat
 def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   """Loads (or generates) the release, trains both CBOWs, evaluates, writes and exports."""
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir", "checkpoint_dir")
   k = config.k
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,8 @@ class Config(set_methods.SetMethodsConfig):
   element_column: str = field("element", "long: column of the element.")
   order_column: str = field("", "long: optional column ordering a set's elements; then the "
                             "held-out element is each set's last.")
+  skip_bad_order: bool = field(False, "long: skip (counted) rows whose --order_column value "
+                               "is missing or not a number, instead of stopping.")
   delimiter: str = field(",", "baskets: element separator.")
   element_labels: str = field("", "Optional CSV with header element,label "
                               "(label_agreement@k).")
@@ -115,7 +117,8 @@ def _load(config: Config, log: common.Log):
   corpus = set_files.load_sets(config.sets, format=config.format, set_column=config.set_column,
                           element_column=config.element_column,
                           order_column=config.order_column or None,
-                          delimiter=config.delimiter, max_len=config.max_len)
+                          delimiter=config.delimiter, max_len=config.max_len,
+                          skip_bad_order=config.skip_bad_order)
   labels = (set_files.load_element_labels(config.element_labels, corpus.vocab, corpus.skipped)
             if config.element_labels else None)
   return corpus, labels
@@ -133,6 +136,7 @@ def _label_agreement(labels: Optional[List[frozenset]], vocab: List[str],
 def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   """Loads the sets, trains both CBOWs, evaluates, writes metrics and exports."""
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir", "checkpoint_dir")
   if config.export_dir and config.export_method == set_methods.GENSIM and not config.run_gensim:
     raise ValueError("export_method=gensim_cbow needs run_gensim=True")
   k = config.k
@@ -143,6 +147,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
                                  seed=config.seed, ordered=corpus.ordered)
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
+  set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
+                            config.min_count, corpus.source)
   methods, result = set_methods.train_methods(
       config, corpus.vocab, held.train_indptr, held.train_indices, window=config.max_len,
       log_dir=None, log=log)

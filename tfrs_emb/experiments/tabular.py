@@ -490,7 +490,7 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
 
 
 def export_step(config: Config, prep: PreparedTable, last: FractionResult,
-                ) -> Tuple[pathlib.Path, str]:
+                log: common.Log = common.no_log) -> Tuple[pathlib.Path, str]:
   """Export step: the best of finetune and the neighbour heads on validation at the
   largest label fraction (ties → finetune, then the earlier head), with the raw-column
   signature. Returns (version folder, report note)."""
@@ -505,7 +505,7 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
                              head.choice.temperature, head.choice.weight, head.metric))
   first, *others = last.finetuned.clfs
   export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
-                                  version=1, neighbors=neighbors, extra_heads=others)
+                                  version=1, neighbors=neighbors, extra_heads=others, log=log)
   note = (f"`{export_path}`: " + (f"{name}, retrieval-augmented (training-row index "
           f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
           + f", chosen on validation accuracy at {frac:g}")
@@ -524,6 +524,7 @@ def run(config: Config, log: common.Log = common.no_log,
   ``tf.keras.utils.set_random_seed``; library code never seeds global state itself).
   """
   common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "checkpoint_dir")
   for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
     per_fraction(config, name, float(config.label_fractions[0]))
   reseed(config.seed)
@@ -531,6 +532,8 @@ def run(config: Config, log: common.Log = common.no_log,
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
   prep = load_and_split(config, log)
+  for frac in config.label_fractions:   # a class with no training row fails before training
+    label_split(config, prep, float(frac))
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
@@ -557,7 +560,7 @@ def run(config: Config, log: common.Log = common.no_log,
   tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
   export_path = None
   if config.export_dir and last is not None:
-    export_path, extra["exported"] = export_step(config, prep, last)
+    export_path, extra["exported"] = export_step(config, prep, last, log)
     metrics["export_path"] = str(export_path)
     tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",

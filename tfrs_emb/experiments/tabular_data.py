@@ -118,6 +118,8 @@ def label_split(config, prep: PreparedTable, frac: float) -> LabelSplit:
             else (None, np.arange(len(train_idx))))
   fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
   fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
+  tbl.require_every_class(prep.labels[fit_idx], prep.schema.classes,
+                          f"label fraction {frac:g}: training rows", pool=train_y)
   folds = [(fit_idx, val_idx)]
   if len(val_idx) < config.crossfit_below:
     labelled = train_idx[lab]

@@ -15,7 +15,9 @@ known input elements' input vectors · every element's output vector, plus an op
 per-element ``log_prior`` (e.g. ``metrics.set_embeddings.noise_log_prior``, which turns the
 negative-sampling log odds into log P(element | set)). Input elements are
 never recommended. A set with no known element gets no answer: ``known_elements`` = 0,
-every id "" and every score 0 (not popular items presented as a prediction).
+every id "" and every score 0 (not popular items presented as a prediction). A repeated
+input element counts once, as in training (a set holds each element once):
+``["milk", "milk", "milk", "bread"]`` answers exactly as ``["milk", "bread"]``.
 """
 
 import pathlib
@@ -34,8 +36,10 @@ class SetRecommender(tf.keras.Model):
   """Element strings of a set → top-k next elements, their scores and the set embedding.
 
   Input: tf.string [batch, n] padded with "" (or a RaggedTensor). Unknown strings are
-  ignored. Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
-  ``embedding`` float32 [batch, dim], ``known_elements`` int32 [batch]. Where fewer than
+  ignored; a repeated element counts once (the query is the set of its elements, as in
+  training). Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
+  ``embedding`` float32 [batch, dim] (unit mean of the distinct known elements' input
+  vectors), ``known_elements`` int32 [batch] (distinct known elements). Where fewer than
   k candidates remain, the tail ids are "" with score 0. ``log_prior``: optional float
   [len(vocab)] added to every element's score.
   """
@@ -58,7 +62,8 @@ class SetRecommender(tf.keras.Model):
     self.output_embedding = tf.keras.layers.Embedding(
         len(self.vocab) + 1, self.dim, embeddings_initializer=out_init, trainable=False,
         name="output_embedding")
-    self.output_embedding.build((None,))   # its table is used directly, never called
+    for table in (self.input_embedding, self.output_embedding):
+      table.build((None,))   # their tables are used directly, never called
     prior = np.zeros(len(self.vocab) + 1, np.float32)
     if log_prior is not None:
       prior[1:] = np.asarray(log_prior, np.float32)
@@ -71,17 +76,19 @@ class SetRecommender(tf.keras.Model):
     if isinstance(elements, tf.RaggedTensor):
       elements = elements.to_tensor(default_value="")
     ids = self.lookup(elements)                                        # [B, n], 0 = unknown
-    known = tf.cast(ids > 0, tf.float32)
-    count = tf.reduce_sum(known, axis=1)                               # [B]
-    vecs = self.input_embedding(ids) * known[..., None]
-    h = tf.reduce_sum(vecs, axis=1) / tf.maximum(count, 1.0)[:, None]  # [B, d]
-    scores = tf.matmul(h, self.output_embedding.embeddings, transpose_b=True)  # [B, V+1]
-    scores += self.log_prior[None, :]
-    # Excluded: the OOV row and the set's own elements.
     batch = tf.shape(ids)[0]
     rows = tf.repeat(tf.range(batch, dtype=tf.int64), tf.shape(ids)[1])
     taken = tf.scatter_nd(tf.stack([rows, tf.reshape(ids, [-1])], 1),
-                          tf.ones([tf.size(ids)], tf.int32), tf.shape(scores, tf.int64))
+                          tf.ones([tf.size(ids)], tf.int32),
+                          tf.stack([tf.cast(batch, tf.int64), len(self.vocab) + 1]))
+    # Each known element once, however often the query repeats it (training sets hold
+    # every element once).
+    known = tf.cast(taken[:, 1:] > 0, tf.float32)                      # [B, V]
+    count = tf.reduce_sum(known, axis=1)                               # [B]
+    h = tf.matmul(known, self.input_embedding.embeddings[1:]) / tf.maximum(count, 1.0)[:, None]
+    scores = tf.matmul(h, self.output_embedding.embeddings, transpose_b=True)  # [B, V+1]
+    scores += self.log_prior[None, :]
+    # Excluded: the OOV row and the set's own elements.
     excluded = tf.logical_or(taken > 0, tf.range(tf.shape(scores)[1])[None, :] == 0)
     scores = tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores)
     top, idx = tf.math.top_k(scores, self.k)
@@ -104,7 +111,9 @@ def export_set_recommender(model: SetRecommender, export_dir: "str | pathlib.Pat
   """Exports to ``export_dir/version`` (TF Serving layout).
 
   Signature ``serving_default``: ``elements`` tf.string [batch, n] ("" padded) → ``ids``,
-  ``scores``, ``embedding``, ``known_elements`` (see SetRecommender). An existing version
+  ``scores``, ``embedding``, ``known_elements`` (see SetRecommender). The query is a set:
+  an element repeated in a row counts once (``known_elements`` counts distinct known
+  elements), so a repeated element does not outweigh the others. An existing version
   is replaced once the new one is complete (``overwrite=False`` refuses instead).
   """
 

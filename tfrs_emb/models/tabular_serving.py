@@ -1,13 +1,18 @@
 """TF Serving export of a table classifier: raw columns in, labels / probabilities out.
 
-Signature ``serving_default``: one [None] tensor per feature column, by name: continuous
+Signature ``serving_default``: one [None] tensor per feature column, named by
+``signature_keys`` (the column name where it is already a valid input name; otherwise
+letters, digits and "_" only, e.g. ``credit amount`` → ``credit_amount``, ``1st`` →
+``col_1st``; the mapping is saved as ``assets/signature_inputs.json`` and logged): continuous
 columns float32 (NaN = missing), categorical columns string (stripped; "" = missing; a
 value outside the training vocabulary = out-of-vocabulary id), one-hot group members
 int64 (no 1 = missing; several 1s: the first). Outputs: ``label`` string [None] (the
 label column's own values), ``class_id`` int64, ``probabilities`` float32 [None, classes]
 (an ensemble: the mean of its classifiers' softmax), ``embedding`` float32 [None, d] (the
 first classifier's [CLS]) and ``nonfinite_input`` bool [None]: a row with a ±inf
-continuous value is flagged and that value treated as missing (probabilities stay finite).
+continuous value is flagged and that value treated as missing (probabilities stay
+finite). Called through ``core.rest.signature_tensors`` (or a REST body, or TF Serving),
+a value of the wrong type, e.g. text in a numeric field, fails naming its input.
 
 With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
 ``(1 - weight) * softmax(logits) + weight * h``, h the softmax(score / temperature)-weighted
@@ -17,7 +22,9 @@ score = cosine in the classifier's [CLS] embedding, or, with a metric encoder
 """
 
 import dataclasses
+import json
 import pathlib
+import re
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -26,10 +33,14 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core.linalg import l2_normalize
+from tfrs_emb.core.log import Log, no_log
 from tfrs_emb.core.serving import save_for_serving
 from tfrs_emb.data import table as tbl
 from tfrs_emb.models.tabular import TabularClassifier
 from tfrs_emb.models.tabular_metric import NeighborMetricEncoder, l2_scores
+
+# The export's assets/ file mapping raw columns to signature input names.
+SIGNATURE_INPUTS = "signature_inputs.json"
 
 
 @dataclasses.dataclass
@@ -83,6 +94,7 @@ class TableServingModule(tf.Module):
     self._embed_and_logits = [c.embed_and_logits for c in classifiers]
     self.model_variables = [v for c in classifiers for v in c.variables]
     self.schema = schema
+    self.keys = tuple(signature_keys(schema).items())   # (column, signature input name)
     self.mean = tf.constant(scaler.mean, tf.float32)
     self.std = tf.constant(scaler.std, tf.float32)
     self.log_mask = tf.constant(scaler.log1p, tf.bool)
@@ -135,7 +147,8 @@ class TableServingModule(tf.Module):
 
   @tf.function
   def serve(self, **fields):
-    inputs, nonfinite = self.features(fields)
+    """Signature inputs (``signature_keys`` names) → outputs (see the module docstring)."""
+    inputs, nonfinite = self.features({column: fields[key] for column, key in self.keys})
     emb, logits = self._embed_and_logits[0](inputs)
     probs = tf.add_n([tf.nn.softmax(logits)] + [tf.nn.softmax(f(inputs)[1])
                                                 for f in self._embed_and_logits[1:]])
@@ -151,37 +164,89 @@ class TableServingModule(tf.Module):
             "probabilities": probs, "embedding": emb, "nonfinite_input": nonfinite}
 
 
-def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
-  """Signature inputs: name → TensorSpec [None] per raw feature column."""
-  specs = {c: tf.TensorSpec([None], tf.float32, name=c) for c in schema.continuous}
+def feature_columns(schema: tbl.TableSchema) -> Dict[str, tf.DType]:
+  """Raw feature column → its signature dtype, in signature order."""
+  columns = {c: tf.float32 for c in schema.continuous}
   for f in schema.categorical:
     if f.members:
-      specs.update({m: tf.TensorSpec([None], tf.int64, name=m) for m in f.members})
+      columns.update({m: tf.int64 for m in f.members})
     else:
-      specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
-  return specs
+      columns[f.name] = tf.string
+  return columns
+
+
+_VALID_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def signature_keys(schema: tbl.TableSchema) -> Dict[str, str]:
+  """Raw feature column → signature input name, unique and valid everywhere a SavedModel
+  input name travels (TF function arguments, TF Serving, REST): a name matching
+  ``[A-Za-z][A-Za-z0-9_]*`` is kept; otherwise every run of other characters becomes "_",
+  a name not starting with a letter gets ``col_`` in front, one with no letter or digit
+  left becomes ``col_<position>``, and a clash gets ``_2``, ``_3``, ..."""
+  keys: Dict[str, str] = {}
+  taken = {c for c in feature_columns(schema) if _VALID_KEY.fullmatch(c)}
+  for position, column in enumerate(feature_columns(schema)):
+    if _VALID_KEY.fullmatch(column):
+      keys[column] = column
+      continue
+    base = re.sub(r"[^A-Za-z0-9]+", "_", column).strip("_")
+    if not base:
+      base = f"col_{position}"
+    elif not base[0].isalpha():
+      base = f"col_{base}"
+    key, n = base, 1
+    while key in taken:
+      n += 1
+      key = f"{base}_{n}"
+    taken.add(key)
+    keys[column] = key
+  return keys
+
+
+def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
+  """Signature inputs: name (``signature_keys``) → TensorSpec [None] per raw feature
+  column."""
+  keys = signature_keys(schema)
+  return {keys[c]: tf.TensorSpec([None], dtype, name=keys[c])
+          for c, dtype in feature_columns(schema).items()}
 
 
 def export_classifier(classifier: TabularClassifier, schema: tbl.TableSchema,
                       scaler: tbl.Scaler, export_dir: "str | pathlib.Path",
                       version: Optional[int] = 1,
                       neighbors: Optional[NeighborIndex] = None,
-                      extra_heads: Sequence[TabularClassifier] = ()) -> pathlib.Path:
-  """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder."""
+                      extra_heads: Sequence[TabularClassifier] = (),
+                      log: Log = no_log) -> pathlib.Path:
+  """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder.
+
+  The column → signature input mapping (``signature_keys``) is written to the version's
+  ``assets/signature_inputs.json`` ({"inputs": {column: input name}}), and the renamed
+  columns are logged.
+  """
   module = TableServingModule(classifier, schema, scaler, neighbors, extra_heads)
   fn = module.serve.get_concrete_function(**input_specs(schema))
-  return save_for_serving(module, export_dir, {"serving_default": fn}, version=version)
+  keys = signature_keys(schema)
+  renamed = {c: k for c, k in keys.items() if c != k}
+  if renamed:
+    log("serving inputs renamed (column → signature input): " +
+        ", ".join(f"{c!r} → {k}" for c, k in renamed.items()))
+  mapping = json.dumps({"inputs": keys}, ensure_ascii=False, indent=2) + "\n"
+  return save_for_serving(module, export_dir, {"serving_default": fn}, version=version,
+                          assets={SIGNATURE_INPUTS: mapping})
 
 
 def serving_fields(table: tbl.Table, schema: tbl.TableSchema) -> Dict[str, np.ndarray]:
-  """The signature's inputs for the rows of a read table (cells as the file has them)."""
+  """The signature's inputs (by ``signature_keys`` name) for the rows of a read table
+  (cells as the file has them)."""
+  keys = signature_keys(schema)
   out = {}
   for c in schema.continuous:
-    out[c] = tbl.column_numbers(table, c).astype(np.float32)
+    out[keys[c]] = tbl.column_numbers(table, c).astype(np.float32)
   for f in schema.categorical:
     if f.members:
-      out.update({m: table.frame[m].replace("", "0").astype(np.int64).to_numpy()
+      out.update({keys[m]: table.frame[m].replace("", "0").astype(np.int64).to_numpy()
                   for m in f.members})
     else:
-      out[f.name] = table.frame[f.name].to_numpy(object).astype(str)
+      out[keys[f.name]] = table.frame[f.name].to_numpy(object).astype(str)
   return out

@@ -40,6 +40,19 @@ rather than arbitrary ids::
   # serving_default(elements=[["drug:未知", ""]]) →
   #   {"ids": [["", ...]], "scores": [[-inf, ...]], "known_elements": [0]}
 
+Query embeddings (no query model): the input is checked in the graph, so TF Serving and
+the C++ loader answer the same. A query of the wrong dimension fails naming the input
+and the expected size ("input query_embedding: expected [batch, 32] float32 query
+embeddings, got shape] [2 5]"); a query that is all zeros or holds NaN / ±inf gets ids ""
+and scores -inf, and the answer adds ``valid_query`` (bool [B], False for such a row),
+as the CaseEncoder path does with ``known_elements``::
+
+  index = build_brute_force(case_embeddings, case_ids, k=10)
+  export_index(index, "exported_models/jader_bruteforce")
+  # serving_default(query_embedding=[[0, ..., 0], [nan, ...], [0.1, ...]]) →
+  #   {"ids": [["", ...], ["", ...], ["c7", ...]], "scores": [[-inf, ...], [-inf, ...],
+  #    [0.93, ...]], "valid_query": [False, False, True]}
+
 ``input_signature`` may be one ``tf.TensorSpec`` (its ``name`` becomes the signature input
 name) or a dict ``name → TensorSpec``. When omitted it is taken from a functional query
 model's inputs, or is ``query_embedding: float32 [None, D]`` when there is no query model.
@@ -318,6 +331,31 @@ def _resolve_signature(index: tfrs.layers.factorized_top_k.TopK,
                   f"got {type(input_signature).__name__}")
 
 
+def valid_queries(queries: tf.Tensor, dim: int, name: str):
+  """Checks query embeddings in the graph: (queries float32 [B, dim] with invalid rows
+  zeroed, valid bool [B]). A row is valid when it is finite and not all zeros (a search
+  with it would return arbitrary ids, or NaN scores / a ScaNN error). A second dimension
+  other than ``dim`` fails with an InvalidArgumentError naming input ``name``."""
+  queries = tf.convert_to_tensor(queries, tf.float32)
+  check = tf.debugging.Assert(
+      tf.equal(tf.shape(queries)[1], dim),
+      [f"input {name}: expected [batch, {dim}] float32 query embeddings, got shape",
+       tf.shape(queries)])
+  with tf.control_dependencies([check]):
+    queries = tf.identity(queries)
+  valid = tf.logical_and(tf.reduce_all(tf.math.is_finite(queries), axis=1),
+                         tf.reduce_any(tf.not_equal(queries, 0.0), axis=1))
+  return tf.where(valid[:, None], queries, tf.zeros_like(queries)), valid
+
+
+def no_answer_where(ids: tf.Tensor, scores: tf.Tensor, found: tf.Tensor) -> dict:
+  """``ids`` string [B, k] and ``scores`` float32 [B, k] with the rows where ``found``
+  (bool [B]) is False replaced by the defined "no answer": ids "" and scores -inf."""
+  found = found[:, None]
+  return {"ids": tf.where(found, ids, tf.fill(tf.shape(ids), "")),
+          "scores": tf.where(found, scores, tf.fill(tf.shape(scores), -np.inf))}
+
+
 class _ServingModule(tf.Module):
   """Holds the index (and its query model) and the serving function."""
 
@@ -326,20 +364,25 @@ class _ServingModule(tf.Module):
     self.index = index
     self._dict_input = len(specs) > 1
     names = [s.name for s in specs]
+    query_model = getattr(index, "query_model", None)
     # A query model that can embed nothing known (the CaseEncoder: zero vector) says so;
     # its answer for such a query would be arbitrary ids with score 0.
-    count_known = getattr(getattr(index, "query_model", None), "known_elements", None)
+    count_known = getattr(query_model, "known_elements", None)
+    embedding_input = query_model is None and len(specs) == 1
+    dim = specs[0].shape[-1] if embedding_input else None
+    dim = getattr(index, "embedding_dim", None) if dim is None else dim
 
     def serve(*args):
       queries = dict(zip(names, args)) if self._dict_input else args[0]
+      if embedding_input:
+        queries, valid = valid_queries(queries, dim, names[0])
+        scores, ids = self.index(queries, k=k)
+        return {**no_answer_where(ids, scores, valid), "valid_query": valid}
       scores, ids = self.index(queries, k=k)
       if count_known is None:
         return {"ids": ids, "scores": scores}
       known = count_known(queries)
-      found = (known > 0)[:, None]
-      return {"ids": tf.where(found, ids, tf.fill(tf.shape(ids), "")),
-              "scores": tf.where(found, scores, tf.fill(tf.shape(scores), -np.inf)),
-              "known_elements": known}
+      return {**no_answer_where(ids, scores, known > 0), "known_elements": known}
 
     self.serve = tf.function(serve, input_signature=specs)
 
@@ -361,7 +404,10 @@ def export_index(index: tfrs.layers.factorized_top_k.TopK, export_dir: str,
     ``scores`` (float32 [B, k]). When the query model has ``known_elements`` (the
     ``CaseEncoder``), it also returns ``known_elements`` (int32 [B]), and a query with
     none known gets ids "" and scores -inf instead of arbitrary neighbours of the zero
-    vector. ScaNN indexes are saved with the ``Scann`` op namespace allowed.
+    vector. Without a query model the input is the query embedding: it also returns
+    ``valid_query`` (bool [B]); an all-zero or non-finite query gets ids "" and scores
+    -inf, and one of the wrong dimension fails naming the input and the expected size.
+    ScaNN indexes are saved with the ``Scann`` op namespace allowed.
   """
   specs = _resolve_signature(index, input_signature)
   k = int(k if k is not None else index._k)  # pylint: disable=protected-access
