@@ -27,10 +27,10 @@ flags.DEFINE_enum("source", "parquet", list(vectors.SOURCES),
 flags.DEFINE_enum("kind", "brute_force", list(sharded_index.KINDS), "Index kind.")
 flags.DEFINE_integer("shards", 1, "Index shards over disjoint ids (1 = one index).")
 flags.DEFINE_integer("k", 10, "Results per query.")
-flags.DEFINE_integer("num_leaves", 1000, "ScaNN partitions (whole index).")
-flags.DEFINE_integer("num_leaves_to_search", 50, "ScaNN partitions searched (whole index).")
-flags.DEFINE_integer("num_reordering_candidates", 100, "ScaNN exact rescoring per shard "
-                     "(0 = none).")
+flags.DEFINE_integer("num_leaves", 1000, "ScaNN partitions (of each shard).")
+flags.DEFINE_integer("num_leaves_to_search", 50, "ScaNN partitions searched (in each shard).")
+flags.DEFINE_integer("num_reordering_candidates", 100, "ScaNN candidates rescored exactly "
+                     "(in each shard; 0 = none).")
 flags.DEFINE_string("export_dir", "exported_models/corpus_index", "Model base path.")
 flags.DEFINE_integer("version", 1, "Version folder.")
 flags.mark_flags_as_required(["vectors"])

@@ -22,8 +22,8 @@ records of a JADER release / set file) → drop and count bad records → one re
 ``serving_default`` in batches (``tfrs_emb.pipelines.model``) → drop and count sets with
 no known element (zero vector) and non-finite vectors → write.
 
-Runner: with no ``--runner`` in ``beam_args`` the pipeline runs on Beam's in-process
-FnApiRunner (``--direct_num_workers=N --direct_running_mode=multi_processing`` for N
+Runner: with no ``--runner`` in ``beam_args``, ``--runner=FnApiRunner`` is added: Beam's
+in-process runner (``--direct_num_workers=N --direct_running_mode=multi_processing`` for N
 worker processes, ``in_memory`` by default), which needs no network: Beam's
 ``DirectRunner`` may hand a pipeline to the Prism runner, which downloads its binary.
 ``--runner=DataflowRunner|FlinkRunner|SparkRunner`` and their options pass through.
@@ -55,6 +55,9 @@ NAMESPACE = "tfrs_emb"
 EMBEDDED = "embedded"
 SKIP_PREFIX = "skipped: "
 SUCCESS = "_SUCCESS"
+# Beam's in-process portable runner: no job server, no download (DirectRunner may hand a
+# pipeline to Prism, which fetches its binary from the network).
+DEFAULT_RUNNER = "FnApiRunner"
 VECTORS_DIR = "vectors"
 VERTEX_DIR = "vertex"
 # Vertex AI Vector Search reads at most this many files per import folder.
@@ -104,12 +107,13 @@ def _vector(item) -> Iterable[Dict[str, Any]]:
   yield {"id": rid, "embedding": np.asarray(embedding, np.float32).tolist()}
 
 
-def _runner(beam_args: Sequence[str]):
-  """FnApiRunner (in process, offline) unless ``--runner`` is among ``beam_args``."""
+def pipeline_args(beam_args: Sequence[str]) -> List[str]:
+  """``beam_args`` with ``--runner=FnApiRunner`` (in process, offline) when they name no
+  runner."""
+  beam_args = list(beam_args)
   if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
-    return None
-  from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # pylint: disable=import-outside-toplevel
-  return FnApiRunner()
+    return beam_args
+  return [f"--runner={DEFAULT_RUNNER}"] + beam_args
 
 
 def _is_remote(path: str) -> bool:
@@ -211,15 +215,13 @@ def embed_corpus(model_path: "str | pathlib.Path", output: "str | pathlib.Path",
         f"{'texts' if isinstance(records[0].value, str) else 'sets'}")
   dim = int(embedder.dim)
   del embedder
-  beam_args = list(beam_args)
+  beam_args = pipeline_args(beam_args)
   handler = embed_model.SavedModelHandler(model_path, batch_size)
   start = time.perf_counter()
 
   def run(out: str) -> Dict[str, Any]:
-    runner = _runner(beam_args)
-    log(f"embedding with {type(runner).__name__ if runner else 'the --runner given'} "
-        f"({' '.join(beam_args) or 'no options'}) → {output}")
-    p = beam.Pipeline(runner=runner, options=PipelineOptions(beam_args))
+    log(f"embedding with {' '.join(beam_args)} → {output}")
+    p = beam.Pipeline(options=PipelineOptions(beam_args))
     _build(p, handler, out, input_files, records, id_field, text_field, vector_shards,
            vertex_files, dim)
     result = p.run()

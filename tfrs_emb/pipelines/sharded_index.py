@@ -11,16 +11,19 @@ Each id goes to shard ``crc32(id) mod K`` (stable across runs and machines, so a
 can be rebuilt alone). Each shard is one of the project's indexes
 (``tfrs_emb.retrieval.build_brute_force`` / ``build_scann``) answering its own top-k; the
 merge keeps the k best scores of the K·k candidates. With brute-force shards this is the
-exact top-k of the whole matrix. ScaNN's ``num_leaves`` and ``num_leaves_to_search`` are
-given for the whole index and split evenly over the shards, so the shards together
-partition and search as many leaves as one index would.
+exact top-k of the whole matrix. ScaNN's knobs apply to every shard unchanged: each shard
+has ``num_leaves`` leaves of N/K rows and searches ``num_leaves_to_search`` of them, so
+the K shards together score as many candidates per query as one index with the same
+knobs, choosing the leaves among K × ``num_leaves`` finer centroids. (Splitting the leaves
+over the shards instead, ``num_leaves``/K each with ``num_leaves_to_search``/K searched,
+gives a lower recall at the same cost.)
 
 The export is one SavedModel that holds every shard and calls them in its signature; a
 deployment that serves shards on separate machines would merge their answers the same way.
 """
 
-import math
 import pathlib
+import uuid
 import zlib
 from typing import Optional, Sequence
 
@@ -39,6 +42,29 @@ def shard_of(ids: Sequence[str], shards: int) -> np.ndarray:
   """int [N]: the shard of each id, ``crc32(utf-8 id) mod shards``."""
   return np.fromiter((zlib.crc32(str(i).encode("utf-8")) % shards for i in ids), np.int64,
                      count=len(ids))
+
+
+def _own_searcher_name(layer) -> None:
+  """Gives a ScaNN layer's reloadable searcher a shared name of its own.
+
+  ScaNN's ``ScannState.recreate_handle`` creates the searcher resource with an empty
+  shared name, so the op's node name becomes the resource name: in a reloaded SavedModel
+  that holds several ScaNN layers, every layer then gets the searcher created first. The
+  replacement passes the same tensors with a unique ``shared_name``.
+  """
+  from scann.scann_ops.py import scann_ops  # pylint: disable=import-outside-toplevel
+  state = layer._serialized_searcher  # pylint: disable=protected-access
+  shared_name = f"{layer.name}/{uuid.uuid4()}"
+
+  @tf.function(input_signature=[])
+  def recreate_handle():
+    return scann_ops.tensors_to_scann(
+        state.dataset, state.scann_config, state.serialized_partitioner,
+        state.datapoint_to_token, state.ah_codebook, state.hashed_dataset,
+        state.int8_dataset, state.int8_multipliers, state.dp_norms,
+        shared_name=shared_name)
+
+  state.recreate_handle = recreate_handle
 
 
 class ShardedIndex(tf.Module):
@@ -75,8 +101,7 @@ class ShardedIndex(tf.Module):
 
 
 def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute_force",
-                  shards: int = 4, k: int = 10, num_leaves: int = 1000,
-                  num_leaves_to_search: int = 50, **scann_kwargs) -> ShardedIndex:
+                  shards: int = 4, k: int = 10, **scann_kwargs) -> ShardedIndex:
   """Builds ``shards`` indexes of ``kind`` over disjoint rows (see the module docstring).
 
   Args:
@@ -85,8 +110,7 @@ def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute
     kind: "brute_force" or "scann".
     shards: K ≥ 1 (at most N).
     k: results per query.
-    num_leaves, num_leaves_to_search: ScaNN's, for the whole index (split over shards).
-    **scann_kwargs: further ``build_scann`` arguments (e.g. ``num_reordering_candidates``).
+    **scann_kwargs: ``build_scann`` arguments of every shard (``num_leaves``, ...).
 
   Returns:
     The ``ShardedIndex``.
@@ -110,10 +134,9 @@ def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute
     if kind == "brute_force":
       layer = build_brute_force(embeddings[rows], ids[rows], k=min(k, len(rows)), name=name)
     else:
-      layer = build_scann(embeddings[rows], ids[rows], k=min(k, len(rows)),
-                          num_leaves=max(1, math.ceil(num_leaves / shards)),
-                          num_leaves_to_search=max(1, math.ceil(num_leaves_to_search / shards)),
-                          name=name, **scann_kwargs)
+      layer = build_scann(embeddings[rows], ids[rows], k=min(k, len(rows)), name=name,
+                          **scann_kwargs)
+      _own_searcher_name(layer)
     layers.append(layer)
     sizes.append(len(rows))
   return ShardedIndex(layers, sizes, k, embeddings.shape[1], kind)

@@ -28,7 +28,7 @@ class VectorFormatError(ValueError):
   """Vector files that do not match their manifest (names the file and what was expected)."""
 
 
-def _parquet(folder: str, names) -> Tuple[list, list]:
+def _parquet(folder: str, names, dim: int) -> Tuple[list, list]:
   import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
   ids, rows = [], []
   for name in names:
@@ -37,11 +37,11 @@ def _parquet(folder: str, names) -> Tuple[list, list]:
       table = pq.read_table(f, columns=["id", "embedding"])
     ids.extend(table.column("id").to_pylist())
     flat = table.column("embedding").combine_chunks().flatten().to_numpy()
-    rows.append(np.asarray(flat, np.float32).reshape(table.num_rows, -1))
+    rows.append(np.asarray(flat, np.float32).reshape(table.num_rows, -1 if table.num_rows else dim))
   return ids, rows
 
 
-def _vertex(folder: str, names) -> Tuple[list, list]:
+def _vertex(folder: str, names, dim: int) -> Tuple[list, list]:
   ids, rows = [], []
   for name in names:
     path = FileSystems.join(folder, embed.VERTEX_DIR, name)
@@ -56,7 +56,7 @@ def _vertex(folder: str, names) -> Tuple[list, list]:
       except (json.JSONDecodeError, KeyError, TypeError):
         raise VectorFormatError(f"{path}:{line_no}: expected a JSON object with 'id' and "
                                 "'embedding'") from None
-    rows.append(np.asarray(vecs, np.float32).reshape(len(vecs), -1))
+    rows.append(np.asarray(vecs, np.float32).reshape(len(vecs), -1 if vecs else dim))
   return ids, rows
 
 
@@ -73,10 +73,10 @@ def read_vectors(folder: "str | pathlib.Path",
   folder = str(folder)
   manifest = embed.read_manifest(folder)
   names = manifest["vector_files"] if source == "parquet" else manifest["vertex_files"]
-  ids, rows = (_parquet if source == "parquet" else _vertex)(folder, names)
   dim = manifest["dim"]
+  ids, rows = (_parquet if source == "parquet" else _vertex)(folder, names, dim)
   for name, block in zip(names, rows):
-    if len(block) and block.shape[1] != dim:
+    if block.shape[1] != dim:
       raise VectorFormatError(f"{folder}/{name}: vectors of width {block.shape[1]}, the "
                               f"manifest says {dim}")
   ids = np.asarray(ids, object)
