@@ -16,8 +16,9 @@ The output folder holds::
                                         one {"id": ..., "embedding": [...]} per line
   _SUCCESS                              JSON manifest: model, counts, skips, files
 
-Pipeline: read (one file per element, so files are read in parallel; or the in-process
-records of a JADER release / set file) → drop and count bad records → one record per id
+Pipeline: read (one file per element, so files are read in parallel; the in-process
+records of a JADER release / set file are first written as Parquet files to
+``OUTPUT/_records/``, removed at the end, so the pipeline's definition stays small) → drop and count bad records → one record per id
 (the first by file and line; later duplicates counted) → RunInference over the model's
 ``serving_default`` in batches (``tfrs_emb.pipelines.model``) → drop and count sets with
 no known element (zero vector) and non-finite vectors → write.
@@ -60,6 +61,10 @@ SUCCESS = "_SUCCESS"
 DEFAULT_RUNNER = "FnApiRunner"
 VECTORS_DIR = "vectors"
 VERTEX_DIR = "vertex"
+# In-process records (JADER releases, set files) are handed to the pipeline as Parquet
+# files here (removed once it finished), this many rows each.
+STAGED_DIR = "_records"
+STAGED_ROWS_PER_FILE = 20_000
 # Vertex AI Vector Search reads at most this many files per import folder.
 MAX_VERTEX_FILES = 5000
 
@@ -76,11 +81,42 @@ def _read_file(path: str, id_field: str, text_field: str) -> Iterable[rec.Record
       yield record
 
 
-def _check_set(record: rec.Record) -> Iterable[rec.Record]:
+def _stage_records(records: Sequence[rec.Record], folder: str) -> List[str]:
+  """Writes in-process records as Parquet files under ``folder`` (the pipeline reads them
+  there, one file per element, rather than carrying them in its own definition)."""
+  import pyarrow as pa  # pylint: disable=import-outside-toplevel
+  import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+  paths = []
+  for start in range(0, len(records), STAGED_ROWS_PER_FILE):
+    chunk = records[start:start + STAGED_ROWS_PER_FILE]
+    table = pa.table({"id": [r.id for r in chunk],
+                      "value": [r.value if isinstance(r.value, str) else list(r.value)
+                                for r in chunk],
+                      "source": [r.source for r in chunk],
+                      "index": pa.array([r.index for r in chunk], pa.int64())})
+    path = FileSystems.join(folder, f"part-{len(paths):05d}.parquet")
+    with FileSystems.create(path) as f:
+      pq.write_table(table, f)
+    paths.append(path)
+  return paths
+
+
+def _read_staged(path: str) -> Iterable[rec.Record]:
+  import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+  with FileSystems.open(path) as f:
+    columns = pq.read_table(f).to_pydict()
+  for rid, value, source, index in zip(columns["id"], columns["value"],
+                                       columns["source"], columns["index"]):
+    value = value if isinstance(value, str) else tuple(value)
+    yield from _check_record(rec.Record(rid, value, source, index))
+
+
+def _check_record(record: rec.Record) -> Iterable[rec.Record]:
   if not record.id:
     _skip(f"{pathlib.Path(record.source).name}: record without an id")
-  elif not record.value:
-    _skip(f"{pathlib.Path(record.source).name}: empty set")
+  elif not (record.value.strip() if isinstance(record.value, str) else record.value):
+    what = "text" if isinstance(record.value, str) else "set"
+    _skip(f"{pathlib.Path(record.source).name}: empty {what}")
   else:
     yield record
 
@@ -134,7 +170,8 @@ def _build(p: beam.Pipeline, handler, out: str, input_files: Sequence[str],
            vector_shards: int, vertex_files: int, dim: int) -> None:
   import pyarrow as pa  # pylint: disable=import-outside-toplevel
   if records is not None:
-    read = p | "Records" >> beam.Create(records) | "CheckSets" >> beam.FlatMap(_check_set)
+    staged = _stage_records(records, FileSystems.join(out, STAGED_DIR))
+    read = p | "Staged" >> beam.Create(staged) | "ReadStaged" >> beam.FlatMap(_read_staged)
   else:
     read = (p | "Files" >> beam.Create(list(input_files))
             | "Read" >> beam.FlatMap(_read_file, id_field, text_field))
@@ -228,6 +265,8 @@ def embed_corpus(model_path: "str | pathlib.Path", output: "str | pathlib.Path",
     state = result.wait_until_finish()
     if state != beam.runners.runner.PipelineState.DONE:
       raise RuntimeError(f"embedding pipeline ended in state {state}; {output} not written")
+    if records is not None:
+      FileSystems.delete([FileSystems.join(out, STAGED_DIR)])
     counts = _counters(result)
     manifest = {
         "model": model_path, "input": list(input_files) if records is None else
