@@ -11,7 +11,8 @@ Each id goes to shard ``crc32(id) mod K`` (stable across runs and machines, so a
 can be rebuilt alone). Each shard is one of the project's indexes
 (``tfrs_emb.retrieval.build_brute_force`` / ``build_scann``) answering its own top-k; the
 merge keeps the k best scores of the K·k candidates. With brute-force shards this is the
-exact top-k of the whole matrix. ScaNN's knobs apply to every shard unchanged: each shard
+exact top-k of the whole matrix (rows with equal scores, e.g. duplicate vectors, may come
+in another order or be exchanged at the k-th place). ScaNN's knobs apply to every shard unchanged: each shard
 has ``num_leaves`` leaves of N/K rows and searches ``num_leaves_to_search`` of them, so
 the K shards together score as many candidates per query as one index with the same
 knobs, choosing the leaves among K × ``num_leaves`` finer centroids. (Splitting the leaves
