@@ -122,11 +122,10 @@ def _check_record(record: rec.Record) -> Iterable[rec.Record]:
 
 
 def _first_of_id(item) -> Iterable[rec.Record]:
-  rid, group = item
+  _, group = item
   group = sorted(group, key=lambda r: (r.source, r.index))
   for later in group[1:]:
     _skip(f"{pathlib.Path(later.source).name}: duplicate id (first kept)")
-  del rid
   yield group[0]
 
 
