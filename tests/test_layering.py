@@ -1,5 +1,5 @@
-"""Imports only go down the layers: data → encoders → models → retrieval → metrics →
-analysis → experiments (→ trainers). A module may import its own package and any lower
+"""Imports only go down the layers: data → encoders → models → retrieval → metrics /
+reporting / pipelines → analysis → experiments (→ trainers). A module may import its own package and any lower
 layer, never a higher or a sibling layer."""
 
 import ast
@@ -20,6 +20,7 @@ LAYERS = {
     "retrieval": 5,
     "metrics": 6,
     "reporting": 6,
+    "pipelines": 6,
     "analysis": 7,
     "experiments": 8,
 }
