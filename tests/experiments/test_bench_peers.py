@@ -56,9 +56,8 @@ def data():
 
 def test_the_kept_build_is_the_fastest_reaching_the_target_on_validation(data):
   db, validation_ids, _ = data
-  # nlist=1: every probe scans the whole database; nlist=30 with every list probed is as
-  # exact and scans the same rows, but nprobe=30 of 30 lists reaches recall 1 while
-  # nprobe=1 of 1 also does: the choice is by median QPS among points reaching 0.99.
+  # Two builds, two settings each: every list probed (exact) and one list probed. The kept
+  # build is the one holding the fastest (median QPS) point among those reaching 0.99.
   space = bench_peers.AnnSpace(
       "faiss ivf", (1, 30), lambda n: methods.FaissIVF(nlist=n, train_size=3000),
       lambda n: [(f"nprobe={n}", dict(nprobe=n)), ("nprobe=1", dict(nprobe=1))])
