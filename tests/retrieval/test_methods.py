@@ -51,6 +51,30 @@ def test_faiss_knobs_move_recall_without_a_rebuild(data):
   assert _recall(hnsw.search(queries, K), truth) > 0.95
 
 
+def test_ivfpq_fastscan_refine_is_exact_when_every_list_and_row_is_rescored(data):
+  db, queries, truth = data
+  pq = methods.FaissIVFPQFastScanRefine(nlist=32, m=8, nprobe=1, k_factor=1, train_size=2000)
+  pq.build(db, K)
+  coarse = _recall(pq.search(queries, K), truth)
+  pq.set_search_params(nprobe=32, k_factor=len(db) // K)   # every list, every row rescored
+  np.testing.assert_array_equal(pq.search(queries, K), truth)
+  assert coarse < 1.0
+  pq.set_search_params(k_factor=4)                        # nprobe kept
+  assert pq.ivf.nprobe == 32 and pq.index.k_factor == 4
+  with pytest.raises(ValueError, match="m=5 sub-quantizers must divide the vector size 16"):
+    methods.FaissIVFPQFastScanRefine(nlist=8, m=5).build(db, K)
+
+
+def test_hnswlib_is_exact_with_an_ef_as_large_as_the_database(data):
+  db, queries, truth = data
+  hnsw = methods.Hnswlib(m=8, ef_construction=40, ef=K)
+  hnsw.build(db, K)
+  coarse = hnsw.search(queries, K)
+  assert coarse.dtype == np.int64 and coarse.shape == (64, K)
+  hnsw.set_search_params(ef=len(db))
+  np.testing.assert_array_equal(hnsw.search(queries, K), truth)
+
+
 def test_scann_search_params_and_the_reloaded_savedmodel(data, tmp_path):
   db, queries, truth = data
   scann = methods.TfrsScaNN(batch_size=16, config=ScannConfig(

@@ -9,10 +9,17 @@ it).
 
 ScaNN's knobs are chosen on validation queries (disjoint from the evaluation queries;
 ``bench_scann``): an optional build-configuration search and, for the tuned row, the
-fastest (leaves_to_search, reorder) reaching ``tuned_target_recall``. Search-time sweeps
-of the built ScaNN / faiss IVF / faiss HNSW indexes give recall-vs-QPS curves and the QPS
-at each of ``recall_targets``. With ``export_dir`` the run's CaseEncoder in front of the
-BruteForce and tuned ScaNN indexes is exported (``bench_export``).
+fastest (leaves_to_search, reorder) reaching ``tuned_target_recall``. The tuned row's
+speed-up over BruteForce is a median of interleaved runs on a fixed query subset.
+
+With ``sweep``, the approximate methods (ScaNN, faiss IVF, faiss IVF-PQ FastScan + refine,
+faiss HNSW, hnswlib) are compared at equal budgets (``bench_peers``): each searches the
+same number of its own build configurations at the same number of search settings on the
+validation queries (the run stops before any work when one gets fewer), keeps the build
+fastest at ``tuned_target_recall``, and is swept on the evaluation queries; each of
+``recall_targets`` gets a verdict, ScaNN's QPS over the best peer's as a median ratio with
+min–max. With ``export_dir`` the run's CaseEncoder in front of the BruteForce and tuned
+ScaNN indexes is exported (``bench_export``).
 
 Usage::
 
@@ -32,6 +39,7 @@ import numpy as np
 
 from tfrs_emb.core.linalg import drop_self
 from tfrs_emb.experiments import bench_export
+from tfrs_emb.experiments import bench_peers
 from tfrs_emb.experiments import bench_scann
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments.bench_data import BenchData
@@ -39,13 +47,13 @@ from tfrs_emb.experiments.bench_data import clustered_data
 from tfrs_emb.experiments.bench_data import jader_data
 from tfrs_emb.experiments.bench_data import split_queries
 from tfrs_emb.experiments.bench_timing import Truth
-from tfrs_emb.experiments.bench_timing import measure_settings
 from tfrs_emb.experiments.bench_timing import sweep_table
 from tfrs_emb.experiments.bench_timing import thread_counts
 from tfrs_emb.experiments.bench_timing import time_row
 from tfrs_emb.experiments.bench_timing import timed
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import ann
+from tfrs_emb.metrics import comparison
 from tfrs_emb.metrics import ranking
 from tfrs_emb.models import case_encoder
 from tfrs_emb.reporting import machine_conditions
@@ -145,20 +153,42 @@ class Config:
       (20, 40, 80, 160, 320), "Config search: reorder values tried on each build.")
   timing_rounds: int = field(5, "Runs of every search shorter than 5 s, interleaved across "
                              "the settings compared (grid, config search, sweep; a row with "
-                             "its reloaded SavedModel); the fastest run is kept, the median "
-                             "and the spread (slowest / fastest) reported.", lower=1)
+                             "its reloaded SavedModel); medians decide and give every ratio "
+                             "(the fastest run is an extra column). Ratios need >= 5.",
+                             lower=1)
+  timing_queries: int = field(2000, "Tuned ScaNN vs BruteForce speed-up: the first N "
+                              "evaluation queries, both searched --timing_rounds times "
+                              "interleaved (at least 5).", lower=1)
   faiss_ivf_nlist: int = field(2048, "faiss IVF lists.", lower=1)
   faiss_ivf_nprobe: int = field(16, "faiss IVF lists probed (table row).", lower=1)
-  faiss_hnsw_m: int = field(16, "faiss HNSW M.", lower=2)
+  faiss_hnsw_m: int = field(32, "faiss HNSW M (table row; the wrapper's default).", lower=2)
   faiss_hnsw_ef_construction: int = field(40, "faiss HNSW efConstruction.", lower=1)
   faiss_hnsw_ef_search: int = field(64, "faiss HNSW efSearch (table row).", lower=1)
-  sweep: bool = field(True, "Sweep search-time knobs of the built indexes (curves, PNG).")
+  sweep: bool = field(True, "Compare ScaNN, faiss IVF, faiss IVF-PQ FastScan + refine, "
+                      "faiss HNSW and hnswlib at equal budgets: every method's builds "
+                      "searched at its sweep settings on the validation queries, the build "
+                      "fastest at --tuned_target_recall swept on the evaluation queries "
+                      "(curves, PNG, verdicts at --recall_targets).")
   sweep_scann: Tuple[str, ...] = field(("10:20", "20:40", "30:60", "50:100", "80:200"),
-                                       "Tuned-ScaNN sweep points leaves_to_search:reorder, "
+                                       "ScaNN sweep points leaves_to_search:reorder, "
                                        "leaves_to_search per 1,000 leaves (scaled as "
-                                       "--tuned_grid_leaves).")
+                                       "--tuned_grid_leaves); its builds are the config "
+                                       "search's (--search_*).")
+  ivf_nlists: Tuple[int, ...] = field((512, 1024, 2048, 4096, 8192, 16384),
+                                      "Sweep: faiss IVF builds (nlist).")
   sweep_ivf_nprobe: Tuple[int, ...] = field((4, 8, 16, 32, 64), "IVF nprobe sweep.")
-  sweep_hnsw_ef: Tuple[int, ...] = field((16, 32, 64, 128, 256), "HNSW efSearch sweep.")
+  ivfpq_nlists: Tuple[int, ...] = field((1024, 2048, 4096), "Sweep: faiss IVF-PQ FastScan "
+                                        "+ refine builds, nlist × --ivfpq_m.")
+  ivfpq_m: Tuple[int, ...] = field((16, 32), "... PQ sub-quantizers (4-bit codes; each must "
+                                   "divide the vector size).")
+  sweep_ivfpq: Tuple[str, ...] = field(("4:2", "8:4", "16:4", "32:8", "64:16"),
+                                       "IVF-PQ FastScan + refine sweep points "
+                                       "nprobe:k_factor (k_factor · k rescored exactly).")
+  hnsw_ms: Tuple[int, ...] = field((16, 32, 48), "Sweep: faiss HNSW and hnswlib builds, M "
+                                   "× --hnsw_ef_constructions.")
+  hnsw_ef_constructions: Tuple[int, ...] = field((40, 100), "... efConstruction.")
+  sweep_hnsw_ef: Tuple[int, ...] = field((16, 32, 64, 128, 256), "HNSW efSearch (faiss) / "
+                                         "ef (hnswlib) sweep.")
   recall_targets: Tuple[float, ...] = field((0.95, 0.97, 0.99), "Recall@k targets of the "
                                             "sweep table (QPS interpolated on each curve).")
   export_dir: str = field("", "If set (and source=jader): the run's CaseEncoder + BruteForce "
@@ -190,8 +220,13 @@ class BenchRetrievalResult:
   num_queries: int
   k: int
   rows: List[dict]            # one per method key, in config order
+  bruteforce_speedup: Optional[dict]  # tuned ScaNN over BruteForce (bench_peers)
+  budgets: Dict[str, dict]    # sweep method → builds, settings per build
+  peer_search: List[dict]     # every sweep method's builds × settings (validation)
+  kept_builds: List[dict]     # method, build, build_seconds: the build each one swept
   sweep: List[dict]           # method, setting, qps, recall (evaluation queries)
   sweep_table: List[dict]     # method, then "qps@<target>" per recall target
+  verdicts: List[dict]        # ScaNN vs the best peer per recall target
   tuning: List[dict]          # tuned ScaNN: validation grid
   tuned_choice: Optional[dict]
   tuned_build: dict           # the tuned row's ScannConfig (from the flags or the search)
@@ -246,35 +281,20 @@ def _check_methods(config: Config):
     bench_scann.tree_knobs(tree)
 
 
-def _sweep_settings(config: Config, key: str, tuned: ScannConfig) -> List[Tuple[str, dict]]:
-  if key == "scann_tuned":
-    return [(f"leaves={a},reorder={b}", dict(leaves_to_search=a, reorder=b))
-            for a, b in bench_scann.scaled_grid(bench_scann.scann_pairs(config.sweep_scann),
-                                                tuned.num_leaves)]
-  if key == "faiss_ivf":
-    return [(f"nprobe={v}", dict(nprobe=v)) for v in config.sweep_ivf_nprobe]
-  if key == "faiss_hnsw":
-    return [(f"efSearch={v}", dict(ef_search=v)) for v in config.sweep_hnsw_ef]
-  return []
-
-
-SWEEP_NAMES = {"scann_tuned": "scann", "faiss_ivf": "faiss ivf", "faiss_hnsw": "faiss hnsw"}
-
-
 def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
              validation_ids: np.ndarray, tuned: ScannConfig, log: common.Log = common.no_log):
   """Every method of ``config.methods`` on the same queries; ``tuned``: the tuned ScaNN
   row's build.
 
   Returns:
-    (rows, built, truths, tuning, tuned_choice): one metrics row per method key, the built
-    methods with sweep settings by key, the exact truth per aggregation, and the tuned
-    ScaNN validation grid and choice.
+    (rows, kept, truths, tuning, tuned_choice): one metrics row per method key, the built
+    BruteForce and tuned ScaNN methods by method entry, the exact truth per aggregation,
+    and the tuned ScaNN validation grid and choice.
   """
   k = config.k
   table = _method_table(config, tuned)
   truths: Dict[str, Truth] = {}
-  rows, built, tuning, chosen = [], {}, [], None
+  rows, kept, tuning, chosen = [], {}, [], None
   for spec in config.methods:
     key, _, agg = spec.rpartition("_")
     label, make = table[key]
@@ -311,36 +331,91 @@ def run_rows(config: Config, data: BenchData, query_ids: np.ndarray,
     log("  " + ", ".join(f"{c}={v:.4g}" if isinstance(v, float) else f"{c}={v}"
                          for c, v in row.items()))
     rows.append(row)
-    if _sweep_settings(config, key, tuned):
-      built[spec] = method
+    if key in ("bruteforce", "scann_tuned"):
+      kept[spec] = method
     del method
     gc.collect()
-  return rows, built, truths, tuning, chosen
+  return rows, kept, truths, tuning, chosen
 
 
-def run_sweeps(config: Config, data: BenchData, built: Dict[str, methods_lib.Method],
-               truths: Dict[str, Truth], tuned: ScannConfig) -> List[dict]:
-  """Recall/QPS of each built ScaNN / faiss IVF / HNSW index at its sweep settings; the
-  points of all methods on one aggregation are timed interleaved (``measure_settings``)."""
-  points = []
-  for agg in dict.fromkeys(spec.rpartition("_")[2] for spec in built):
-    labels, cases = [], []
-    for spec, method in built.items():
-      key, _, spec_agg = spec.rpartition("_")
-      for setting, params in _sweep_settings(config, key, tuned) if spec_agg == agg else ():
-        labels.append(dict(method=SWEEP_NAMES[key], aggregation=agg, setting=setting))
-        cases.append((method, params))
-    points += [dict(label, **m) for label, m in zip(labels, measure_settings(
-        cases, data.embeddings[agg], truths[agg], config.k, config.timing_rounds))]
-  return points
+def _scann_settings(config: Config, build: ScannConfig) -> List[bench_peers.Setting]:
+  return [(f"leaves={a},reorder={b}", dict(leaves_to_search=a, reorder=b))
+          for a, b in bench_scann.scaled_grid(bench_scann.scann_pairs(config.sweep_scann),
+                                              build.num_leaves)]
+
+
+def ann_spaces(config: Config) -> List[bench_peers.AnnSpace]:
+  """The equal-budget comparison's methods, each with its own build space (ScaNN: the
+  config search's --search_* builds) and sweep settings."""
+  scann_builds = bench_scann.search_builds(
+      config.tuned_scann(), config.search_leaves, config.search_trees,
+      config.search_training_sample_sizes, config.search_scorings,
+      config.search_dims_per_block, config.search_aq_thresholds)
+  hnsw_builds = [dict(m=m, ef_construction=e) for m in config.hnsw_ms
+                 for e in config.hnsw_ef_constructions]
+  ivfpq_points = [tuple(int(v) for v in p.split(":")) for p in config.sweep_ivfpq]
+  seed = config.seed
+  return [
+      bench_peers.AnnSpace(
+          "scann", tuple(scann_builds),
+          lambda b: methods_lib.TfrsScaNN(batch_size=config.scann_batch, config=b),
+          lambda b: _scann_settings(config, b),
+          lambda b: f"{b.num_leaves} leaves, {bench_scann.describe(b)}"),
+      bench_peers.AnnSpace(
+          "faiss ivf", tuple(config.ivf_nlists),
+          lambda n: methods_lib.FaissIVF(nlist=n, seed=seed),
+          lambda n: [(f"nprobe={v}", dict(nprobe=v)) for v in config.sweep_ivf_nprobe],
+          lambda n: f"nlist={n}"),
+      bench_peers.AnnSpace(
+          "faiss ivfpq-fs+refine",
+          tuple(dict(nlist=n, m=m) for n in config.ivfpq_nlists for m in config.ivfpq_m),
+          lambda b: methods_lib.FaissIVFPQFastScanRefine(seed=seed, **b),
+          lambda b: [(f"nprobe={a},k_factor={f}", dict(nprobe=a, k_factor=f))
+                     for a, f in ivfpq_points],
+          lambda b: f"nlist={b['nlist']}, m={b['m']}"),
+      bench_peers.AnnSpace(
+          "faiss hnsw", tuple(hnsw_builds),
+          lambda b: methods_lib.FaissHNSW(b["m"], b["ef_construction"]),
+          lambda b: [(f"efSearch={v}", dict(ef_search=v)) for v in config.sweep_hnsw_ef],
+          lambda b: f"M={b['m']}, efConstruction={b['ef_construction']}"),
+      bench_peers.AnnSpace(
+          "hnswlib", tuple(hnsw_builds),
+          lambda b: methods_lib.Hnswlib(b["m"], b["ef_construction"], seed=seed),
+          lambda b: [(f"ef={v}", dict(ef=v)) for v in config.sweep_hnsw_ef],
+          lambda b: f"M={b['m']}, efConstruction={b['ef_construction']}"),
+  ]
+
+
+def _main_aggregation(data: BenchData) -> str:
+  return "mean" if "mean" in data.embeddings else next(iter(data.embeddings))
+
+
+def run_peers(config: Config, data: BenchData, query_ids: np.ndarray,
+              validation_ids: np.ndarray, spaces: Sequence[bench_peers.AnnSpace],
+              log: common.Log = common.no_log):
+  """The equal-budget comparison on the mean embeddings (or the first aggregation).
+
+  Returns:
+    (validation points of every build, kept builds, evaluation sweep points, verdicts).
+  """
+  db = data.embeddings[_main_aggregation(data)]
+  validation = Truth.compute(db, validation_ids, config.k)
+  kept = []
+  for space in spaces:
+    kept.append(bench_peers.choose_build(space, db, validation, config.k,
+                                         config.tuned_target_recall, config.timing_rounds,
+                                         log))
+  points = bench_peers.sweep(kept, db, Truth.compute(db, query_ids, config.k), config.k,
+                             max(comparison.MIN_TIMING_ROUNDS, config.timing_rounds))
+  searched = [p for k in kept for p in k.searched]
+  return searched, kept, points, bench_peers.verdicts(kept, points, config.recall_targets)
 
 
 def _config_search(config: Config, data: BenchData, validation_ids: np.ndarray,
                    log: common.Log) -> List[dict]:
   """``bench_scann.config_search`` of the --search_* grid on the mean embeddings (or the
   first aggregation), the builds derived from the --tuned_* build."""
-  agg = "mean" if "mean" in data.embeddings else next(iter(data.embeddings))
-  db = data.embeddings[agg]
+  db = data.embeddings[_main_aggregation(data)]
   builds = bench_scann.search_builds(
       config.tuned_scann(), config.search_leaves, config.search_trees,
       config.search_training_sample_sizes, config.search_scorings,
@@ -351,11 +426,30 @@ def _config_search(config: Config, data: BenchData, validation_ids: np.ndarray,
       config.k, config.timing_rounds, config.scann_batch, log)
 
 
+def _bruteforce_speedup(config: Config, data: BenchData, kept: Dict[str, methods_lib.Method],
+                        query_ids: np.ndarray, log: common.Log) -> Optional[dict]:
+  """Tuned ScaNN's speed-up over BruteForce on the first --timing_queries evaluation
+  queries of an aggregation both rows ran on; None when no aggregation has both."""
+  agg = next((a for a in config.aggregations() if f"bruteforce_{a}" in kept
+              and f"scann_tuned_{a}" in kept), None)
+  if agg is None:
+    return None
+  queries = data.embeddings[agg][query_ids[:config.timing_queries]]
+  out = dict(bench_peers.bruteforce_speedup(kept[f"scann_tuned_{agg}"],
+                                            kept[f"bruteforce_{agg}"], queries,
+                                            config.k + 1, max(5, config.timing_rounds)),
+             aggregation=agg)
+  log(f"tuned ScaNN / BruteForce ({agg}, {len(queries):,d} queries): {out['text']}")
+  return out
+
+
 def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult:
   """The whole benchmark (see the module docstring)."""
   common.check_config(config)
   common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir")
   _check_methods(config)
+  spaces = ann_spaces(config)
+  budgets = bench_peers.check_budgets(spaces) if config.sweep else {}
   before = machine_conditions()
   t0 = time.perf_counter()
   pathlib.Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -375,11 +469,24 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult
     front = ann.pareto_front(config_points)
     if config.tuned_from_search:
       tuned = bench_scann.build_from_search(config_points, config.tuned_target_recall, tuned)
-  rows, built, truths, tuning, chosen = run_rows(config, data, query_ids, validation_ids,
-                                                 tuned, log)
-  points = run_sweeps(config, data, built, truths, tuned) if config.sweep else []
+  rows, kept, truths, tuning, chosen = run_rows(config, data, query_ids, validation_ids,
+                                                tuned, log)
+  speedup = _bruteforce_speedup(config, data, kept, query_ids, log)
+  del kept
+  gc.collect()
+  searched, kept_builds, points, verdicts = [], [], [], []
+  if config.sweep:
+    searched, peers, points, verdicts = run_peers(config, data, query_ids, validation_ids,
+                                                  spaces, log)
+    kept_builds = [dict(method=k.space.name, build=k.space.describe(k.build),
+                        build_seconds=k.build_seconds) for k in peers]
+    del peers
+    gc.collect()
   for p in points:
-    log(f"sweep {p['method']} {p['setting']}: qps={p['qps']:,.0f} recall={p['recall']:.4f}")
+    log(f"sweep {p['method']} {p['setting']}: qps_median={p['qps_median']:,.0f} "
+        f"recall={p['recall']:.4f}")
+  for v in verdicts:
+    log(f"recall {v['target']:g}: {v.get('ratio', v.get('reason'))} → {v['verdict']}")
   exports = {}
   agg = data.run.config["export_aggregation"] if data.run else ""
   if config.export_dir and agg in data.embeddings:
@@ -391,8 +498,10 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult
       log(f"exported {name} to {e['path']}")
   return BenchRetrievalResult(
       config=common.config_dict(config), data=data.info, num_items=len(data.sets),
-      num_queries=int(len(query_ids)), k=config.k, rows=rows, sweep=points,
-      sweep_table=sweep_table(points, config.recall_targets), tuning=tuning,
+      num_queries=int(len(query_ids)), k=config.k, rows=rows, bruteforce_speedup=speedup,
+      budgets=budgets, peer_search=searched, kept_builds=kept_builds, sweep=points,
+      sweep_table=sweep_table(points, config.recall_targets), verdicts=verdicts,
+      tuning=tuning,
       tuned_choice=chosen, tuned_build=dataclasses.asdict(tuned),
       config_search=config_points, config_front=front,
       exports=exports, conditions_before=before, conditions_after=machine_conditions(),

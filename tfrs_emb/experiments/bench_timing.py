@@ -67,22 +67,24 @@ def search_call(method: methods_lib.Method, params: Optional[dict], queries: np.
 
 
 def measure_settings(cases: Sequence[Tuple[methods_lib.Method, Optional[dict]]],
-                     db: np.ndarray, truth: Truth, k: int, rounds: int) -> List[dict]:
+                     db: np.ndarray, truth: Truth, k: int, rounds: int,
+                     repeat_below: float = 5.0) -> List[dict]:
   """QPS and recalls of each (method, search params) on ``truth``'s queries.
 
   The searches are timed interleaved (``core.timing.time_interleaved``: every setting once
-  per round, ``rounds`` rounds, the fastest run kept), so load bursts on the shared
-  machine do not decide which setting looks fastest.
+  per round, ``rounds`` rounds; a search taking ``repeat_below`` seconds or more runs
+  once), so load bursts on the shared machine do not decide which setting looks fastest.
 
   Returns:
     One dict per case: qps (fastest run), qps_median, spread (slowest / fastest run),
-    seconds, seconds_median, runs, recall, recall_ties.
+    seconds, seconds_median, runs, run_seconds (every run, in round order), recall,
+    recall_ties.
   """
   queries = db[truth.query_ids]
   measured = timing.time_interleaved(
       [search_call(method, params, queries, k + 1) for method, params in cases],
-      rounds=rounds)
-  return [dict(t.summary(len(queries)), recall=truth.recall(nn),
+      rounds=rounds, repeat_below=repeat_below)
+  return [dict(t.summary(len(queries)), run_seconds=list(t.runs), recall=truth.recall(nn),
                recall_ties=truth.recall_ties(nn, db)) for t, nn in measured]
 
 
@@ -126,14 +128,15 @@ def time_row(method: methods_lib.Method, queries: np.ndarray, k: int, rounds: in
 
 
 def sweep_table(points: Sequence[dict], targets: Sequence[float]) -> List[dict]:
-  """QPS of each swept method at each recall target, interpolated on its curve, for
-  strict recall (``measure`` "recall") and tie-aware recall ("recall_ties")."""
+  """Median QPS of each swept method at each recall target, interpolated on its curve,
+  for strict recall (``measure`` "recall") and tie-aware recall ("recall_ties")."""
   out = []
   for measure in ("recall", "recall_ties"):
     for name in dict.fromkeys(p["method"] for p in points):
       curve = [p for p in points if p["method"] == name]
       out.append(dict(method=name, measure=measure, **{
-          f"qps@{t:g}": ann.qps_at_recall(curve, t, recall=measure) for t in targets}))
+          f"qps@{t:g}": ann.qps_at_recall(curve, t, recall=measure, qps="qps_median")
+          for t in targets}))
   return out
 
 

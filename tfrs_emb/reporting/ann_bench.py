@@ -40,18 +40,19 @@ def plot_recall_vs_qps(points: Sequence[dict], rows: Sequence[dict],
   fig = Figure(figsize=(10, 5.5))
   ax = fig.add_subplot()
   for name in dict.fromkeys(p["method"] for p in points):
-    pts = sorted((p for p in points if p["method"] == name), key=lambda p: p["qps"])
-    ax.plot([p["qps"] for p in pts], [p["recall"] for p in pts], "o-", label=f"{name} sweep")
+    pts = sorted((p for p in points if p["method"] == name), key=lambda p: p["qps_median"])
+    ax.plot([p["qps_median"] for p in pts], [p["recall"] for p in pts], "o-",
+            label=f"{name} sweep")
   shown = [r for r in rows if r["aggregation"] == aggregation]
   for i, r in enumerate(shown):
-    ax.scatter([r["qps"]], [r["recall@10"]], marker=_MARKERS[i % len(_MARKERS)],
+    ax.scatter([r["qps_median"]], [r["recall@10"]], marker=_MARKERS[i % len(_MARKERS)],
                color="black", s=40, label=r["method"])
     if "serving_qps" in r:
-      ax.scatter([r["serving_qps"]], [r["serving_recall@10"]],
+      ax.scatter([r["serving_qps_median"]], [r["serving_recall@10"]],
                  marker=_MARKERS[i % len(_MARKERS)], color="tab:red", s=40,
                  label=f"{r['method']} (reloaded SavedModel)")
   ax.set_xscale("log")
-  ax.set_xlabel("queries per second (log)")
+  ax.set_xlabel("queries per second, median of interleaved runs (log)")
   ax.set_ylabel("recall@10 vs exact")
   ax.set_title(title)
   ax.grid(True, which="both", alpha=0.3)
@@ -66,60 +67,75 @@ def _row(rows: Sequence[dict], key: str) -> Optional[dict]:
 
 
 def _checks(result) -> list:
+  """Findings in words; every ratio is of medians (``qps_median``: median of a row's runs)."""
   rows, lines = result.rows, []
   brute, tuned = _row(rows, "bruteforce_mean"), _row(rows, "scann_tuned_mean")
+  speedup = result.bruteforce_speedup
+  if speedup:
+    lines.append(
+        f"- tuned ScaNN vs TFRS BruteForce ({speedup['aggregation']}), both searched "
+        f"{speedup['rounds']} times interleaved on the same {speedup['queries']:,d} "
+        f"evaluation queries: {speedup['text']} speed-up (median ratio, min–max of the "
+        "per-round ratios).")
   if brute and tuned:
     lines.append(
-        f"- tuned ScaNN vs TFRS BruteForce (mean): in process "
-        f"{tuned['qps'] / brute['qps']:.1f}× ({tuned['qps']:,.0f} vs {brute['qps']:,.0f} QPS); "
-        f"through the reloaded SavedModels {tuned['serving_qps'] / brute['serving_qps']:.1f}× "
-        f"({tuned['serving_qps']:,.0f} vs {brute['serving_qps']:,.0f} QPS); recall@10 "
+        f"- tuned ScaNN vs TFRS BruteForce rows (mean, medians): in process "
+        f"{tuned['qps_median'] / brute['qps_median']:.1f}× ({tuned['qps_median']:,.0f} vs "
+        f"{brute['qps_median']:,.0f} QPS); through the reloaded SavedModels "
+        f"{tuned['serving_qps_median'] / brute['serving_qps_median']:.1f}×; recall@10 "
         f"{tuned['recall@10']:.4f} (reloaded {tuned['serving_recall@10']:.4f}); rank_dice@10 "
         f"{tuned['rank_dice@10']:.4f} vs {brute['rank_dice@10']:.4f}.")
   ex, flat = _row(rows, "exact_mean"), _row(rows, "faiss_flat_mean")
   if ex and flat:
-    lines.append(f"- exact_top_k {duration(ex['query_seconds'])} vs faiss IndexFlatIP "
-                 f"{duration(flat['query_seconds'])}: {ex['qps'] / flat['qps']:.2f}× its QPS; "
-                 f"recall@10 {ex['recall@10']:.4f} / {flat['recall@10']:.4f} (ties "
+    lines.append(f"- exact_top_k vs faiss IndexFlatIP (medians): "
+                 f"{ex['qps_median'] / flat['qps_median']:.2f}× its QPS; recall@10 "
+                 f"{ex['recall@10']:.4f} / {flat['recall@10']:.4f} (ties "
                  f"{ex['recall@10_ties']:.4f} / {flat['recall@10_ties']:.4f}).")
   served = [r for r in rows if "serving_qps" in r]
   if served:
-    lines.append("- reloaded SavedModel / in process (QPS ratio, share of identical ids): "
-                 + "; ".join(f"{r['method']} {r['serving_qps'] / r['qps']:.2f}×, "
-                             f"{r['serving_same_ids']:.4f}" for r in served) + ".")
+    lines.append("- reloaded SavedModel / in process (median QPS ratio, share of identical "
+                 "ids): " + "; ".join(f"{r['method']} "
+                                      f"{r['serving_qps_median'] / r['qps_median']:.2f}×, "
+                                      f"{r['serving_same_ids']:.4f}" for r in served) + ".")
   if result.tuned_build:
     lines.append(f"- tuned ScaNN build: {result.tuned_build}.")
   if result.tuned_choice:
     c = result.tuned_choice
     lines.append(f"- tuned ScaNN search knobs chosen on the validation queries: "
                  f"{c['setting']} (validation recall@10 {c['recall']:.4f}, "
-                 f"{c['qps']:,.0f} QPS fastest run, {c['qps_median']:,.0f} median: "
-                 "the choice compares medians).")
+                 f"{c['qps_median']:,.0f} QPS median).")
   return lines
 
 
+def _verdict_rows(verdicts: Sequence[dict]) -> list:
+  """The verdict table's rows (a side reaching no target shows the reason)."""
+  return [dict(v, ours=f"{v['ours_setting']} ({v['ours_recall']:.4f}, "
+                       f"{format_number(v['ours_qps'])})" if "ratio" in v else "",
+               peer=f"{v['best_peer']} {v['peer_setting']} ({v['peer_recall']:.4f}, "
+                    f"{format_number(v['peer_qps'])})" if "ratio" in v else "",
+               ratio=v.get("ratio", v.get("reason", "")))
+          for v in verdicts]
+
+
 def _sweep_lines(result, targets: Sequence[float]) -> list:
-  """The sweep table and, per recall measure and target, best ScaNN against best faiss."""
+  """Budgets, kept builds, the QPS-at-recall table and the verdicts."""
   cols = [f"qps@{t:g}" for t in targets]
-  lines = [markdown_table(result.sweep_table, ["method", "measure"] + cols), ""]
-  for measure in dict.fromkeys(r["measure"] for r in result.sweep_table):
-    table = [r for r in result.sweep_table if r["measure"] == measure]
-    scann = next((r for r in table if r["method"] == "scann"), None)
-    faiss = [r for r in table if r["method"].startswith("faiss")]
-    if scann is None or not faiss:
-      continue
-    for col in cols:
-      reached = [(r[col], r["method"]) for r in faiss if not math.isnan(r[col])]
-      if not reached:
-        lines.append(f"- {measure} {col}: no faiss curve reaches it; ScaNN "
-                     f"{format_number(scann[col])}")
-        continue
-      best, name = max(reached)
-      verdict = "n/a (the ScaNN curve does not reach it)" if math.isnan(scann[col]) else (
-          f"{scann[col] / best:.2f}×")
-      lines.append(f"- {measure} {col}: ScaNN {format_number(scann[col])} vs best faiss "
-                   f"({name}) {format_number(best)} → {verdict}")
-  return lines + [""]
+  budgets = [dict(method=name, **b) for name, b in result.budgets.items()]
+  return [
+      "Budgets (equal for every method, checked before the run): build configurations "
+      "searched on the validation queries, and search settings per build (the same "
+      "settings are the evaluation sweep).", "",
+      markdown_table(budgets, ["method", "builds", "settings"]), "",
+      "Kept builds (fastest median QPS at the target recall on the validation queries):", "",
+      markdown_table(result.kept_builds, ["method", "build", "build_seconds"]), "",
+      markdown_table(result.sweep_table, ["method", "measure"] + cols), "",
+      "Verdicts: ScaNN vs the best peer at each recall target; each side's setting is the "
+      "validation point fastest reaching the target, the best peer the peer fastest there "
+      "on validation; ratio = ScaNN QPS / peer QPS from their interleaved evaluation runs "
+      "(median, min–max of per-round ratios); win / loss when the range lies above / "
+      "below 1, tie otherwise. Cells: setting (evaluation recall@10, median QPS).", "",
+      markdown_table(_verdict_rows(result.verdicts),
+                     ["target", "ours", "peer", "ratio", "verdict"]), ""]
 
 
 def report_markdown(result) -> str:
@@ -140,8 +156,9 @@ def report_markdown(result) -> str:
       "## The talk (Future Tech Night #17, real JADER, its CPU)", "",
       markdown_table(talk, ["search", "aggregation", "index", "query", "score"]), "",
       "## Ours (one run, same queries for every row)", "",
-      markdown_table(rows, ["search", "aggregation", "index", "query", "qps", "spread",
-                            "reloaded", "serving_qps", "serving_spread", "rank_dice@10",
+      markdown_table(rows, ["search", "aggregation", "index", "query", "qps_median", "qps",
+                            "spread", "reloaded", "serving_qps_median", "serving_spread",
+                            "rank_dice@10",
                             "recall@10", "recall@10_ties"]),
       "",
       "`score` / `rank_dice@10`: SPEC.md rank_dice@10 over element sets. `recall@10`: "
@@ -153,14 +170,15 @@ def report_markdown(result) -> str:
       f"{result.config['scann_batch']:,d} queries; n/a: not a TFRS layer). Timing: a "
       f"search under 5 s runs {result.config['timing_rounds']} times, interleaved with what "
       "it is compared with (a row with its reloaded SavedModel; the points of a validation grid, "
-      "of the config search and of the sweep among themselves); `qps` is the fastest run, "
-      "`spread` the slowest / fastest run.", "",
+      "of the config search and of the sweep among themselves); `qps_median` is the "
+      "median run (every ratio below is of medians), `qps` the fastest run, `spread` the "
+      "slowest / fastest run.", "",
   ]
   if result.sweep_table:
-    lines += ["## Sweep: QPS at recall@10 targets (evaluation queries, interpolated on "
-              "each curve's Pareto front; nan = not reached; measure `recall` = strict "
-              "overlap with the exact top-10, `recall_ties` = tie-aware)", ""] + _sweep_lines(
-                  result, targets)
+    lines += ["## Equal-budget sweep: median QPS at recall@10 targets (evaluation "
+              "queries, interpolated on each curve's Pareto front; nan = not reached; "
+              "measure `recall` = strict overlap with the exact top-10, `recall_ties` = "
+              "tie-aware)", ""] + _sweep_lines(result, targets)
     lines += [markdown_table(result.sweep, ["method", "setting", "qps", "qps_median", "spread",
                                             "recall", "recall_ties"]), ""]
   if result.config_front:

@@ -9,7 +9,7 @@ Every method is built once on a database and then answers queries with database 
 
 TFRS layers (``TfrsBruteForce``, ``TfrsScaNN``) also have ``layer`` (exportable with
 ``index.export_index``); ``Reloaded`` answers through such an exported SavedModel.
-faiss is imported only by the faiss methods.
+faiss is imported only by the faiss methods, hnswlib only by ``Hnswlib``.
 """
 
 from typing import Callable, Optional
@@ -133,6 +133,12 @@ class FaissFlat(_Faiss):
     return _faiss().IndexFlatIP(database.shape[1])
 
 
+def _training_rows(database: np.ndarray, train_size: int, seed: int) -> np.ndarray:
+  """A seeded sample of ``min(train_size, N)`` database rows, float32 [n, D]."""
+  rng = np.random.default_rng(seed)
+  return database[rng.choice(len(database), min(train_size, len(database)), replace=False)]
+
+
 class FaissIVF(_Faiss):
   """faiss ``IndexIVFFlat`` (inner product), trained on a seeded sample of the database."""
 
@@ -146,14 +152,51 @@ class FaissIVF(_Faiss):
     self.quantizer = faiss.IndexFlatIP(dim)  # the IVF index does not own it
     ix = faiss.IndexIVFFlat(self.quantizer, dim, min(self.nlist, len(database)),
                             faiss.METRIC_INNER_PRODUCT)
-    rng = np.random.default_rng(self.seed)
-    ix.train(database[rng.choice(len(database), min(self.train_size, len(database)),
-                                 replace=False)])
+    ix.train(_training_rows(database, self.train_size, self.seed))
     ix.nprobe = self.nprobe
     return ix
 
   def set_search_params(self, nprobe: int) -> None:
     self.index.nprobe = nprobe
+
+
+class FaissIVFPQFastScanRefine(_Faiss):
+  """faiss ``IndexIVFPQFastScan`` inside ``IndexRefineFlat`` (inner product): faiss's
+  counterpart of ScaNN's tree + asymmetric hashing + reordering.
+
+  Each of the ``nlist`` inverted lists stores 4-bit product-quantization codes (``m``
+  sub-quantizers of 16 centres, scored with SIMD lookup tables, as ScaNN's LUT16); the
+  ``k_factor`` · k best by those scores among the ``nprobe`` probed lists are rescored
+  exactly from the float32 rows. Trained on a seeded sample of the database.
+  """
+
+  def __init__(self, nlist: int = 2048, m: int = 32, nprobe: int = 16, k_factor: int = 4,
+               train_size: int = 200_000, seed: int = 0):
+    self.nlist, self.m, self.nprobe, self.k_factor = nlist, m, nprobe, k_factor
+    self.train_size, self.seed = train_size, seed
+
+  def _make(self, database):
+    faiss = _faiss()
+    dim = database.shape[1]
+    if dim % self.m:
+      raise ValueError(f"FaissIVFPQFastScanRefine: m={self.m} sub-quantizers must divide "
+                       f"the vector size {dim}")
+    self.quantizer = faiss.IndexFlatIP(dim)  # neither wrapper owns the inner indexes
+    self.ivf = faiss.IndexIVFPQFastScan(self.quantizer, dim, min(self.nlist, len(database)),
+                                        self.m, 4, faiss.METRIC_INNER_PRODUCT)
+    self.ivf.train(_training_rows(database, self.train_size, self.seed))
+    self.ivf.nprobe = self.nprobe
+    ix = faiss.IndexRefineFlat(self.ivf)
+    ix.k_factor = self.k_factor
+    return ix
+
+  def set_search_params(self, nprobe: Optional[int] = None,
+                        k_factor: Optional[int] = None) -> None:
+    """None keeps the current value."""
+    if nprobe is not None:
+      self.ivf.nprobe = nprobe
+    if k_factor is not None:
+      self.index.k_factor = k_factor
 
 
 class FaissHNSW(_Faiss):
@@ -171,6 +214,29 @@ class FaissHNSW(_Faiss):
 
   def set_search_params(self, ef_search: int) -> None:
     self.index.hnsw.efSearch = ef_search
+
+
+class Hnswlib(Method):
+  """hnswlib ``Index(space="ip")``: an HNSW graph with ``m`` links per node built with
+  ``ef_construction``, searched with ``ef`` candidates (all threads for build and search)."""
+
+  def __init__(self, m: int = 32, ef_construction: int = 64, ef: int = 64, seed: int = 0):
+    self.m, self.ef_construction, self.ef, self.seed = m, ef_construction, ef, seed
+
+  def build(self, database, k):
+    import hnswlib  # pylint: disable=g-import-not-at-top
+    n, dim = database.shape
+    self.index = hnswlib.Index(space="ip", dim=dim)
+    self.index.init_index(max_elements=n, M=self.m, ef_construction=self.ef_construction,
+                          random_seed=self.seed)
+    self.index.add_items(database, np.arange(n))
+    self.index.set_ef(self.ef)
+
+  def search(self, queries, k):
+    return self.index.knn_query(np.ascontiguousarray(queries), k=k)[0].astype(np.int64)
+
+  def set_search_params(self, ef: int) -> None:
+    self.index.set_ef(ef)
 
 
 class Reloaded(Method):
