@@ -17,7 +17,7 @@ from absl import flags
 import tfrs_emb  # noqa: F401
 from tfrs_emb.pipelines import sharded_index
 from tfrs_emb.pipelines import vectors
-from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
+from tfrs_emb.retrieval import ScannConfig, build_brute_force, build_scann, export_index
 from trainers import flagdefs
 
 FLAGS = flags.FLAGS
@@ -45,17 +45,16 @@ def main(argv):
   ids, embeddings = vectors.read_vectors(FLAGS.vectors, FLAGS.source)
   print(f"{len(ids):,d} vectors of dim {embeddings.shape[1]} from {FLAGS.vectors} "
         f"({FLAGS.source})")
-  scann_kwargs = dict(num_leaves=FLAGS.num_leaves,
+  scann = ScannConfig(num_leaves=FLAGS.num_leaves,
                       num_leaves_to_search=FLAGS.num_leaves_to_search,
                       num_reordering_candidates=FLAGS.num_reordering_candidates or None)
   if FLAGS.shards == 1:
     index = (build_brute_force(embeddings, ids, k=FLAGS.k) if FLAGS.kind == "brute_force"
-             else build_scann(embeddings, ids, k=FLAGS.k, **scann_kwargs))
+             else build_scann(embeddings, ids, k=FLAGS.k, config=scann))
     path = export_index(index, FLAGS.export_dir, version=FLAGS.version)
   else:
     index = sharded_index.build_sharded(
-        embeddings, ids, FLAGS.kind, FLAGS.shards, FLAGS.k,
-        **(scann_kwargs if FLAGS.kind == "scann" else {}))
+        embeddings, ids, FLAGS.kind, FLAGS.shards, FLAGS.k, scann=scann)
     print(f"shards: {', '.join(f'{n:,d}' for n in index.sizes)} rows")
     path = sharded_index.export_sharded(index, FLAGS.export_dir, version=FLAGS.version)
   print(f"{FLAGS.kind} index ({FLAGS.shards} shard(s)) → {path} in "

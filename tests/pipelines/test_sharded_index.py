@@ -11,7 +11,7 @@ from tfrs_emb.core.linalg import exact_top_k
 from tfrs_emb.pipelines import embed
 from tfrs_emb.pipelines import sharded_index
 from tfrs_emb.pipelines import vectors
-from tfrs_emb.retrieval import build_brute_force, build_scann, load_serving_fn
+from tfrs_emb.retrieval import ScannConfig, build_brute_force, build_scann, load_serving_fn
 from tests.pipelines.test_embed import IN_MEMORY, _set_records
 
 N, D, K = 6000, 16, 10
@@ -56,9 +56,9 @@ def _recall(found, exact):
 def test_scann_shards_recall_within_001_of_one_scann_index(data, tmp_path):
   x, ids, q = data
   exact = ids[exact_top_k(q, x, K)[1]]
-  knobs = dict(num_leaves=80, num_leaves_to_search=8, num_reordering_candidates=40)
-  single = _recall(_ids(build_scann(x, ids, k=K, **knobs)(tf.constant(q))), exact)
-  sharded = sharded_index.build_sharded(x, ids, "scann", shards=4, k=K, **knobs)
+  knobs = ScannConfig(num_leaves=80, num_leaves_to_search=8, num_reordering_candidates=40)
+  single = _recall(_ids(build_scann(x, ids, k=K, config=knobs)(tf.constant(q))), exact)
+  sharded = sharded_index.build_sharded(x, ids, "scann", shards=4, k=K, scann=knobs)
   recall = _recall(_ids(sharded(tf.constant(q))), exact)
   assert recall >= single - 0.01, (recall, single)
   serve = load_serving_fn(sharded_index.export_sharded(sharded, tmp_path / "idx"))

@@ -9,7 +9,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.models import case_encoder
-from tfrs_emb.retrieval import build_brute_force, build_scann, export_index
+from tfrs_emb.retrieval import ScannConfig, build_brute_force, build_scann, export_index
 from tfrs_emb.retrieval import load_serving_fn
 
 
@@ -31,7 +31,8 @@ def test_unknown_or_empty_cases_get_no_ids_and_minus_inf(tmp_path):
 
 @pytest.mark.parametrize("builder,kwargs", [
     (build_brute_force, {}),
-    (build_scann, {"num_leaves": 4, "num_leaves_to_search": 2, "num_reordering_candidates": 8})])
+    (build_scann, {"config": ScannConfig(num_leaves=4, num_leaves_to_search=2,
+                                         num_reordering_candidates=8)})])
 def test_zero_and_nonfinite_embedding_queries_get_no_answer(tmp_path, builder, kwargs):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(64, 4)).astype(np.float32)

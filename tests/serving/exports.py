@@ -119,8 +119,8 @@ def _jader_exports(root):
   yield Export("embedding_bruteforce",
                export_index(build_brute_force(cases, ids, k=5), root / "embedding_bruteforce"),
                pool)
-  scann = build_scann(cases, ids, k=5, num_leaves=10, num_leaves_to_search=4,
-                      num_reordering_candidates=20)
+  scann = build_scann(cases, ids, k=5, config=ScannConfig(
+      num_leaves=10, num_leaves_to_search=4, num_reordering_candidates=20))
   yield Export("embedding_scann", export_index(scann, root / "embedding_scann"), pool,
                ("tensorflow_text", "scann"))
 

@@ -34,7 +34,7 @@ import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf
 
 from tfrs_emb.core import serving
-from tfrs_emb.retrieval import build_brute_force, build_scann
+from tfrs_emb.retrieval import ScannConfig, build_brute_force, build_scann
 
 KINDS = ("brute_force", "scann")
 
@@ -102,7 +102,8 @@ class ShardedIndex(tf.Module):
 
 
 def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute_force",
-                  shards: int = 4, k: int = 10, **scann_kwargs) -> ShardedIndex:
+                  shards: int = 4, k: int = 10,
+                  scann: ScannConfig = ScannConfig()) -> ShardedIndex:
   """Builds ``shards`` indexes of ``kind`` over disjoint rows (see the module docstring).
 
   Args:
@@ -111,7 +112,7 @@ def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute
     kind: "brute_force" or "scann".
     shards: K ≥ 1 (at most N).
     k: results per query.
-    **scann_kwargs: ``build_scann`` arguments of every shard (``num_leaves``, ...).
+    scann: the ScaNN build of every shard (kind "scann").
 
   Returns:
     The ``ShardedIndex``.
@@ -136,7 +137,7 @@ def build_sharded(embeddings: np.ndarray, ids: Sequence[str], kind: str = "brute
       layer = build_brute_force(embeddings[rows], ids[rows], k=min(k, len(rows)), name=name)
     else:
       layer = build_scann(embeddings[rows], ids[rows], k=min(k, len(rows)), name=name,
-                          **scann_kwargs)
+                          config=scann)
       _own_searcher_name(layer)
     layers.append(layer)
     sizes.append(len(rows))
