@@ -446,7 +446,7 @@ def _bruteforce_speedup(config: Config, data: BenchData, kept: Dict[str, methods
 def run(config: Config, log: common.Log = common.no_log) -> BenchRetrievalResult:
   """The whole benchmark (see the module docstring)."""
   common.check_config(config)
-  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir")
+  common.check_output_dirs(config, "output_dir", "export_dir")
   _check_methods(config)
   spaces = ann_spaces(config)
   budgets = bench_peers.check_budgets(spaces) if config.sweep else {}
