@@ -157,7 +157,8 @@ def test_long_ordered_sessions_train_with_the_defaults(tmp_path):
 def test_no_pair_surviving_min_count_stops_before_training(tmp_path):
   path = tmp_path / "b.csv"
   path.write_text("".join(f"a{i},b{i}\n" for i in range(50)), encoding="utf-8")
-  config = set2vec.Config(sets=str(path), min_count=2, eval_sets=5,
+  config = set2vec.Config(sets=str(path), eval_sets=5,
+                          cbow=dataclasses.replace(set2vec.Config().cbow, min_count=2),
                           output_dir=str(tmp_path / "out"), export_dir="")
   with pytest.raises(set_files.SetFormatError,
                      match=r"b\.csv: no set has 2 elements occurring in >= --min_count=2 sets "

@@ -101,21 +101,3 @@ def test_trainer_rejects_bad_input_with_file_line_and_column(tmp_path):
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode != 0
   assert "bad.csv: line 4, column 'x': expected a finite number" in proc.stderr
-
-
-def test_a_class_without_training_rows_at_a_label_fraction_is_an_error(tmp_path):
-  path = _csv(tmp_path / "t.csv", n=200)
-  path.write_text(path.read_text() + "0.5, a, rare\n0.7, b, rare\n")
-  cfg = tabular.Config(data=str(path), label_column="y", eval_fraction=0.25)
-  prep = tabular.prepare(cfg)
-  assert (prep.labels[prep.train_idx] == prep.schema.classes.index("rare")).sum() == 1
-  split = tabular.label_split(cfg, prep, 1.0)   # its one training row is fitted on
-  assert "rare" in {prep.schema.classes[c] for c in prep.labels[split.fit_idx]}
-  with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
-                                       r"'rare' \(1 row\(s\) to draw from\)"):
-    tabular.label_split(cfg, prep, 0.1)
-  run_cfg = dataclasses.replace(cfg, label_fractions=(0.1, 1.0), output_dir=str(tmp_path / "o"))
-  with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
-                                       "'rare'"):
-    tabular.run(run_cfg)            # before any training: no metrics, no checkpoints
-  assert not list((tmp_path / "o").iterdir())

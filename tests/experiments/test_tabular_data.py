@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import tabular
@@ -54,3 +55,21 @@ def test_label_split_cross_fits_below_the_threshold(tmp_path):
   assert np.array_equal(np.sort(split.index_idx), labelled)
   for fit, held in split.folds:
     assert not np.intersect1d(fit, held).size and len(fit) + len(held) == len(labelled)
+
+
+def test_a_class_without_training_rows_at_a_label_fraction_is_an_error(tmp_path):
+  path = _csv(tmp_path / "t.csv", n=200)
+  path.write_text(path.read_text() + "0.5, a, rare\n0.7, b, rare\n")
+  cfg = tabular.Config(data=str(path), label_column="y", eval_fraction=0.25)
+  prep = tabular_data.prepare(cfg)
+  assert (prep.labels[prep.train_idx] == prep.schema.classes.index("rare")).sum() == 1
+  split = tabular_data.label_split(cfg, prep, 1.0)   # its one training row is fitted on
+  assert "rare" in {prep.schema.classes[c] for c in prep.labels[split.fit_idx]}
+  with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
+                                       r"'rare' \(1 row\(s\) to draw from\)"):
+    tabular_data.label_split(cfg, prep, 0.1)
+  run_cfg = dataclasses.replace(cfg, label_fractions=(0.1, 1.0), output_dir=str(tmp_path / "o"))
+  with pytest.raises(ValueError, match=r"label fraction 0\.1: training rows: no row of class "
+                                       "'rare'"):
+    tabular.run(run_cfg)            # before any training: no metrics, no checkpoints
+  assert not list((tmp_path / "o").iterdir())

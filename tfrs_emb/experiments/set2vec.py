@@ -148,7 +148,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
   set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
-                            config.min_count, corpus.source)
+                            config.cbow.min_count, corpus.source)
   methods, result = set_methods.train_methods(
       config, corpus.vocab, held.train_indptr, held.train_indices, window=config.max_len,
       log_dir=None, log=log)
