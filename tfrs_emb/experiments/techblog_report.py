@@ -40,6 +40,8 @@ def similar_section(config, blog, similar, metrics) -> List[str]:
            "at the end), model load excluded (a first call warms it).", "",
            "Same numbers, encoder × text variant:", "",
            markdown_table(pivot, ["encoder", *config.variants]), ""]
+  lines += [f"Not scored: `{name}` ({reason})." for name, reason in
+            metrics["skipped_encoders"].items()] + ([""] if metrics["skipped_encoders"] else [])
   check = metrics.get("use_vs_reference")
   if check:
     lines += [f"USE check ({config.main_variant}): `use` ({check['use_backend']}) "
