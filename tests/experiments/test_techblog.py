@@ -257,3 +257,11 @@ def test_adapted_tower_chosen_on_dev_posts_scored_and_exported(posts_dir, tmp_pa
   report = result.report_path.read_text(encoding="utf-8")
   assert "## Adapted tower (`use+adapter`)" in report
   assert "### Tag recommendation by encoder" in report
+  vs = m["adapted_tower"]["vs"]  # the tower against every other row, per table
+  assert set(vs) == {"all posts", "newest posts", "tags"}
+  assert set(vs["all posts"]) == set(vs["newest posts"]) == set(vs["tags"]) == {"tfidf"}
+  for table in vs.values():
+    d = table["tfidf"]
+    low, high = d["ci95"]
+    assert low <= d["mean"] <= high and d["verdict"] in ("win", "tie", "loss")
+  assert f"`{techblog.TOWER}` against every other row" in report

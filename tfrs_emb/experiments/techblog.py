@@ -193,10 +193,13 @@ class TagStep:
 @dataclasses.dataclass
 class TowerStep:
   """The adapted tower's chosen settings (on development posts), the loss per step of its
-  final fit on every post's pairs, and its export (None: not exported)."""
+  final fit on every post's pairs, its export (None: not exported), and, once
+  ``tower_verdicts`` ran, its paired differences to every other row: table → row → d."""
   params: Dict[str, Any]
   losses: List[float]
   export: Optional[Dict[str, Any]]
+  verdicts: Dict[str, Dict[str, comparison.Difference]] = dataclasses.field(
+      default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -456,6 +459,25 @@ def adapt_tower(config: Config, blog: Blog, cache: EncoderCache, best: BestChoic
   return TowerStep(params, losses, exported)
 
 
+def tower_verdicts(config: Config, blog: Blog, similar: SimilarStep, best: BestChoice,
+                   tag_encoders: Optional[TagStep]) -> Dict[str, Dict[str, comparison.Difference]]:
+  """The adapted tower against every other row, paired per item (d = tower − row, 95 %
+  bootstrap CI, verdict) in three tables: "all posts" (every post a query, main
+  variant), "newest posts" (the harness table of ``best``) and "tags" (the tag table by
+  encoder, when it has the tower)."""
+  k, main = config.k, config.main_variant
+  tables = {"all posts": ({name: [per_query_rank_dice(res.neighbors, blog.tag_sets, k)]
+                           for (name, variant), res in similar.results.items()
+                           if variant == main}, True),
+            "newest posts": (best.table.scored.scores, best.table.scored.same_items)}
+  if tag_encoders and TOWER in tag_encoders.table.scored.scores:
+    tables["tags"] = (tag_encoders.table.scored.scores, tag_encoders.table.scored.same_items)
+  return {table: {name: comparison.paired_difference(scores[TOWER], other, seed=config.seed,
+                                                     same_items=same)
+                  for name, other in scores.items() if name != TOWER}
+          for table, (scores, same) in tables.items() if TOWER in scores}
+
+
 def time_encoders(config: Config, blog: Blog, log: common.Log) -> List[Dict[str, Any]]:
   """Embed + search seconds of each timed encoder at ``config.timing_posts`` posts."""
   big = article_texts.replicated_texts(article_texts.parts_of_posts(blog.posts),
@@ -679,6 +701,8 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   tag_encoders = recommend_tags(
       config, blog, cache, [(e, "mean", e) for e in config.tag_encoders],
       "each row's encoder, mean method", log) if config.tag_encoders else None
+  if tower:
+    tower.verdicts = tower_verdicts(config, blog, similar, best, tag_encoders)
   clusters, figures = cluster_posts(config, blog, cache, out)
   recs = recommendations(config, blog, cache, best.name, clusters)
 
@@ -699,7 +723,9 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
     metrics["adapted_tower"] = {"name": TOWER, "chosen": tower.params,
                                 "trials": best.table.row(TOWER).trials,
                                 "loss_first": tower.losses[0], "loss_last": tower.losses[-1],
-                                "export": tower.export}
+                                "export": tower.export,
+                                "vs": {table: {name: d.as_dict() for name, d in rows.items()}
+                                       for table, rows in tower.verdicts.items()}}
   if timing:
     metrics["timing"] = {r["encoder"]: {key: r[key] for key in (
         "posts", "embed_seconds", "search_seconds", "seconds", "cpu_seconds",

@@ -3,6 +3,7 @@
 
 from typing import Any, Dict, List, Optional
 
+from tfrs_emb.experiments.techblog_tower import TOWER
 from tfrs_emb.metrics import dice
 from tfrs_emb.reporting import describe_conditions
 from tfrs_emb.reporting import markdown_table
@@ -163,7 +164,7 @@ def tower_section(config, tower) -> List[str]:
   export."""
   if tower is None:
     return []
-  lines = ["## Adapted tower (`use+adapter`)", "",
+  lines = [f"## Adapted tower (`{TOWER}`)", "",
            "The frozen USE tower plus a residual adapter trained with in-batch negatives "
            "on pairs made from the posts themselves, no tags (`views`: title+lede ↔ "
            "headings / paragraphs; `neighbors`: main text ↔ its "
@@ -174,6 +175,18 @@ def tower_section(config, tower) -> List[str]:
            "Chosen: " + ", ".join(f"{k}={v}" for k, v in tower.params.items())
            + f"; final fit loss {tower.losses[0]:.4f} → {tower.losses[-1]:.4f} over "
            f"{len(tower.losses)} steps.", ""]
+  if tower.verdicts:
+    tables = list(tower.verdicts)
+    names = list(dict.fromkeys(n for rows in tower.verdicts.values() for n in rows))
+    rows = [{"row": name, **{table: (f"{tower.verdicts[table][name].text()} "
+                                     f"{tower.verdicts[table][name].verdict}")
+                             if name in tower.verdicts[table] else ""
+                             for table in tables}} for name in names]
+    lines += [f"`{TOWER}` against every other row, paired per item: d = {TOWER} − row "
+              "[95% CI] and verdict (all posts: every post a query, rank_dice@"
+              f"{config.k}; newest posts: the table above; tags: recall@{config.tag_k} "
+              "of the tag table by encoder).", "",
+              markdown_table(rows, ["row", *tables]), ""]
   if tower.export:
     e = tower.export
     lines += [f"SavedModel `{e['path']}` (`text` → `embedding`, {e['size_bytes']:,d} bytes); "
