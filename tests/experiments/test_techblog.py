@@ -133,7 +133,7 @@ def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
     ({"timing_encoders": ("fusion(use+x)",)}, "unknown encoder 'x'"),
     ({"variants": ("title", "abstract")}, "unknown text variants"),
     ({"tag_methods": ("mean", "knn")}, "unknown tag methods"),
-    ({"best_method": "use"}, "neither 'dev' nor one of the encoders"),
+    ({"best_method": "use"}, "neither 'dev' nor one of the compared rows"),
     ({"repeats": 0}, "repeats=0 must be >= 1"),
 ])
 def test_bad_options_fail_before_any_work(changes, words):

@@ -4,6 +4,10 @@ recommendations and the related-articles SavedModel.
 The best similar-article method and the tag methods go through ``harness.compare``: each
 chosen on development posts (the oldest), compared on the newest posts with mean [95 % CI]
 per row and a verdict of the chosen row against the best other row on development posts.
+The rows include the optional peer ``e5`` and the adapted tower ``use+adapter``
+(``techblog_tower``: the USE tower with an adapter trained on the blog's own text pairs,
+its settings chosen on the development posts), whose paired differences to every other
+row are reported too.
 
 ``run(config, log)`` loads a folder of markdown posts, runs one step function per part,
 writes ``report.md`` (``techblog_report``), ``metrics.json`` (with the full config) and the
@@ -32,7 +36,6 @@ from tfrs_emb.core.linalg import top_k_excluding_self
 from tfrs_emb.data import article_texts
 from tfrs_emb.data import techblog as tb
 from tfrs_emb.encoders.keras_text import KerasTextEncoder
-from tfrs_emb.models.adapted_tower import AdaptedTextEncoder
 from tfrs_emb.encoders.registry import encoder_names
 from tfrs_emb.encoders.registry import make_encoder
 from tfrs_emb.encoders.registry import unavailable_reason
@@ -43,6 +46,7 @@ from tfrs_emb.experiments import techblog_tower
 from tfrs_emb.experiments.techblog_tower import TOWER
 from tfrs_emb.metrics import comparison
 from tfrs_emb.metrics import recall_at_k
+from tfrs_emb.models.adapted_tower import AdaptedTextEncoder
 from tfrs_emb.reporting import machine_conditions
 from tfrs_emb.reporting import write_json
 from tfrs_emb.reporting import write_text
@@ -278,7 +282,7 @@ def check(config: Config) -> None:
   rows = [*config.encoders, *([TOWER] if config.adapted_tower else [])]
   if config.best_method != DEV_RULE and config.best_method not in rows:
     raise ValueError(f"best_method={config.best_method!r} is neither {DEV_RULE!r} nor one "
-                     f"of the encoders {list(config.encoders)}")
+                     f"of the compared rows {rows}")
 
 
 def without_unavailable(config: Config, log: common.Log) -> Tuple[Config, Dict[str, str]]:
