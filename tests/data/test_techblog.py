@@ -1,5 +1,6 @@
 """Markdown post loader: front matter quirks, headings, skipped posts, --strict."""
 
+import dataclasses
 import datetime as dt
 import pathlib
 
@@ -131,3 +132,22 @@ def test_real_posts(shared_data):
   throt = next(p for p in result.posts if p.post_id.endswith("20200121-throtoling"))
   assert throt.lede.startswith("スロットリングとは") and throt.lede.endswith("仕組みです。")
   assert sum(1 for p in result.posts if not p.headings) == 1
+
+
+def test_contrastive_views_pair_title_and_lede_with_headings_and_paragraphs():
+  body = ("# 背景\n\nこの記事ではGoのテストについて詳しく説明します。長い段落です。\n\n"
+          "| a | b |\n|---|---|\n\n短い\n\n## 手順\n\n![img](x.png)\n\n"
+          "> 引用の段落は使いません。引用の段落は使いません。\n\n# まとめ\n\n## 付録\n\n"
+          "テーブル駆動テストを   使うと\nケースを簡潔に書けます。")
+  heads, cleaned = tb.headings_and_body(body)
+  post = tb.Post("p", "p.md", "Goのテスト", dt.datetime(2020, 1, 1), ("Go",), (),
+                 "テストの書き方", heads, cleaned)
+  assert tb.paragraphs(cleaned) == ["この記事ではGoのテストについて詳しく説明します。長い段落です。",
+                                    "テーブル駆動テストを 使うと ケースを簡潔に書けます。"]
+  assert tb.paragraphs(cleaned, max_chars=5)[1] == "テーブル駆"
+  anchor, positives = tb.contrastive_views(post, max_paragraphs=1)
+  assert anchor == "Goのテスト\nテストの書き方"
+  assert positives == ["背景\n手順\nまとめ\n付録", "背景\n手順", "まとめ\n付録",
+                       "この記事ではGoのテストについて詳しく説明します。長い段落です。"]
+  no_heads = dataclasses.replace(post, headings=(), body="")
+  assert tb.contrastive_views(no_heads, 3) == ("Goのテスト\nテストの書き方", [])

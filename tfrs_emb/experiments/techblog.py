@@ -4,6 +4,10 @@ recommendations and the related-articles SavedModel.
 The best similar-article method and the tag methods go through ``harness.compare``: each
 chosen on development posts (the oldest), compared on the newest posts with mean [95 % CI]
 per row and a verdict of the chosen row against the best other row on development posts.
+The rows include the optional peer ``e5`` and the adapted tower ``use+adapter``
+(``techblog_tower``: the USE tower with an adapter trained on the blog's own text pairs,
+its settings chosen on the development posts), whose paired differences to every other
+row are reported too.
 
 ``run(config, log)`` loads a folder of markdown posts, runs one step function per part,
 writes ``report.md`` (``techblog_report``), ``metrics.json`` (with the full config) and the
@@ -34,11 +38,15 @@ from tfrs_emb.data import techblog as tb
 from tfrs_emb.encoders.keras_text import KerasTextEncoder
 from tfrs_emb.encoders.registry import encoder_names
 from tfrs_emb.encoders.registry import make_encoder
+from tfrs_emb.encoders.registry import unavailable_reason
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import techblog_report
+from tfrs_emb.experiments import techblog_tower
+from tfrs_emb.experiments.techblog_tower import TOWER
 from tfrs_emb.metrics import comparison
 from tfrs_emb.metrics import recall_at_k
+from tfrs_emb.models.adapted_tower import AdaptedTextEncoder
 from tfrs_emb.reporting import machine_conditions
 from tfrs_emb.reporting import write_json
 from tfrs_emb.reporting import write_text
@@ -56,8 +64,9 @@ class Config:
   output_dir: str = field("runs/techblog", "Where report.md, metrics.json and PNGs go.")
   strict: bool = field(False, "Fail on the first post that cannot be parsed.")
   encoders: Sequence[str] = field(
-      ("use", "use_reference", "tfidf", "random", "fusion(use+tfidf)"),
-      "Encoders scored: use, use_reference, tfidf, random, hub:PATH, fusion(A+B).")
+      ("use", "use_reference", "tfidf", "random", "fusion(use+tfidf)", "e5"),
+      "Encoders scored: use, use_reference, tfidf, random, e5, hub:PATH, fusion(A+B); an "
+      "optional one whose package is not installed (e5) is skipped with its reason.")
   variants: Sequence[str] = field(tb.TEXT_VARIANTS, "Text variants scored.")
   main_variant: str = field("title+lede+headings", "Variant used for the best method, "
                             "examples, tags, clusters and export.", choices=tb.TEXT_VARIANTS)
@@ -71,7 +80,34 @@ class Config:
                        "...; deterministic methods vary only through the bootstrap over "
                        "posts.", lower=1)
   example_posts: int = field(3, "Posts whose top-k lists are shown.", lower=0)
+  adapted_tower: bool = field(
+      True, f"Also score {TOWER!r}: the USE tower with a residual adapter trained on pairs "
+      "made from the posts themselves (no tags), its settings chosen on the development "
+      "posts (every combination of the tower_* lists below is one trial).")
+  tower_steps: Sequence[int] = field((50, 200), "Adapter training steps tried.", lower=1)
+  tower_temperatures: Sequence[float] = field((0.05, 0.1), "Contrastive temperatures tried.",
+                                              lower=1e-4, upper=10.0)
+  tower_hidden: Sequence[int] = field((256,), "Adapter hidden widths tried.", lower=1)
+  tower_weights: Sequence[float] = field(
+      (0.5, 1.0), "Fusion weights of the adapted vs the frozen USE embedding tried.",
+      lower=0.0, upper=1.0)
+  tower_pairs: Sequence[str] = field(
+      techblog_tower.PAIR_SOURCES, "Pair sources tried: views (title+lede <-> headings / "
+      "paragraphs), neighbors (main text <-> nearest posts under USE+TF-IDF fusion).")
+  tower_neighbors: int = field(3, "Nearest posts per post of the neighbors pairs.", lower=1)
+  tower_paragraphs: int = field(8, "Body paragraphs per post among the views pairs.",
+                                lower=0)
+  tower_batch_size: int = field(64, "Pairs per adapter step (in-batch negatives).", lower=2)
+  tower_learning_rate: float = field(1e-3, "Adam learning rate of the adapter.",
+                                     lower=1e-8, upper=1.0)
+  tower_export_dir: Optional[str] = field(
+      "exported_models/techblog_tower", "SavedModel base path of the adapted tower "
+      "(text -> embedding; empty: none).")
   tag_encoder: str = field("use", "Encoder for tag recommendation.")
+  tag_encoders: Sequence[str] = field(
+      ("use", "tfidf", "fusion(use+tfidf)", "e5", TOWER),
+      "Encoders compared for tag recommendation with the mean method (empty: skip); "
+      f"{TOWER!r} needs --adapted_tower.")
   tag_k: int = field(5, "Tags recommended per post.", lower=1)
   test_fraction: float = field(0.17, "Newest share of posts held out (tags, best method); "
                                "the same share of the remaining posts is the tag methods' "
@@ -159,6 +195,18 @@ class TagStep:
 
 
 @dataclasses.dataclass
+class TowerStep:
+  """The adapted tower's chosen settings (on development posts), the loss per step of its
+  final fit on every post's pairs, its export (None: not exported), and, once
+  ``tower_verdicts`` ran, its paired differences to every other row: table → row → d."""
+  params: Dict[str, Any]
+  losses: List[float]
+  export: Optional[Dict[str, Any]]
+  verdicts: Dict[str, Dict[str, comparison.Difference]] = dataclasses.field(
+      default_factory=dict)
+
+
+@dataclasses.dataclass
 class ClusterStep:
   km: clustering.KMeansResult
   named: List[Tuple[List[str], List[int]]]
@@ -219,15 +267,49 @@ def check(config: Config) -> None:
   for name in ("encoders", "timing_encoders"):
     encoder_names(getattr(config, name))
   encoder_names([config.tag_encoder, config.cluster_encoder, config.export_encoder])
+  encoder_names([n for n in config.tag_encoders if n != TOWER])
+  if TOWER in config.tag_encoders and not config.adapted_tower:
+    raise ValueError(f"tag_encoders lists {TOWER!r} but adapted_tower is off")
+  if config.adapted_tower:
+    techblog_tower.search_space(config.tower_steps, config.tower_temperatures,
+                                config.tower_hidden, config.tower_weights, config.tower_pairs)
   unknown = set(config.variants) - set(tb.TEXT_VARIANTS)
   if unknown:
     raise ValueError(f"unknown text variants {sorted(unknown)}; expected {tb.TEXT_VARIANTS}")
   unknown = set(config.tag_methods) - {"direct", "mean", "trained"}
   if unknown:
     raise ValueError(f"unknown tag methods {sorted(unknown)}; expected direct, mean, trained")
-  if config.best_method != DEV_RULE and config.best_method not in config.encoders:
+  rows = [*config.encoders, *([TOWER] if config.adapted_tower else [])]
+  if config.best_method != DEV_RULE and config.best_method not in rows:
     raise ValueError(f"best_method={config.best_method!r} is neither {DEV_RULE!r} nor one "
-                     f"of the encoders {list(config.encoders)}")
+                     f"of the compared rows {rows}")
+
+
+def without_unavailable(config: Config, log: common.Log) -> Tuple[Config, Dict[str, str]]:
+  """``config`` without the scored, timed or tag-compared encoders that cannot be built
+  here (an optional package not installed), and name → reason of each one dropped
+  (logged).
+
+  Raises:
+    ValueError: the tag, cluster or export encoder, or a best method fixed in advance,
+      cannot be built (the run needs it).
+  """
+  needed = [config.tag_encoder, config.cluster_encoder, config.export_encoder]
+  if config.best_method != DEV_RULE:
+    needed.append(config.best_method)
+  for name in needed:
+    reason = unavailable_reason(name)
+    if reason:
+      raise ValueError(f"{name!r} is required by this run: {reason}")
+  lists = ("encoders", "timing_encoders", "tag_encoders")
+  skipped = {name: unavailable_reason(name) for field_name in lists
+             for name in getattr(config, field_name) if name != TOWER}
+  skipped = {name: reason for name, reason in skipped.items() if reason}
+  for reason in skipped.values():
+    log(reason)
+  return dataclasses.replace(config, **{
+      field_name: tuple(n for n in getattr(config, field_name) if n not in skipped)
+      for field_name in lists}), skipped
 
 
 def load_blog(config: Config, log: common.Log) -> Blog:
@@ -248,23 +330,28 @@ def score_similar(config: Config, blog: Blog, cache: EncoderCache,
                   log: common.Log) -> SimilarStep:
   """rank_dice@k (mean, 95 % CI over queries) of cosine top-k search for every encoder
   and text variant."""
-  results, backends, intervals = {}, {}, {}
-  head = tb.texts(blog.posts[:2], config.main_variant)
+  similar = SimilarStep({}, {}, {})
   for name in config.encoders:
-    enc = cache.build(name)
-    backends[name] = type(enc).__name__
-    enc.fit(head)
-    enc.encode(head)  # load weights / trace outside the timing
-    for variant in config.variants:
-      res, emb = similar_articles(enc, tb.texts(blog.posts, variant), blog.tag_sets, config.k)
-      results[(name, variant)] = res
-      intervals[(name, variant)] = comparison.interval(
-          [per_query_rank_dice(res.neighbors, blog.tag_sets, config.k)], seed=config.seed)
-      if variant == config.main_variant:
-        cache.main_embeddings[name] = emb
-      log(f"similar {name:>20} {variant:>20} rank_dice@{config.k}={res.rank_dice:.4f} "
-          f"({res.seconds:.2f} s)")
-  return SimilarStep(results, backends, intervals)
+    add_similar_rows(config, blog, cache, name, cache.build(name), similar, log)
+  return similar
+
+
+def add_similar_rows(config: Config, blog: Blog, cache: EncoderCache, name: str, enc,
+                     similar: SimilarStep, log: common.Log) -> None:
+  """Adds encoder ``name`` (``enc``, fitted on each variant's texts) to ``similar``."""
+  head = tb.texts(blog.posts[:2], config.main_variant)
+  similar.backends[name] = type(enc).__name__
+  enc.fit(head)
+  enc.encode(head)  # load weights / trace outside the timing
+  for variant in config.variants:
+    res, emb = similar_articles(enc, tb.texts(blog.posts, variant), blog.tag_sets, config.k)
+    similar.results[(name, variant)] = res
+    similar.intervals[(name, variant)] = comparison.interval(
+        [per_query_rank_dice(res.neighbors, blog.tag_sets, config.k)], seed=config.seed)
+    if variant == config.main_variant:
+      cache.main_embeddings[name] = emb
+    log(f"similar {name:>20} {variant:>20} rank_dice@{config.k}={res.rank_dice:.4f} "
+        f"({res.seconds:.2f} s)")
 
 
 def _split(blog: Blog, rows: Sequence[int]) -> harness.Split:
@@ -273,9 +360,12 @@ def _split(blog: Blog, rows: Sequence[int]) -> harness.Split:
   return harness.Split([blog.ids[i] for i in rows], rows)
 
 
-def similar_methods(config: Config, blog: Blog, cache: EncoderCache) -> List[harness.Method]:
+def similar_methods(config: Config, blog: Blog, cache: EncoderCache,
+                    views: Optional[techblog_tower.TowerViews]) -> List[harness.Method]:
   """One harness method per encoder (nothing to tune): fit embeds the training posts'
-  main texts; score is each query post's rank_dice@k against the training posts."""
+  main texts; score is each query post's rank_dice@k against the training posts. With
+  ``views``, also ``TOWER``: each trial trains the adapter on the training posts' pairs
+  and embeds their main texts."""
   k = config.k
 
   def score(model, split: harness.Split) -> np.ndarray:
@@ -292,11 +382,32 @@ def similar_methods(config: Config, blog: Blog, cache: EncoderCache) -> List[har
       return train.data, cache.embed(name, train.data, seed)
     return harness.Method(name, harness.NO_HYPERPARAMETERS, fit, score)
 
-  return [method(name) for name in config.encoders]
+  def fit_tower(params, train: harness.Split, seed: int):
+    adapter, _ = fit_tower_adapter(config, views, params, train.data, seed)
+    return train.data, techblog_tower.embed_rows(adapter, views, train.data)
+
+  methods = [method(name) for name in config.encoders]
+  if views is not None:
+    methods.append(harness.Method(TOWER, tower_space(config), fit_tower, score))
+  return methods
+
+
+def tower_space(config: Config):
+  """The adapted tower's search space: every combination of the tower_* lists."""
+  return techblog_tower.search_space(config.tower_steps, config.tower_temperatures,
+                                     config.tower_hidden, config.tower_weights,
+                                     config.tower_pairs)
+
+
+def fit_tower_adapter(config: Config, views: techblog_tower.TowerViews, params,
+                      rows: Sequence[int], seed: int):
+  """``techblog_tower.fit_adapter`` with the run's fixed adapter settings."""
+  return techblog_tower.fit_adapter(views, params, rows, seed, config.tower_batch_size,
+                                    config.tower_learning_rate, config.tower_neighbors)
 
 
 def choose_best(config: Config, blog: Blog, cache: EncoderCache,
-                log: common.Log) -> BestChoice:
+                views: Optional[techblog_tower.TowerViews], log: common.Log) -> BestChoice:
   """Applies ``config.best_method`` and compares every encoder through the harness.
 
   Development: the oldest posts, embedded and searched among themselves (no newer post is
@@ -307,7 +418,7 @@ def choose_best(config: Config, blog: Blog, cache: EncoderCache,
   evaluation = harness.Evaluation(_split(blog, range(len(blog.posts))),
                                   _split(blog, blog.split.test))
   fixed = config.best_method != DEV_RULE
-  table = harness.compare(similar_methods(config, blog, cache),
+  table = harness.compare(similar_methods(config, blog, cache, views),
                           harness.Development(dev, dev), lambda repeat: evaluation,
                           repeats=config.repeats, seed=config.seed,
                           ours=[config.best_method] if fixed else None, log=log)
@@ -318,6 +429,57 @@ def choose_best(config: Config, blog: Blog, cache: EncoderCache,
             f"{len(blog.split.train)} posts searched among themselves; ties go to the "
             "first listed encoder")
   return BestChoice(table.ours, rule, table)
+
+
+def tower_views(config: Config, blog: Blog,
+                cache: EncoderCache) -> Optional[techblog_tower.TowerViews]:
+  """The frozen USE embeddings the adapted tower trains on (None: no adapted tower)."""
+  if not config.adapted_tower:
+    return None
+  return techblog_tower.tower_views(blog.posts, cache.main_texts, cache.get("use").encode,
+                                    cache.embeddings("use"), config.tower_paragraphs)
+
+
+def adapt_tower(config: Config, blog: Blog, cache: EncoderCache, best: BestChoice,
+                views: techblog_tower.TowerViews, similar: SimilarStep,
+                log: common.Log) -> TowerStep:
+  """Fits the adapted tower with its development-chosen settings on every post's pairs
+  (text only), adds its all-posts rows to ``similar``, makes it the ``TOWER`` encoder of
+  ``cache`` and exports it (``config.tower_export_dir``)."""
+  params = dict(best.table.row(TOWER).config)
+  adapter, losses = fit_tower_adapter(config, views, params, range(len(blog.posts)),
+                                      config.seed)
+  use_layer = cache.get("use").layer
+  enc = KerasTextEncoder(AdaptedTextEncoder(use_layer, adapter), TOWER)
+  cache.encoders[(TOWER, config.seed)] = enc
+  log(f"{TOWER}: {params}, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+  add_similar_rows(config, blog, cache, TOWER, enc, similar, log)
+  exported = None
+  if config.tower_export_dir:
+    exported = techblog_tower.export_tower(use_layer, adapter, config.tower_export_dir,
+                                           config.export_version, cache.main_texts[:16])
+    log(f"{TOWER} exported to {exported['path']} ({exported['size_bytes']:,d} bytes, "
+        f"reload min cosine {exported['reload_min_cosine']:.6f})")
+  return TowerStep(params, losses, exported)
+
+
+def tower_verdicts(config: Config, blog: Blog, similar: SimilarStep, best: BestChoice,
+                   tag_encoders: Optional[TagStep]) -> Dict[str, Dict[str, comparison.Difference]]:
+  """The adapted tower against every other row, paired per item (d = tower − row, 95 %
+  bootstrap CI, verdict) in three tables: "all posts" (every post a query, main
+  variant), "newest posts" (the harness table of ``best``) and "tags" (the tag table by
+  encoder, when it has the tower)."""
+  k, main = config.k, config.main_variant
+  tables = {"all posts": ({name: [per_query_rank_dice(res.neighbors, blog.tag_sets, k)]
+                           for (name, variant), res in similar.results.items()
+                           if variant == main}, True),
+            "newest posts": (best.table.scored.scores, best.table.scored.same_items)}
+  if tag_encoders and TOWER in tag_encoders.table.scored.scores:
+    tables["tags"] = (tag_encoders.table.scored.scores, tag_encoders.table.scored.same_items)
+  return {table: {name: comparison.paired_difference(scores[TOWER], other, seed=config.seed,
+                                                     same_items=same)
+                  for name, other in scores.items() if name != TOWER}
+          for table, (scores, same) in tables.items() if TOWER in scores}
 
 
 def time_encoders(config: Config, blog: Blog, log: common.Log) -> List[Dict[str, Any]]:
@@ -345,27 +507,31 @@ def time_encoders(config: Config, blog: Blog, log: common.Log) -> List[Dict[str,
 
 @dataclasses.dataclass
 class TagModel:
-  """Recommendable tags (those of the training posts), their embeddings [T, dim] and
-  training-post counts int [T]."""
+  """Recommendable tags (those of the training posts), their embeddings [T, dim],
+  training-post counts int [T], and the embeddings of every post [N, dim] by the same
+  encoder."""
   tags: List[str]
   embeddings: np.ndarray
   counts: np.ndarray
+  post_embeddings: np.ndarray
 
 
 def tag_methods(config: Config, blog: Blog, cache: EncoderCache,
-                losses: Dict[int, List[float]]) -> List[harness.Method]:
-  """One harness method per ``config.tag_methods`` entry (settings fixed beforehand, one
-  trial each). Fit builds the tag embeddings from the training posts; score is each
-  post's recall@tag_k over its tags seen in training (nan: none seen). ``losses`` gets
-  the trained model's loss per epoch, by seed."""
+                losses: Dict[int, List[float]],
+                rows: Sequence[Tuple[str, str, str]]) -> List[harness.Method]:
+  """One harness method per (row name, tag method, encoder) of ``rows`` (settings fixed
+  beforehand, one trial each). Fit builds the tag embeddings from the training posts'
+  embeddings by the encoder; score is each post's recall@tag_k over its tags seen in
+  training (nan: none seen). ``losses`` gets the trained model's loss per epoch, by
+  seed."""
   k = config.tag_k
   post_tags = [p.tags for p in blog.posts]
-  post_emb = cache.embeddings(config.tag_encoder)
 
   def ranked_and_truth(model: TagModel, split: harness.Split):
     index = {t: j for j, t in enumerate(model.tags)}
     truth = [[index[t] for t in post_tags[i] if t in index] for i in split.data]
-    return tagrec.recommend(post_emb[split.data], model.embeddings, k, model.counts), truth
+    return tagrec.recommend(model.post_embeddings[split.data], model.embeddings, k,
+                            model.counts), truth
 
   def score(model: TagModel, split: harness.Split) -> np.ndarray:
     ranked, truth = ranked_and_truth(model, split)
@@ -378,33 +544,36 @@ def tag_methods(config: Config, blog: Blog, cache: EncoderCache,
     del out[f"recall@{k}"]  # the compared metric has its own column
     return out
 
-  def method(name: str) -> harness.Method:
+  def method(name: str, kind: str, encoder: str) -> harness.Method:
     def fit(params, train: harness.Split, seed: int) -> TagModel:
       del params  # settings fixed beforehand
       rows = train.data
+      post_emb = cache.embeddings(encoder)
       tags = sorted({t for i in rows for t in post_tags[i]})
       counts = tagrec.tag_counts(tags, post_tags, rows)
       mean_emb = tagrec.mean_tag_embeddings(tags, post_emb, post_tags, rows)
-      if name == "direct":
+      if kind == "direct":
         return TagModel(tags, tagrec.direct_tag_embeddings(
-            tags, cache.get(config.tag_encoder).encode), counts)
-      if name == "mean":
-        return TagModel(tags, mean_emb, counts)
+            tags, cache.get(encoder).encode), counts, post_emb)
+      if kind == "mean":
+        return TagModel(tags, mean_emb, counts, post_emb)
       index = {t: j for j, t in enumerate(tags)}  # "trained" (check() allows nothing else)
       post_tag_ids = [[index[t] for t in p if t in index] for p in post_tags]
       temb, losses[seed] = tagrec.trained_tag_embeddings(
           mean_emb, post_emb, post_tag_ids, rows, epochs=config.trained_epochs,
           learning_rate=config.trained_learning_rate,
           temperature=config.trained_temperature, seed=seed)
-      return TagModel(tags, temb, counts)
+      return TagModel(tags, temb, counts, post_emb)
     return harness.Method(name, harness.NO_HYPERPARAMETERS, fit, score, other_metrics)
 
-  return [method(name) for name in config.tag_methods]
+  return [method(*row) for row in rows]
 
 
 def recommend_tags(config: Config, blog: Blog, cache: EncoderCache,
+                   rows: Sequence[Tuple[str, str, str]], encoder_label: str,
                    log: common.Log) -> TagStep:
-  """Compares the tag methods through the harness on the newest posts.
+  """Compares tag rows (row name, tag method, encoder; ``tag_methods``) through the
+  harness on the newest posts; ``encoder_label`` names their encoder(s) in the report.
 
   Development: the training posts' own time split (the newest ``test_fraction`` of them
   scored, the older ones fitted); evaluation: fit on all training posts, score the
@@ -418,7 +587,7 @@ def recommend_tags(config: Config, blog: Blog, cache: EncoderCache,
                                     _split(blog, split.train[inner.test]))
   evaluation = harness.Evaluation(_split(blog, split.train), _split(blog, split.test))
   losses: Dict[int, List[float]] = {}
-  table = harness.compare(tag_methods(config, blog, cache, losses), development,
+  table = harness.compare(tag_methods(config, blog, cache, losses, rows), development,
                           lambda repeat: evaluation, repeats=config.repeats,
                           seed=config.seed, log=log)
   for row in table.rows:
@@ -428,7 +597,7 @@ def recommend_tags(config: Config, blog: Blog, cache: EncoderCache,
                 "dev_fit_posts": len(inner.train), "dev_posts": len(inner.test),
                 "recommendable_tags": len(split.tags),
                 "tags_on_one_training_post": int((counts == 1).sum()),
-                "encoder": config.tag_encoder, "variant": config.main_variant}
+                "encoder": encoder_label, "variant": config.main_variant}
   truth_size = float(np.mean([len(t) for t in split.truth if t] or [1]))
   return TagStep(table, losses.get(config.seed), split_info, truth_size)
 
@@ -519,16 +688,26 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   """Runs every step on ``config.posts_dir`` and writes the report, metrics and figures."""
   check(config)
   common.check_output_dirs(config, "output_dir", "export_dir")
+  config, skipped_encoders = without_unavailable(config, log)
   conditions_before = machine_conditions()
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
   blog = load_blog(config, log)
   cache = EncoderCache(tb.texts(blog.posts, config.main_variant), config.seed)
   similar = score_similar(config, blog, cache, log)
-  best = choose_best(config, blog, cache, log)
+  views = tower_views(config, blog, cache)
+  best = choose_best(config, blog, cache, views, log)
   log(f"best method: {best.name} ({best.rule})")
+  tower = adapt_tower(config, blog, cache, best, views, similar, log) if views else None
   timing = time_encoders(config, blog, log) if config.timing_posts else []
-  tags = recommend_tags(config, blog, cache, log) if config.tag_methods else None
+  tags = recommend_tags(
+      config, blog, cache, [(m, m, config.tag_encoder) for m in config.tag_methods],
+      config.tag_encoder, log) if config.tag_methods else None
+  tag_encoders = recommend_tags(
+      config, blog, cache, [(e, "mean", e) for e in config.tag_encoders],
+      "each row's encoder, mean method", log) if config.tag_encoders else None
+  if tower:
+    tower.verdicts = tower_verdicts(config, blog, similar, best, tag_encoders)
   clusters, figures = cluster_posts(config, blog, cache, out)
   recs = recommendations(config, blog, cache, best.name, clusters)
 
@@ -536,6 +715,7 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   metrics: Dict[str, Any] = {
       "config": common.config_dict(config),
       "posts_loaded": len(blog.posts), "posts_skipped": len(blog.skipped),
+      "skipped_encoders": skipped_encoders,
       "similar": _nested(similar, k), "encoder_backends": similar.backends}
   if {"use", "use_reference"} <= set(config.encoders) and \
       config.main_variant in config.variants:
@@ -544,6 +724,13 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
     metrics["use_vs_reference"] = {"use": a, "use_reference": b, "abs_diff": abs(a - b),
                                    "use_backend": similar.backends["use"]}
   metrics["similar_verdict"] = _verdict(best.table)
+  if tower:
+    metrics["adapted_tower"] = {"name": TOWER, "chosen": tower.params,
+                                "trials": best.table.row(TOWER).trials,
+                                "loss_first": tower.losses[0], "loss_last": tower.losses[-1],
+                                "export": tower.export,
+                                "vs": {table: {name: d.as_dict() for name, d in rows.items()}
+                                       for table, rows in tower.verdicts.items()}}
   if timing:
     metrics["timing"] = {r["encoder"]: {key: r[key] for key in (
         "posts", "embed_seconds", "search_seconds", "seconds", "cpu_seconds",
@@ -554,6 +741,9 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
     if tags.losses is not None:
       metrics["tags_training"] = {"loss_per_epoch": tags.losses}
     metrics["tags_split"] = tags.split_info
+  if tag_encoders:
+    metrics["tag_encoders"] = _cells(tag_encoders.table, f"recall@{config.tag_k}")
+    metrics["tag_encoders_verdict"] = _verdict(tag_encoders.table)
   metrics["clusters"] = {"k": int(len(clusters.km.centroids)),
                          "silhouette": clusters.silhouette, "nmi_category": clusters.nmi,
                          "objective": clusters.km.objective, "encoder": config.cluster_encoder,
@@ -573,8 +763,8 @@ def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   def write(exported):
     if exported is not None:
       metrics["export"] = exported
-    report = techblog_report.render(config, blog, similar, best, timing, tags, clusters,
-                                    figures, recs, exported, metrics)
+    report = techblog_report.render(config, blog, similar, best, tower, timing, tags,
+                                    tag_encoders, clusters, figures, recs, exported, metrics)
     return write_json(out / "metrics.json", metrics), write_text(out / "report.md", report)
 
   # Report and metrics first: a failed export must not lose them.

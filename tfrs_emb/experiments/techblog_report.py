@@ -3,6 +3,7 @@
 
 from typing import Any, Dict, List, Optional
 
+from tfrs_emb.experiments.techblog_tower import TOWER
 from tfrs_emb.metrics import dice
 from tfrs_emb.reporting import describe_conditions
 from tfrs_emb.reporting import markdown_table
@@ -30,8 +31,9 @@ def similar_section(config, blog, similar, metrics) -> List[str]:
   rows = [{"encoder": name, "variant": variant, col: res.rank_dice,
            "95% CI": similar.intervals[(name, variant)].ci_text(),
            "embed+search s": res.seconds} for (name, variant), res in similar.results.items()]
+  names = list(dict.fromkeys(name for name, _ in similar.results))
   pivot = [{"encoder": name, **{v: similar.results[(name, v)].rank_dice
-                                for v in config.variants}} for name in config.encoders]
+                                for v in config.variants}} for name in names]
   lines = [f"## Similar articles (cosine top-{k}, {col})", "",
            markdown_table(rows, ["encoder", "variant", col, "95% CI", "embed+search s"]), "",
            f"Every post is a query; the 95% CI is a percentile bootstrap over the "
@@ -40,6 +42,8 @@ def similar_section(config, blog, similar, metrics) -> List[str]:
            "at the end), model load excluded (a first call warms it).", "",
            "Same numbers, encoder × text variant:", "",
            markdown_table(pivot, ["encoder", *config.variants]), ""]
+  lines += [f"Not scored: `{name}` ({reason})." for name, reason in
+            metrics["skipped_encoders"].items()] + ([""] if metrics["skipped_encoders"] else [])
   check = metrics.get("use_vs_reference")
   if check:
     lines += [f"USE check ({config.main_variant}): `use` ({check['use_backend']}) "
@@ -155,6 +159,57 @@ def tags_section(config, tags) -> List[str]:
   return lines
 
 
+def tower_section(config, tower) -> List[str]:
+  """The adapted tower: how it is trained, the settings chosen on development posts, its
+  export."""
+  if tower is None:
+    return []
+  lines = [f"## Adapted tower (`{TOWER}`)", "",
+           "The frozen USE tower plus a residual adapter trained with in-batch negatives "
+           "on pairs made from the posts themselves, no tags (`views`: title+lede ↔ "
+           "headings / paragraphs; `neighbors`: main text ↔ its "
+           f"{config.tower_neighbors} nearest posts under USE+TF-IDF fusion). Each "
+           "combination of steps, temperature, adapter width, fusion weight and pair source "
+           "is one trial, fitted and scored on the development posts only; the chosen one "
+           "is refitted on every post's text for the rows above and the export.", "",
+           "Chosen: " + ", ".join(f"{k}={v}" for k, v in tower.params.items())
+           + f"; final fit loss {tower.losses[0]:.4f} → {tower.losses[-1]:.4f} over "
+           f"{len(tower.losses)} steps.", ""]
+  if tower.verdicts:
+    tables = list(tower.verdicts)
+    names = list(dict.fromkeys(n for rows in tower.verdicts.values() for n in rows))
+    rows = [{"row": name, **{table: (f"{tower.verdicts[table][name].text()} "
+                                     f"{tower.verdicts[table][name].verdict}")
+                             if name in tower.verdicts[table] else ""
+                             for table in tables}} for name in names]
+    lines += [f"`{TOWER}` against every other row, paired per item: d = {TOWER} − row "
+              "[95% CI] and verdict (all posts: every post a query, rank_dice@"
+              f"{config.k}; newest posts: the table above; tags: recall@{config.tag_k} "
+              "of the tag table by encoder).", "",
+              markdown_table(rows, ["row", *tables]), ""]
+  if tower.export:
+    e = tower.export
+    lines += [f"SavedModel `{e['path']}` (`text` → `embedding`, {e['size_bytes']:,d} bytes); "
+              f"reloaded, min cosine to the in-process tower over {e['probe_texts']} posts: "
+              f"{e['reload_min_cosine']:.6f}.", ""]
+  return lines
+
+
+def tag_encoders_section(config, tag_encoders) -> List[str]:
+  """Tag recall of each encoder's ``mean`` tag embeddings (same split as above)."""
+  if tag_encoders is None:
+    return []
+  metric = f"recall@{config.tag_k}"
+  table = tag_encoders.table
+  return ([f"### Tag recommendation by encoder (`mean` method, {metric})", "",
+           "Same split and development posts as above; each row embeds the posts with "
+           "its own encoder (no tags).", "",
+           markdown_table(table.table_rows(metric), table.columns(metric)
+                          + [f"precision@{config.tag_k}", f"ndcg@{config.tag_k}",
+                             "evaluated"]), ""]
+          + comparison_notes(table))
+
+
 def clusters_section(config, blog, clusters, figures) -> List[str]:
   rows = [{"cluster": f"C{j}", "figure label": clusters.labels[j],
            "size": int((clusters.km.labels == j).sum()), "nearest tags": ", ".join(ctags),
@@ -195,13 +250,15 @@ def export_section(config, blog, exported: Optional[Dict[str, Any]]) -> List[str
           ""]
 
 
-def render(config, blog, similar, best, timing, tags, clusters, figures, recs, exported,
-           metrics) -> str:
+def render(config, blog, similar, best, tower, timing, tags, tag_encoders, clusters,
+           figures, recs, exported, metrics) -> str:
   """The whole report.md text."""
   machine = metrics["machine"]
   lines = (header(config, blog) + similar_section(config, blog, similar, metrics)
-           + best_section(config, blog, best) + examples_section(config, blog, similar, best)
+           + best_section(config, blog, best) + tower_section(config, tower)
+           + examples_section(config, blog, similar, best)
            + timing_section(config, timing) + tags_section(config, tags)
+           + tag_encoders_section(config, tag_encoders)
            + clusters_section(config, blog, clusters, figures)
            + recommendations_section(config, blog, recs)
            + export_section(config, blog, exported)
