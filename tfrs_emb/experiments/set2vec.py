@@ -187,7 +187,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   if compared is not None:
     table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k))
     notes += compared.notes(k)
-    export_prior = compared.table.ours == set_compare.KERAS_PRIOR
+    export_prior = compared.table.ours != set_compare.KERAS
   payload = {
       "rows": rows, "sets": len(corpus), "vocab_size": len(corpus.vocab),
       "train_vocab_size": len(result.vocab), "set_elements": int(len(corpus.indices)),
@@ -198,19 +198,28 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
       "export_path": "", "notes": notes, "config": common.config_dict(config),
       "compared": compared.as_dict() if compared is not None else None,
       "export_prior": export_prior,
+      "exported_model": (compared.table.ours if compared is not None
+                         else config.export_method),
       "machine": reporting.machine_conditions(),
   }
   # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
   if config.export_dir and chief:
-    chosen = next(m for m in methods if m.name == config.export_method)  # checked above
-    prior = None
-    if export_prior:
-      counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
-      prior = set_embeddings.noise_log_prior(
-          counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
-          chosen.noise_exponent)
+    if compared is not None and compared.table.ours == set_compare.SOFTMAX:
+      chosen = set_compare.softmax_fit(set_methods.softmax_config(config))(
+          compared.table.row(set_compare.SOFTMAX).config,
+          set_compare.evaluation_split(_repeat_corpus(config, corpus, held, 0, log)).train,
+          config.seed)
+      prior = chosen.bias
+    else:
+      chosen = next(m for m in methods if m.name == config.export_method)  # checked above
+      prior = None
+      if export_prior:
+        counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
+        prior = set_embeddings.noise_log_prior(
+            counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
+            chosen.noise_exponent)
     model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
                                            chosen.output_vectors, k=k, log_prior=prior)
     export_path = str(set_recommender.export_set_recommender(

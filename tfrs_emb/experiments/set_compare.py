@@ -1,10 +1,11 @@
 """The set experiments' compared table: every set recommender through ``harness.compare``.
 
-Rows: the Keras CBOW scored raw and with its noise prior (the two ways the exported
-``SetRecommender`` can score; "ours" is the one better on development data), gensim's
+Rows: the Keras CBOW scored raw and with its noise prior and, optionally, the
+leave-one-out set softmax (``models.set_softmax``): what the exported ``SetRecommender``
+can serve ("ours" is the one better on development data); gensim's
 CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
 hyper-parameters gets the same number of trials over its own documented search space
-(``KERAS_SPACE``, ``GENSIM_SPACE``, ``EASE_LAMBDAS``, ``KNN_NEIGHBORS``; trial 0 is the
+(``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``; trial 0 is the
 configuration the flags give, the others seeded draws), fitted on the training sets of a
 validation hold-out carved from the training sets (``set_embeddings.validation_hold_out``:
 the evaluation sets' held-out elements never enter) and scored there. The chosen
@@ -34,13 +35,15 @@ from tfrs_emb.models import cbow_training
 from tfrs_emb.models import ease
 from tfrs_emb.models import gensim_cbow
 from tfrs_emb.models import item_knn
+from tfrs_emb.models import set_softmax
 from tfrs_emb.models.cbow import CbowConfig
 
 KERAS, KERAS_PRIOR = "keras_cbow", "keras_cbow+prior"
+SOFTMAX = "keras_softmax"   # models.set_softmax: leave-one-out full softmax
 GENSIM, GENSIM_PRIOR = "gensim_cbow", "gensim_cbow+prior"
 EASE, ITEM_KNN, POPULARITY = "ease", "item_knn", "popularity"
-# Rows that may be "ours": the exported recommender's two scorings.
-OURS = (KERAS, KERAS_PRIOR)
+# Rows that may be "ours": what the exported SetRecommender can serve.
+OURS = (KERAS, KERAS_PRIOR, SOFTMAX)
 TUNE = ("on", "off")
 
 # Documented search spaces (one value per key drawn per trial).
@@ -59,6 +62,12 @@ GENSIM_SPACE: Mapping[str, Tuple[Any, ...]] = {
     "sample": (0.0, 1e-4, 1e-3),
     "ns_exponent": (0.3, 0.5, 0.75, 1.0),
     "epochs": (5, 10, 20),
+}
+SOFTMAX_SPACE: Mapping[str, Tuple[Any, ...]] = {
+    "learning_rate": (0.001, 0.003, 0.01),
+    "epochs": (5, 10, 20),
+    "dim": (32, 64, 128),
+    "dropout": (0.0, 0.2, 0.5),
 }
 # EASE: λ on a log grid of as many points as the budget (the flags' λ first).
 EASE_DEFAULT_LAMBDA = 200.0
@@ -214,6 +223,30 @@ def gensim_fit(base: CbowConfig, workers: int):
   return fit
 
 
+def softmax_fit(base: set_softmax.SoftmaxConfig):
+  """``(trial, Split, seed) -> SoftmaxResult``: ``base`` with the trial's
+  ``SOFTMAX_SPACE`` values."""
+  def fit(trial, train: harness.Split, seed: int) -> set_softmax.SoftmaxResult:
+    d: SetTrain = train.data
+    return set_softmax.train_set_softmax(d.indptr, d.indices, list(d.vocab),
+                                         dataclasses.replace(base, seed=seed, **trial))
+  return fit
+
+
+def softmax_scorer(model: set_softmax.SoftmaxResult, vocab: Sequence[str]
+                   ) -> set_embeddings.Scorer:
+  """The exported SetRecommender's scores of ``model`` over corpus ``vocab``."""
+  rows = case_encoder.map_elements(list(vocab), model.vocab)
+  prior = np.zeros(len(vocab), np.float32)
+  prior[model.source_ids] = model.bias
+  return set_embeddings.cbow_scorer(rows, model.vectors, model.output_vectors, prior)
+
+
+def softmax_default(base: set_softmax.SoftmaxConfig) -> Dict[str, Any]:
+  """``base``'s values of ``SOFTMAX_SPACE``'s keys."""
+  return {k: getattr(base, k) for k in SOFTMAX_SPACE}
+
+
 def keras_default(base: CbowConfig) -> Dict[str, Any]:
   """The flags' values of ``KERAS_SPACE``'s keys (the learning rate of the path that runs)."""
   fused = base.fused() if base.kernel != "tf" else base
@@ -230,12 +263,19 @@ def gensim_default(base: CbowConfig, window: int) -> Dict[str, Any]:
 
 def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials: int,
                      seed: int, run_gensim: bool = True,
+                     softmax: Optional[set_softmax.SoftmaxConfig] = None,
                      log: common.Log = common.no_log) -> List[harness.Method]:
-  """The compared rows, each tunable one with at least ``trials`` configurations."""
+  """The compared rows, each tunable one with at least ``trials`` configurations
+  (``softmax``: also the set-softmax row, from these settings)."""
   keras = _Memo(keras_fit(base, log))
   keras_space = draw_space(keras_default(base), KERAS_SPACE, trials, seed)
   methods = [harness.Method(KERAS, keras_space, keras, _cbow_score(k, False)),
              harness.Method(KERAS_PRIOR, keras_space, keras, _cbow_score(k, True))]
+  if softmax is not None:
+    methods.append(harness.Method(
+        SOFTMAX, draw_space(softmax_default(softmax), SOFTMAX_SPACE, trials, seed),
+        softmax_fit(softmax),
+        lambda model, split: hits(softmax_scorer(model, split.data.vocab), split.data, k)))
   if run_gensim:
     gensim = _Memo(gensim_fit(base, workers))
     gensim_space = draw_space(gensim_default(base, window), GENSIM_SPACE, trials, seed)
@@ -337,9 +377,12 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
                           repeats=repeats, seed=seed, trials=trials,
                           ours=[n for n in OURS if n in names], chooser=chooser, log=log)
   end = time.perf_counter()
-  extra = {}
-  best_keras = table.ours
-  for peer in (GENSIM, GENSIM_PRIOR, POPULARITY):
-    if peer in names:
-      extra[f"{best_keras} − {peer}"] = _difference(table, best_keras, peer, seed)
+  # Keras CBOW (its scoring better on development data) vs gensim and popularity, and
+  # ours vs every peer.
+  cbow = max((n for n in (KERAS, KERAS_PRIOR) if n in names),
+             key=lambda n: table.row(n).dev)
+  pairs = [(cbow, p) for p in (GENSIM, GENSIM_PRIOR, POPULARITY)]
+  pairs += [(table.ours, p) for p in names if p not in OURS]
+  extra = {f"{a} − {b}": _difference(table, a, b, seed)
+           for a, b in dict.fromkeys(pairs) if b in names}
   return SetComparison(table, extra, marks[0] - t0, end - marks[0])

@@ -19,6 +19,7 @@ from tfrs_emb.models import cbow_training
 from tfrs_emb.models import ease
 from tfrs_emb.models import gensim_cbow
 from tfrs_emb.models import item_knn
+from tfrs_emb.models import set_softmax
 from tfrs_emb.models.cbow import NOISE_EXPONENT, CbowConfig
 
 KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
@@ -76,6 +77,8 @@ class SetMethodsConfig:
                     "hold-out of the training sets, and the Keras CBOW trains with its "
                     "chosen one; off = one trial each, the flags' settings.",
                     choices=set_compare.TUNE)
+  softmax: bool = field(True, "Compared table: the leave-one-out set softmax "
+                        "(models.set_softmax) is a candidate for the exported model too.")
   trials: int = field(8, "Compared table with --tune=on: trials per method (equal for all).",
                       lower=1, upper=len(set_compare.KNN_NEIGHBORS))
   verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
@@ -253,14 +256,21 @@ def compared_table(config: SetMethodsConfig, corpus: Callable[[int], set_compare
   if not config.repeats:
     return None
   trials = config.trials if config.tune == "on" else 1
-  methods = set_compare.set_methods_list(config.cbow, window, config.workers, config.k,
-                                         trials, config.seed, config.run_gensim, log)
+  methods = set_compare.set_methods_list(
+      config.cbow, window, config.workers, config.k, trials, config.seed, config.run_gensim,
+      softmax_config(config) if config.softmax else None, log)
   result = set_compare.compare_sets(methods, corpus, config.repeats, trials, config.seed,
                                     log=log)
   log(f"compared: tuning {result.tune_seconds:.1f} s, final fits "
       f"{result.evaluate_seconds:.1f} s; ours {result.table.ours}, best peer "
       f"{result.table.best_peer}")
   return result
+
+
+def softmax_config(config: SetMethodsConfig) -> set_softmax.SoftmaxConfig:
+  """The set softmax's flags' configuration: the CBOW's dim, min_count and max_len."""
+  return set_softmax.SoftmaxConfig(dim=config.cbow.dim, min_count=config.cbow.min_count,
+                                   max_len=config.cbow.max_len, seed=config.seed)
 
 
 def tuned_cbow(config: SetMethodsConfig,
