@@ -155,8 +155,9 @@ def test_compared_table_tunes_on_the_development_split_and_repeats_releases(tmp_
   m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
   compared = m["compared"]
   assert compared["repeats"] == 2 and not compared["same_items"]
-  assert compared["ours"] in ("keras_cbow", "keras_cbow+prior")
-  rows = {r["method"]: r for r in compared["rows"]}
+  assert compared["ours"] in ("keras_cbow", "keras_cbow+prior", "keras_softmax")
+  assert rows_of(compared)["keras_softmax"]["trials"] == 2
+  rows = rows_of(compared)
   assert rows["ease"]["trials"] == rows["keras_cbow"]["trials"] == 2
   assert rows["popularity"]["trials"] == 1 and compared["tune_seconds"] > 0
   # The chosen Keras configuration is the one the main table's Keras CBOW trained with.
@@ -164,3 +165,7 @@ def test_compared_table_tunes_on_the_development_split_and_repeats_releases(tmp_
       rows["keras_cbow"]["config"]["epochs"]
   assert "| keras_cbow+prior |" in result.table and "chosen: keras_cbow:" in \
       " ".join(result.notes)
+
+
+def rows_of(compared):
+  return {r["method"]: r for r in compared["rows"]}
