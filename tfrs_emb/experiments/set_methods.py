@@ -275,10 +275,12 @@ def softmax_config(config: SetMethodsConfig) -> set_softmax.SoftmaxConfig:
 
 def tuned_cbow(config: SetMethodsConfig,
                compared: Optional[set_compare.SetComparison]) -> CbowConfig:
-  """``config.cbow`` with the compared table's chosen Keras values (``--tune=on``)."""
+  """``config.cbow`` with the compared table's chosen Keras values (``--tune=on``): those
+  of the Keras CBOW row (raw or +prior) better on development data."""
   if compared is None or config.tune != "on":
     return config.cbow
-  chosen = compared.table.row(set_compare.KERAS).config
+  rows = [compared.table.row(n) for n in (set_compare.KERAS, set_compare.KERAS_PRIOR)]
+  chosen = max(rows, key=lambda r: r.dev).config
   return dataclasses.replace(config.cbow, fused_learning_rate=0.0, **chosen)
 
 
