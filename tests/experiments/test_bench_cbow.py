@@ -82,3 +82,17 @@ def test_run_scores_gensim_keras_variants_and_baselines(tmp_path):
   assert any("100 held-out sets" in m for m in logged)
   assert any(m.startswith("EASE validation: ") and m.endswith(
       f"→ {result.rows[4]['variant'].replace('=', ' ')}") for m in logged)
+
+
+def test_compared_table_repeats_over_releases(tmp_path):
+  config = bench_cbow.Config(cbow=CbowConfig(dim=8, epochs=1, min_count=2),
+                             synthetic_cases=400, cache_dir=str(tmp_path / "cache"),
+                             eval_sets=50, workers=1, run_gensim=False, repeats=2,
+                             compare=True, tune="on", trials=2)
+  result = bench_cbow.run(config)
+  compared = result.compared.as_dict()
+  assert compared["repeats"] == 2 and not compared["same_items"]
+  rows = {r["method"]: r for r in compared["rows"]}
+  assert set(rows) == {"keras_cbow", "keras_cbow+prior", "ease", "item_knn", "popularity"}
+  assert rows["keras_cbow"]["trials"] == rows["item_knn"]["trials"] == 2
+  assert "| keras_cbow+prior |" in result.table and "chosen: " in result.table

@@ -142,3 +142,31 @@ def test_keras_negatives_override_only_the_keras_cbow_noise_exponent_both(monkey
     with pytest.raises(Stop):
       set_methods.train_methods(config, ["a", "b"], [0, 2], [0, 1], window=2)
     assert seen == {"keras": (keras, exponent), "gensim": (5, exponent)}
+
+
+def test_compared_table_tunes_on_the_development_split_and_repeats_releases(tmp_path):
+  config = jader_w2v.Config(cbow=CbowConfig(epochs=1, dim=8, min_count=1,
+                                            tokens_per_batch=512),
+                            synthetic_cases=400, queries=50, eval_sets=50, run_gensim=False,
+                            cache_dir=str(tmp_path / "cache"),
+                            output_dir=str(tmp_path / "run"), verbose=0, repeats=2,
+                            tune="on", trials=2)
+  result = jader_w2v.run(config)
+  m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
+  compared = m["compared"]
+  assert compared["repeats"] == 2 and not compared["same_items"]
+  assert compared["ours"] in ("keras_cbow", "keras_cbow+prior", "keras_softmax")
+  assert rows_of(compared)["keras_softmax"]["trials"] == 2
+  rows = rows_of(compared)
+  assert rows["ease"]["trials"] == rows["keras_cbow"]["trials"] == 2
+  assert rows["popularity"]["trials"] == 1 and compared["tune_seconds"] > 0
+  # The main table's Keras CBOW trained with the chosen configuration of the Keras CBOW
+  # scoring better on development data.
+  best = max((rows["keras_cbow"], rows["keras_cbow+prior"]), key=lambda r: r["dev"])
+  assert len(m["keras_history"]["loss"]) == best["config"]["epochs"]
+  assert "| keras_cbow+prior |" in result.table and "chosen: keras_cbow:" in \
+      " ".join(result.notes)
+
+
+def rows_of(compared):
+  return {r["method"]: r for r in compared["rows"]}

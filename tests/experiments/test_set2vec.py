@@ -166,3 +166,20 @@ def test_no_pair_surviving_min_count_stops_before_training(tmp_path):
                            r"50 sets\)"):
     set2vec.run(config)
   assert not (tmp_path / "out").exists()
+
+
+def test_compared_table_with_fixed_flags_sets_the_exported_scoring(tmp_path):
+  config = set2vec.Config(cbow=dataclasses.replace(set2vec.Config.cbow, epochs=2, dim=8,
+                                                   min_count=2, tokens_per_batch=2048),
+                          synthetic_cases=600, eval_sets=100, verbose=0, run_gensim=False,
+                          cache_dir=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"),
+                          export_dir="", repeats=1, tune="off")
+  result = set2vec.run(config)
+  m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
+  rows = {r["method"]: r for r in m["compared"]["rows"]}
+  assert all(r["trials"] == 1 for r in rows.values())
+  assert rows["ease"]["config"] == {"lam": 200.0} and rows["item_knn"]["config"] == \
+      {"neighbors": 0}
+  assert rows["keras_cbow"]["config"]["epochs"] == 2
+  assert m["compared"]["same_items"] and m["compared"]["best_peer"] in rows
+  assert m["export_prior"] == (m["compared"]["ours"] == "keras_cbow+prior")

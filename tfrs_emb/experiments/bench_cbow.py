@@ -14,7 +14,7 @@ Tune on a development release (``synthetic_seed=1``), never on the evaluation on
 """
 
 import dataclasses
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
@@ -24,6 +24,7 @@ from tfrs_emb.data import jader
 from tfrs_emb.data import sets
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
@@ -58,6 +59,14 @@ class Config:
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
                           "of the CBOW settings (empty = one variant, the settings).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
+  compare: bool = field(False, "Also the harness's compared table (experiments.set_compare): "
+                        "--repeats repeats, each with training seed seed + r on the release "
+                        "of seed synthetic_seed + r.")
+  tune: str = field("off", "Compared table: on = --trials configurations per method chosen "
+                    "on a validation hold-out of the training sets; off = the flags' "
+                    "settings, one trial each.", choices=set_compare.TUNE)
+  trials: int = field(8, "Compared table with --tune=on: trials per method (equal for all).",
+                      lower=1, upper=len(set_compare.KNN_NEIGHBORS))
 
   def __post_init__(self):
     self.cbow = set_methods.derive_cbow(self.cbow, self.seed, self.workers, self.window + 1)
@@ -73,6 +82,7 @@ class BenchCbowResult:
   before: Dict[str, Any]
   after: Dict[str, Any]
   release: str
+  compared: Optional[set_compare.SetComparison] = None
 
 
 def columns(k: int) -> List[str]:
@@ -205,7 +215,32 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
                set_methods.RANDOM):
     rows.append({"method": name, "variant": set_methods.peer_variant(baselines[name]),
                  f"heldout_recall@{k}": baselines[name][f"heldout_recall@{k}"]})
+  table = reporting.markdown_table(rows, columns(k))
+  compared = None
+  if config.compare and config.repeats:
+    compared = _compared(config, cases, held, log)
+    table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k)) + \
+        "\n" + "\n".join(compared.notes(k))
   after = reporting.machine_conditions()
-  return BenchCbowResult(rows, reporting.markdown_table(rows, columns(k)),
-                         reporting.describe_conditions(before, after), before, after,
-                         str(release))
+  return BenchCbowResult(rows, table, reporting.describe_conditions(before, after), before,
+                         after, str(release), compared)
+
+
+def _compared(config: Config, cases: jader.JaderCases, held: set_embeddings.HeldOut,
+              log: common.Log) -> set_compare.SetComparison:
+  """The compared table over ``config.repeats`` releases (seed synthetic_seed + r)."""
+  def corpus(repeat: int) -> set_compare.Corpus:
+    if repeat == 0:
+      return set_compare.Corpus(tuple(cases.vocab), held, config.synthetic_seed)
+    seed = config.synthetic_seed + repeat
+    other = jader.load_cases(synthetic_jader.cached_release(
+        config.cache_dir, config.synthetic_cases, seed=seed, log=log))
+    return set_compare.Corpus(tuple(other.vocab), set_embeddings.hold_out(
+        other.indptr, other.indices, config.eval_sets, seed=config.seed), seed)
+
+  trials = config.trials if config.tune == "on" else 1
+  methods = set_compare.set_methods_list(config.cbow, config.window, config.workers,
+                                         config.k, trials, config.seed, config.run_gensim,
+                                         log=log)
+  return set_compare.compare_sets(methods, set_methods.cached(corpus), config.repeats,
+                                  trials, config.seed, log=log)

@@ -30,6 +30,7 @@ from tfrs_emb.data import jader
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments import jader_run
+from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
@@ -107,9 +108,13 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   log(f"loaded in {load_seconds:.1f} s; {len(query_ids):,d} queries over {len(cases):,d} "
       f"cases; {len(held):,d} evaluation cases with one element held out")
 
+  compared = set_methods.compared_table(
+      config, set_methods.cached(lambda r: _repeat_corpus(config, cases, held, r, log)),
+      window=config.window, log=log)
   methods, result = set_methods.train_methods(
       config, cases.vocab, held.train_indptr, held.train_indices, window=config.window,
-      log_dir=str(out / "tensorboard"), log=log)
+      log_dir=str(out / "tensorboard"), log=log,
+      knobs=set_methods.tuned_cbow(config, compared))
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
@@ -152,6 +157,10 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "random element vectors score high on it (see the random rows): it measures search "
       "fidelity, not what an embedding learned.",
   ]
+  table = reporting.markdown_table(rows, _columns(k))
+  if compared is not None:
+    table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k))
+    notes += compared.notes(k)
   payload = {
       "rows": rows, "cases": len(cases), "queries": int(len(query_ids)),
       "eval_sets": len(held), "vocab_size": len(cases.vocab),
@@ -162,6 +171,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "export_path": "", "projector": str(projector), "replicas": result.replicas,
       "kernel": result.kernel,
       "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
+      "compared": compared.as_dict() if compared is not None else None,
       "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
   }
   if chief:
@@ -177,5 +187,18 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                                                        version=config.export_version))
     payload["export_path"] = export_path
     files.write_json(metrics_path, payload)
-  table = reporting.markdown_table(rows, _columns(k))
   return JaderW2vResult(rows, table, notes, metrics_path, export_path, payload)
+
+
+def _repeat_corpus(config: Config, cases: jader.JaderCases, held: set_embeddings.HeldOut,
+                   repeat: int, log: common.Log) -> set_compare.Corpus:
+  """The compared table's data of ``repeat``: the loaded release, or on synthetic data the
+  release of seed ``synthetic_seed + repeat`` (its evaluation cases drawn the same way)."""
+  if config.jader_dir or repeat == 0:
+    return set_compare.Corpus(tuple(cases.vocab), held, config.synthetic_seed)
+  seed = config.synthetic_seed + repeat
+  other = jader.load_cases(synthetic_jader.cached_release(
+      config.cache_dir, config.synthetic_cases, seed=seed, log=log),
+      suspected_only=config.suspected_only)
+  return set_compare.Corpus(tuple(other.vocab), set_embeddings.hold_out(
+      other.indptr, other.indices, config.eval_sets, seed=config.seed), seed)

@@ -25,6 +25,7 @@ from tfrs_emb.data import jader
 from tfrs_emb.data import sets as set_files
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
@@ -149,9 +150,12 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
       "element of each held out of training")
   set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
                             config.cbow.min_count, corpus.source)
+  compared = set_methods.compared_table(
+      config, set_methods.cached(lambda r: _repeat_corpus(config, corpus, held, r, log)),
+      window=config.max_len, log=log)
   methods, result = set_methods.train_methods(
       config, corpus.vocab, held.train_indptr, held.train_indices, window=config.max_len,
-      log_dir=None, log=log)
+      log_dir=None, log=log, knobs=set_methods.tuned_cbow(config, compared))
   # Under multi_worker only the chief writes the run's files and the export.
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
@@ -184,6 +188,12 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   if labels is not None:
     notes.append(f"label_agreement@{k}: {sum(1 for s in labels if s):,d} labelled elements; "
                  "random = untrained random vectors.")
+  table = reporting.markdown_table(rows, columns)
+  export_prior = config.export_prior
+  if compared is not None:
+    table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k))
+    notes += compared.notes(k)
+    export_prior = compared.table.ours != set_compare.KERAS
   payload = {
       "rows": rows, "sets": len(corpus), "vocab_size": len(corpus.vocab),
       "train_vocab_size": len(result.vocab), "set_elements": int(len(corpus.indices)),
@@ -192,19 +202,30 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
           sum(1 for s in labels if s) if labels is not None else 0),
       "keras_history": result.history, "projector": str(projector),
       "export_path": "", "notes": notes, "config": common.config_dict(config),
+      "compared": compared.as_dict() if compared is not None else None,
+      "export_prior": export_prior,
+      "exported_model": (compared.table.ours if compared is not None
+                         else config.export_method),
       "machine": reporting.machine_conditions(),
   }
   # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
   if config.export_dir and chief:
-    chosen = next(m for m in methods if m.name == config.export_method)  # checked above
-    prior = None
-    if config.export_prior:
-      counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
-      prior = set_embeddings.noise_log_prior(
-          counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
-          chosen.noise_exponent)
+    if compared is not None and compared.table.ours == set_compare.SOFTMAX:
+      chosen = set_compare.softmax_fit(set_methods.softmax_config(config))(
+          compared.table.row(set_compare.SOFTMAX).config,
+          set_compare.evaluation_split(_repeat_corpus(config, corpus, held, 0, log)).train,
+          config.seed)
+      prior = chosen.bias
+    else:
+      chosen = next(m for m in methods if m.name == config.export_method)  # checked above
+      prior = None
+      if export_prior:
+        counts = np.bincount(held.train_indices, minlength=len(corpus.vocab))
+        prior = set_embeddings.noise_log_prior(
+            counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
+            chosen.noise_exponent)
     model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
                                            chosen.output_vectors, k=k, log_prior=prior)
     export_path = str(set_recommender.export_set_recommender(
@@ -212,5 +233,18 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   if export_path:
     payload["export_path"] = export_path
     files.write_json(metrics_path, payload)
-  return Set2vecResult(rows, reporting.markdown_table(rows, columns), notes, metrics_path,
-                       export_path, payload)
+  return Set2vecResult(rows, table, notes, metrics_path, export_path, payload)
+
+
+def _repeat_corpus(config: Config, corpus: set_files.SetCorpus,
+                   held: set_embeddings.HeldOut, repeat: int,
+                   log: common.Log) -> set_compare.Corpus:
+  """The compared table's data of ``repeat``: the loaded sets, or on synthetic data the
+  release of seed ``synthetic_seed + repeat`` (its evaluation sets drawn the same way)."""
+  if config.sets or repeat == 0:
+    return set_compare.Corpus(tuple(corpus.vocab), held, config.synthetic_seed)
+  seed = config.synthetic_seed + repeat
+  other, _ = synthetic_corpus(dataclasses.replace(config, synthetic_seed=seed), log)
+  return set_compare.Corpus(tuple(other.vocab), set_embeddings.hold_out(
+      other.indptr, other.indices, config.eval_sets, seed=config.seed,
+      ordered=other.ordered), seed)

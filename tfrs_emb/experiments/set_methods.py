@@ -4,13 +4,14 @@ corpus, and the held-out next-element evaluation with its baselines."""
 
 import dataclasses
 import pathlib
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from tfrs_emb.core import distribute
 from tfrs_emb.data import sets
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments.common import field
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
@@ -18,6 +19,7 @@ from tfrs_emb.models import cbow_training
 from tfrs_emb.models import ease
 from tfrs_emb.models import gensim_cbow
 from tfrs_emb.models import item_knn
+from tfrs_emb.models import set_softmax
 from tfrs_emb.models.cbow import NOISE_EXPONENT, CbowConfig
 
 KERAS, GENSIM, POPULARITY, RANDOM = "keras_cbow", "gensim_cbow", "popularity", "random"
@@ -67,6 +69,18 @@ class SetMethodsConfig:
                          lower=0)
   k: int = field(10, "Cut-off of every @k metric.", lower=1)
   seed: int = field(0, "Seed of training, evaluation sets and query sampling.")
+  repeats: int = field(0, "Compared table through the harness (experiments.set_compare): "
+                       "repeats, training seeds seed, seed+1, ... and on synthetic data a "
+                       "release per repeat; 0 = no compared table.", lower=0)
+  tune: str = field("off", "Compared table: on = every method gets --trials "
+                    "configurations of its own search space, chosen on a validation "
+                    "hold-out of the training sets, and the Keras CBOW trains with its "
+                    "chosen one; off = one trial each, the flags' settings.",
+                    choices=set_compare.TUNE)
+  softmax: bool = field(True, "Compared table: the leave-one-out set softmax "
+                        "(models.set_softmax) is a candidate for the exported model too.")
+  trials: int = field(8, "Compared table with --tune=on: trials per method (equal for all).",
+                      lower=1, upper=len(set_compare.KNN_NEIGHBORS))
   verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
                        lower=0, upper=2)
 
@@ -111,7 +125,7 @@ class TrainedElements:
 
 def train_methods(config: SetMethodsConfig, vocab: Sequence[str], indptr: np.ndarray,
                   indices: np.ndarray, window: int, log_dir: Optional[str] = None,
-                  log: common.Log = common.no_log):
+                  log: common.Log = common.no_log, knobs: Optional[CbowConfig] = None):
   """Trains the Keras CBOW (and gensim when ``config.run_gensim``) on one CSR corpus.
 
   Args:
@@ -121,11 +135,12 @@ def train_methods(config: SetMethodsConfig, vocab: Sequence[str], indptr: np.nda
     window: gensim window (not shrunk): at least ``max_len - 1`` covers a whole set.
     log_dir: Keras TensorBoard folder.
     log: progress messages.
+    knobs: the Keras CBOW's settings instead of ``config.cbow`` (``tuned_cbow``).
 
   Returns:
     (methods: [TrainedElements], keras CbowResult).
   """
-  knobs = config.cbow
+  knobs = knobs or config.cbow
   result = cbow_training.train_cbow(
       indptr, indices, vocab,
       dataclasses.replace(knobs, negatives=config.keras_negatives or knobs.negatives),
@@ -227,3 +242,50 @@ def peer_note(heldout: Dict[str, Dict[str, Any]]) -> str:
 def random_vectors(num: int, dim: int, seed: int) -> np.ndarray:
   """float32 [num, dim] untrained element vectors: the reference of every similarity score."""
   return np.random.default_rng(seed).standard_normal((num, dim)).astype(np.float32)
+
+
+def compared_table(config: SetMethodsConfig, corpus: Callable[[int], set_compare.Corpus],
+                   window: int, log: common.Log = common.no_log
+                   ) -> Optional[set_compare.SetComparison]:
+  """The harness's compared table (``set_compare``) when ``config.repeats`` > 0.
+
+  Args:
+    corpus: repeat → its held-out Corpus (cached by the caller or cheap to rebuild).
+    window: gensim's window in the flags' configuration.
+  """
+  if not config.repeats:
+    return None
+  trials = config.trials if config.tune == "on" else 1
+  methods = set_compare.set_methods_list(
+      config.cbow, window, config.workers, config.k, trials, config.seed, config.run_gensim,
+      softmax_config(config) if config.softmax else None, log)
+  result = set_compare.compare_sets(methods, corpus, config.repeats, trials, config.seed,
+                                    log=log)
+  log(f"compared: tuning {result.tune_seconds:.1f} s, final fits "
+      f"{result.evaluate_seconds:.1f} s; ours {result.table.ours}, best peer "
+      f"{result.table.best_peer}")
+  return result
+
+
+def softmax_config(config: SetMethodsConfig) -> set_softmax.SoftmaxConfig:
+  """The set softmax's flags' configuration: the CBOW's dim, min_count and max_len."""
+  return set_softmax.SoftmaxConfig(dim=config.cbow.dim, min_count=config.cbow.min_count,
+                                   max_len=config.cbow.max_len, seed=config.seed)
+
+
+def tuned_cbow(config: SetMethodsConfig,
+               compared: Optional[set_compare.SetComparison]) -> CbowConfig:
+  """``config.cbow`` with the compared table's chosen Keras values (``--tune=on``): those
+  of the Keras CBOW row (raw or +prior) better on development data."""
+  if compared is None or config.tune != "on":
+    return config.cbow
+  rows = [compared.table.row(n) for n in (set_compare.KERAS, set_compare.KERAS_PRIOR)]
+  chosen = max(rows, key=lambda r: r.dev).config
+  return dataclasses.replace(config.cbow, fused_learning_rate=0.0, **chosen)
+
+
+def cached(make: Callable[[int], Any]) -> Callable[[int], Any]:
+  """``make`` called once per repeat index."""
+  memo: Dict[int, Any] = {}
+  return lambda repeat: memo[repeat] if repeat in memo else memo.setdefault(
+      repeat, make(repeat))

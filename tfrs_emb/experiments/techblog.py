@@ -687,7 +687,7 @@ def _verdict(table: harness.Comparison) -> Dict[str, Any]:
 def run(config: Config, log: common.Log = common.no_log) -> TechblogResult:
   """Runs every step on ``config.posts_dir`` and writes the report, metrics and figures."""
   check(config)
-  common.check_output_dirs(config, "output_dir", "export_dir")
+  common.check_output_dirs(config, "output_dir", "export_dir", "tower_export_dir")
   config, skipped_encoders = without_unavailable(config, log)
   conditions_before = machine_conditions()
   out = pathlib.Path(config.output_dir)

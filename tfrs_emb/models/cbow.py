@@ -13,9 +13,11 @@ exactly L elements (``cbow_inputs.SetBatches`` groups sets by length, so there i
 padding and no mask), and the contexts of all B·L targets come from one sum,
 ``h_j = (Σ_i v_i − v_j) / (L − 1)``: O(B·L·d), no (target, context) pairs materialised.
 
-Loss: negative sampling. ``shared_negatives`` (K) noise elements are drawn from the
-unigram^``noise_exponent`` distribution per set (default; scored against the set's L
-targets in one batched product ``[B, L, d] × [B, d, K]``) or per batch (one matmul
+Loss: negative sampling. K noise elements are drawn from the unigram^``noise_exponent``
+distribution per set (default: K = max(``shared_negatives``, L), scored against the set's
+L targets in one batched product ``[B, L, d] × [B, d, K]``; fewer than L shared rows would
+each take L pushes per step from nearly the same context, which stalls or diverges on
+long sets) or per batch (K = ``shared_negatives``, one matmul
 ``[B·L, d] × [d, K]``); each noise term is weighted ``negatives / K`` so the gradient has
 the expectation of word2vec's ``negatives`` independent noise samples per target.
 Negative sampling is what gensim uses, which keeps the comparison like-for-like.
@@ -64,9 +66,10 @@ class CbowConfig:
   """
   dim: int = field(64, "Embedding dimension.", lower=1)
   negatives: int = field(5, "Noise samples per target (word2vec's negative).", lower=1)
-  shared_negatives: int = field(5, "Noise elements drawn per set (--noise_per_set) or per "
-                                "batch, shared by its targets; each weighted negatives / "
-                                "this.", lower=1)
+  shared_negatives: int = field(5, "Noise elements drawn per set (--noise_per_set; at "
+                                "least the set's length) or per batch, shared by its "
+                                "targets; each weighted negatives / the count drawn.",
+                                lower=1)
   noise_per_set: bool = field(True, "Each set draws its own noise elements (one draw per "
                               "batch leaves rare elements almost never noise).")
   noise_per_target: bool = field(False, "Fused op: every target draws --negatives noise "
@@ -135,9 +138,10 @@ class CBOW(tf.keras.Model):
     vocab_size, dim: embedding table shape.
     negatives: word2vec's noise samples per target (sets the noise terms' weight).
     shared_negatives: K noise elements drawn per batch, or per set with
-      ``noise_per_set`` (stateless draws keyed by ``seed`` and the step, so a resumed
-      run draws the same), shared by the batch's or the set's targets.
-    noise_per_set: one draw of K per set (a batched product) rather than per batch.
+      ``noise_per_set`` max(K, L) for sets of L elements (stateless draws keyed by
+      ``seed`` and the step, so a resumed run draws the same), shared by the batch's or
+      the set's targets.
+    noise_per_set: one draw per set (a batched product) rather than per batch.
     noise_distribution: float [vocab_size] noise probabilities (default uniform).
     seed: initialisation and noise draws.
     matmul_rows: pad the [T, d] context matrix to this many rows for the products
@@ -231,10 +235,14 @@ class CBOW(tf.keras.Model):
     negl = tf.matmul(c, un * inv, transpose_b=True)                   # [P, K]  h·un
     return c, u, un, pos, negl, inv
 
+  def _noise_weight(self, negl):
+    """negatives / K, K = the noise elements drawn (``negl``'s last axis)."""
+    return self.negatives / tf.cast(tf.shape(negl)[-1], tf.float32)
+
   def _loss(self, pos, negl):
     """Summed loss: −log σ(pos) − (negatives/K)·Σ log σ(−negl)."""
-    w = self.negatives / self.shared_negatives
-    return tf.reduce_sum(tf.nn.softplus(-pos)) + w * tf.reduce_sum(tf.nn.softplus(negl))
+    return (tf.reduce_sum(tf.nn.softplus(-pos))
+            + self._noise_weight(negl) * tf.reduce_sum(tf.nn.softplus(negl)))
 
   def loss_terms(self, ids, neg):
     """Summed negative-sampling loss and the number of targets (for tests / eval)."""
@@ -246,9 +254,9 @@ class CBOW(tf.keras.Model):
 
   def _error_factors(self, pos, negl, scale):
     """(σ(pos) − 1, w·σ(negl)) times ``scale``: the summed loss's derivatives by the
-    positive and noise scores (any shapes), w = negatives / shared_negatives."""
+    positive and noise scores (any shapes), w = negatives / K (``_noise_weight``)."""
     return ((tf.sigmoid(pos) - 1.0) * scale,
-            (self.negatives / self.shared_negatives * scale) * tf.sigmoid(negl))
+            (self._noise_weight(negl) * scale) * tf.sigmoid(negl))
 
   def gradients(self, ids, neg, scale=1.0):
     """Analytic gradients as IndexedSlices (no tape, no dense rows).
@@ -314,7 +322,7 @@ class CBOW(tf.keras.Model):
     d = self.dim
     return self._slices(ids, neg, tf.reshape(dv, [-1, d]), tf.reshape(du, [-1, d]),
                         tf.reshape(dun, [-1, d])) + (
-                            tf.reshape(pos, [-1]), tf.reshape(negl, [-1, neg.shape[1]]))
+                            tf.reshape(pos, [-1]), tf.reshape(negl, [-1, tf.shape(neg)[1]]))
 
   def _slices(self, ids, neg, dv, du, dun):
     """(grad_input, (grad_output_targets, grad_output_noise)) as IndexedSlices."""
@@ -386,8 +394,11 @@ class CBOW(tf.keras.Model):
     """
     step = self.optimizer.iterations
     # Stateless draws keyed by the step: a resumed run draws the same noise elements.
-    draws = ([tf.shape(ids)[0], self.shared_negatives] if self.noise_per_set
-             else [self.shared_negatives])
+    # Per set: at least L (the set length) of them, so no noise row takes a push from
+    # each of the set's L targets, all from nearly the same context, in one step
+    # (with few shared rows long sets diverge or stall).
+    draws = ([tf.shape(ids)[0], tf.maximum(self.shared_negatives, tf.shape(ids)[1])]
+             if self.noise_per_set else [self.shared_negatives])
     # Each replica draws its own noise for its rows (keyed by step and replica id; one
     # replica: by step alone).
     context = tf.distribute.get_replica_context()

@@ -44,7 +44,7 @@ class GensimCbowResult:
 def train_gensim_cbow(sentences: Sequence[Sequence[str]], dim: int = 64, window: int = 64,
                       negatives: int = 5, epochs: int = 5, min_count: int = 5,
                       sample: float = 1e-3, workers: int = 2, seed: int = 0,
-                      noise_exponent: float = 0.75) -> GensimCbowResult:
+                      noise_exponent: float = 0.75, alpha: float = 0.025) -> GensimCbowResult:
   """Trains gensim Word2Vec CBOW (mean context, negative sampling) on ``sentences``.
 
   Args:
@@ -54,13 +54,14 @@ def train_gensim_cbow(sentences: Sequence[Sequence[str]], dim: int = 64, window:
     workers: gensim threads (with more than one, runs are not bit-reproducible).
     seed: gensim's seed.
     noise_exponent: gensim's ns_exponent (noise distribution ∝ count ** this).
+    alpha: gensim's initial learning rate (decayed linearly to its min_alpha).
   """
   from gensim.models import Word2Vec  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
   model = Word2Vec(sentences, vector_size=dim, window=window, negative=negatives, sg=0,
                    cbow_mean=1, min_count=min_count, sample=sample, epochs=epochs,
                    workers=workers, seed=seed, shrink_windows=False,
-                   ns_exponent=noise_exponent)
+                   ns_exponent=noise_exponent, alpha=alpha)
   seconds = time.perf_counter() - t0
   tokens = sum(len(s) for s in sentences) * epochs
   return GensimCbowResult(vocab=list(model.wv.index_to_key),

@@ -1,0 +1,91 @@
+"""The set experiments' compared table: no evaluation set's held-out element reaches a
+choosing step or a tuning fit, equal budgets over the set rows, the search spaces."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tfrs_emb.data import synthetic_sessions
+from tfrs_emb.experiments import harness
+from tfrs_emb.experiments import set_compare
+from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models.cbow import CbowConfig
+
+CBOW = CbowConfig(dim=8, epochs=2, min_count=1, tokens_per_batch=512, max_len=16,
+                  kernel="tf", learning_rate=0.05)
+
+
+def _corpus(seed: int = 0) -> set_compare.Corpus:
+  s = synthetic_sessions.generate(120, 300, 6, 4, 16, seed=seed)
+  vocab = tuple(synthetic_sessions.item_name(i) for i in range(300))
+  held = set_embeddings.hold_out(s.indptr, s.items, 40, seed=0, ordered=True)
+  return set_compare.Corpus(vocab, held, seed)
+
+
+def test_evaluation_sets_never_reach_a_chooser_or_a_tuning_fit():
+  corpora = {r: _corpus(r) for r in range(2)}
+  evaluated = {(r, int(s), int(t)) for r, c in corpora.items()
+               for s, t in zip(c.held.set_ids, c.held.targets)}
+  shown, fitted = [], []
+
+  def spy_chooser(candidates):
+    for scores in candidates.values():
+      shown.extend(scores.ids)
+    return harness.best_mean(candidates)
+
+  methods = set_compare.set_methods_list(CBOW, window=16, workers=1, k=10, trials=2, seed=0,
+                                         run_gensim=False)
+  spied = []
+  for m in methods:
+    def fit(config, train, seed, _fit=m.fit):
+      fitted.append(train)
+      return _fit(config, train, seed)
+    spied.append(dataclasses.replace(m, fit=fit))
+  result = set_compare.compare_sets(spied, corpora.__getitem__, repeats=2, trials=2, seed=0,
+                                    chooser=spy_chooser)
+  assert shown and not evaluated & set(shown)
+  # Tuning fits (before the first evaluation fit) never see an evaluation set's target.
+  tuning = [t for t in fitted if t.data.indices is not corpora[0].held.train_indices
+            and t.data.indices is not corpora[1].held.train_indices]
+  assert tuning
+  targets = dict(zip(corpora[0].held.set_ids.tolist(), corpora[0].held.targets.tolist()))
+  for train in tuning:
+    d = train.data
+    checked = 0
+    for i, (release, row) in enumerate(train.ids):   # the corpus row each set came from
+      if release == 0 and row in targets:
+        assert targets[row] not in d.indices[d.indptr[i]:d.indptr[i + 1]]
+        checked += 1
+    assert checked == len(targets)
+  assert result.table.repeats == 2 and not result.table.scored.same_items
+  assert result.table.ours in set_compare.OURS
+  assert result.tune_seconds > 0 and result.evaluate_seconds > 0
+  rows = {r.method: r for r in result.table.rows}
+  assert rows[set_compare.EASE].trials == 2 and rows[set_compare.POPULARITY].trials == 1
+  assert 0.0 <= rows[set_compare.EASE].cell.mean <= 1.0
+
+
+def test_unequal_budget_on_the_set_path_fails_naming_the_short_method():
+  methods = set_compare.set_methods_list(CBOW, window=16, workers=1, k=10,
+                                         trials=len(set_compare.KNN_NEIGHBORS) + 1, seed=0,
+                                         run_gensim=False)
+  with pytest.raises(ValueError, match="'item_knn' has 12 configurations"):
+    set_compare.compare_sets(methods, lambda r: _corpus(), repeats=1,
+                             trials=len(set_compare.KNN_NEIGHBORS) + 1, seed=0)
+  short = [dataclasses.replace(m, space=m.space[:1]) if m.name == set_compare.EASE else m
+           for m in set_compare.set_methods_list(CBOW, 16, 1, 10, 3, 0, run_gensim=False)]
+  with pytest.raises(ValueError, match="unequal tuning budgets: method 'ease'"):
+    set_compare.compare_sets(short, lambda r: _corpus(), repeats=1, trials=3, seed=0)
+
+
+def test_search_spaces_start_at_the_flags_and_are_distinct():
+  default = set_compare.keras_default(CBOW)
+  space = set_compare.draw_space(default, set_compare.KERAS_SPACE, 6, seed=0)
+  assert space[0] == default and len(space) == 6
+  assert len({tuple(c.items()) for c in space}) == 6
+  assert set_compare.draw_space(default, set_compare.KERAS_SPACE, 6, seed=0) == space
+  lams = [c["lam"] for c in set_compare.ease_space(5)]
+  assert lams[0] == set_compare.EASE_DEFAULT_LAMBDA and len(lams) == 5
+  assert lams[1:] == sorted(lams[1:]) and lams[1] == 1.0 and lams[-1] == 1e4
+  assert set_compare.ease_space(1) == ({"lam": set_compare.EASE_DEFAULT_LAMBDA},)

@@ -1,0 +1,388 @@
+"""The set experiments' compared table: every set recommender through ``harness.compare``.
+
+Rows: the Keras CBOW scored raw and with its noise prior and, optionally, the
+leave-one-out set softmax (``models.set_softmax``): what the exported ``SetRecommender``
+can serve ("ours" is the one better on development data); gensim's
+CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
+hyper-parameters gets the same number of trials over its own documented search space
+(``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``; trial 0 is the
+configuration the flags give, the others seeded draws), fitted on the training sets of a
+validation hold-out carved from the training sets (``set_embeddings.validation_hold_out``:
+the evaluation sets' held-out elements never enter) and scored there. The chosen
+configurations are then refitted per repeat (training seed ``seed + repeat``; on
+synthetic data a release per repeat) on all training sets and scored on the evaluation
+sets: per set 1 when its held-out element is in the top k (heldout_recall@k), mean
+[95 % CI] over repeats × sets, and ours − best peer with its verdict.
+
+An item is one (release, set row, held-out element); a training split's ids are its set
+rows, so the harness's check that no evaluation item reached a choosing step is exact.
+"""
+
+import dataclasses
+import itertools
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tfrs_emb.data import sets
+from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
+from tfrs_emb.metrics import comparison
+from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import case_encoder
+from tfrs_emb.models import cbow_training
+from tfrs_emb.models import ease
+from tfrs_emb.models import gensim_cbow
+from tfrs_emb.models import item_knn
+from tfrs_emb.models import set_softmax
+from tfrs_emb.models.cbow import CbowConfig
+
+KERAS, KERAS_PRIOR = "keras_cbow", "keras_cbow+prior"
+SOFTMAX = "keras_softmax"   # models.set_softmax: leave-one-out full softmax
+GENSIM, GENSIM_PRIOR = "gensim_cbow", "gensim_cbow+prior"
+EASE, ITEM_KNN, POPULARITY = "ease", "item_knn", "popularity"
+# Rows that may be "ours": what the exported SetRecommender can serve.
+OURS = (KERAS, KERAS_PRIOR, SOFTMAX)
+TUNE = ("on", "off")
+
+# Documented search spaces (one value per key drawn per trial).
+KERAS_SPACE: Mapping[str, Tuple[Any, ...]] = {
+    "learning_rate": (0.005, 0.01, 0.025, 0.05, 0.1),
+    "epochs": (5, 10, 20),
+    "max_len": (8, 16, 32, 64),
+    "negatives": (3, 5, 10, 15),
+    "noise_exponent": (0.3, 0.5, 0.75, 1.0),
+    "sample": (0.0, 1e-4, 1e-3),
+}
+GENSIM_SPACE: Mapping[str, Tuple[Any, ...]] = {
+    "alpha": (0.0125, 0.025, 0.05, 0.1),
+    "negative": (3, 5, 10, 15),
+    "window": (4, 8, 16, 32, 64),
+    "sample": (0.0, 1e-4, 1e-3),
+    "ns_exponent": (0.3, 0.5, 0.75, 1.0),
+    "epochs": (5, 10, 20),
+}
+SOFTMAX_SPACE: Mapping[str, Tuple[Any, ...]] = {
+    "learning_rate": (0.001, 0.003, 0.01),
+    "epochs": (5, 10, 20),
+    "dim": (32, 64, 128),
+    "dropout": (0.0, 0.2, 0.5),
+}
+# EASE: λ on a log grid of as many points as the budget (the flags' λ first).
+EASE_DEFAULT_LAMBDA = 200.0
+EASE_LAMBDA_RANGE = (1.0, 1e4)
+# item-kNN: neighbours kept per element (0 = all), the default first.
+KNN_NEIGHBORS = (0, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000)
+
+
+@dataclasses.dataclass(frozen=True)
+class SetTrain:
+  """A training split's data: CSR sets over ``vocab``."""
+  vocab: Tuple[str, ...]
+  indptr: np.ndarray
+  indices: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class SetItems:
+  """An evaluated split's data: the held-out sets (``held.ctx_*``, ``held.targets``)."""
+  vocab: Tuple[str, ...]
+  held: set_embeddings.HeldOut
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+  """One release's held-out split: ``release`` tags its items (synthetic repeats)."""
+  vocab: Tuple[str, ...]
+  held: set_embeddings.HeldOut
+  release: Any = 0
+
+
+def _train_split(vocab, held: set_embeddings.HeldOut, rows: np.ndarray, release) -> harness.Split:
+  return harness.Split([(release, int(r)) for r in rows],
+                       SetTrain(tuple(vocab), held.train_indptr, held.train_indices))
+
+
+def _item_split(vocab, held: set_embeddings.HeldOut, rows: np.ndarray,
+                release) -> harness.Split:
+  return harness.Split([(release, int(r), int(t)) for r, t in zip(rows, held.targets)],
+                       SetItems(tuple(vocab), held))
+
+
+def evaluation_split(corpus: Corpus) -> harness.Evaluation:
+  """All training sets to fit on, the evaluation sets as items."""
+  rows = np.arange(len(corpus.held.train_indptr) - 1)
+  return harness.Evaluation(_train_split(corpus.vocab, corpus.held, rows, corpus.release),
+                            _item_split(corpus.vocab, corpus.held, corpus.held.set_ids,
+                                        corpus.release))
+
+
+def development_split(corpus: Corpus, seed: int) -> harness.Development:
+  """The validation hold-out of ``corpus``'s training sets (as many sets as it evaluates),
+  its items named by the corpus rows they came from."""
+  held = corpus.held
+  val = set_embeddings.validation_hold_out(held, len(held), seed=seed)
+  rest = np.ones(len(held.train_indptr) - 1, bool)
+  rest[held.set_ids] = False
+  # validation corpus rows: every non-evaluation set, then every evaluation set's remainder
+  source_rows = np.concatenate([np.nonzero(rest)[0], held.set_ids])
+  return harness.Development(
+      _train_split(corpus.vocab, val, source_rows, corpus.release),
+      _item_split(corpus.vocab, val, source_rows[val.set_ids], corpus.release))
+
+
+def draw_space(default: Mapping[str, Any], grid: Mapping[str, Sequence[Any]], trials: int,
+               seed: int) -> Tuple[Dict[str, Any], ...]:
+  """``trials`` distinct configurations: ``default`` first, then seeded draws from the
+  product of ``grid`` (fewer when the product is smaller)."""
+  keys = list(grid)
+  first = tuple(default[k] for k in keys)
+  rest = [c for c in itertools.product(*(grid[k] for k in keys)) if c != first]
+  picks = np.random.default_rng(seed).permutation(len(rest))[:max(0, trials - 1)]
+  return tuple(dict(zip(keys, c)) for c in [first] + [rest[i] for i in sorted(picks)])
+
+
+def ease_space(trials: int) -> Tuple[Dict[str, float], ...]:
+  """EASE's λ: the default, then ``trials − 1`` points of a log grid over the range."""
+  lo, hi = np.log10(EASE_LAMBDA_RANGE)
+  grid = [float(f"{v:.3g}") for v in np.logspace(lo, hi, max(trials - 1, 0))]
+  return tuple({"lam": v} for v in [EASE_DEFAULT_LAMBDA] + grid)
+
+
+def hits(scorer: set_embeddings.Scorer, items: SetItems, k: int) -> np.ndarray:
+  """float [n]: 1 where the held-out element ranks in the top k."""
+  return (set_embeddings.heldout_ranks(items.held, scorer) < k).astype(np.float64)
+
+
+@dataclasses.dataclass
+class _Elements:
+  """A trained CBOW's tables (the Keras model itself is not kept)."""
+  vocab: List[str]
+  vectors: np.ndarray
+  output_vectors: np.ndarray
+  noise_exponent: float
+  counts: np.ndarray   # training count per corpus element
+
+
+class _Memo:
+  """Shares one fit between the raw and the +prior row of a CBOW (same config, data, seed)."""
+
+  def __init__(self, fit: Callable[[Mapping[str, Any], SetTrain, int], Optional[_Elements]]):
+    self._fit, self._cache = fit, {}
+
+  def __call__(self, config, train: harness.Split, seed: int):
+    key = (tuple(sorted(config.items())), id(train.data), seed)
+    if key not in self._cache:   # the data is kept with its model: its id stays unique
+      self._cache[key] = (train.data, self._fit(config, train.data, seed))
+    return self._cache[key][1]
+
+
+def _cbow_score(k: int, prior: bool):
+  def score(model: Optional[_Elements], split: harness.Split) -> np.ndarray:
+    if model is None:   # the trial diverged: it predicts nothing
+      return np.zeros(len(split.ids))
+    items: SetItems = split.data
+    rows = case_encoder.map_elements(list(items.vocab), model.vocab)
+    log_prior = (set_embeddings.noise_log_prior(model.counts, model.noise_exponent)
+                 if prior else None)
+    return hits(set_embeddings.cbow_scorer(rows, model.vectors, model.output_vectors,
+                                           log_prior), items, k)
+  return score
+
+
+def keras_fit(base: CbowConfig, log: common.Log = common.no_log):
+  """``(trial, SetTrain, seed) -> _Elements`` (None when training diverged): the Keras
+  CBOW with ``base`` updated by the trial's ``KERAS_SPACE`` values (its learning rate
+  whichever update path runs)."""
+  def fit(trial, data: SetTrain, seed: int) -> Optional[_Elements]:
+    config = dataclasses.replace(base, seed=seed, fused_learning_rate=0.0, **trial)
+    try:
+      r = cbow_training.train_cbow(data.indptr, data.indices, list(data.vocab), config)
+    except FloatingPointError as e:
+      log(f"{KERAS} {dict(trial)}: {e}")
+      return None
+    counts = np.bincount(data.indices, minlength=len(data.vocab))
+    return _Elements(r.vocab, r.vectors, r.output_vectors, config.noise_exponent,
+                     counts)
+  return fit
+
+
+def gensim_fit(base: CbowConfig, workers: int):
+  """``(trial, SetTrain, seed) -> _Elements``: gensim's CBOW with the trial's
+  ``GENSIM_SPACE`` values, dim and min_count from ``base``."""
+  def fit(trial, data: SetTrain, seed: int) -> _Elements:
+    g = gensim_cbow.train_gensim_cbow(
+        sets.token_lists(data.indptr, data.indices, list(data.vocab), seed=seed),
+        dim=base.dim, window=trial["window"], negatives=trial["negative"],
+        epochs=trial["epochs"], min_count=base.min_count, sample=trial["sample"],
+        workers=workers, seed=seed, noise_exponent=trial["ns_exponent"],
+        alpha=trial["alpha"])
+    return _Elements(g.vocab, g.vectors, g.output_vectors, trial["ns_exponent"],
+                     np.bincount(data.indices, minlength=len(data.vocab)))
+  return fit
+
+
+def softmax_fit(base: set_softmax.SoftmaxConfig):
+  """``(trial, Split, seed) -> SoftmaxResult``: ``base`` with the trial's
+  ``SOFTMAX_SPACE`` values."""
+  def fit(trial, train: harness.Split, seed: int) -> set_softmax.SoftmaxResult:
+    d: SetTrain = train.data
+    return set_softmax.train_set_softmax(d.indptr, d.indices, list(d.vocab),
+                                         dataclasses.replace(base, seed=seed, **trial))
+  return fit
+
+
+def softmax_scorer(model: set_softmax.SoftmaxResult, vocab: Sequence[str]
+                   ) -> set_embeddings.Scorer:
+  """The exported SetRecommender's scores of ``model`` over corpus ``vocab``."""
+  rows = case_encoder.map_elements(list(vocab), model.vocab)
+  prior = np.zeros(len(vocab), np.float32)
+  prior[model.source_ids] = model.bias
+  return set_embeddings.cbow_scorer(rows, model.vectors, model.output_vectors, prior)
+
+
+def softmax_default(base: set_softmax.SoftmaxConfig) -> Dict[str, Any]:
+  """``base``'s values of ``SOFTMAX_SPACE``'s keys."""
+  return {k: getattr(base, k) for k in SOFTMAX_SPACE}
+
+
+def keras_default(base: CbowConfig) -> Dict[str, Any]:
+  """The flags' values of ``KERAS_SPACE``'s keys (the learning rate of the path that runs)."""
+  fused = base.fused() if base.kernel != "tf" else base
+  return {"learning_rate": fused.learning_rate, "epochs": base.epochs,
+          "max_len": base.max_len, "negatives": base.negatives,
+          "noise_exponent": base.noise_exponent, "sample": base.sample}
+
+
+def gensim_default(base: CbowConfig, window: int) -> Dict[str, Any]:
+  """The flags' values of ``GENSIM_SPACE``'s keys (gensim's own default alpha)."""
+  return {"alpha": 0.025, "negative": base.negatives, "window": window,
+          "sample": base.sample, "ns_exponent": base.noise_exponent, "epochs": base.epochs}
+
+
+def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials: int,
+                     seed: int, run_gensim: bool = True,
+                     softmax: Optional[set_softmax.SoftmaxConfig] = None,
+                     log: common.Log = common.no_log) -> List[harness.Method]:
+  """The compared rows, each tunable one with at least ``trials`` configurations
+  (``softmax``: also the set-softmax row, from these settings)."""
+  keras = _Memo(keras_fit(base, log))
+  keras_space = draw_space(keras_default(base), KERAS_SPACE, trials, seed)
+  methods = [harness.Method(KERAS, keras_space, keras, _cbow_score(k, False)),
+             harness.Method(KERAS_PRIOR, keras_space, keras, _cbow_score(k, True))]
+  if softmax is not None:
+    methods.append(harness.Method(
+        SOFTMAX, draw_space(softmax_default(softmax), SOFTMAX_SPACE, trials, seed),
+        softmax_fit(softmax),
+        lambda model, split: hits(softmax_scorer(model, split.data.vocab), split.data, k)))
+  if run_gensim:
+    gensim = _Memo(gensim_fit(base, workers))
+    gensim_space = draw_space(gensim_default(base, window), GENSIM_SPACE, trials, seed)
+    methods += [harness.Method(GENSIM, gensim_space, gensim, _cbow_score(k, False)),
+                harness.Method(GENSIM_PRIOR, gensim_space, gensim, _cbow_score(k, True))]
+
+  def ease_fit(trial, train: harness.Split, seed: int):
+    del seed   # closed form
+    d: SetTrain = train.data
+    return ease.fit(d.indptr, d.indices, len(d.vocab), trial["lam"])
+
+  def knn_fit(trial, train: harness.Split, seed: int):
+    del seed
+    d: SetTrain = train.data
+    return item_knn.fit(d.indptr, d.indices, len(d.vocab), trial["neighbors"])
+
+  def popularity_fit(trial, train: harness.Split, seed: int):
+    del trial, seed
+    d: SetTrain = train.data
+    counts = np.bincount(d.indices, minlength=len(d.vocab)).astype(np.float32)
+    return lambda ptr, ctx: np.broadcast_to(counts, (len(ptr) - 1, len(counts))).copy()
+
+  def scorer_score(model, split: harness.Split) -> np.ndarray:
+    return hits(model.scorer(), split.data, k)
+
+  methods += [
+      harness.Method(EASE, ease_space(trials), ease_fit, scorer_score),
+      harness.Method(ITEM_KNN, tuple({"neighbors": n} for n in KNN_NEIGHBORS), knn_fit,
+                     scorer_score),
+      harness.Method(POPULARITY, harness.NO_HYPERPARAMETERS, popularity_fit,
+                     lambda model, split: hits(model, split.data, k))]
+  return methods
+
+
+@dataclasses.dataclass
+class SetComparison:
+  """The compared table, the extra comparisons, the tuning's wall time and the
+  evaluation's."""
+  table: harness.Comparison
+  extra: Dict[str, comparison.Difference]
+  tune_seconds: float
+  evaluate_seconds: float
+
+  def columns(self, k: int) -> List[str]:
+    return harness.Comparison.columns(f"heldout_recall@{k}")
+
+  def rows(self, k: int) -> List[Dict[str, Any]]:
+    return self.table.table_rows(f"heldout_recall@{k}")
+
+  def notes(self, k: int) -> List[str]:
+    t = self.table
+    chosen = "; ".join(f"{r.method}: " + (", ".join(f"{a}={b:g}" if isinstance(b, float)
+                                                   else f"{a}={b}"
+                                                   for a, b in r.config.items()) or "-")
+                       for r in t.rows)
+    return [f"compared (harness): heldout_recall@{k} per evaluation set, mean [95 % CI] "
+            f"over {t.repeats} repeat(s) × sets; each method's configuration chosen on a "
+            f"validation hold-out of the training sets ({self.tune_seconds:.1f} s of "
+            f"tuning, {self.evaluate_seconds:.1f} s of final fits); ours = {t.ours} "
+            f"(the exported scoring better on validation), best peer = {t.best_peer}.",
+            "chosen: " + chosen,
+            "also: " + "; ".join(f"{name}: {d.text()} {d.verdict}"
+                                 for name, d in self.extra.items())]
+
+  def as_dict(self) -> Dict[str, Any]:
+    return {**self.table.as_dict(), "tune_seconds": self.tune_seconds,
+            "evaluate_seconds": self.evaluate_seconds,
+            "extra": {n: {**d.as_dict(), "verdict": d.verdict} for n, d in self.extra.items()}}
+
+
+def _difference(table: harness.Comparison, a: str, b: str, seed: int) -> comparison.Difference:
+  s = table.scored
+  return comparison.paired_difference(s.scores[a], s.scores[b], seed=seed,
+                                      same_items=s.same_items)
+
+
+def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corpus],
+                 repeats: int, trials: int, seed: int,
+                 chooser: harness.Chooser = harness.best_mean,
+                 log: common.Log = common.no_log) -> SetComparison:
+  """Tunes on ``corpus(0)``'s validation hold-out, evaluates ``corpus(r)`` per repeat.
+
+  Args:
+    methods: ``set_methods_list`` (or any rows over ``SetTrain`` / ``SetItems`` splits).
+    corpus: repeat → its Corpus (the same one on real data; a release per repeat on
+      synthetic data, each with its own ``release`` tag).
+    repeats, trials, seed, chooser: as ``harness.compare``.
+  """
+  t0 = time.perf_counter()
+  marks: List[float] = []
+
+  def evaluation(repeat: int) -> harness.Evaluation:
+    if not marks:
+      marks.append(time.perf_counter())
+    return evaluation_split(corpus(repeat))
+
+  names = [m.name for m in methods]
+  table = harness.compare(methods, development_split(corpus(0), seed), evaluation,
+                          repeats=repeats, seed=seed, trials=trials,
+                          ours=[n for n in OURS if n in names], chooser=chooser, log=log)
+  end = time.perf_counter()
+  # Keras CBOW (its scoring better on development data) vs gensim and popularity, and
+  # ours vs every peer.
+  cbow = max((n for n in (KERAS, KERAS_PRIOR) if n in names),
+             key=lambda n: table.row(n).dev)
+  pairs = [(cbow, p) for p in (GENSIM, GENSIM_PRIOR, POPULARITY)]
+  pairs += [(table.ours, p) for p in names if p not in OURS]
+  extra = {f"{a} − {b}": _difference(table, a, b, seed)
+           for a, b in dict.fromkeys(pairs) if b in names}
+  return SetComparison(table, extra, marks[0] - t0, end - marks[0])
