@@ -52,6 +52,9 @@ class Config:
   """Every knob of the experiment (the trainer's flags, one to one)."""
   data: str = field("", "Labelled table: CSV (header row, .gz ok) or Parquet. Required.")
   label_column: str = field("", "Label column (strings or integers, >= 2 classes). Required.")
+  max_classes: int = field(100, "Most label classes; a numeric label with more distinct "
+                           "values (or a non-integer one) is refused as a regression target.",
+                           lower=2, upper=100000)
   categorical_columns: Tuple[str, ...] = field((), "Columns declared categorical.")
   numeric_columns: Tuple[str, ...] = field((), "Columns declared continuous.")
   drop_columns: Tuple[str, ...] = field((), "Columns ignored (ids).")

@@ -6,7 +6,7 @@ labelled subset with its holdout or cross-fitting folds (``LabelSplit``).
 """
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,7 @@ def prepare(config) -> PreparedTable:
     raise ValueError("--data (a CSV or Parquet table) and --label_column are required")
   table = tbl.read_table(config.data)
   classes = tbl.label_classes(table, config.label_column)
+  check_classification_label(table.path, config.label_column, classes, config.max_classes)
   labels = tbl.encode_labels(table, config.label_column, classes)
   if config.max_rows and config.max_rows < len(table):
     _, keep = tbl.stratified_split(labels, config.max_rows / len(table), config.seed)
@@ -55,6 +56,26 @@ def prepare(config) -> PreparedTable:
               "categorical": encoded["categorical"]}
   return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
                        train_idx, eval_idx)
+
+
+def check_classification_label(path, label: str, classes: Sequence[str],
+                               max_classes: int) -> None:
+  """Refuses a numeric (regression) label: every class is a number and one of them is not
+  an integer, or there are more than ``max_classes`` numeric classes. The error names the file,
+  the column and what a label column must hold."""
+  try:
+    numbers = [float(c) for c in classes]
+  except ValueError:
+    numbers = None
+  fractions = [c for c, v in zip(classes, numbers or ()) if not v.is_integer()]
+  if fractions or (numbers is not None and len(classes) > max_classes):
+    why = (f"non-integer numbers such as {fractions[0]!r}" if fractions else
+           f"{len(classes)} distinct values (more than --max_classes={max_classes})")
+    raise ValueError(
+        f"{path}: label column {label!r} looks numeric (a regression target): it holds "
+        f"{why}; this experiment classifies, so the label must be a class (strings or "
+        f"integers, at most {max_classes} classes). Bin the column into classes or pick "
+        "another label column")
 
 
 def select_rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:
