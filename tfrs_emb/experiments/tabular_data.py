@@ -6,7 +6,7 @@ labelled subset with its holdout or cross-fitting folds (``LabelSplit``).
 """
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -131,17 +131,20 @@ class LabelSplit:
     return np.concatenate(self.folds[0])
 
 
-def label_split(config, prep: PreparedTable, frac: float) -> LabelSplit:
+def label_split(config, prep: PreparedTable, frac: float,
+                seed: Optional[int] = None) -> LabelSplit:
   """Split step of one label fraction: the stratified labelled subset of the training
-  split (all of it at 1.0) and its fit / validation halves."""
+  split (all of it at 1.0) and its fit / validation halves (or folds), drawn with
+  ``seed`` (default ``config.seed``; a repeat of the comparison draws its own)."""
+  seed = config.seed if seed is None else seed
   train_idx, train_y = prep.train_idx, prep.labels[prep.train_idx]
-  _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
+  _, lab = (tbl.stratified_split(train_y, frac, seed + 1) if frac < 1.0
             else (None, np.arange(len(train_idx))))
-  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
+  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, seed + 2)
   fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
   folds = [(fit_idx, val_idx)]
   if len(val_idx) < config.crossfit_below:
     labelled = train_idx[lab]
-    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, config.seed + 2)
+    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, seed + 2)
     folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
   return LabelSplit(frac, lab, fit_idx, val_idx, folds)
