@@ -33,6 +33,7 @@ from tfrs_emb import reporting
 from tfrs_emb.reporting import figures
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import tabular_budget
 from tfrs_emb.experiments import tabular_compare
 from tfrs_emb.experiments import tabular_report
 from tfrs_emb.experiments.common import field
@@ -77,6 +78,15 @@ class Config:
                               "<output_dir>/pretrain_checkpoints.")
   resume: bool = field(False, "Resume pretraining from the latest checkpoint.")
   seed: int = field(0, "Seed for the split, label subsets and initialisation.", lower=0)
+  time_budget: float = field(
+      540.0, "Seconds the whole run aims at (0: no budget, the epochs / trials / folds as "
+      "given): pretraining epochs, fine-tuning epochs, trials and cross-fitting folds are "
+      "sized from the rows and the measured pretraining speed (rule: "
+      "experiments.tabular_budget); every log line shows the time left.", lower=0.0)
+  fit_row_epoch_seconds: float = field(
+      0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
+      "trained row-epoch (0: no cap); set by --time_budget from the measured pretraining "
+      "speed.", lower=0.0)
   eval_fraction: float = field(0.2, "Share of each class held out for evaluation.",
                                lower=0.01, upper=0.9)
   val_fraction: float = field(0.15, "Share of the labelled rows kept for early stopping "
@@ -211,13 +221,15 @@ def _scores(y_true, y_pred) -> Dict[str, float]:
 @dataclasses.dataclass
 class Pretrained:
   """The pretraining step's outcome: the encoder's architecture and weights, its wall time,
-  how many rows it saw, and the frozen [CLS] embeddings of the training / evaluation rows."""
+  how many rows it saw, the frozen [CLS] embeddings of the training / evaluation rows,
+  and the epochs it ran."""
   arch: dict
   weights: list
   seconds: float
   num_rows: int
   frozen_train: np.ndarray
   frozen_test: np.ndarray
+  epochs: int
 
 
 @dataclasses.dataclass
@@ -260,6 +272,29 @@ def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
           "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
 
 
+def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
+                clock: tabular_budget.Clock) -> Tuple[Config, str]:
+  """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
+  trials and cross-fitting folds sized from the labelled rows and the measured
+  pretraining speed, and the plan in words."""
+  work = []
+  for frac in sorted(float(f) for f in config.label_fractions):
+    split = label_split(config, prep, frac)
+    work.append(tabular_budget.FractionWork(len(split.lab), len(split.fit_idx),
+                                            len(split.folds) > 1,
+                                            ensemble_heads(config, frac)))
+  row_s = pre.seconds / max(1, pre.epochs * pre.num_rows)
+  plan = tabular_budget.plan_fits(
+      tabular_budget.FIT_SHARE * config.time_budget, row_s, work, trials=config.trials,
+      repeats=config.repeats, max_epochs=config.finetune_epochs,
+      crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
+      min_steps_per_epoch=config.min_steps_per_epoch)
+  config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
+                               trials=plan.trials, crossfit_folds=plan.crossfit_folds,
+                               fit_row_epoch_seconds=plan.row_epoch_seconds)
+  return config, tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+
+
 def load_and_split(config: Config, log: common.Log) -> PreparedTable:
   """Load step: reads, splits and encodes the table (``prepare``) and logs the schema."""
   prep = prepare(config)
@@ -269,8 +304,9 @@ def load_and_split(config: Config, log: common.Log) -> PreparedTable:
 
 
 def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
-                  log: common.Log) -> Pretrained:
-  """Pretrain step: builds the encoder, pretrains it on the label-free rows and embeds the
+                  log: common.Log, deadline: float = float("inf")) -> Pretrained:
+  """Pretrain step: builds the encoder, pretrains it on the label-free rows (no epoch
+  starting that would end after ``deadline``, a ``time.monotonic`` value) and embeds the
   training and evaluation rows with the frozen result."""
   pretrain_f = pretraining_features(config, prep)
   log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
@@ -285,7 +321,7 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
                          if config.numeric_embedding == "ple" else None))
   t0 = time.time()
   encoder = training.build_encoder(**arch)
-  training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
+  model = training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
                     batch_size=min(config.pretrain_batch_size, len(pretrain_f["continuous"])),
                     lr=config.pretrain_lr, seed=config.seed,
                     projection_dim=config.projection_dim, mask_rate=config.mask_rate,
@@ -295,14 +331,14 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
                     log_dir=out / "tensorboard" / "pretrain",
                     checkpoint_dir=pathlib.Path(config.checkpoint_dir or
                                                 out / "pretrain_checkpoints"),
-                    resume=config.resume)
+                    resume=config.resume, deadline=deadline, log=log)
   seconds = time.time() - t0
   weights = encoder.get_weights()
   log(f"pretraining: {seconds:.1f} s")
   frozen_test = training.embed(encoder, eval_rows(prep)[0])
   frozen_train = training.embed(encoder, select_rows(prep.features, prep.train_idx))
   return Pretrained(arch, weights, seconds, int(len(pretrain_f["continuous"])),
-                    frozen_train, frozen_test)
+                    frozen_train, frozen_test, model.epochs_run)
 
 
 def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
@@ -358,7 +394,11 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
           probe_epochs=(per_fraction(config, "probe_epochs", split.fraction)
                         if init is not None else 0),
           jit_compile=config.jit_compile, verbose=config.verbose,
-          log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}"))
+          log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}",
+          time_limit=tabular_budget.fit_time_limit(
+              config.fit_row_epoch_seconds, config.finetune_epochs,
+              tabular_budget.epoch_rows(len(fit_idx), config.finetune_batch_size,
+                                        config.min_steps_per_epoch))))
     folds.append(heads)
     held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
   selection_probs = np.concatenate(held_probs)
@@ -643,6 +683,9 @@ def run(config: Config, log: common.Log = common.no_log,
   common.check_config(config)
   for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
     per_fraction(config, name, float(config.label_fractions[0]))
+  ours_space(config)
+  clock = tabular_budget.Clock(config.time_budget)
+  log = clock.log(log)
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)
@@ -651,8 +694,14 @@ def run(config: Config, log: common.Log = common.no_log,
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
-  pre = pretrain_step(config, prep, out, log)
+  archs = {t["numeric_embedding"] for t in ours_space(config)[:config.trials]}
+  pretrain_seconds = tabular_budget.PRETRAIN_SHARE * config.time_budget / len(archs)
+  pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
+  plan_note = ""
+  if config.time_budget:
+    config, plan_note = budget_step(config, prep, pre, clock)
+    log(plan_note)
 
   def pretrained(numeric_embedding: str) -> Pretrained:
     """The encoder pretrained with this numeric embedding (pretrained once, seed
@@ -662,7 +711,8 @@ def run(config: Config, log: common.Log = common.no_log,
       base = pathlib.Path(config.checkpoint_dir or out / "pretrain_checkpoints")
       pretrained_archs[numeric_embedding] = pretrain_step(dataclasses.replace(
           config, numeric_embedding=numeric_embedding,
-          checkpoint_dir=str(base / numeric_embedding)), prep, out, log)
+          checkpoint_dir=str(base / numeric_embedding)), prep, out, log,
+          clock.deadline(pretrain_seconds))
     return pretrained_archs[numeric_embedding]
   lgbm = lightgbm_features(prep.raw_continuous, prep.features["categorical"], prep.schema)
 
@@ -675,6 +725,9 @@ def run(config: Config, log: common.Log = common.no_log,
 
   if config.umap:
     extra["UMAP"] = umap_step(config, prep, pre, out)
+  if plan_note:
+    extra["time budget"] = plan_note
+  extra["wall seconds"] = f"{clock.elapsed():.0f}"
   extra["pretraining seconds"] = ", ".join(f"{k} {p.seconds:.1f}"
                                           for k, p in pretrained_archs.items())
   extra["missing cells (share of rows)"] = (", ".join(f"{k} {v:.1%}" for k, v in missing.items())
