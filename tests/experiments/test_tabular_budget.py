@@ -16,7 +16,7 @@ def _plan(labelled, budget_s=540.0, row_s=2e-4, trials=2, repeats=1):
   work = [budget.FractionWork(labelled // 10, int(labelled // 10 * 0.85),
                               labelled // 10 * 0.15 < 1000, 1),
           budget.FractionWork(labelled, int(labelled * 0.85), False, 1)]
-  return budget.plan_fits(budget.FIT_SHARE * budget_s, row_s, work, trials=trials,
+  return budget.plan_fits(budget_s, row_s, work, trials=trials,
                           repeats=repeats, max_epochs=70, crossfit_folds=5, batch_size=256,
                           min_steps_per_epoch=10)
 
@@ -41,6 +41,9 @@ def test_plan_matches_the_rule_arithmetic():
   expected = int(budget.FIT_SHARE * 540 / (rows * 2e-4 * budget.FIT_COST_RATIO))
   assert plan.finetune_epochs == expected
   assert budget.epoch_rows(100, 256, 10) == 1000 and budget.epoch_rows(5120, 256, 10) == 5120
+  # NCA: 2 trials × (5 folds + 1 holdout); GBDT: 2 peers × 2 trials × (5 folds + fit/refit)
+  assert plan.metric_fit_seconds == budget.METRIC_SHARE * 540 / 12
+  assert plan.gbdt_fit_seconds == budget.GBDT_SHARE * 540 / 28
 
 
 def test_clock_prefixes_time_left():

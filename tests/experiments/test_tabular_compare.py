@@ -116,3 +116,14 @@ def test_search_spaces_start_at_the_defaults_and_are_documented_grids():
                                "lambda_l2", "learning_rate"}
   assert len({tuple(sorted(p.items())) for p in lgb_space}) == len(lgb_space)
   assert gbdt.search_space("catboost")[0] == gbdt.CATBOOST_DEFAULT
+
+
+@pytest.mark.parametrize("peer", gbdt.PEERS)
+def test_gbdt_fit_stops_adding_trees_at_its_time_limit(peer):
+  x, y = _table()
+  free = gbdt.GbdtSettings(200, 200, 2, (2,))
+  capped = gbdt.GbdtSettings(200, 200, 2, (2,), seconds_per_fit=0.0)
+  params = gbdt.search_space(peer)[0]
+  _, trees_free = gbdt.fit_one(peer, params, free, 0, x[:400], y[:400], trees=200)
+  _, trees_capped = gbdt.fit_one(peer, params, capped, 0, x[:400], y[:400], trees=200)
+  assert trees_free == 200 and trees_capped <= 2

@@ -16,6 +16,15 @@ leave-self-out NCA on the fitted rows, ``models.tabular_metric``), ``scratch`` (
 architecture, no pretraining), ``lightgbm``. The best of finetune, retrieval and
 metric_retrieval on validation at the largest fraction is exported (raw-column signature).
 
+Each label fraction also has a compared table (``tabular_compare``, SPEC.md "Comparison
+protocol"): "ours" is the embedding model chosen on validation among ``trials``
+configurations (``ours_space``: numeric embedding periodic / piecewise-linear, fine-tuning
+learning rate; within each, finetune or a neighbour head), against LightGBM and CatBoost
+each tuned with the same number of trials over its own documented space
+(``models.gbdt``), all on the same folds, ``repeats`` times with their own seeds; the run
+says when a GBDT peer was better on validation. ``time_budget`` sizes pretraining,
+fine-tuning epochs, trials and folds to the table (``tabular_budget``).
+
 This module holds the ``Config``, the steps and ``run``; the rows and label splits are in
 ``tabular_data``, report.md / metrics.json / the UMAP figure in ``tabular_report``, the
 neighbour-label head in ``retrieval.neighbor_head`` and LightGBM's feature matrix in
@@ -87,6 +96,11 @@ class Config:
       0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
       "trained row-epoch (0: no cap); set by --time_budget from the measured pretraining "
       "speed.", lower=0.0)
+  metric_fit_seconds: float = field(0.0, "Seconds after which an NCA metric fit starts no "
+                                    "further epoch (0: no limit); set by --time_budget.",
+                                    lower=0.0)
+  gbdt_fit_seconds: float = field(0.0, "Seconds after which a GBDT peer's fit adds no more "
+                                  "trees (0: no limit); set by --time_budget.", lower=0.0)
   eval_fraction: float = field(0.2, "Share of each class held out for evaluation.",
                                lower=0.01, upper=0.9)
   val_fraction: float = field(0.15, "Share of the labelled rows kept for early stopping "
@@ -222,7 +236,7 @@ def _scores(y_true, y_pred) -> Dict[str, float]:
 class Pretrained:
   """The pretraining step's outcome: the encoder's architecture and weights, its wall time,
   how many rows it saw, the frozen [CLS] embeddings of the training / evaluation rows,
-  and the epochs it ran."""
+  the epochs it ran and each epoch's wall time (this run's)."""
   arch: dict
   weights: list
   seconds: float
@@ -230,6 +244,7 @@ class Pretrained:
   frozen_train: np.ndarray
   frozen_test: np.ndarray
   epochs: int
+  epoch_seconds: List[float]
 
 
 @dataclasses.dataclass
@@ -283,15 +298,19 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
     work.append(tabular_budget.FractionWork(len(split.lab), len(split.fit_idx),
                                             len(split.folds) > 1,
                                             ensemble_heads(config, frac)))
-  row_s = pre.seconds / max(1, pre.epochs * pre.num_rows)
+  # The last epoch's speed (the first one also traces the step); the whole step's if
+  # pretraining ran no epoch here (a resumed, finished run).
+  row_s = (pre.epoch_seconds[-1] if pre.epoch_seconds else pre.seconds) / pre.num_rows
   plan = tabular_budget.plan_fits(
-      tabular_budget.FIT_SHARE * config.time_budget, row_s, work, trials=config.trials,
+      config.time_budget, row_s, work, trials=config.trials,
       repeats=config.repeats, max_epochs=config.finetune_epochs,
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch)
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
                                trials=plan.trials, crossfit_folds=plan.crossfit_folds,
-                               fit_row_epoch_seconds=plan.row_epoch_seconds)
+                               fit_row_epoch_seconds=plan.row_epoch_seconds,
+                               metric_fit_seconds=plan.metric_fit_seconds,
+                               gbdt_fit_seconds=plan.gbdt_fit_seconds)
   return config, tabular_budget.describe(plan, [pre.epochs], config.time_budget)
 
 
@@ -338,7 +357,8 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
   frozen_test = training.embed(encoder, eval_rows(prep)[0])
   frozen_train = training.embed(encoder, select_rows(prep.features, prep.train_idx))
   return Pretrained(arch, weights, seconds, int(len(pretrain_f["continuous"])),
-                    frozen_train, frozen_test, model.epochs_run)
+                    frozen_train, frozen_test, model.epochs_run,
+                    list(model.epoch_seconds))
 
 
 def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
@@ -483,7 +503,8 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
     tabular_metric.fit_neighbor_metric(
         metric, select_rows(prep.features, fit_idx), prep.labels[fit_idx],
         epochs=config.metric_epochs, batch_size=config.metric_batch_size,
-        lr=config.metric_lr, seed=config.seed + 1000 * j)
+        lr=config.metric_lr, seed=config.seed + 1000 * j,
+        deadline=time.monotonic() + (config.metric_fit_seconds or float("inf")))
     metrics.append(metric)
     spaces.append(tuple(tabular_metric.embed_rows(metric, select_rows(prep.features, rows))
                         for rows in (fit_idx, held_idx)))
@@ -606,7 +627,8 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       space, fit_ours, lambda r: label_split(config, prep, frac, config.seed + r),
       prep.labels, prep.eval_idx, lgbm, len(prep.schema.classes), trials=config.trials,
       repeats=config.repeats, seed=config.seed, max_trees=config.lgbm_max_trees,
-      early_stopping=config.lgbm_early_stopping, log=log)
+      early_stopping=config.lgbm_early_stopping,
+      seconds_per_fit=config.gbdt_fit_seconds or float("inf"), log=log)
   base = compared.fit(tabular_compare.OURS, space[0], config.seed).detail
   rows += base.rows
   for row in base.rows:

@@ -4,8 +4,10 @@ The rule (fixed here, never tuned on evaluation numbers):
 
 1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
-   Transformer fits (our trials, the scratch row, the repeats' refits), the rest for
-   loading, the GBDT peers, the neighbour heads and the export.
+   Transformer fits (our trials, the scratch row, the repeats' refits), ``METRIC_SHARE``
+   for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
+   between its fits, every fit stopping when its part is spent), the rest for loading,
+   the neighbour heads, UMAP and the export.
 2. Pretraining runs epochs (at most ``--pretrain_epochs``, at least one) while the next
    epoch, as long as the last one, still ends before its share's deadline.
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
@@ -25,8 +27,10 @@ from typing import List, Sequence
 
 from tfrs_emb.experiments import common
 
-PRETRAIN_SHARE = 0.3
-FIT_SHARE = 0.5
+PRETRAIN_SHARE = 0.25
+FIT_SHARE = 0.45
+METRIC_SHARE = 0.1
+GBDT_SHARE = 0.1
 FIT_COST_RATIO = 0.5
 MIN_FIT_EPOCHS = 5
 FIT_ALLOWANCE_FACTOR = 2.0
@@ -70,12 +74,15 @@ class FractionWork:
 
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
-  """What fits the fit share: epochs per fit, trials, cross-fitting folds, and the
-  estimated seconds of one fit epoch per trained row."""
+  """What fits the budget: epochs per fit, trials, cross-fitting folds, the estimated
+  seconds of one fit epoch per trained row, and the seconds of one NCA metric fit and of
+  one GBDT fit."""
   finetune_epochs: int
   trials: int
   crossfit_folds: int
   row_epoch_seconds: float
+  metric_fit_seconds: float
+  gbdt_fit_seconds: float
 
 
 def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
@@ -94,19 +101,20 @@ def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> 
   return trained_rows * repeats
 
 
-def plan_fits(fit_seconds: float, pretrain_row_epoch_seconds: float,
+def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
               crossfit_folds: int, batch_size: int, min_steps_per_epoch: int) -> FitPlan:
-  """The fit plan of rule 3 (module docstring).
+  """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
-    fit_seconds: the fit share in seconds.
+    budget: the whole budget in seconds.
     pretrain_row_epoch_seconds: measured pretraining seconds per row and epoch.
     work: each label fraction's fits.
     trials, repeats, max_epochs, crossfit_folds: the configured values.
     batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
+  fit_seconds = FIT_SHARE * budget
 
   def epochs(t: int, k: int) -> int:
     rows = 0.0
@@ -121,7 +129,11 @@ def plan_fits(fit_seconds: float, pretrain_row_epoch_seconds: float,
     t -= 1
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
     k -= 1
-  return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s)
+  fits = t + repeats - 1           # metric and GBDT fits of one fold structure
+  metric_fits = sum(fits * (k if w.crossfit else 1) for w in work)
+  gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
+  return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
+                 METRIC_SHARE * budget / metric_fits, GBDT_SHARE * budget / gbdt_fits)
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
@@ -129,4 +141,5 @@ def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
   return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
           f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
           f"{plan.crossfit_folds} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
-          f"fitted row-epoch)")
+          f"fitted row-epoch); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
+          f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")

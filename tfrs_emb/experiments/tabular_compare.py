@@ -116,6 +116,7 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
                      eval_idx: np.ndarray, lgbm: Tuple[np.ndarray, List[int]],
                      num_classes: int, *, trials: int, repeats: int, seed: int,
                      max_trees: int, early_stopping: int, threads: int = 2,
+                     seconds_per_fit: float = float("inf"),
                      log: common.Log = common.no_log) -> FractionComparison:
   """Runs the harness at one label fraction (module docstring).
 
@@ -125,9 +126,11 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
     label_split: repeat r → the label split drawn with seed + r.
     labels: int [N]; eval_idx: the evaluation rows; lgbm: (x [N, D], categorical columns).
     trials: the equal budget of every method.
+    seconds_per_fit: a GBDT fit adds no trees after this many seconds.
   """
   x, cats = lgbm
-  settings = gbdt.GbdtSettings(max_trees, early_stopping, threads, tuple(cats))
+  settings = gbdt.GbdtSettings(max_trees, early_stopping, threads, tuple(cats),
+                               seconds_per_fit)
   score = scorer(labels)
   fits, methods = {}, []
   for name, space, fit in [(OURS, tuple(ours_space), fit_ours)] + [

@@ -19,6 +19,7 @@ Shapes: N rows, D feature columns, C classes.
 
 import dataclasses
 import itertools
+import time
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -70,12 +71,36 @@ def _catboost_frame(x: np.ndarray, categorical: Sequence[int]):
 
 @dataclasses.dataclass
 class GbdtSettings:
-  """What every fit of a peer shares: tree cap, early-stopping rounds, threads and which
-  columns hold category ids."""
+  """What every fit of a peer shares: tree cap, early-stopping rounds, threads, which
+  columns hold category ids, and the seconds after which one fit adds no more trees
+  (its best iteration so far kept)."""
   max_trees: int
   early_stopping: int
   threads: int
   categorical: Tuple[int, ...]
+  seconds_per_fit: float = float("inf")
+
+
+class _CatBoostTimeLimit:
+  """CatBoost callback: stops adding trees after ``seconds``."""
+
+  def __init__(self, seconds: float):
+    self.end = time.monotonic() + seconds
+
+  def after_iteration(self, info) -> bool:
+    del info
+    return time.monotonic() < self.end
+
+
+def _lightgbm_time_limit(seconds: float):
+  """LightGBM callback: stops adding trees after ``seconds`` (the trees so far kept)."""
+  import lightgbm as lgb  # pylint: disable=import-outside-toplevel
+  end = time.monotonic() + seconds
+
+  def callback(env):
+    if time.monotonic() > end:
+      raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+  return callback
 
 
 def fit_one(peer: str, params: Mapping[str, Any], settings: GbdtSettings, seed: int,
@@ -89,10 +114,11 @@ def fit_one(peer: str, params: Mapping[str, Any], settings: GbdtSettings, seed: 
     import lightgbm as lgb  # pylint: disable=import-outside-toplevel
     model = lgb.LGBMClassifier(n_estimators=n_trees, random_state=seed,
                                n_jobs=settings.threads, verbose=-1, **params)
+    callbacks = [_lightgbm_time_limit(settings.seconds_per_fit)]
+    if stop:
+      callbacks.insert(0, lgb.early_stopping(settings.early_stopping, verbose=False))
     model.fit(train_x, train_y, categorical_feature=list(settings.categorical) or "auto",
-              **({"eval_set": [(val_x, val_y)],
-                  "callbacks": [lgb.early_stopping(settings.early_stopping, verbose=False)]}
-                 if stop else {}))
+              callbacks=callbacks, **({"eval_set": [(val_x, val_y)]} if stop else {}))
     return model, int(model.best_iteration_ or n_trees)
   import catboost  # pylint: disable=import-outside-toplevel
   model = catboost.CatBoostClassifier(iterations=n_trees, random_seed=seed,
@@ -100,6 +126,7 @@ def fit_one(peer: str, params: Mapping[str, Any], settings: GbdtSettings, seed: 
                                       allow_writing_files=False, **params)
   cats = list(settings.categorical)
   model.fit(_catboost_frame(train_x, cats), train_y, cat_features=cats,
+            callbacks=[_CatBoostTimeLimit(settings.seconds_per_fit)],
             **({"eval_set": (_catboost_frame(val_x, cats), val_y),
                 "early_stopping_rounds": settings.early_stopping, "use_best_model": True}
                if stop else {}))

@@ -68,7 +68,8 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
 
   ``deadline`` (a ``time.monotonic`` value): after the first epoch, no epoch starts that
   would end after it if it lasted as long as the last one; ``epochs_run`` on the returned
-  pretrainer counts the epochs done. ``log`` gets one line per epoch.
+  pretrainer counts the epochs done, ``epoch_seconds`` lists this call's epoch wall times.
+  ``log`` gets one line per epoch.
   """
   with _scope(strategy):
     model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
@@ -102,7 +103,7 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
   n = len(features["continuous"])
   if n < batch_size:
     raise ValueError(f"pretraining needs at least batch_size={batch_size} rows, got {n}")
-  first, last_seconds = int(epoch.numpy()), 0.0
+  first, last_seconds, model.epoch_seconds = int(epoch.numpy()), 0.0, []
   for e in range(first, epochs):
     if e > first and time.monotonic() + last_seconds > deadline:
       log(f"pretraining stopped after {e} of {epochs} epochs (time budget)")
@@ -121,6 +122,7 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
     if manager:
       manager.save(checkpoint_number=e + 1)
     last_seconds = time.monotonic() - started
+    model.epoch_seconds.append(last_seconds)
     log(f"pretraining epoch {e + 1}/{epochs}: {last_seconds:.1f} s")
   model.epochs_run = int(epoch.numpy())
   return model
