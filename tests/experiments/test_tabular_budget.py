@@ -43,7 +43,10 @@ def test_plan_matches_the_rule_arithmetic():
   assert budget.epoch_rows(100, 256, 10) == 1000 and budget.epoch_rows(5120, 256, 10) == 5120
   # NCA: 2 trials × (5 folds + 1 holdout); GBDT: 2 peers × 2 trials × (5 folds + fit/refit)
   assert plan.metric_fit_seconds == budget.METRIC_SHARE * 540 / 12
-  assert plan.gbdt_fit_seconds == budget.GBDT_SHARE * 540 / 28
+  assert plan.gbdt_fit_seconds == max(budget.GBDT_MIN_FIT_SECONDS,
+                                      budget.GBDT_SHARE * 540 / 28) == 60.0
+  big = _plan(24_000, budget_s=54_000)
+  assert big.gbdt_fit_seconds == budget.GBDT_SHARE * 54_000 / 28
 
 
 def test_clock_prefixes_time_left():

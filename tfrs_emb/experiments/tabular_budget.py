@@ -6,8 +6,9 @@ The rule (fixed here, never tuned on evaluation numbers):
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
    Transformer fits (our trials, the scratch row, the repeats' refits), ``METRIC_SHARE``
    for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
-   between its fits, every fit stopping when its part is spent), the rest for loading,
-   the neighbour heads, UMAP and the export.
+   between its fits, every fit stopping when its part is spent; a GBDT fit gets at least
+   ``GBDT_MIN_FIT_SECONDS``, so a loaded machine cannot cut a peer to a few trees), the
+   rest for loading, the neighbour heads, UMAP and the export.
 2. Pretraining runs epochs (at most ``--pretrain_epochs``, at least one) while the next
    epoch, as long as the last one, still ends before its share's deadline.
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
@@ -31,6 +32,7 @@ PRETRAIN_SHARE = 0.25
 FIT_SHARE = 0.45
 METRIC_SHARE = 0.1
 GBDT_SHARE = 0.1
+GBDT_MIN_FIT_SECONDS = 60.0
 FIT_COST_RATIO = 0.5
 MIN_FIT_EPOCHS = 5
 FIT_ALLOWANCE_FACTOR = 2.0
@@ -133,7 +135,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   metric_fits = sum(fits * (k if w.crossfit else 1) for w in work)
   gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
-                 METRIC_SHARE * budget / metric_fits, GBDT_SHARE * budget / gbdt_fits)
+                 METRIC_SHARE * budget / metric_fits,
+                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits))
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
