@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import tabular
+from tfrs_emb.experiments import tabular_compare
 from tfrs_emb.experiments import tabular_data
 from tfrs_emb.models.tabular_serving import serving_fields
 
@@ -56,6 +57,15 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
   assert metrics["config"]["onehot_groups"] == ["Wilderness_Area", "Soil_Type"]
   report = (out / "report.md").read_text()
   assert "0.7503" in report and "declared one-hot group" in report
+  # The compared tables: equal trials, ours vs the best GBDT peer, a verdict.
+  for frac in ("0.1", "1"):
+    compared = metrics["compared"][frac]
+    by_method = {r["method"]: r for r in compared["rows"]}
+    assert {r["trials"] for r in by_method.values()} == {2}
+    assert by_method[tabular_compare.OURS]["role"] == "ours"
+    assert compared["best_peer"] in tabular_compare.PEER_ROWS.values()
+    assert by_method[tabular_compare.OURS]["difference"]["verdict"] in ("win", "tie", "loss")
+    assert f"Compared at label fraction {frac}" in report
   fn = tf.saved_model.load(str(out / "exported" / "1")).signatures["serving_default"]
   table = tbl.read_table(shared_data / "covertype" / "train.csv").subset(np.arange(5))
   schema = tabular_data.prepare(tabular.Config(

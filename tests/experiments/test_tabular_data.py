@@ -73,3 +73,23 @@ def test_a_class_without_training_rows_at_a_label_fraction_is_an_error(tmp_path)
                                        "'rare'"):
     tabular.run(run_cfg)            # before any training: no metrics, no checkpoints
   assert not list((tmp_path / "o").iterdir())
+
+
+def test_numeric_regression_label_is_refused_naming_the_column(tmp_path):
+  """A label with non-integer numbers, or more integer values than --max_classes, stops
+  the run with the file, the column and what is expected."""
+  path = tmp_path / "houses.csv"
+  path.write_text("rooms,city,price\n" + "".join(
+      f"{i % 5},c{i % 3},{100 + i * 1.5}\n" for i in range(40)))
+  cfg = tabular.Config(data=str(path), label_column="price")
+  with pytest.raises(ValueError, match=r"houses.csv: label column 'price' looks numeric "
+                     r"\(a regression target\): it holds non-integer numbers such as "):
+    tabular_data.prepare(cfg)
+  counts = tmp_path / "counts.csv"
+  counts.write_text("x,n\n" + "".join(f"{i * 0.5},{i}\n" for i in range(30)))
+  with pytest.raises(ValueError, match=r"label column 'n' .* 30 distinct values \(more "
+                     r"than --max_classes=20\)"):
+    tabular_data.prepare(tabular.Config(data=str(counts), label_column="n", max_classes=20))
+  # Few integer classes and string classes are classification labels.
+  assert tabular_data.prepare(tabular.Config(
+      data=str(path), label_column="rooms")).schema.classes == ("0", "1", "2", "3", "4")

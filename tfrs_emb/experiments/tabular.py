@@ -16,6 +16,15 @@ leave-self-out NCA on the fitted rows, ``models.tabular_metric``), ``scratch`` (
 architecture, no pretraining), ``lightgbm``. The best of finetune, retrieval and
 metric_retrieval on validation at the largest fraction is exported (raw-column signature).
 
+Each label fraction also has a compared table (``tabular_compare``, SPEC.md "Comparison
+protocol"): "ours" is the embedding model chosen on validation among ``trials``
+configurations (``ours_space``: numeric embedding periodic / piecewise-linear, fine-tuning
+learning rate; within each, finetune or a neighbour head), against LightGBM and CatBoost
+each tuned with the same number of trials over its own documented space
+(``models.gbdt``), all on the same folds, ``repeats`` times with their own seeds; the run
+says when a GBDT peer was better on validation. ``time_budget`` sizes pretraining,
+fine-tuning epochs, trials and folds to the table (``tabular_budget``).
+
 This module holds the ``Config``, the steps and ``run``; the rows and label splits are in
 ``tabular_data``, report.md / metrics.json / the UMAP figure in ``tabular_report``, the
 neighbour-label head in ``retrieval.neighbor_head`` and LightGBM's feature matrix in
@@ -33,18 +42,24 @@ from tfrs_emb import reporting
 from tfrs_emb.reporting import figures
 from tfrs_emb.data import table as tbl
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import tabular_budget
+from tfrs_emb.experiments import tabular_compare
 from tfrs_emb.experiments import tabular_report
 from tfrs_emb.experiments.common import field
 from tfrs_emb.experiments.tabular_data import (LabelSplit, PreparedTable, eval_rows,
                                                label_split, prepare, pretraining_features,
                                                select_rows)
 from tfrs_emb.models import tabular_metric
+from tfrs_emb.models.tabular import quantile_bin_edges
 from tfrs_emb.models import tabular_training as training
 from tfrs_emb.models.lightgbm_baseline import lightgbm_features, lightgbm_fit_predict
 from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
-from tfrs_emb.retrieval.neighbor_head import (RetrievalChoice, Search, choose_mix,
+from tfrs_emb.retrieval.neighbor_head import (RetrievalChoice, Search, choose_mix, mix_probs,
                                               retrieval_probs)
 from tfrs_emb.retrieval.neighbors import cosine_neighbors, knn_vote, l2_neighbors
+
+
+NUMERIC_EMBEDDINGS = ("linear", "periodic", "ple")
 
 
 @dataclasses.dataclass
@@ -52,6 +67,9 @@ class Config:
   """Every knob of the experiment (the trainer's flags, one to one)."""
   data: str = field("", "Labelled table: CSV (header row, .gz ok) or Parquet. Required.")
   label_column: str = field("", "Label column (strings or integers, >= 2 classes). Required.")
+  max_classes: int = field(100, "Most label classes; a numeric label with more distinct "
+                           "values (or a non-integer one) is refused as a regression target.",
+                           lower=2, upper=100000)
   categorical_columns: Tuple[str, ...] = field((), "Columns declared categorical.")
   numeric_columns: Tuple[str, ...] = field((), "Columns declared continuous.")
   drop_columns: Tuple[str, ...] = field((), "Columns ignored (ids).")
@@ -69,6 +87,20 @@ class Config:
                               "<output_dir>/pretrain_checkpoints.")
   resume: bool = field(False, "Resume pretraining from the latest checkpoint.")
   seed: int = field(0, "Seed for the split, label subsets and initialisation.", lower=0)
+  time_budget: float = field(
+      540.0, "Seconds the whole run aims at (0: no budget, the epochs / trials / folds as "
+      "given): pretraining epochs, fine-tuning epochs, trials and cross-fitting folds are "
+      "sized from the rows and the measured pretraining speed (rule: "
+      "experiments.tabular_budget); every log line shows the time left.", lower=0.0)
+  fit_row_epoch_seconds: float = field(
+      0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
+      "trained row-epoch (0: no cap); set by --time_budget from the measured pretraining "
+      "speed.", lower=0.0)
+  metric_fit_seconds: float = field(0.0, "Seconds after which an NCA metric fit starts no "
+                                    "further epoch (0: no limit); set by --time_budget.",
+                                    lower=0.0)
+  gbdt_fit_seconds: float = field(0.0, "Seconds after which a GBDT peer's fit adds no more "
+                                  "trees (0: no limit); set by --time_budget.", lower=0.0)
   eval_fraction: float = field(0.2, "Share of each class held out for evaluation.",
                                lower=0.01, upper=0.9)
   val_fraction: float = field(0.15, "Share of the labelled rows kept for early stopping "
@@ -89,12 +121,15 @@ class Config:
   ff_multiplier: int = field(2, "Feed-forward width = ff_multiplier * d.", lower=1, upper=16)
   dropout: float = field(0.1, "Dropout in the Transformer and before the head.",
                          lower=0.0, upper=0.9)
-  numeric_embedding: str = field("periodic", "Per-feature numeric embedding.",
-                                 choices=("linear", "periodic"))
+  numeric_embedding: str = field("periodic", "Per-feature numeric embedding (ple: "
+                                 "piecewise-linear over quantile bins of the training rows).",
+                                 choices=NUMERIC_EMBEDDINGS)
   num_frequencies: int = field(16, "Periodic embedding: frequencies per feature.",
                                lower=1, upper=256)
   frequency_scale: float = field(1.0, "Periodic embedding: init std of frequencies.",
                                  lower=1e-4, upper=100.0)
+  num_bins: int = field(16, "Piecewise-linear embedding: quantile bins per feature (from "
+                        "the training rows).", lower=1, upper=1024)
   jit_compile: bool = field(False, "XLA-compile the train steps.")
   pretrain_epochs: int = field(20, "Pretraining epochs.", lower=0, upper=10000)
   pretrain_batch_size: int = field(512, "Pretraining batch size.", lower=2, upper=65536)
@@ -153,10 +188,25 @@ class Config:
   metric_temperatures: Tuple[float, ...] = field(
       (0.5, 1.0, 2.0), "Softmax temperatures of -squared distances tried (NCA trains at 1).",
       lower=1e-4, upper=100.0)
-  lgbm_max_trees: int = field(3000, "LightGBM max boosting rounds.", lower=1, upper=100000)
+  trials: int = field(2, "Equal tuning budget of the compared table: configurations fitted "
+                      "per method (ours from the search_* lists, each GBDT peer from its "
+                      "own documented space), each chosen on validation.", lower=1,
+                      upper=1000)
+  repeats: int = field(1, "Repeats of the compared table: repeat r refits every chosen "
+                       "configuration with training seed and label-split seed seed + r.",
+                       lower=1, upper=100)
+  search_numeric_embeddings: Tuple[str, ...] = field(
+      ("periodic", "ple"), "Our search space: numeric embeddings tried (each pretrained "
+      "once; linear, periodic or ple), after --numeric_embedding.")
+  search_finetune_lrs: Tuple[float, ...] = field(
+      (1e-3, 3e-4), "Our search space: fine-tuning learning rates tried, after "
+      "--finetune_lr (outer loop; numeric embeddings inner).", lower=1e-6, upper=1.0)
+  lgbm_max_trees: int = field(3000, "Max boosting rounds of LightGBM and CatBoost.",
+                              lower=1, upper=100000)
   lgbm_lr: float = field(0.05, "LightGBM learning rate.", lower=1e-4, upper=1.0)
   lgbm_num_leaves: int = field(63, "LightGBM leaves per tree.", lower=2, upper=4096)
-  lgbm_early_stopping: int = field(100, "LightGBM early-stopping rounds.", lower=1, upper=10000)
+  lgbm_early_stopping: int = field(100, "Early-stopping rounds of LightGBM and CatBoost.",
+                                   lower=1, upper=10000)
   umap: bool = field(True, "Write the UMAP PNG of pretrained embeddings.")
   verbose: int = field(2, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line/epoch).",
                        lower=0, upper=2)
@@ -185,13 +235,16 @@ def _scores(y_true, y_pred) -> Dict[str, float]:
 @dataclasses.dataclass
 class Pretrained:
   """The pretraining step's outcome: the encoder's architecture and weights, its wall time,
-  how many rows it saw, and the frozen [CLS] embeddings of the training / evaluation rows."""
+  how many rows it saw, the frozen [CLS] embeddings of the training / evaluation rows,
+  the epochs it ran and each epoch's wall time (this run's)."""
   arch: dict
   weights: list
   seconds: float
   num_rows: int
   frozen_train: np.ndarray
   frozen_test: np.ndarray
+  epochs: int
+  epoch_seconds: List[float]
 
 
 @dataclasses.dataclass
@@ -214,21 +267,15 @@ class Fitted:
 @dataclasses.dataclass
 class RetrievalHead:
   """The chosen neighbour head and its index (every labelled row in the fine-tuned
-  embedding, or in ``metric``'s embedding when it is set)."""
+  embedding, or in ``metric``'s embedding when it is set); ``selection_probs`` /
+  ``test_probs`` its mixed probabilities of the selection rows (out of fold) and of the
+  evaluation rows."""
   choice: RetrievalChoice
   index_emb: np.ndarray
   index_y: np.ndarray
+  selection_probs: np.ndarray
+  test_probs: np.ndarray
   metric: Optional[tabular_metric.NeighborMetricEncoder] = None
-
-
-@dataclasses.dataclass
-class FractionResult:
-  """Rows and report notes of one label fraction, and what the export step needs."""
-  fraction: float
-  rows: List[dict]
-  notes: Dict[str, str]
-  finetuned: Fitted
-  heads: Dict[str, RetrievalHead]
 
 
 def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
@@ -240,6 +287,33 @@ def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
           "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
 
 
+def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
+                clock: tabular_budget.Clock) -> Tuple[Config, str]:
+  """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
+  trials and cross-fitting folds sized from the labelled rows and the measured
+  pretraining speed, and the plan in words."""
+  work = []
+  for frac in sorted(float(f) for f in config.label_fractions):
+    split = label_split(config, prep, frac)
+    work.append(tabular_budget.FractionWork(len(split.lab), len(split.fit_idx),
+                                            len(split.folds) > 1,
+                                            ensemble_heads(config, frac)))
+  # The last epoch's speed (the first one also traces the step); the whole step's if
+  # pretraining ran no epoch here (a resumed, finished run).
+  row_s = (pre.epoch_seconds[-1] if pre.epoch_seconds else pre.seconds) / pre.num_rows
+  plan = tabular_budget.plan_fits(
+      config.time_budget, row_s, work, trials=config.trials,
+      repeats=config.repeats, max_epochs=config.finetune_epochs,
+      crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
+      min_steps_per_epoch=config.min_steps_per_epoch)
+  config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
+                               trials=plan.trials, crossfit_folds=plan.crossfit_folds,
+                               fit_row_epoch_seconds=plan.row_epoch_seconds,
+                               metric_fit_seconds=plan.metric_fit_seconds,
+                               gbdt_fit_seconds=plan.gbdt_fit_seconds)
+  return config, tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+
+
 def load_and_split(config: Config, log: common.Log) -> PreparedTable:
   """Load step: reads, splits and encodes the table (``prepare``) and logs the schema."""
   prep = prepare(config)
@@ -249,8 +323,9 @@ def load_and_split(config: Config, log: common.Log) -> PreparedTable:
 
 
 def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
-                  log: common.Log) -> Pretrained:
-  """Pretrain step: builds the encoder, pretrains it on the label-free rows and embeds the
+                  log: common.Log, deadline: float = float("inf")) -> Pretrained:
+  """Pretrain step: builds the encoder, pretrains it on the label-free rows (no epoch
+  starting that would end after ``deadline``, a ``time.monotonic`` value) and embeds the
   training and evaluation rows with the frozen result."""
   pretrain_f = pretraining_features(config, prep)
   log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
@@ -259,10 +334,13 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
               dim=config.dim, num_heads=config.num_heads, num_layers=config.num_layers,
               ff_multiplier=config.ff_multiplier, dropout=config.dropout,
               numeric_embedding=config.numeric_embedding,
-              num_frequencies=config.num_frequencies, frequency_scale=config.frequency_scale)
+              num_frequencies=config.num_frequencies, frequency_scale=config.frequency_scale,
+              bin_edges=(quantile_bin_edges(prep.features["continuous"][prep.train_idx],
+                                            config.num_bins)
+                         if config.numeric_embedding == "ple" else None))
   t0 = time.time()
   encoder = training.build_encoder(**arch)
-  training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
+  model = training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
                     batch_size=min(config.pretrain_batch_size, len(pretrain_f["continuous"])),
                     lr=config.pretrain_lr, seed=config.seed,
                     projection_dim=config.projection_dim, mask_rate=config.mask_rate,
@@ -272,14 +350,15 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
                     log_dir=out / "tensorboard" / "pretrain",
                     checkpoint_dir=pathlib.Path(config.checkpoint_dir or
                                                 out / "pretrain_checkpoints"),
-                    resume=config.resume)
+                    resume=config.resume, deadline=deadline, log=log)
   seconds = time.time() - t0
   weights = encoder.get_weights()
   log(f"pretraining: {seconds:.1f} s")
   frozen_test = training.embed(encoder, eval_rows(prep)[0])
   frozen_train = training.embed(encoder, select_rows(prep.features, prep.train_idx))
   return Pretrained(arch, weights, seconds, int(len(pretrain_f["continuous"])),
-                    frozen_train, frozen_test)
+                    frozen_train, frozen_test, model.epochs_run,
+                    list(model.epoch_seconds))
 
 
 def knn_step(prep: PreparedTable, pre: Pretrained, split: LabelSplit) -> dict:
@@ -335,7 +414,11 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
           probe_epochs=(per_fraction(config, "probe_epochs", split.fraction)
                         if init is not None else 0),
           jit_compile=config.jit_compile, verbose=config.verbose,
-          log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}"))
+          log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}",
+          time_limit=tabular_budget.fit_time_limit(
+              config.fit_row_epoch_seconds, config.finetune_epochs,
+              tabular_budget.epoch_rows(len(fit_idx), config.finetune_batch_size,
+                                        config.min_steps_per_epoch))))
     folds.append(heads)
     held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
   selection_probs = np.concatenate(held_probs)
@@ -391,15 +474,17 @@ def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned
   n_classes = len(prep.schema.classes)
   k_max = min(max(ks), min(len(fit) for fit, _ in split.folds))
   found = [search(held_emb, fit_emb, k_max) for fit_emb, held_emb in spaces]
-  choice = choose_mix(ks, temperatures, weights, np.concatenate([s for s, _ in found]),
-                      np.concatenate([y[fit][i] for (fit, _), (_, i) in zip(split.folds, found)]),
+  sims = np.concatenate([s for s, _ in found])
+  neighbor_y = np.concatenate([y[fit][i] for (fit, _), (_, i) in zip(split.folds, found)])
+  choice = choose_mix(ks, temperatures, weights, sims, neighbor_y,
                       finetuned.selection_probs, y[split.selection_idx], n_classes)
   index_emb, index_y = np.concatenate(spaces[0]), y[split.index_idx]
   probs = retrieval_probs(choice, index_emb, index_y, test_emb, finetuned.test_probs,
                           n_classes, search=search)
   row = _row(model, split, test_y, probs.argmax(axis=1),
              finetuned.seconds + time.time() - started, choice.val_accuracy)
-  return RetrievalHead(choice, index_emb, index_y, metric), row
+  selection = mix_probs(choice, sims, neighbor_y, finetuned.selection_probs, n_classes)
+  return RetrievalHead(choice, index_emb, index_y, selection, probs, metric), row
 
 
 def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
@@ -418,7 +503,8 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
     tabular_metric.fit_neighbor_metric(
         metric, select_rows(prep.features, fit_idx), prep.labels[fit_idx],
         epochs=config.metric_epochs, batch_size=config.metric_batch_size,
-        lr=config.metric_lr, seed=config.seed + 1000 * j)
+        lr=config.metric_lr, seed=config.seed + 1000 * j,
+        deadline=time.monotonic() + (config.metric_fit_seconds or float("inf")))
     metrics.append(metric)
     spaces.append(tuple(tabular_metric.embed_rows(metric, select_rows(prep.features, rows))
                         for rows in (fit_idx, held_idx)))
@@ -441,12 +527,78 @@ def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, L
   return _row("lightgbm", split, eval_rows(prep)[1], pred, time.time() - t), best_iter
 
 
-def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
+@dataclasses.dataclass
+class EmbeddingFit:
+  """Our side on one label split: the fine-tuned classifiers, the neighbour heads, their
+  rows, and ``chosen``, the one of finetune / retrieval / metric_retrieval best on
+  validation (ties → finetune, then the earlier head)."""
+  finetuned: Fitted
+  heads: Dict[str, RetrievalHead]
+  rows: List[dict]
+  chosen: str
+
+  def probs(self) -> Tuple[np.ndarray, np.ndarray]:
+    """The chosen model's (selection rows', evaluation rows') probabilities."""
+    source = self.finetuned if self.chosen == "finetune" else self.heads[self.chosen]
+    return source.selection_probs, source.test_probs
+
+
+def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
+                  out: pathlib.Path, reseed: Callable[[int], None]) -> EmbeddingFit:
+  """Finetune, retrieval and metric_retrieval on one label split, and the validation
+  choice among them."""
+  finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
+  rows, heads = [row], {}
+  best = row["val_accuracy"]
+  chosen = "finetune"
+  for name, (head, row) in (
+      ("retrieval", retrieval_step(config, prep, split, finetuned)),
+      ("metric_retrieval", metric_retrieval_step(config, prep, split, finetuned, reseed))):
+    rows.append(row)
+    heads[name] = head
+    if head.choice.val_accuracy > best:
+      chosen, best = name, head.choice.val_accuracy
+  return EmbeddingFit(finetuned, heads, rows, chosen)
+
+
+def ours_space(config: Config) -> Tuple[Dict[str, object], ...]:
+  """Our configurations in trial order: the run's own (numeric_embedding, finetune_lr)
+  first, then search_finetune_lrs (outer) × search_numeric_embeddings (inner)."""
+  bad = [e for e in config.search_numeric_embeddings if e not in NUMERIC_EMBEDDINGS]
+  if bad:
+    raise ValueError(f"--search_numeric_embeddings: {bad} not among {NUMERIC_EMBEDDINGS}")
+  first = {"numeric_embedding": config.numeric_embedding, "finetune_lr": config.finetune_lr}
+  rest = [{"numeric_embedding": e, "finetune_lr": lr} for lr in config.search_finetune_lrs
+          for e in config.search_numeric_embeddings]
+  space = [first]
+  for point in rest:
+    if point not in space:
+      space.append(point)
+  return tuple(space)
+
+
+@dataclasses.dataclass
+class FractionResult:
+  """Rows and report notes of one label fraction, the compared table, and the embedding
+  model chosen on validation (what the export step writes)."""
+  fraction: float
+  rows: List[dict]
+  notes: Dict[str, str]
+  chosen: EmbeddingFit
+  compared: tabular_compare.FractionComparison
+
+
+def label_fraction_step(config: Config, prep: PreparedTable,
+                        pretrained: Callable[[str], Pretrained],
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
                         log: common.Log, reseed: Callable[[int], None]) -> FractionResult:
-  """Every model at one label fraction: knn → finetune → scratch → retrieval →
-  metric_retrieval → lightgbm."""
+  """Every model at one label fraction: knn → the compared table (our trials: finetune,
+  retrieval, metric_retrieval each; tuned LightGBM and CatBoost; repeats) → scratch →
+  untuned lightgbm. The rows finetune / retrieval / metric_retrieval are those of the
+  run's own configuration (trial 0); ``pretrained(numeric_embedding)``: the pretrained
+  encoder of that architecture."""
   split = label_split(config, prep, frac)
+  pre = pretrained(config.numeric_embedding)
   rows, notes = [knn_step(prep, pre, split)], {}
   notes[f"choices @{frac:g}"] = (
       f"cross-fitted: {len(split.folds)} stratified folds of the {len(split.lab)} labelled "
@@ -454,27 +606,56 @@ def label_fraction_step(config: Config, prep: PreparedTable, pre: Pretrained,
       f"{config.crossfit_below}); validation accuracy = out-of-fold accuracy"
       if len(split.folds) > 1 else f"the {len(split.val_idx)}-row validation holdout")
   log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
-  finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
-  rows.append(row)
-  log(f"finetune @{frac:g}: accuracy {row['accuracy']:.4f} ({finetuned.seconds:.0f} s)")
-  scratch, row = scratch_step(config, prep, pre, split, out, reseed)
-  rows.append(row)
-  log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
-  heads = {}
-  for name, (head, row) in (
-      ("retrieval", retrieval_step(config, prep, split, finetuned)),
-      ("metric_retrieval", metric_retrieval_step(config, prep, split, finetuned, reseed))):
-    rows.append(row)
-    heads[name], c = head, head.choice
+
+  def fit_ours(trial, seed: int, lsplit: LabelSplit) -> tabular_compare.LabelledFit:
+    cfg = dataclasses.replace(config, seed=seed, **trial)
+    fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed)
+    val = {r["model"]: r["val_accuracy"] for r in fit.rows}
+    log(f"ours @{frac:g} {dict(trial)} seed {seed}: chose {fit.chosen} (validation "
+        + ", ".join(f"{k} {v:.4f}" for k, v in val.items()) + ")")
+    selection, test = fit.probs()
+
+    def predict(ids: np.ndarray) -> np.ndarray:
+      if not np.array_equal(ids, prep.eval_idx):
+        raise ValueError("the embedding fit predicts the evaluation rows only")
+      return test.argmax(axis=1)
+    return tabular_compare.LabelledFit(tuple(int(i) for i in lsplit.selection_idx),
+                                       selection.argmax(axis=1), predict, fit)
+
+  space = ours_space(config)
+  compared = tabular_compare.compare_fraction(
+      space, fit_ours, lambda r: label_split(config, prep, frac, config.seed + r),
+      prep.labels, prep.eval_idx, lgbm, len(prep.schema.classes), trials=config.trials,
+      repeats=config.repeats, seed=config.seed, max_trees=config.lgbm_max_trees,
+      early_stopping=config.lgbm_early_stopping,
+      seconds_per_fit=config.gbdt_fit_seconds or float("inf"), log=log)
+  base = compared.fit(tabular_compare.OURS, space[0], config.seed).detail
+  rows += base.rows
+  for row in base.rows:
+    log(f"{row['model']} @{frac:g}: accuracy {row['accuracy']:.4f} ({row['seconds']:.0f} s)")
+  for name, head in base.heads.items():
+    c = head.choice
     notes[f"{name} head @{frac:g}"] = (
         f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
         f"(validation accuracy {c.val_accuracy:.4f})")
-    log(f"{name} @{frac:g}: accuracy {row['accuracy']:.4f} "
-        f"({notes[f'{name} head @{frac:g}']})")
+  scratch, row = scratch_step(config, prep, pre, split, out, reseed)
+  rows.append(row)
+  log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
   row, best_iter = lightgbm_step(config, prep, lgbm, split)
   rows.append(row)
   notes[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
-  return FractionResult(frac, rows, notes, finetuned, heads)
+  result = compared.comparison
+  ours_row = result.row(result.ours)
+  notes[f"compared @{frac:g}"] = (
+      f"ours = {ours_row.config} ({compared.trials} trials each, {result.repeats} repeats); "
+      f"best peer on validation: {result.best_peer}; verdict "
+      f"{ours_row.difference.verdict if ours_row.difference else 'n/a'}")
+  better = compared.peer_better_note()
+  if better:
+    notes[f"GBDT better on validation @{frac:g}"] = better
+    log(f"@{frac:g}: {better}")
+  chosen = compared.fit(tabular_compare.OURS, ours_row.config, config.seed).detail
+  return FractionResult(frac, rows, notes, chosen, compared)
 
 
 def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
@@ -491,31 +672,29 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
 
 def export_step(config: Config, prep: PreparedTable, last: FractionResult,
                 log: common.Log = common.no_log) -> Tuple[pathlib.Path, str]:
-  """Export step: the best of finetune and the neighbour heads on validation at the
-  largest label fraction (ties → finetune, then the earlier head), with the raw-column
-  signature. Returns (version folder, report note)."""
-  frac = last.fraction
-  best_val = next(r["val_accuracy"] for r in last.rows if r["model"] == "finetune")
-  name, head = "finetune", None
-  for n, h in last.heads.items():
-    if h.choice.val_accuracy > best_val:
-      name, head, best_val = n, h, h.choice.val_accuracy
+  """Export step: the embedding model chosen on validation at the largest label fraction
+  (configuration by the compared table, then finetune or a neighbour head), with the
+  raw-column signature. Returns (version folder, report note)."""
+  fit = last.chosen
+  head = fit.heads.get(fit.chosen)
   neighbors = (None if head is None else
                NeighborIndex(head.index_emb, head.index_y, head.choice.k,
                              head.choice.temperature, head.choice.weight, head.metric))
-  first, *others = last.finetuned.clfs
+  first, *others = fit.finetuned.clfs
   export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
                                   version=1, neighbors=neighbors, extra_heads=others, log=log)
-  note = (f"`{export_path}`: " + (f"{name}, retrieval-augmented (training-row index "
+  note = (f"`{export_path}`: " + (f"{fit.chosen}, retrieval-augmented (training-row index "
           f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
-          + f", chosen on validation accuracy at {frac:g}")
+          + f" of {last.compared.comparison.row(tabular_compare.OURS).config}"
+          + f", chosen on validation accuracy at {last.fraction:g}")
   return export_path, note
 
 
 def run(config: Config, log: common.Log = common.no_log,
         reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
   """Runs every step and writes the outputs: load → pretrain → per label fraction (split,
-  knn, finetune, scratch, retrieval, metric_retrieval, lightgbm) → UMAP → report → export
+  knn, the compared table with our trials (finetune, retrieval, metric_retrieval) and the
+  tuned GBDT peers, scratch, lightgbm) → UMAP → report → export
   (metrics.json and report.md are written before the export and rewritten with its path
   after it).
 
@@ -527,6 +706,9 @@ def run(config: Config, log: common.Log = common.no_log,
   common.check_output_dirs(config, "output_dir", "export_dir", "checkpoint_dir")
   for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
     per_fraction(config, name, float(config.label_fractions[0]))
+  ours_space(config)
+  clock = tabular_budget.Clock(config.time_budget)
+  log = clock.log(log)
   reseed(config.seed)
   conditions = reporting.machine_conditions()
   out = pathlib.Path(config.output_dir)
@@ -537,32 +719,58 @@ def run(config: Config, log: common.Log = common.no_log,
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
-  pre = pretrain_step(config, prep, out, log)
+  archs = {t["numeric_embedding"] for t in ours_space(config)[:config.trials]}
+  pretrain_seconds = tabular_budget.PRETRAIN_SHARE * config.time_budget / len(archs)
+  pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
+  pretrained_archs = {config.numeric_embedding: pre}
+  plan_note = ""
+  if config.time_budget:
+    config, plan_note = budget_step(config, prep, pre, clock)
+    log(plan_note)
+
+  def pretrained(numeric_embedding: str) -> Pretrained:
+    """The encoder pretrained with this numeric embedding (pretrained once, seed
+    ``config.seed``, its checkpoints in a sub-folder of the run's)."""
+    if numeric_embedding not in pretrained_archs:
+      reseed(config.seed)
+      base = pathlib.Path(config.checkpoint_dir or out / "pretrain_checkpoints")
+      pretrained_archs[numeric_embedding] = pretrain_step(dataclasses.replace(
+          config, numeric_embedding=numeric_embedding,
+          checkpoint_dir=str(base / numeric_embedding)), prep, out, log,
+          clock.deadline(pretrain_seconds))
+    return pretrained_archs[numeric_embedding]
   lgbm = lightgbm_features(prep.raw_continuous, prep.features["categorical"], prep.schema)
 
-  rows, extra, last = [], {}, None
+  rows, extra, last, compared = [], {}, None, {}
   for frac in sorted(float(f) for f in config.label_fractions):
-    last = label_fraction_step(config, prep, pre, lgbm, frac, out, log, reseed)
+    last = label_fraction_step(config, prep, pretrained, lgbm, frac, out, log, reseed)
     rows += last.rows
     extra.update(last.notes)
+    compared[frac] = last.compared.comparison
 
   if config.umap:
     extra["UMAP"] = umap_step(config, prep, pre, out)
-  extra["pretraining seconds"] = f"{pre.seconds:.1f}"
+  if plan_note:
+    extra["time budget"] = plan_note
+  extra["wall seconds"] = f"{clock.elapsed():.0f}"
+  extra["pretraining seconds"] = ", ".join(f"{k} {p.seconds:.1f}"
+                                          for k, p in pretrained_archs.items())
   extra["missing cells (share of rows)"] = (", ".join(f"{k} {v:.1%}" for k, v in missing.items())
                                             or "none")
   after = reporting.machine_conditions()
   extra["machine"] = reporting.describe_conditions(conditions, after)
   metrics = {"schema": {"classes": list(prep.schema.classes),
                         "columns": prep.schema.describe()},
-             "missing_shares": missing, "machine_before": conditions, "machine_after": after}
+             "missing_shares": missing, "machine_before": conditions, "machine_after": after,
+             "compared": {f"{f:g}": c.as_dict() for f, c in compared.items()}}
+  tables = tabular_report.compared_tables(compared)
   # Metrics and report first: a failed export must not lose them.
-  tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
+  tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics, tables)
   export_path = None
   if config.export_dir and last is not None:
     export_path, extra["exported"] = export_step(config, prep, last, log)
     metrics["export_path"] = str(export_path)
-    tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics)
+    tabular_report.write_outputs(out, config, prep, pre, rows, extra, metrics, tables)
   table = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
-                                          "seconds"])
+                                          "seconds"]) + "\n\n" + tables
   return TabularResult(rows, table, pre.seconds, export_path, out)

@@ -6,7 +6,7 @@ labelled subset with its holdout or cross-fitting folds (``LabelSplit``).
 """
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,7 @@ def prepare(config) -> PreparedTable:
     raise ValueError("--data (a CSV or Parquet table) and --label_column are required")
   table = tbl.read_table(config.data)
   classes = tbl.label_classes(table, config.label_column)
+  check_classification_label(table.path, config.label_column, classes, config.max_classes)
   labels = tbl.encode_labels(table, config.label_column, classes)
   if config.max_rows and config.max_rows < len(table):
     _, keep = tbl.stratified_split(labels, config.max_rows / len(table), config.seed)
@@ -55,6 +56,26 @@ def prepare(config) -> PreparedTable:
               "categorical": encoded["categorical"]}
   return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
                        train_idx, eval_idx)
+
+
+def check_classification_label(path, label: str, classes: Sequence[str],
+                               max_classes: int) -> None:
+  """Refuses a numeric (regression) label: every class is a number and one of them is not
+  an integer, or there are more than ``max_classes`` numeric classes. The error names the file,
+  the column and what a label column must hold."""
+  try:
+    numbers = [float(c) for c in classes]
+  except ValueError:
+    numbers = None
+  fractions = [c for c, v in zip(classes, numbers or ()) if not v.is_integer()]
+  if fractions or (numbers is not None and len(classes) > max_classes):
+    why = (f"non-integer numbers such as {fractions[0]!r}" if fractions else
+           f"{len(classes)} distinct values (more than --max_classes={max_classes})")
+    raise ValueError(
+        f"{path}: label column {label!r} looks numeric (a regression target): it holds "
+        f"{why}; this experiment classifies, so the label must be a class (strings or "
+        f"integers, at most {max_classes} classes). Bin the column into classes or pick "
+        "another label column")
 
 
 def select_rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:
@@ -110,19 +131,22 @@ class LabelSplit:
     return np.concatenate(self.folds[0])
 
 
-def label_split(config, prep: PreparedTable, frac: float) -> LabelSplit:
+def label_split(config, prep: PreparedTable, frac: float,
+                seed: Optional[int] = None) -> LabelSplit:
   """Split step of one label fraction: the stratified labelled subset of the training
-  split (all of it at 1.0) and its fit / validation halves."""
+  split (all of it at 1.0) and its fit / validation halves (or folds), drawn with
+  ``seed`` (default ``config.seed``; a repeat of the comparison draws its own)."""
+  seed = config.seed if seed is None else seed
   train_idx, train_y = prep.train_idx, prep.labels[prep.train_idx]
-  _, lab = (tbl.stratified_split(train_y, frac, config.seed + 1) if frac < 1.0
+  _, lab = (tbl.stratified_split(train_y, frac, seed + 1) if frac < 1.0
             else (None, np.arange(len(train_idx))))
-  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, config.seed + 2)
+  fit_rel, val_rel = tbl.stratified_split(train_y[lab], config.val_fraction, seed + 2)
   fit_idx, val_idx = train_idx[lab[fit_rel]], train_idx[lab[val_rel]]
   tbl.require_every_class(prep.labels[fit_idx], prep.schema.classes,
                           f"label fraction {frac:g}: training rows", pool=train_y)
   folds = [(fit_idx, val_idx)]
   if len(val_idx) < config.crossfit_below:
     labelled = train_idx[lab]
-    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, config.seed + 2)
+    parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, seed + 2)
     folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
   return LabelSplit(frac, lab, fit_idx, val_idx, folds)

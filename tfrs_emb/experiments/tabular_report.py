@@ -12,6 +12,7 @@ import numpy as np
 from tfrs_emb import reporting
 from tfrs_emb.analysis.clustering import project_2d
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
 
 # The talk's Cover Type accuracies (15,120 labelled + 565,892 unlabelled rows).
 TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,
@@ -123,11 +124,26 @@ pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 """
 
 
+def compared_tables(compared: Dict[float, harness.Comparison]) -> str:
+  """Markdown: the compared table (``experiments.harness``) of each label fraction."""
+  parts = []
+  for frac, result in compared.items():
+    parts.append(f"Compared at label fraction {frac:g} ({result.repeats} repeat(s); ours "
+                 f"= {result.ours}, best peer on validation = {result.best_peer}):\n\n"
+                 + reporting.markdown_table(result.table_rows("accuracy"),
+                                            result.columns("accuracy")))
+  return "\n\n".join(parts)
+
+
 def write_outputs(out: pathlib.Path, config, prep, pre,
-                  rows: List[dict], extra: Dict[str, str], metrics: dict) -> None:
-  """Report step: metrics.json (``metrics`` plus the rows) and report.md."""
+                  rows: List[dict], extra: Dict[str, str], metrics: dict,
+                  tables: str = "") -> None:
+  """Report step: metrics.json (``metrics`` plus the rows) and report.md (with the
+  compared ``tables``)."""
   reporting.write_json(out / "metrics.json", {
       "rows": rows, "pretrain_seconds": pre.seconds, "pretrain_rows": pre.num_rows,
       **metrics, "config": common.config_dict(config)})
   reporting.write_text(out / "report.md", report_markdown(
-      rows, config, prep, pre.seconds, extra, pre.num_rows))
+      rows, config, prep, pre.seconds, extra, pre.num_rows) + (
+          "\n## Compared through the harness (equal trials, mean [95% CI], verdict of "
+          "ours vs the best GBDT peer)\n\n" + tables + "\n" if tables else ""))

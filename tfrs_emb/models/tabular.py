@@ -4,18 +4,71 @@ Shapes: B rows, C continuous features, K categorical features, F = C + K feature
 T = F + 1 tokens with the leading [CLS], d model width.
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 
+def quantile_bin_edges(values: np.ndarray, num_bins: int) -> List[List[float]]:
+  """Per-feature bin edges for the piecewise-linear encoding: the distinct quantiles
+  0, 1/B, ..., 1 of each column's present (non-NaN) values; a column with fewer than two
+  distinct values gets the one bin [v, v + 1].
+
+  Args:
+    values: float [N, C] (NaN = missing), the training rows.
+    num_bins: B, bins per feature at most.
+  Returns: C lists of edges (2 to B + 1 increasing floats each).
+  """
+  edges = []
+  for column in np.asarray(values, np.float64).T:
+    present = column[~np.isnan(column)]
+    q = (np.unique(np.quantile(present, np.linspace(0.0, 1.0, num_bins + 1)))
+         if len(present) else np.zeros(1))
+    edges.append([float(v) for v in (q if len(q) >= 2 else [q[0], q[0] + 1.0])])
+  return edges
+
+
+def piecewise_linear_arrays(edges: Sequence[Sequence[float]]) -> Dict[str, np.ndarray]:
+  """The [C, B] arrays of ``piecewise_linear``: bin left edges ``left``, widths
+  ``width``, and float masks ``valid`` (a real bin), ``first`` and ``last`` (the
+  feature's first / last bin), B the most bins of any feature (padded bins invalid)."""
+  b = max(len(e) - 1 for e in edges)
+  out = {k: np.zeros((len(edges), b), np.float32) for k in ("left", "valid", "first", "last")}
+  out["width"] = np.ones((len(edges), b), np.float32)
+  for c, e in enumerate(edges):
+    e = np.asarray(e, np.float64)
+    n = len(e) - 1
+    out["left"][c, :n], out["width"][c, :n] = e[:-1], np.diff(e)
+    out["valid"][c, :n], out["first"][c, 0], out["last"][c, n - 1] = 1.0, 1.0, 1.0
+  return out
+
+
+def piecewise_linear(x: tf.Tensor, left: tf.Tensor, width: tf.Tensor, valid: tf.Tensor,
+                     first: tf.Tensor, last: tf.Tensor) -> tf.Tensor:
+  """Piecewise-linear encoding (Gorishniy et al. 2022, PLE): x [B, C] → [B, C, bins].
+
+  Bin t of a feature holds (x - left_t) / width_t clipped to [0, 1], except that the
+  first bin is not clipped below and the last not above (values outside the training
+  range extrapolate linearly); padded bins are 0. The arrays are
+  ``piecewise_linear_arrays``' [C, bins].
+  """
+  r = (x[:, :, None] - left[None]) / width[None]
+  r = tf.where(first[None] > 0, r, tf.maximum(r, 0.0))
+  r = tf.where(last[None] > 0, r, tf.minimum(r, 1.0))
+  return r * valid[None]
+
+
 class FeatureTokenizer(tf.keras.layers.Layer):
   """Turns a row into T = 1 + C + K tokens of width d.
 
-  Each continuous variable goes through its own Dense(1 → d) layer (``linear``) or its own
+  Each continuous variable goes through its own Dense(1 → d) layer (``linear``), its own
   periodic encoding followed by its own Dense(2m → d) + ReLU (``periodic``, the PLR
-  embedding of Gorishniy et al. 2022); the C per-feature Dense layers are stored as one
+  embedding of Gorishniy et al. 2022), or its piecewise-linear encoding over quantile
+  bins of the training rows (``bin_edges``) followed by its own Dense(bins → d) + ReLU
+  (``ple``, Gorishniy et al. 2022); the C per-feature Dense layers are stored as one
   [C, ·, d] kernel, which is the same computation. Each categorical variable has its own
   Embedding (its id 0 is the learned "missing" token, see ``tfrs_emb.data.table``). A
   continuous value that is NaN (missing) gets the feature's learned "missing" vector
@@ -25,10 +78,17 @@ class FeatureTokenizer(tf.keras.layers.Layer):
 
   def __init__(self, dim: int, num_continuous: int, cardinalities: Sequence[int],
                numeric_embedding: str = "linear", num_frequencies: int = 8,
-               frequency_scale: float = 1.0, **kwargs):
+               frequency_scale: float = 1.0,
+               bin_edges: Optional[Sequence[Sequence[float]]] = None, **kwargs):
     super().__init__(**kwargs)
-    if numeric_embedding not in ("linear", "periodic"):
-      raise ValueError(f"numeric_embedding must be 'linear' or 'periodic', got {numeric_embedding!r}")
+    if numeric_embedding not in ("linear", "periodic", "ple"):
+      raise ValueError("numeric_embedding must be 'linear', 'periodic' or 'ple', got "
+                       f"{numeric_embedding!r}")
+    if numeric_embedding == "ple" and (bin_edges is None or len(bin_edges) != num_continuous):
+      raise ValueError(f"numeric_embedding 'ple' needs bin_edges for each of the "
+                       f"{num_continuous} continuous features")
+    self.bin_edges = ([list(map(float, e)) for e in bin_edges]
+                      if numeric_embedding == "ple" else None)
     self.dim = dim
     self.num_continuous = num_continuous
     self.cardinalities = tuple(int(c) for c in cardinalities)
@@ -43,6 +103,13 @@ class FeatureTokenizer(tf.keras.layers.Layer):
     if self.numeric_embedding == "linear":
       self.cont_kernel = self.add_weight("cont_kernel", [c, 1, d],
                                          initializer=tf.keras.initializers.RandomNormal(0, 1.0))
+    elif self.numeric_embedding == "ple":
+      arrays = piecewise_linear_arrays(self.bin_edges)
+      self.ple = {k: self.add_weight(f"ple_{k}", v.shape, trainable=False,
+                                     initializer=tf.keras.initializers.Constant(v))
+                  for k, v in arrays.items()}
+      self.cont_kernel = self.add_weight("cont_kernel", [c, arrays["left"].shape[1], d],
+                                         initializer="glorot_uniform")
     else:
       self.frequencies = self.add_weight(
           "frequencies", [c, self.num_frequencies],
@@ -71,8 +138,11 @@ class FeatureTokenizer(tf.keras.layers.Layer):
     if self.numeric_embedding == "periodic":
       angles = 2.0 * 3.141592653589793 * x * self.frequencies[None]  # [B, C, m]
       x = tf.concat([tf.sin(angles), tf.cos(angles)], axis=-1)  # [B, C, 2m]
+    elif self.numeric_embedding == "ple":
+      x = piecewise_linear(x[:, :, 0], **{k: tf.cast(v, x.dtype)
+                                          for k, v in self.ple.items()})  # [B, C, bins]
     cont = tf.einsum("bcm,cmd->bcd", x, self.cont_kernel) + self.cont_bias[None]
-    if self.numeric_embedding == "periodic":
+    if self.numeric_embedding != "linear":
       cont = tf.nn.relu(cont)
     cont = tf.where(missing[:, :, None], self.missing_tokens[None], cont)
     cats = [e(categorical[:, i]) for i, e in enumerate(self.embeddings)]  # K × [B, d]
@@ -87,7 +157,8 @@ class FeatureTokenizer(tf.keras.layers.Layer):
     return {**super().get_config(), "dim": self.dim, "num_continuous": self.num_continuous,
             "cardinalities": list(self.cardinalities),
             "numeric_embedding": self.numeric_embedding,
-            "num_frequencies": self.num_frequencies, "frequency_scale": self.frequency_scale}
+            "num_frequencies": self.num_frequencies, "frequency_scale": self.frequency_scale,
+            "bin_edges": self.bin_edges}
 
 
 class TransformerBlock(tf.keras.layers.Layer):
@@ -129,9 +200,10 @@ class TabularEncoder(tf.keras.Model):
                cardinalities: Sequence[int] = (4, 40), num_heads: int = 8,
                num_layers: int = 4, ff_multiplier: int = 2, dropout: float = 0.1,
                numeric_embedding: str = "linear", num_frequencies: int = 8,
-               frequency_scale: float = 1.0, **kwargs):
+               frequency_scale: float = 1.0,
+               bin_edges: Optional[Sequence[Sequence[float]]] = None, **kwargs):
     super().__init__(**kwargs)
-    self._config = dict(dim=dim, num_continuous=num_continuous,
+    self._config = dict(bin_edges=bin_edges, dim=dim, num_continuous=num_continuous,
                         cardinalities=list(cardinalities), num_heads=num_heads,
                         num_layers=num_layers, ff_multiplier=ff_multiplier, dropout=dropout,
                         numeric_embedding=numeric_embedding, num_frequencies=num_frequencies,
@@ -140,7 +212,7 @@ class TabularEncoder(tf.keras.Model):
     self.num_continuous = num_continuous
     self.cardinalities = tuple(cardinalities)
     self.tokenizer = FeatureTokenizer(dim, num_continuous, cardinalities, numeric_embedding,
-                                      num_frequencies, frequency_scale)
+                                      num_frequencies, frequency_scale, bin_edges)
     self.blocks = [TransformerBlock(dim, num_heads, ff_multiplier, dropout, name=f"block_{i}")
                    for i in range(num_layers)]
     self.norm = tf.keras.layers.LayerNormalization(epsilon=1e-5)

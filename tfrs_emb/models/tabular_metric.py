@@ -13,6 +13,7 @@ Shapes: B rows, C continuous features, K categorical features, m embedding width
 candidate (training) rows.
 """
 
+import time
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -97,10 +98,12 @@ def nca_loss(query_z: tf.Tensor, candidate_z: tf.Tensor, query_rows: tf.Tensor,
 
 def fit_neighbor_metric(encoder: NeighborMetricEncoder, features: Features,
                         labels: np.ndarray, *, epochs: int, batch_size: int, lr: float,
-                        seed: int) -> List[float]:
+                        seed: int, deadline: float = float("inf")) -> List[float]:
   """Trains ``encoder`` with ``nca_loss``: each step's queries are a batch of the rows,
   its candidates all rows (memory O(batch_size x N)). Epoch e visits the rows in an order
-  seeded by (seed, e). Returns the mean loss per epoch."""
+  seeded by (seed, e). After the first epoch, no epoch starts that would end after
+  ``deadline`` (a ``time.monotonic`` value) if it lasted as long as the last one. Returns
+  the mean loss per epoch run."""
   cand = {k: tf.constant(v) for k, v in features.items()}
   cand_y = tf.constant(labels, tf.int32)
   optimizer = tf.keras.optimizers.Adam(lr)
@@ -114,12 +117,16 @@ def fit_neighbor_metric(encoder: NeighborMetricEncoder, features: Features,
     optimizer.apply_gradients(zip(grads, encoder.trainable_variables))
     return loss
 
-  n, history = len(labels), []
+  n, history, last_seconds = len(labels), [], 0.0
   for e in range(epochs):
+    if e and time.monotonic() + last_seconds > deadline:
+      break
+    started = time.monotonic()
     order = np.random.default_rng([seed, e]).permutation(n).astype(np.int32)
     losses = [float(step(tf.constant(order[s:s + batch_size])))
               for s in range(0, n, batch_size)]
     history.append(float(np.mean(losses)))
+    last_seconds = time.monotonic() - started
   return history
 
 

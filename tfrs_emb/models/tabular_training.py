@@ -6,6 +6,7 @@ Feature dicts: ``continuous`` float32 [N, C], ``categorical`` int32 [N, K] (see
 
 import contextlib
 import pathlib
+import time
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.core import distribute
+from tfrs_emb.core.log import Log, no_log
 from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder, TabularPretrainer
 
 Features = Dict[str, np.ndarray]
@@ -44,7 +46,8 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
              log_dir: Optional[pathlib.Path] = None,
              checkpoint_dir: Optional[pathlib.Path] = None, resume: bool = False,
              callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-             strategy: Optional[tf.distribute.Strategy] = None) -> TabularPretrainer:
+             strategy: Optional[tf.distribute.Strategy] = None,
+             deadline: float = float("inf"), log: Log = no_log) -> TabularPretrainer:
   """Self-supervised pretraining of ``encoder`` on label-free rows; returns the pretrainer.
 
   Epoch e visits the rows in an order seeded by (seed, e). With ``checkpoint_dir`` the
@@ -62,6 +65,11 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
   worker applies the same update. Checkpoints: the chief writes ``checkpoint_dir``, every
   other worker ``checkpoint_dir.worker<i>`` (``distribute.output_path``), from which it
   also resumes.
+
+  ``deadline`` (a ``time.monotonic`` value): after the first epoch, no epoch starts that
+  would end after it if it lasted as long as the last one; ``epochs_run`` on the returned
+  pretrainer counts the epochs done, ``epoch_seconds`` lists this call's epoch wall times.
+  ``log`` gets one line per epoch.
   """
   with _scope(strategy):
     model = TabularPretrainer(encoder, projection_dim=projection_dim, mask_rate=mask_rate,
@@ -95,7 +103,12 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
   n = len(features["continuous"])
   if n < batch_size:
     raise ValueError(f"pretraining needs at least batch_size={batch_size} rows, got {n}")
-  for e in range(int(epoch.numpy()), epochs):
+  first, last_seconds, model.epoch_seconds = int(epoch.numpy()), 0.0, []
+  for e in range(first, epochs):
+    if e > first and time.monotonic() + last_seconds > deadline:
+      log(f"pretraining stopped after {e} of {epochs} epochs (time budget)")
+      break
+    started = time.monotonic()
     order = np.random.default_rng([seed, e]).permutation(n)
     ds = (tf.data.Dataset.from_tensor_slices({k: v[order] for k, v in features.items()})
           .batch(batch_size, drop_remainder=True).prefetch(2))
@@ -108,6 +121,10 @@ def pretrain(encoder: TabularEncoder, features: Features, *, epochs: int, batch_
     epoch.assign(e + 1)
     if manager:
       manager.save(checkpoint_number=e + 1)
+    last_seconds = time.monotonic() - started
+    model.epoch_seconds.append(last_seconds)
+    log(f"pretraining epoch {e + 1}/{epochs}: {last_seconds:.1f} s")
+  model.epochs_run = int(epoch.numpy())
   return model
 
 
@@ -121,19 +138,42 @@ def _build_heads(model: TabularPretrainer) -> None:
       layer.build(shape)
 
 
+class TimeLimit(tf.keras.callbacks.Callback):
+  """Stops training after the epoch at which another epoch as long as the last one would
+  end more than ``seconds`` after training began."""
+
+  def __init__(self, seconds: float):
+    super().__init__()
+    self.seconds = seconds
+    self.started = self.epoch_started = 0.0
+
+  def on_train_begin(self, logs=None):
+    self.started = time.monotonic()
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch_started = time.monotonic()
+
+  def on_epoch_end(self, epoch, logs=None):
+    now = time.monotonic()
+    if now + (now - self.epoch_started) - self.started > self.seconds:
+      self.model.stop_training = True
+
+
 def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
                    train_y: np.ndarray, val: Features, val_y: np.ndarray, *, lr: float,
                    encoder_lr_multiplier: float, epochs: int, batch_size: int, patience: int,
                    seed: int, dropout: float = 0.1, min_steps_per_epoch: int = 0,
                    probe_epochs: int = 0, jit_compile: bool = False, verbose: int = 0,
-                   log_dir: Optional[pathlib.Path] = None) -> TabularClassifier:
+                   log_dir: Optional[pathlib.Path] = None,
+                   time_limit: float = float("inf")) -> TabularClassifier:
   """Fits encoder + head with early stopping on validation accuracy (best weights kept).
 
   ``min_steps_per_epoch`` repeats a small labelled set so that one epoch has at least that
   many steps (early stopping then sees comparable amounts of training per epoch).
   ``probe_epochs``: first train the head alone on the frozen encoder for that many epochs
   (linear probing, then fine-tuning: LP-FT, Kumar et al. 2022), so the encoder's first
-  updates follow a fitted head instead of a random one.
+  updates follow a fitted head instead of a random one. ``time_limit``: seconds after
+  which no further epoch starts (``TimeLimit``; the best weights are still restored).
   """
   clf = TabularClassifier(encoder, num_classes=num_classes, dropout=dropout,
                           encoder_lr_multiplier=encoder_lr_multiplier)
@@ -156,7 +196,8 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
     encoder.trainable = True
   compile_()
   callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max",
-                                                restore_best_weights=True)]
+                                                restore_best_weights=True),
+               TimeLimit(time_limit)]
   if log_dir:
     callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
   clf.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose, callbacks=callbacks)

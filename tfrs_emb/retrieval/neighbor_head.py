@@ -49,10 +49,18 @@ def choose_mix(ks: Tuple[int, ...], temperatures: Tuple[float, ...],
   return best
 
 
+def mix_probs(choice: RetrievalChoice, sims: np.ndarray, neighbor_y: np.ndarray,
+              probs: np.ndarray, num_classes: int) -> np.ndarray:
+  """Mixed probabilities [Q, classes] of the chosen head from found neighbours (sims,
+  neighbor_y [Q, >= k], best first) and the classifier's probabilities [Q, classes]."""
+  hist = neighbor_label_distribution(sims[:, :choice.k], neighbor_y[:, :choice.k],
+                                     num_classes, choice.temperature)
+  return (1 - choice.weight) * probs + choice.weight * hist
+
+
 def retrieval_probs(choice: RetrievalChoice, index_emb: np.ndarray, index_y: np.ndarray,
                     query_emb: np.ndarray, query_probs: np.ndarray, num_classes: int,
                     search: Search = cosine_neighbors) -> np.ndarray:
   """Mixed probabilities [Q, classes] of the chosen neighbour head."""
   sims, idx = search(query_emb, index_emb, choice.k)
-  hist = neighbor_label_distribution(sims, index_y[idx], num_classes, choice.temperature)
-  return (1 - choice.weight) * query_probs + choice.weight * hist
+  return mix_probs(choice, sims, index_y[idx], query_probs, num_classes)

@@ -1,0 +1,148 @@
+"""The tabular experiment's time budget: how much work fits in ``--time_budget`` seconds.
+
+The rule (fixed here, never tuned on evaluation numbers):
+
+1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
+   numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
+   Transformer fits (our trials, the scratch row, the repeats' refits), ``METRIC_SHARE``
+   for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
+   between its fits, every fit stopping when its part is spent; a GBDT fit gets at least
+   ``GBDT_MIN_FIT_SECONDS``, so a loaded machine cannot cut a peer to a few trees), the
+   rest for loading, the neighbour heads, UMAP and the export.
+2. Pretraining runs epochs (at most ``--pretrain_epochs``, at least one) while the next
+   epoch, as long as the last one, still ends before its share's deadline.
+3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
+   one view through the encoder; a pretraining step two, plus the reconstruction heads),
+   estimate a fine-tuning row-epoch. The fits' epoch count is the fit share over the
+   row-epochs of one epoch of every planned fit; while it is below ``MIN_FIT_EPOCHS``,
+   trials drop (to 1), then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
+4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
+   estimate) runs out, early stopping's best weights kept.
+
+``Clock`` prefixes every log line with the time left.
+"""
+
+import dataclasses
+import time
+from typing import List, Sequence
+
+from tfrs_emb.experiments import common
+
+PRETRAIN_SHARE = 0.25
+FIT_SHARE = 0.45
+METRIC_SHARE = 0.1
+GBDT_SHARE = 0.1
+GBDT_MIN_FIT_SECONDS = 60.0
+FIT_COST_RATIO = 0.5
+MIN_FIT_EPOCHS = 5
+FIT_ALLOWANCE_FACTOR = 2.0
+
+
+class Clock:
+  """Seconds left of a budget started at construction (no budget: ``budget`` 0)."""
+
+  def __init__(self, budget: float, now=time.monotonic):
+    self.budget, self._now = float(budget), now
+    self.start = now()
+
+  def elapsed(self) -> float:
+    return self._now() - self.start
+
+  def left(self) -> float:
+    """Seconds left (infinite without a budget)."""
+    return self.budget - self.elapsed() if self.budget else float("inf")
+
+  def deadline(self, seconds: float) -> float:
+    """A ``time.monotonic`` deadline ``seconds`` from now (infinite without a budget)."""
+    return self._now() + seconds if self.budget else float("inf")
+
+  def log(self, log: common.Log) -> common.Log:
+    """``log`` with "[N s left] " before each line (unchanged without a budget)."""
+    if not self.budget:
+      return log
+    return lambda message: log(f"[{max(0.0, self.left()):.0f} s left] {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FractionWork:
+  """One label fraction's Transformer fits: ``labelled`` rows, of which ``fit_rows``
+  train the holdout model; ``crossfit``: K fold models instead (each trains on
+  (K - 1) / K of the labelled rows); ``heads`` classifiers per fold."""
+  labelled: int
+  fit_rows: int
+  crossfit: bool
+  heads: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+  """What fits the budget: epochs per fit, trials, cross-fitting folds, the estimated
+  seconds of one fit epoch per trained row, and the seconds of one NCA metric fit and of
+  one GBDT fit."""
+  finetune_epochs: int
+  trials: int
+  crossfit_folds: int
+  row_epoch_seconds: float
+  metric_fit_seconds: float
+  gbdt_fit_seconds: float
+
+
+def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
+  """Seconds one fit of ``epochs`` over ``rows`` row-visits per epoch may run
+  (``FIT_ALLOWANCE_FACTOR`` × its estimate; infinite when ``row_epoch_seconds`` is 0)."""
+  if not row_epoch_seconds:
+    return float("inf")
+  return FIT_ALLOWANCE_FACTOR * epochs * rows * row_epoch_seconds
+
+
+
+def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> int:
+  """Rows one classifier epoch visits (``fit_classifier`` repeats small sets)."""
+  steps = max(1, trained_rows // batch_size)
+  repeats = max(1, -(-min_steps_per_epoch // steps)) if min_steps_per_epoch else 1
+  return trained_rows * repeats
+
+
+def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
+              work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
+              crossfit_folds: int, batch_size: int, min_steps_per_epoch: int) -> FitPlan:
+  """The fit plan of rules 1 and 3 (module docstring).
+
+  Args:
+    budget: the whole budget in seconds.
+    pretrain_row_epoch_seconds: measured pretraining seconds per row and epoch.
+    work: each label fraction's fits.
+    trials, repeats, max_epochs, crossfit_folds: the configured values.
+    batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
+  """
+  row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
+  fit_seconds = FIT_SHARE * budget
+
+  def epochs(t: int, k: int) -> int:
+    rows = 0.0
+    for w in work:
+      folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
+      # our trials, the scratch row, and the refits of repeats 1..R-1
+      rows += ((t + 1 + (repeats - 1)) * folds * w.heads
+               * epoch_rows(trained, batch_size, min_steps_per_epoch))
+    return int(fit_seconds / max(rows * row_s, 1e-12))
+  t, k = trials, crossfit_folds
+  while epochs(t, k) < MIN_FIT_EPOCHS and t > 1:
+    t -= 1
+  while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
+    k -= 1
+  fits = t + repeats - 1           # metric and GBDT fits of one fold structure
+  metric_fits = sum(fits * (k if w.crossfit else 1) for w in work)
+  gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
+  return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
+                 METRIC_SHARE * budget / metric_fits,
+                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits))
+
+
+def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
+  """The plan in one line for the report."""
+  return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
+          f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
+          f"{plan.crossfit_folds} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
+          f"fitted row-epoch); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
+          f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")
