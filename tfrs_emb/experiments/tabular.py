@@ -49,10 +49,11 @@ from tfrs_emb.experiments.common import field
 from tfrs_emb.experiments.tabular_data import (LabelSplit, PreparedTable, eval_rows,
                                                label_split, prepare, pretraining_features,
                                                select_rows)
+from tfrs_emb.models import gbdt
 from tfrs_emb.models import tabular_metric
 from tfrs_emb.models.tabular import quantile_bin_edges
 from tfrs_emb.models import tabular_training as training
-from tfrs_emb.models.lightgbm_baseline import lightgbm_features, lightgbm_fit_predict
+from tfrs_emb.models.lightgbm_baseline import lightgbm_features
 from tfrs_emb.models.tabular_serving import NeighborIndex, export_classifier
 from tfrs_emb.retrieval.neighbor_head import (RetrievalChoice, Search, choose_mix, mix_probs,
                                               retrieval_probs)
@@ -519,11 +520,13 @@ def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, L
   """LightGBM step: early stopping on the validation rows. Returns (row, trees kept)."""
   (x, cats), y = lgbm, prep.labels
   t = time.time()
-  pred, best_iter = lightgbm_fit_predict(
-      x[split.fit_idx], y[split.fit_idx], x[split.val_idx], y[split.val_idx],
-      x[prep.eval_idx], max_trees=config.lgbm_max_trees, lr=config.lgbm_lr,
-      num_leaves=config.lgbm_num_leaves, early_stopping=config.lgbm_early_stopping,
-      seed=config.seed, categorical_features=cats)
+  settings = gbdt.GbdtSettings(config.lgbm_max_trees, config.lgbm_early_stopping, threads=2,
+                               categorical=tuple(cats))
+  model, best_iter = gbdt.fit_one(
+      "lightgbm", {"learning_rate": config.lgbm_lr, "num_leaves": config.lgbm_num_leaves},
+      settings, config.seed, x[split.fit_idx], y[split.fit_idx], x[split.val_idx],
+      y[split.val_idx])
+  pred = model.predict(x[prep.eval_idx])
   return _row("lightgbm", split, eval_rows(prep)[1], pred, time.time() - t), best_iter
 
 
