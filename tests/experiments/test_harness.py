@@ -170,3 +170,45 @@ def test_fixed_evaluation_items_are_resampled_together_across_repeats(data):
   assert five.scored.same_items and five.as_dict()["same_items"]
   width = lambda c: c.row("peer").cell.high - c.row("peer").cell.low  # noqa: E731
   assert width(five) == pytest.approx(width(one), rel=0.15)
+
+
+def test_memoized_fits_once_per_configuration_seed_and_data():
+  calls = []
+
+  def fit(config, train, seed):
+    calls.append((dict(config), seed))
+    return object()
+
+  run, cache = harness.memoized(fit)
+  a, b = harness.Split([1], {"x": 1}), harness.Split([1], {"x": 1})   # equal, not the same
+  first = run({"p": 1, "q": 2}, a, 0)
+  assert run({"q": 2, "p": 1}, a, 0) is first          # key order does not matter
+  assert run({"p": 1, "q": 2}, a, 1) is not first      # another seed
+  assert run({"p": 1, "q": 2}, b, 0) is not first      # other data
+  assert len(calls) == 3 and len(cache) == 3
+  keyed, cache = harness.memoized(fit, data_key=lambda split: split.data["x"])
+  assert keyed({"p": 1}, a, 0) is keyed({"p": 1}, b, 0) and len(cache) == 1
+
+
+def test_a_derived_row_is_made_from_the_tuned_rows_with_the_same_budget(data):
+  development, evaluation, _ = data
+  seen = {}
+
+  def make(tuned):
+    seen.update({n: dict(t.config) for n, t in tuned.items()})
+    slope = tuned["ours"].config["slope"]
+    return _linear("derived", [slope, slope + 0.1, slope - 0.1, slope + 1])
+
+  result = harness.compare([_linear("ours", [0.5, 1.5, 2.0]), _linear("peer", [1.0, 3.0, 4.0])],
+                           development, evaluation, trials=3, derived=[make],
+                           ours=["ours", "derived"])
+  assert set(seen) == {"ours", "peer"} and seen["ours"] == {"slope": 2.0}
+  row = result.row("derived")
+  assert row.trials == 3 and row.config["slope"] in (2.0, 2.1, 1.9)
+  assert [r.method for r in result.rows] == ["ours", "peer", "derived"]
+  with pytest.raises(ValueError, match="unequal tuning budgets: method 'derived'"):
+    harness.compare([_linear("ours", [0.5, 1.5, 2.0])], development, evaluation, trials=3,
+                    derived=[lambda tuned: _linear("derived", [1.0])])
+  with pytest.raises(ValueError, match="already a row"):
+    harness.compare([_linear("ours", [0.5, 1.5, 2.0])], development, evaluation, trials=3,
+                    derived=[lambda tuned: _linear("ours", [1.0, 2.0, 3.0])])

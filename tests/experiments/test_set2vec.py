@@ -173,7 +173,7 @@ def test_compared_table_with_fixed_flags_sets_the_exported_scoring(tmp_path):
                                                    min_count=2, tokens_per_batch=2048),
                           synthetic_cases=600, eval_sets=100, verbose=0, run_gensim=False,
                           cache_dir=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"),
-                          export_dir="", repeats=1, tune="off")
+                          export_dir=str(tmp_path / "export"), repeats=1, tune="off")
   result = set2vec.run(config)
   m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
   rows = {r["method"]: r for r in m["compared"]["rows"]}
@@ -182,4 +182,13 @@ def test_compared_table_with_fixed_flags_sets_the_exported_scoring(tmp_path):
       {"neighbors": 0}
   assert rows["keras_cbow"]["config"]["epochs"] == 2
   assert m["compared"]["same_items"] and m["compared"]["best_peer"] in rows
-  assert m["export_prior"] == (m["compared"]["ours"] == "keras_cbow+prior")
+  assert m["export_prior"] == (m["compared"]["ours"] != "keras_cbow")
+  assert rows["ease+cbow"]["config"]["w"] == 0.5 and rows["ease+cbow"]["config"]["lam"] == 200.0
+  # the exported model is "ours" (the fused one carries EASE's B), reloadable
+  assert m["exported_model"] == m["compared"]["ours"] and m["export_bytes"] > 0
+  corpus, _ = set2vec.synthetic_corpus(config)
+  query = [corpus.vocab[e] for e in corpus.indices[corpus.indptr[0]:corpus.indptr[1]]]
+  served = tf.saved_model.load(m["export_path"]).signatures["serving_default"](
+      elements=tf.constant([query, ["not an element"] + [""] * (len(query) - 1)]))
+  assert served["known_elements"].numpy()[0] > 0 and served["known_elements"].numpy()[1] == 0
+  assert all(served["ids"].numpy()[0]) and not any(served["ids"].numpy()[1])

@@ -6,10 +6,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+import tfrs_emb  # noqa: F401
+import tensorflow as tf
+
 from tfrs_emb.data import synthetic_sessions
 from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import set_compare
 from tfrs_emb.metrics import set_embeddings
+from tfrs_emb.models import ease
 from tfrs_emb.models.cbow import CbowConfig
 
 CBOW = CbowConfig(dim=8, epochs=2, min_count=1, tokens_per_batch=512, max_len=16,
@@ -43,7 +47,7 @@ def test_evaluation_sets_never_reach_a_chooser_or_a_tuning_fit():
       return _fit(config, train, seed)
     spied.append(dataclasses.replace(m, fit=fit))
   result = set_compare.compare_sets(spied, corpora.__getitem__, repeats=2, trials=2, seed=0,
-                                    chooser=spy_chooser)
+                                    chooser=spy_chooser, fused_k=10)
   assert shown and not evaluated & set(shown)
   # Tuning fits (before the first evaluation fit) never see an evaluation set's target.
   tuning = [t for t in fitted if t.data.indices is not corpora[0].held.train_indices
@@ -89,3 +93,63 @@ def test_search_spaces_start_at_the_flags_and_are_distinct():
   assert lams[0] == set_compare.EASE_DEFAULT_LAMBDA and len(lams) == 5
   assert lams[1:] == sorted(lams[1:]) and lams[1] == 1.0 and lams[-1] == 1e4
   assert set_compare.ease_space(1) == ({"lam": set_compare.EASE_DEFAULT_LAMBDA},)
+
+
+def _train(corpus: set_compare.Corpus) -> harness.Split:
+  return set_compare.evaluation_split(corpus).train
+
+
+def test_fused_numpy_scores_match_the_exported_keras_model():
+  corpus = _corpus()
+  train = _train(corpus)
+  cbow = set_compare.on_sets(set_compare.keras_fit(CBOW))({}, train, 0)
+  d = train.data
+  model = set_compare.fuse(cbow, ease.fit(d.indptr, d.indices, len(d.vocab), 50.0), d, 0,
+                           max_items=200)
+  model = dataclasses.replace(model, w=0.5)
+  assert 0 < len(model.items) <= 200 and model.scale > 0
+  held = corpus.held
+  ptr = held.ctx_indptr[:9] - held.ctx_indptr[0]
+  ctx = held.ctx_indices[held.ctx_indptr[0]:held.ctx_indptr[8]]
+  want = set_compare.fused_scorer(model, corpus.vocab)(ptr, ctx)
+  # the definition: x·B on the EASE items plus w·scale·(CBOW + log prior)
+  rows = model.rows(corpus.vocab)
+  cbow_part = set_embeddings.cbow_scorer(rows, cbow.vectors, cbow.output_vectors,
+                                         model.log_prior())(ptr, ctx)
+  col = np.full(len(corpus.vocab), -1)
+  col[model.items] = np.arange(len(model.items))
+  x = ease.context_matrix(ptr, ctx, col).toarray()
+  manual = model.cbow_weight * cbow_part
+  manual[:, model.items] += x @ model.weights
+  np.testing.assert_allclose(want, manual, rtol=1e-4, atol=1e-5)
+  rec = set_compare.fused_recommender(model, corpus.vocab, k=10)
+  batch = [[corpus.vocab[e] for e in ctx[ptr[i]:ptr[i + 1]]] for i in range(8)]
+  width = max(map(len, batch))
+  out = rec(tf.constant([b + [""] * (width - len(b)) for b in batch]))
+  for i in range(8):
+    scores = want[i].copy()
+    scores[ctx[ptr[i]:ptr[i + 1]]] = -np.inf
+    top = np.argsort(-scores, kind="stable")[:10]
+    np.testing.assert_allclose(out["scores"].numpy()[i], scores[top], rtol=1e-4, atol=1e-5)
+    assert set(out["ids"].numpy().astype(str)[i]) == {corpus.vocab[j] for j in top}
+
+
+def test_fused_row_reuses_the_tuned_rows_and_is_ours_or_shown():
+  methods = set_compare.set_methods_list(CBOW, window=16, workers=1, k=10, trials=3, seed=0,
+                                         run_gensim=False)
+  result = set_compare.compare_sets(methods, lambda r: _corpus(), repeats=1, trials=3,
+                                    seed=0, fused_k=10)
+  rows = {r.method: r for r in result.table.rows}
+  fused = rows[set_compare.FUSED]
+  assert fused.trials == 3
+  assert fused.config["lam"] == rows[set_compare.EASE].config["lam"]
+  assert {k: v for k, v in fused.config.items() if k not in ("lam", "w")} == dict(
+      rows[set_compare.KERAS_PRIOR].config)
+  assert fused.config["w"] in set_compare.FUSION_WEIGHTS[:3]
+  # w = 0 on the chosen fits is EASE alone: its validation score is at least EASE's
+  assert fused.dev >= rows[set_compare.EASE].dev - 1e-12
+  assert f"{set_compare.FUSED} − {set_compare.EASE}" in result.extra
+  assert any(set_compare.FUSED in n for n in result.notes(10))
+  # the exported model is the evaluated fit (memoized: the same tables again)
+  a, b = (result.final_model(set_compare.FUSED) for _ in range(2))
+  assert a.cbow is b.cbow and a.weights is b.weights and a.w == fused.config["w"]

@@ -93,3 +93,53 @@ def test_a_repeated_element_answers_like_the_deduplicated_query(tmp_path, tables
   assert out["known_elements"].numpy().tolist() == [2, 2]
   want, _ = _expected(vin, vout, ["milk", "bread"], 3)
   assert out["ids"].numpy().astype(str)[0].tolist() == want
+
+
+def _fused(tables, w, prior):
+  vin, vout = tables
+  ids = [0, 2, 3]   # milk, jam, eggs carry EASE weights
+  b = np.array([[0, .5, -.2], [.3, 0, .1], [.4, .6, 0]], np.float32)
+  model = set_recommender.SetRecommender(VOCAB, vin, vout, k=5, log_prior=prior,
+                                         item_ids=ids, item_weights=b, cbow_weight=w)
+  return model, ids, b
+
+
+def test_fused_scores_are_x_b_plus_weighted_cbow(tmp_path, tables):
+  vin, vout = tables
+  prior = np.array([0.1, -0.3, 0.0, 0.2, -1.0], np.float32)
+  model, ids, b = _fused(tables, 0.25, prior)
+  out = model(tf.constant([["milk", "eggs", "tea"]]))
+  rows = [0, 3, 4]
+  want = 0.25 * (vout @ vin[rows].mean(0) + prior)
+  x = np.array([1.0, 0.0, 1.0])   # milk, jam, eggs: milk and eggs are in the set
+  want[ids] += x @ b
+  want[rows] = -np.inf
+  order = np.argsort(-want)[:2]
+  assert out["ids"].numpy().astype(str)[0, :2].tolist() == [VOCAB[i] for i in order]
+  np.testing.assert_allclose(out["scores"].numpy()[0, :2], want[order], rtol=1e-5)
+  assert out["ids"].numpy().astype(str)[0, 2:].tolist() == ["", "", ""]
+  clone = set_recommender.SetRecommender.from_config(model.get_config())
+  assert clone.item_ids == ids and clone.cbow_weight == 0.25
+  path = set_recommender.export_set_recommender(model, tmp_path / "fused", version=1)
+  served = tf.saved_model.load(str(path)).signatures["serving_default"](
+      elements=tf.constant([["milk", "eggs", "tea"], ["jam", "", ""]]))
+  direct = model(tf.constant([["milk", "eggs", "tea"], ["jam", "", ""]]))
+  for key in served:
+    np.testing.assert_array_equal(served[key].numpy(), direct[key].numpy())
+
+
+def test_zero_cbow_weight_ranks_by_ease_alone(tables):
+  model, ids, b = _fused(tables, 0.0, None)
+  out = model(tf.constant([["jam"]]))
+  scores = dict(zip(out["ids"].numpy().astype(str)[0], out["scores"].numpy()[0]))
+  assert scores["milk"] == pytest.approx(b[1, 0]) and scores["eggs"] == pytest.approx(b[1, 2])
+  assert scores["bread"] == 0.0 and scores["tea"] == 0.0
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"item_ids": [0, 0]}, "distinct"), ({"item_ids": [7]}, "distinct"),
+    ({"item_ids": [0, 1], "item_weights": np.zeros((3, 3))}, r"\[2, 2\]"),
+    ({"item_weights": np.zeros((1, 1))}, "needs item_ids")])
+def test_bad_item_weights_are_refused(tables, kwargs, words):
+  with pytest.raises(ValueError, match=words):
+    set_recommender.SetRecommender(VOCAB, *tables, **kwargs)

@@ -29,7 +29,7 @@ configuration per trial, in trial order), ``fit(config, train, seed)`` and a per
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,6 +144,40 @@ def budgets(methods: Sequence[Method], trials: Optional[int] = None) -> Dict[str
         + (f" given to the others ({full})" if full else "")
         + "; give it a larger search space or lower the budget for all")
   return {m.name: trials if m.tunable else 1 for m in methods}
+
+
+def config_key(config: Mapping[str, Any]) -> Tuple[Tuple[str, Any], ...]:
+  """A configuration as a hashable key (its items, sorted by name)."""
+  return tuple(sorted(config.items()))
+
+
+def memoized(fit: Callable[[Mapping[str, Any], Split, int], Any],
+             data_key: Optional[Callable[[Split], Hashable]] = None
+             ) -> Tuple[Callable[[Mapping[str, Any], Split, int], Any], Dict]:
+  """A ``Method.fit`` computed once per (configuration, seed, training data), so rows that
+  share a fit (a model scored two ways, the tuning fit the evaluation reuses) train once.
+
+  Args:
+    fit: ``(config, train Split, seed) -> model``.
+    data_key: names the training data of a Split; default: the identity of ``train.data``
+      (the memo keeps that object alive, so its id is never reused).
+
+  Returns:
+    (the memoized fit, its cache: ``(config_key(config), seed, data key)`` -> model).
+  """
+  cache: Dict = {}
+  kept: Dict[int, Any] = {}
+
+  def run(config: Mapping[str, Any], train: Split, seed: int) -> Any:
+    if data_key is None:
+      kept[id(train.data)] = train.data
+      key = (config_key(config), seed, id(train.data))
+    else:
+      key = (config_key(config), seed, data_key(train))
+    if key not in cache:
+      cache[key] = fit(config, train, seed)
+    return cache[key]
+  return run, cache
 
 
 @dataclasses.dataclass
@@ -318,6 +352,7 @@ def compare(methods: Sequence[Method], development: Development,
             evaluation: Callable[[int], Evaluation], *, repeats: int = 1, seed: int = 0,
             trials: Optional[int] = None, ours: Optional[Sequence[str]] = None,
             chooser: Chooser = best_mean, samples: int = comparison.BOOTSTRAP_SAMPLES,
+            derived: Sequence[Callable[[Mapping[str, Tuned]], Method]] = (),
             log: common.Log = common.no_log) -> Comparison:
   """Runs the whole protocol (module docstring) and returns the compared table.
 
@@ -331,6 +366,9 @@ def compare(methods: Sequence[Method], development: Development,
     ours: rows that may be "ours" (default: every row; see ``choose_rows``).
     chooser: picks configurations and rows from development scores.
     samples: bootstrap resamples of the intervals (seeded with ``seed``).
+    derived: rows built on other rows' choices (e.g. a fusion of two tuned rows): each
+      is made from the tuned rows once ``methods`` are tuned, then tuned itself with the
+      same budget on the same development data, and listed after them.
   """
   if repeats < 1:
     raise ValueError(f"repeats={repeats} must be >= 1")
@@ -339,6 +377,15 @@ def compare(methods: Sequence[Method], development: Development,
     raise ValueError(f"method names must be unique, got {names}")
   budget = budgets(methods, trials)
   tuned = tune(methods, development, budget, seed, chooser, log)
+  methods = list(methods)
+  for make in derived:
+    method = make(tuned)
+    if method.name in tuned:
+      raise ValueError(f"derived method name {method.name!r} is already a row")
+    budget.update(budgets([method], trials if trials is not None
+                          else max(budget.values())))
+    tuned.update(tune([method], development, budget, seed, chooser, log))
+    methods.append(method)
   ours_name, peer = choose_rows(tuned, ours, chooser)
   scored = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
   scores, same = scored.scores, scored.same_items

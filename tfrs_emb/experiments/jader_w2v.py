@@ -19,7 +19,7 @@ import dataclasses
 import os
 import pathlib
 import time
-from typing import List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -85,13 +85,18 @@ def _write_projector(out: pathlib.Path, result: cbow_training.CbowResult) -> pat
   return projector
 
 
-def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
-  """Loads (or generates) the release, trains both CBOWs, evaluates, writes and exports."""
-  common.check_config(config)
-  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir", "checkpoint_dir")
-  k = config.k
-  out = pathlib.Path(config.output_dir)
-  out.mkdir(parents=True, exist_ok=True)
+@dataclasses.dataclass
+class _Loaded:
+  """The release's cases, the similar-case queries and the held-out split."""
+  release: pathlib.Path
+  cases: jader.JaderCases
+  load_seconds: float
+  query_ids: np.ndarray
+  held: set_embeddings.HeldOut
+
+
+def _load(config: Config, log: common.Log) -> _Loaded:
+  """Loads (or generates) the release, samples the queries, holds the elements out."""
   t0 = time.perf_counter()
   release = (pathlib.Path(config.jader_dir) if config.jader_dir else
              synthetic_jader.cached_release(config.cache_dir, config.synthetic_cases,
@@ -107,28 +112,22 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                                  seed=config.seed)
   log(f"loaded in {load_seconds:.1f} s; {len(query_ids):,d} queries over {len(cases):,d} "
       f"cases; {len(held):,d} evaluation cases with one element held out")
+  return _Loaded(release, cases, load_seconds, query_ids, held)
 
-  compared = set_methods.compared_table(
-      config, set_methods.cached(lambda r: _repeat_corpus(config, cases, held, r, log)),
-      window=config.window, log=log)
-  methods, result = set_methods.train_methods(
-      config, cases.vocab, held.train_indptr, held.train_indices, window=config.window,
-      log_dir=str(out / "tensorboard"), log=log,
-      knobs=set_methods.tuned_cbow(config, compared))
-  # Under multi_worker only the chief writes the run's files and the export.
-  chief = distribute.is_chief(result.model.distribute_strategy)
-  out = distribute.output_path(out, result.model.distribute_strategy)
-  heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2,
-                                       log=log)
 
+def _search_rows(config: Config, data: _Loaded, methods, heldout, log: common.Log
+                 ) -> List[Dict[str, Any]]:
+  """The table rows: each method's similar-case search per aggregation (with its
+  heldout scores and speed), the peers, and random (vectors or scores)."""
+  cases, k = data.cases, config.k
   sets = cases.element_sets()
-  rows = []
+  rows: List[Dict[str, Any]] = []
 
   def search(name, rows_of_elements, vectors, extra):
     for agg in case_encoder.AGGREGATIONS:
       emb = case_encoder.case_embeddings(cases.indptr, rows_of_elements, vectors, agg)
-      scores = set_embeddings.evaluate_case_search(emb, sets, query_ids, cases.latent_class,
-                                                   k=k)
+      scores = set_embeddings.evaluate_case_search(emb, sets, data.query_ids,
+                                                   cases.latent_class, k=k)
       rows.append({"method": name, "aggregation": agg, **heldout[name], **scores, **extra})
       log(f"{name} {agg}: " + ", ".join(f"{c}={reporting.format_number(rows[-1][c])}"
                                         for c in _columns(k)[2:] if c in rows[-1]))
@@ -144,9 +143,11 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   else:
     rows.append({"method": set_methods.RANDOM, "aggregation": "",
                  **heldout[set_methods.RANDOM]})
+  return rows
 
-  projector = _write_projector(out, result)
-  notes = [
+
+def _notes(k: int, held: set_embeddings.HeldOut, heldout) -> List[str]:
+  return [
       f"heldout_recall@{k}: {len(held):,d} cases, one random element held out of training "
       f"each, predicted from the rest (popularity = training frequency); +prior: CBOW "
       "scores plus the log noise prior (its noise exponent · log training count), "
@@ -157,27 +158,16 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
       "random element vectors score high on it (see the random rows): it measures search "
       "fidelity, not what an embedding learned.",
   ]
-  table = reporting.markdown_table(rows, _columns(k))
-  if compared is not None:
-    table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k))
-    notes += compared.notes(k)
-  payload = {
-      "rows": rows, "cases": len(cases), "queries": int(len(query_ids)),
-      "eval_sets": len(held), "vocab_size": len(cases.vocab),
-      "train_vocab_size": len(result.vocab), "case_elements": int(len(cases.indices)),
-      "train_elements": int(len(held.train_indices)), "release": str(release.resolve()),
-      "synthetic": not config.jader_dir, "load_seconds": load_seconds,
-      "skipped_rows": cases.skipped, "keras_history": result.history,
-      "export_path": "", "projector": str(projector), "replicas": result.replicas,
-      "kernel": result.kernel,
-      "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
-      "compared": compared.as_dict() if compared is not None else None,
-      "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
-  }
+
+
+def _write(config: Config, out: pathlib.Path, chief: bool,
+           result: cbow_training.CbowResult, release: pathlib.Path,
+           payload: Dict[str, Any]) -> Tuple[pathlib.Path, str]:
+  """Writes element_vectors.npz and metrics.json (first: a failed export must not lose the
+  run's numbers), then exports the CaseEncoder; returns (metrics path, export path)."""
   if chief:
     payload["element_vectors"] = str(jader_run.write_vectors(
         out, result.vocab, result.vectors, result.counts, payload["config"], release))
-  # Metrics first: a failed export must not lose the run's numbers.
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
   if config.export_dir and chief:
@@ -187,6 +177,51 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
                                                        version=config.export_version))
     payload["export_path"] = export_path
     files.write_json(metrics_path, payload)
+  return metrics_path, export_path
+
+
+def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
+  """Loads (or generates) the release, trains both CBOWs, evaluates, writes and exports."""
+  common.check_config(config)
+  common.check_output_dirs(config, "output_dir", "export_dir", "cache_dir", "checkpoint_dir")
+  k = config.k
+  out = pathlib.Path(config.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  data = _load(config, log)
+  cases, held = data.cases, data.held
+  compared = set_methods.compared_table(
+      config, set_methods.cached(lambda r: _repeat_corpus(config, cases, held, r, log)),
+      window=config.window, log=log)
+  methods, result = set_methods.train_methods(
+      config, cases.vocab, held.train_indptr, held.train_indices, window=config.window,
+      log_dir=str(out / "tensorboard"), log=log,
+      knobs=set_methods.tuned_cbow(config, compared))
+  # Under multi_worker only the chief writes the run's files and the export.
+  chief = distribute.is_chief(result.model.distribute_strategy)
+  out = distribute.output_path(out, result.model.distribute_strategy)
+  heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2,
+                                       log=log)
+  rows = _search_rows(config, data, methods, heldout, log)
+  projector = _write_projector(out, result)
+  notes = _notes(k, held, heldout)
+  table = reporting.markdown_table(rows, _columns(k))
+  if compared is not None:
+    table += "\n\n" + reporting.markdown_table(compared.rows(k), compared.columns(k))
+    notes += compared.notes(k)
+  payload = {
+      "rows": rows, "cases": len(cases), "queries": int(len(data.query_ids)),
+      "eval_sets": len(held), "vocab_size": len(cases.vocab),
+      "train_vocab_size": len(result.vocab), "case_elements": int(len(cases.indices)),
+      "train_elements": int(len(held.train_indices)),
+      "release": str(data.release.resolve()), "synthetic": not config.jader_dir,
+      "load_seconds": data.load_seconds, "skipped_rows": cases.skipped,
+      "keras_history": result.history, "export_path": "", "projector": str(projector),
+      "replicas": result.replicas, "kernel": result.kernel,
+      "strategy": config.strategy, "notes": notes, "config": common.config_dict(config),
+      "compared": compared.as_dict() if compared is not None else None,
+      "cpu_count": os.cpu_count(), "machine": reporting.machine_conditions(),
+  }
+  metrics_path, export_path = _write(config, out, chief, result, data.release, payload)
   return JaderW2vResult(rows, table, notes, metrics_path, export_path, payload)
 
 

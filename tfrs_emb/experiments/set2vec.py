@@ -212,12 +212,9 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   metrics_path = files.write_json(out / "metrics.json", payload)
   export_path = ""
   if config.export_dir and chief:
-    if compared is not None and compared.table.ours == set_compare.SOFTMAX:
-      chosen = set_compare.softmax_fit(set_methods.softmax_config(config))(
-          compared.table.row(set_compare.SOFTMAX).config,
-          set_compare.evaluation_split(_repeat_corpus(config, corpus, held, 0, log)).train,
-          config.seed)
-      prior = chosen.bias
+    if compared is not None and compared.table.ours in (set_compare.SOFTMAX,
+                                                         set_compare.FUSED):
+      model = compared.recommender(corpus.vocab, k)   # the evaluated repeat-0 fit
     else:
       chosen = next(m for m in methods if m.name == config.export_method)  # checked above
       prior = None
@@ -226,10 +223,14 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
         prior = set_embeddings.noise_log_prior(
             counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
             chosen.noise_exponent)
-    model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
-                                           chosen.output_vectors, k=k, log_prior=prior)
-    export_path = str(set_recommender.export_set_recommender(
-        model, config.export_dir, version=config.export_version))
+      model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
+                                             chosen.output_vectors, k=k, log_prior=prior)
+    path = set_recommender.export_set_recommender(model, config.export_dir,
+                                                  version=config.export_version)
+    export_path = str(path)
+    payload["export_bytes"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    log(f"exported {payload['exported_model']} to {export_path}: "
+        f"{payload['export_bytes'] / 2**20:,.1f} MiB")
   if export_path:
     payload["export_path"] = export_path
     files.write_json(metrics_path, payload)

@@ -1,7 +1,8 @@
 """The set experiments' compared table: every set recommender through ``harness.compare``.
 
-Rows: the Keras CBOW scored raw and with its noise prior and, optionally, the
-leave-one-out set softmax (``models.set_softmax``): what the exported ``SetRecommender``
+Rows: the Keras CBOW scored raw and with its noise prior, optionally the
+leave-one-out set softmax (``models.set_softmax``) and the fused scorer ``ease+cbow``
+(x·B_EASE + w · (CBOW score + log prior), below): what the exported ``SetRecommender``
 can serve ("ours" is the one better on development data); gensim's
 CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
 hyper-parameters gets the same number of trials over its own documented search space
@@ -16,6 +17,14 @@ sets: per set 1 when its held-out element is in the top k (heldout_recall@k), me
 
 An item is one (release, set row, held-out element); a training split's ids are its set
 rows, so the harness's check that no evaluation item reached a choosing step is exact.
+
+The fused scorer is built on two other rows' choices: after ``keras_cbow+prior`` and
+``ease`` are tuned (their trials), it takes their chosen configuration and λ (the same
+memoized fits) and chooses only the weight w of the CBOW term on the same validation
+hold-out, among ``trials`` values of ``FUSION_WEIGHTS`` (w = 0 is EASE alone). w is
+relative: the CBOW term is first scaled to the spread of the EASE term on training sets
+(``FUSION_SCALE_SETS`` of them). Its EASE term covers at most ``FUSED_MAX_ITEMS`` elements
+(the most frequent; the export's B is n² float32) and only the CBOW's vocabulary.
 """
 
 import dataclasses
@@ -35,6 +44,7 @@ from tfrs_emb.models import cbow_training
 from tfrs_emb.models import ease
 from tfrs_emb.models import gensim_cbow
 from tfrs_emb.models import item_knn
+from tfrs_emb.models import set_recommender
 from tfrs_emb.models import set_softmax
 from tfrs_emb.models.cbow import CbowConfig
 
@@ -42,8 +52,9 @@ KERAS, KERAS_PRIOR = "keras_cbow", "keras_cbow+prior"
 SOFTMAX = "keras_softmax"   # models.set_softmax: leave-one-out full softmax
 GENSIM, GENSIM_PRIOR = "gensim_cbow", "gensim_cbow+prior"
 EASE, ITEM_KNN, POPULARITY = "ease", "item_knn", "popularity"
+FUSED = "ease+cbow"   # x·B_EASE + w · (Keras CBOW score + log prior)
 # Rows that may be "ours": what the exported SetRecommender can serve.
-OURS = (KERAS, KERAS_PRIOR, SOFTMAX)
+OURS = (KERAS, KERAS_PRIOR, SOFTMAX, FUSED)
 TUNE = ("on", "off")
 
 # Documented search spaces (one value per key drawn per trial).
@@ -74,6 +85,11 @@ EASE_DEFAULT_LAMBDA = 200.0
 EASE_LAMBDA_RANGE = (1.0, 1e4)
 # item-kNN: neighbours kept per element (0 = all), the default first.
 KNN_NEIGHBORS = (0, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000)
+# Fused scorer: relative CBOW weights in trial order, coarse to fine (any prefix spreads
+# over the range; 0 = EASE alone).
+FUSION_WEIGHTS = (0.5, 0.0, 0.1, 2.0, 0.25, 1.0, 0.05, 4.0, 0.15, 0.75, 0.02, 8.0)
+FUSION_SCALE_SETS = 256   # training sets whose score spreads scale the CBOW term
+FUSED_MAX_ITEMS = 10_000  # EASE term of the fused scorer: B ≤ 400 MB float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,19 +181,6 @@ class _Elements:
   counts: np.ndarray   # training count per corpus element
 
 
-class _Memo:
-  """Shares one fit between the raw and the +prior row of a CBOW (same config, data, seed)."""
-
-  def __init__(self, fit: Callable[[Mapping[str, Any], SetTrain, int], Optional[_Elements]]):
-    self._fit, self._cache = fit, {}
-
-  def __call__(self, config, train: harness.Split, seed: int):
-    key = (tuple(sorted(config.items())), id(train.data), seed)
-    if key not in self._cache:   # the data is kept with its model: its id stays unique
-      self._cache[key] = (train.data, self._fit(config, train.data, seed))
-    return self._cache[key][1]
-
-
 def _cbow_score(k: int, prior: bool):
   def score(model: Optional[_Elements], split: harness.Split) -> np.ndarray:
     if model is None:   # the trial diverged: it predicts nothing
@@ -242,6 +245,145 @@ def softmax_scorer(model: set_softmax.SoftmaxResult, vocab: Sequence[str]
   return set_embeddings.cbow_scorer(rows, model.vectors, model.output_vectors, prior)
 
 
+def on_sets(fit: Callable[[Mapping[str, Any], SetTrain, int], Any]
+            ) -> Callable[[Mapping[str, Any], harness.Split, int], Any]:
+  """``fit`` over a training Split's ``SetTrain`` as a harness fit."""
+  return lambda trial, train, seed: fit(trial, train.data, seed)
+
+
+@dataclasses.dataclass
+class Fused:
+  """The fused scorer x·B + w · scale · (CBOW score + log prior).
+
+  Attributes:
+    cbow: the Keras CBOW's tables (its vocab: the scorer's elements).
+    items: int64 [n] corpus element ids with EASE weights (in the CBOW's vocab, at most
+      ``FUSED_MAX_ITEMS``, the most frequent).
+    weights: float32 [n, n] EASE's B over ``items``.
+    scale: spread of the EASE term / spread of the CBOW term on training sets.
+    w: the relative weight of the CBOW term.
+  """
+  cbow: _Elements
+  items: np.ndarray
+  weights: np.ndarray
+  scale: float
+  w: float
+
+  @property
+  def cbow_weight(self) -> float:
+    """The CBOW term's factor in the scores: w · scale."""
+    return self.w * self.scale
+
+  def rows(self, vocab: Sequence[str]) -> np.ndarray:
+    """int [len(vocab)]: each corpus element's CBOW row (-1: not in its vocab)."""
+    return case_encoder.map_elements(list(vocab), self.cbow.vocab)
+
+  def log_prior(self) -> np.ndarray:
+    """float32 [corpus vocab]: the CBOW's noise log prior per corpus element."""
+    return set_embeddings.noise_log_prior(self.cbow.counts, self.cbow.noise_exponent)
+
+
+def _ease_term(items: np.ndarray, weights: np.ndarray, vocab_size: int
+               ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+  """``(ctx_indptr, ctx_indices)`` -> float32 [num_sets, len(items)]: x·B, x the sets'
+  binary rows over ``items`` (other context elements ignored, repeats count once)."""
+  col = np.full(vocab_size, -1, np.int64)
+  col[items] = np.arange(len(items))
+
+  return lambda ctx_indptr, ctx_indices: np.asarray(
+      ease.context_matrix(ctx_indptr, ctx_indices, col) @ weights, np.float32)
+
+
+def _spread(scores: np.ndarray) -> float:
+  """Median over rows of the standard deviation of a row's finite scores (0 if none)."""
+  stds = [np.std(r[np.isfinite(r)]) for r in scores if np.isfinite(r).sum() > 1]
+  return float(np.median(stds)) if stds else 0.0
+
+
+def fuse(cbow: _Elements, model: ease.Ease, data: SetTrain, seed: int,
+         max_items: int = FUSED_MAX_ITEMS) -> Fused:
+  """The fused scorer of a CBOW and an EASE fit on ``data`` (w = 1): EASE's elements in the
+  CBOW's vocabulary (the ``max_items`` most frequent), the CBOW term scaled to the EASE
+  term's spread on up to ``FUSION_SCALE_SETS`` training sets (drawn with ``seed``)."""
+  rows = case_encoder.map_elements(list(data.vocab), cbow.vocab)
+  pos = np.nonzero(rows[model.items] >= 0)[0]
+  if len(pos) > max_items:
+    pos = np.sort(pos[np.argsort(-model.counts[model.items[pos]], kind="stable")[:max_items]])
+  items = model.items[pos]
+  weights = model.weights[np.ix_(pos, pos)]
+  n = len(data.indptr) - 1
+  sample = np.sort(np.random.default_rng(seed).choice(n, min(n, FUSION_SCALE_SETS),
+                                                      replace=False))
+  lengths = np.diff(data.indptr)[sample]
+  ctx_indptr = np.concatenate([[0], np.cumsum(lengths)])
+  ctx = (np.concatenate([data.indices[data.indptr[r]:data.indptr[r + 1]] for r in sample])
+         if len(sample) else np.zeros(0, np.int64))
+  known = np.nonzero(rows >= 0)[0]
+  prior = set_embeddings.noise_log_prior(cbow.counts, cbow.noise_exponent)
+  cbow_spread = _spread(set_embeddings.cbow_scorer(rows, cbow.vectors, cbow.output_vectors,
+                                                   prior)(ctx_indptr, ctx)[:, known])
+  ease_spread = _spread(_ease_term(items, weights, len(data.vocab))(ctx_indptr, ctx))
+  scale = ease_spread / cbow_spread if cbow_spread > 0 and ease_spread > 0 else 1.0
+  return Fused(cbow, items, weights, float(scale), 1.0)
+
+
+def fused_scorer(model: Fused, vocab: Sequence[str]) -> set_embeddings.Scorer:
+  """numpy scores of ``model`` over corpus ``vocab``: x·B + w·scale·(CBOW + log prior) for
+  the CBOW's elements (x·B on ``items`` only), −inf for the others and for sets without a
+  known element (as the exported SetRecommender)."""
+  cbow = set_embeddings.cbow_scorer(model.rows(vocab), model.cbow.vectors,
+                                    model.cbow.output_vectors, model.log_prior())
+  term = _ease_term(model.items, model.weights, len(vocab))
+
+  def score(ctx_indptr, ctx_indices):
+    s = cbow(ctx_indptr, ctx_indices)
+    s[np.isfinite(s)] *= np.float32(model.cbow_weight)   # −inf (no answer) stays
+    s[:, model.items] += term(ctx_indptr, ctx_indices)
+    return s
+  return score
+
+
+def fused_recommender(model: Fused, vocab: Sequence[str], k: int
+                      ) -> set_recommender.SetRecommender:
+  """The exported ``SetRecommender`` of ``model`` (corpus ``vocab``): the CBOW's vocab and
+  tables, its log prior, EASE's B over ``items`` and the CBOW factor."""
+  rows = model.rows(vocab)
+  corpus_of = case_encoder.map_elements(model.cbow.vocab, list(vocab))
+  return set_recommender.SetRecommender(
+      model.cbow.vocab, model.cbow.vectors, model.cbow.output_vectors, k=k,
+      log_prior=model.log_prior()[corpus_of], item_ids=rows[model.items],
+      item_weights=model.weights, cbow_weight=model.cbow_weight)
+
+
+def fused_method(methods: Sequence[harness.Method], tuned: Mapping[str, harness.Tuned],
+                 k: int) -> harness.Method:
+  """The ``ease+cbow`` row over ``methods``' ``keras_cbow+prior`` and ``ease`` rows and their
+  ``tuned`` choices: one configuration per ``FUSION_WEIGHTS`` value (the CBOW's values,
+  λ, w); its fits reuse theirs (one CBOW and one EASE fit per training data and seed)."""
+  by_name = {m.name: m for m in methods}
+  cbow_config = dict(tuned[KERAS_PRIOR].config)
+  lam = tuned[EASE].config["lam"]
+
+  def base_fit(config, train: harness.Split, seed: int) -> Optional[Fused]:
+    cbow = by_name[KERAS_PRIOR].fit(cbow_config, train, seed)
+    if cbow is None:   # the CBOW diverged
+      return None
+    return fuse(cbow, by_name[EASE].fit({"lam": config["lam"]}, train, seed), train.data,
+                seed)
+  base, _ = harness.memoized(base_fit)
+
+  def fit(config, train: harness.Split, seed: int) -> Optional[Fused]:
+    model = base({"lam": config["lam"]}, train, seed)
+    return None if model is None else dataclasses.replace(model, w=config["w"])
+
+  def score(model: Optional[Fused], split: harness.Split) -> np.ndarray:
+    if model is None:
+      return np.zeros(len(split.ids))
+    return hits(fused_scorer(model, split.data.vocab), split.data, k)
+  space = tuple({**cbow_config, "lam": lam, "w": w} for w in FUSION_WEIGHTS)
+  return harness.Method(FUSED, space, fit, score)
+
+
 def softmax_default(base: set_softmax.SoftmaxConfig) -> Dict[str, Any]:
   """``base``'s values of ``SOFTMAX_SPACE``'s keys."""
   return {k: getattr(base, k) for k in SOFTMAX_SPACE}
@@ -267,17 +409,17 @@ def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials
                      log: common.Log = common.no_log) -> List[harness.Method]:
   """The compared rows, each tunable one with at least ``trials`` configurations
   (``softmax``: also the set-softmax row, from these settings)."""
-  keras = _Memo(keras_fit(base, log))
+  keras, _ = harness.memoized(on_sets(keras_fit(base, log)))
   keras_space = draw_space(keras_default(base), KERAS_SPACE, trials, seed)
   methods = [harness.Method(KERAS, keras_space, keras, _cbow_score(k, False)),
              harness.Method(KERAS_PRIOR, keras_space, keras, _cbow_score(k, True))]
   if softmax is not None:
     methods.append(harness.Method(
         SOFTMAX, draw_space(softmax_default(softmax), SOFTMAX_SPACE, trials, seed),
-        softmax_fit(softmax),
+        harness.memoized(softmax_fit(softmax))[0],
         lambda model, split: hits(softmax_scorer(model, split.data.vocab), split.data, k)))
   if run_gensim:
-    gensim = _Memo(gensim_fit(base, workers))
+    gensim, _ = harness.memoized(on_sets(gensim_fit(base, workers)))
     gensim_space = draw_space(gensim_default(base, window), GENSIM_SPACE, trials, seed)
     methods += [harness.Method(GENSIM, gensim_space, gensim, _cbow_score(k, False)),
                 harness.Method(GENSIM_PRIOR, gensim_space, gensim, _cbow_score(k, True))]
@@ -313,11 +455,33 @@ def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials
 @dataclasses.dataclass
 class SetComparison:
   """The compared table, the extra comparisons, the tuning's wall time and the
-  evaluation's."""
+  evaluation's; ``methods`` (every row, the fused one included) and ``evaluation``
+  (repeat → its Evaluation, cached) give back a row's final fits (``final_model``)."""
   table: harness.Comparison
   extra: Dict[str, comparison.Difference]
   tune_seconds: float
   evaluate_seconds: float
+  methods: Dict[str, harness.Method]
+  evaluation: Callable[[int], harness.Evaluation]
+  seed: int
+
+  def final_model(self, name: str, repeat: int = 0) -> Any:
+    """Row ``name``'s chosen configuration fitted on repeat ``repeat``'s training sets with
+    its training seed: the fit that was evaluated (memoized rows return it, others refit)."""
+    return self.methods[name].fit(self.table.row(name).config,
+                                  self.evaluation(repeat).train, self.seed + repeat)
+
+  def recommender(self, vocab: Sequence[str], k: int) -> set_recommender.SetRecommender:
+    """The exported SetRecommender of "ours" when it is the set softmax or the fused
+    scorer (the repeat-0 final fit over corpus ``vocab``)."""
+    ours = self.table.ours
+    if ours == SOFTMAX:
+      model = self.final_model(ours)
+      return set_recommender.SetRecommender(model.vocab, model.vectors,
+                                            model.output_vectors, k=k, log_prior=model.bias)
+    if ours == FUSED:
+      return fused_recommender(self.final_model(ours), vocab, k)
+    raise ValueError(f"ours is {ours!r}: its tables are the Keras CBOW's")
 
   def columns(self, k: int) -> List[str]:
     return harness.Comparison.columns(f"heldout_recall@{k}")
@@ -331,6 +495,15 @@ class SetComparison:
                                                    else f"{a}={b}"
                                                    for a, b in r.config.items()) or "-")
                        for r in t.rows)
+    fused = []
+    if FUSED in self.methods:
+      cbow, lam, w = t.row(KERAS_PRIOR).trials, t.row(EASE).trials, t.row(FUSED).trials
+      fused = [f"{FUSED}: x·B_EASE + w · scale · ({KERAS_PRIOR} score + log prior) on "
+               f"{KERAS_PRIOR}'s chosen configuration and {EASE}'s chosen λ (their "
+               f"{cbow} and {lam} trials, the same fits), w chosen on the same validation "
+               f"hold-out among {list(FUSION_WEIGHTS[:w])} (w = 0: EASE alone; scale puts "
+               f"the CBOW term on the EASE term's spread): its search saw {cbow} CBOW and "
+               f"{lam} EASE fits and {w} weights, each other row its own trials' fits."]
     return [f"compared (harness): heldout_recall@{k} per evaluation set, mean [95 % CI] "
             f"over {t.repeats} repeat(s) × sets; each method's configuration chosen on a "
             f"validation hold-out of the training sets ({self.tune_seconds:.1f} s of "
@@ -338,7 +511,7 @@ class SetComparison:
             f"(the exported scoring better on validation), best peer = {t.best_peer}.",
             "chosen: " + chosen,
             "also: " + "; ".join(f"{name}: {d.text()} {d.verdict}"
-                                 for name, d in self.extra.items())]
+                                 for name, d in self.extra.items())] + fused
 
   def as_dict(self) -> Dict[str, Any]:
     return {**self.table.as_dict(), "tune_seconds": self.tune_seconds,
@@ -355,6 +528,7 @@ def _difference(table: harness.Comparison, a: str, b: str, seed: int) -> compari
 def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corpus],
                  repeats: int, trials: int, seed: int,
                  chooser: harness.Chooser = harness.best_mean,
+                 fused_k: Optional[int] = None,
                  log: common.Log = common.no_log) -> SetComparison:
   """Tunes on ``corpus(0)``'s validation hold-out, evaluates ``corpus(r)`` per repeat.
 
@@ -363,19 +537,32 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
     corpus: repeat → its Corpus (the same one on real data; a release per repeat on
       synthetic data, each with its own ``release`` tag).
     repeats, trials, seed, chooser: as ``harness.compare``.
+    fused_k: also the fused row ``ease+cbow`` (``fused_method``, scored at this k) over
+      ``methods``' ``keras_cbow+prior`` and ``ease`` rows; None: not.
   """
   t0 = time.perf_counter()
   marks: List[float] = []
+  splits: Dict[int, harness.Evaluation] = {}
 
   def evaluation(repeat: int) -> harness.Evaluation:
     if not marks:
       marks.append(time.perf_counter())
-    return evaluation_split(corpus(repeat))
+    if repeat not in splits:   # one Split per repeat: memoized fits are found again
+      splits[repeat] = evaluation_split(corpus(repeat))
+    return splits[repeat]
 
-  names = [m.name for m in methods]
+  rows = {m.name: m for m in methods}
+  derived = []
+  if fused_k is not None:
+    def make_fused(tuned):
+      rows[FUSED] = fused_method(methods, tuned, fused_k)
+      return rows[FUSED]
+    derived.append(make_fused)
+  names = [m.name for m in methods] + ([FUSED] if derived else [])
   table = harness.compare(methods, development_split(corpus(0), seed), evaluation,
                           repeats=repeats, seed=seed, trials=trials,
-                          ours=[n for n in OURS if n in names], chooser=chooser, log=log)
+                          ours=[n for n in OURS if n in names], chooser=chooser,
+                          derived=derived, log=log)
   end = time.perf_counter()
   # Keras CBOW (its scoring better on development data) vs gensim and popularity, and
   # ours vs every peer.
@@ -383,6 +570,7 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
              key=lambda n: table.row(n).dev)
   pairs = [(cbow, p) for p in (GENSIM, GENSIM_PRIOR, POPULARITY)]
   pairs += [(table.ours, p) for p in names if p not in OURS]
+  pairs += [(FUSED, EASE)]
   extra = {f"{a} − {b}": _difference(table, a, b, seed)
-           for a, b in dict.fromkeys(pairs) if b in names}
-  return SetComparison(table, extra, marks[0] - t0, end - marks[0])
+           for a, b in dict.fromkeys(pairs) if a in names and b in names}
+  return SetComparison(table, extra, marks[0] - t0, end - marks[0], rows, evaluation, seed)

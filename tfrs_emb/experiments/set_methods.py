@@ -79,6 +79,9 @@ class SetMethodsConfig:
                     choices=set_compare.TUNE)
   softmax: bool = field(True, "Compared table: the leave-one-out set softmax "
                         "(models.set_softmax) is a candidate for the exported model too.")
+  fused: bool = field(True, "Compared table: the fused scorer ease+cbow (EASE's x·B plus "
+                      "a validation-chosen weight times the Keras CBOW's prior-adjusted "
+                      "score) is a candidate for the exported model too.")
   trials: int = field(8, "Compared table with --tune=on: trials per method (equal for all).",
                       lower=1, upper=len(set_compare.KNN_NEIGHBORS))
   verbose: int = field(1, "Keras fit verbosity (0 silent, 1 progress bar, 2 per epoch).",
@@ -260,7 +263,7 @@ def compared_table(config: SetMethodsConfig, corpus: Callable[[int], set_compare
       config.cbow, window, config.workers, config.k, trials, config.seed, config.run_gensim,
       softmax_config(config) if config.softmax else None, log)
   result = set_compare.compare_sets(methods, corpus, config.repeats, trials, config.seed,
-                                    log=log)
+                                    fused_k=config.k if config.fused else None, log=log)
   log(f"compared: tuning {result.tune_seconds:.1f} s, final fits "
       f"{result.evaluate_seconds:.1f} s; ours {result.table.ours}, best peer "
       f"{result.table.best_peer}")

@@ -66,6 +66,25 @@ def head_items(counts: np.ndarray, max_items: int) -> np.ndarray:
   return np.sort(np.argsort(-counts, kind="stable")[:max_items])
 
 
+def context_matrix(ctx_indptr: np.ndarray, ctx_indices: np.ndarray,
+                   col: np.ndarray) -> scipy.sparse.csr_matrix:
+  """float32 CSR [num_sets, n]: the sets' binary rows x over n modelled elements.
+
+  Args:
+    ctx_indptr, ctx_indices: CSR of the sets (corpus element ids).
+    col: int [vocab_size] each element's column in [0, n), -1 when not modelled (ignored).
+  """
+  ctx_indptr = np.asarray(ctx_indptr, np.int64)
+  cols = col[np.asarray(ctx_indices, np.int64)]
+  rows = np.repeat(np.arange(len(ctx_indptr) - 1), np.diff(ctx_indptr))
+  known = cols >= 0
+  x = scipy.sparse.csr_matrix(
+      (np.ones(int(known.sum()), np.float32), (rows[known], cols[known])),
+      shape=(len(ctx_indptr) - 1, int(col.max(initial=-1)) + 1))
+  x.data[:] = 1.0   # a repeated context element counts once (as in training)
+  return x
+
+
 @dataclasses.dataclass
 class Ease:
   """A fitted EASE model over a corpus vocabulary of ``len(counts)`` elements.
@@ -98,15 +117,8 @@ class Ease:
     tail_rank = (self.counts[tail] / (self.counts.max() + 1.0) - 1.0).astype(np.float32)
 
     def score(ctx_indptr, ctx_indices):
-      ctx_indptr = np.asarray(ctx_indptr, np.int64)
-      cols = col[np.asarray(ctx_indices, np.int64)]
-      rows = np.repeat(np.arange(len(ctx_indptr) - 1), np.diff(ctx_indptr))
-      known = cols >= 0
-      x = scipy.sparse.csr_matrix(
-          (np.ones(int(known.sum()), np.float32), (rows[known], cols[known])),
-          shape=(len(ctx_indptr) - 1, len(self.items)))
-      x.data[:] = 1.0   # a repeated context element counts once (as in training)
-      head = np.asarray(x @ self.weights, np.float32)
+      head = np.asarray(context_matrix(ctx_indptr, ctx_indices, col) @ self.weights,
+                        np.float32)
       scores = np.empty((head.shape[0], vocab_size), np.float32)
       scores[:, self.items] = head
       if tail.any():

@@ -13,7 +13,10 @@ Usage::
 Scores are the CBOW's own prediction (gensim's ``predict_output_word``): the mean of the
 known input elements' input vectors · every element's output vector, plus an optional
 per-element ``log_prior`` (e.g. ``metrics.set_embeddings.noise_log_prior``, which turns the
-negative-sampling log odds into log P(element | set)). Input elements are
+negative-sampling log odds into log P(element | set)). With ``item_weights`` (an EASE
+matrix B over the elements ``item_ids``, ``models.ease``) the scores are fused:
+x·B + ``cbow_weight`` · (CBOW score + log prior), x the set's binary row over ``item_ids``;
+an element outside ``item_ids`` gets the CBOW term only. Input elements are
 never recommended. A set with no known element gets no answer: ``known_elements`` = 0,
 every id "" and every score 0 (not popular items presented as a prediction). A repeated
 input element counts once, as in training (a set holds each element once):
@@ -40,18 +43,48 @@ class SetRecommender(tf.keras.Model):
   training). Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
   ``embedding`` float32 [batch, dim] (unit mean of the distinct known elements' input
   vectors), ``known_elements`` int32 [batch] (distinct known elements). Where fewer than
-  k candidates remain, the tail ids are "" with score 0. ``log_prior``: optional float
-  [len(vocab)] added to every element's score.
+  k candidates remain, the tail ids are "" with score 0.
+
+  Args:
+    vocab: the elements [V].
+    input_vectors, output_vectors: float [V, dim] CBOW tables (zeros when None: ``dim``).
+    k: recommendations per set.
+    log_prior: optional float [V] added to every element's CBOW score.
+    item_ids: optional int [n] vocab rows with EASE weights (distinct).
+    item_weights: float [n, n] the EASE matrix over ``item_ids`` (zeros when None, e.g.
+      before loading saved weights).
+    cbow_weight: factor of the CBOW term (score + log prior).
   """
 
   def __init__(self, vocab: Sequence[str], input_vectors: Optional[np.ndarray] = None,
                output_vectors: Optional[np.ndarray] = None, dim: Optional[int] = None,
-               k: int = 10, log_prior: Optional[np.ndarray] = None, **kwargs):
+               k: int = 10, log_prior: Optional[np.ndarray] = None,
+               item_ids: Optional[Sequence[int]] = None,
+               item_weights: Optional[np.ndarray] = None, cbow_weight: float = 1.0,
+               **kwargs):
     super().__init__(**kwargs)
     self.vocab = list(vocab)
     if len(self.vocab) < 1 or k < 1:
       raise ValueError(f"need a non-empty vocab and k >= 1, got {len(self.vocab)} and {k}")
     self.k = int(min(k, len(self.vocab)))
+    self.cbow_weight = float(cbow_weight)
+    self.item_ids = None if item_ids is None else [int(i) for i in item_ids]
+    self.item_weights = None
+    if self.item_ids is not None:
+      n = len(self.item_ids)
+      if (len(set(self.item_ids)) != n
+          or not all(0 <= i < len(self.vocab) for i in self.item_ids)):
+        raise ValueError(f"item_ids must be {n} distinct rows in [0, {len(self.vocab)})")
+      if item_weights is not None and np.shape(item_weights) != (n, n):
+        raise ValueError(f"item_weights must be [{n}, {n}] (item_ids), got "
+                         f"{np.shape(item_weights)}")
+      self.item_weights = self.add_weight(
+          name="item_weights", shape=(n, n), trainable=False,
+          initializer=("zeros" if item_weights is None else
+                       tf.keras.initializers.Constant(np.asarray(item_weights, np.float32))))
+      self._item_cols = tf.constant(np.asarray(self.item_ids, np.int64) + 1)   # OOV is 0
+    elif item_weights is not None:
+      raise ValueError("item_weights needs item_ids")
     in_init, self.dim = table_with_oov_row(input_vectors, dim)
     out_init, _ = table_with_oov_row(output_vectors, self.dim)
     self.lookup = tf.keras.layers.StringLookup(vocabulary=self.vocab, num_oov_indices=1,
@@ -87,7 +120,12 @@ class SetRecommender(tf.keras.Model):
     count = tf.reduce_sum(known, axis=1)                               # [B]
     h = tf.matmul(known, self.input_embedding.embeddings[1:]) / tf.maximum(count, 1.0)[:, None]
     scores = tf.matmul(h, self.output_embedding.embeddings, transpose_b=True)  # [B, V+1]
-    scores += self.log_prior[None, :]
+    scores = self.cbow_weight * (scores + self.log_prior[None, :])
+    if self.item_weights is not None:
+      x = tf.gather(known, self._item_cols - 1, axis=1)                 # [B, n]
+      ease = tf.matmul(x, self.item_weights)                            # [B, n]
+      scores = tf.transpose(tf.tensor_scatter_nd_add(
+          tf.transpose(scores), self._item_cols[:, None], tf.transpose(ease)))
     # Excluded: the OOV row and the set's own elements.
     excluded = tf.logical_or(taken > 0, tf.range(tf.shape(scores)[1])[None, :] == 0)
     scores = tf.where(excluded, tf.fill(tf.shape(scores), -np.inf), scores)
@@ -99,7 +137,8 @@ class SetRecommender(tf.keras.Model):
             "known_elements": tf.cast(count, tf.int32)}
 
   def get_config(self):
-    return {"vocab": self.vocab, "dim": self.dim, "k": self.k}
+    return {"vocab": self.vocab, "dim": self.dim, "k": self.k, "item_ids": self.item_ids,
+            "cbow_weight": self.cbow_weight}
 
   @classmethod
   def from_config(cls, config):
