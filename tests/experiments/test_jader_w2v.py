@@ -155,10 +155,10 @@ def test_compared_table_tunes_on_the_development_split_and_repeats_releases(tmp_
   m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
   compared = m["compared"]
   assert compared["repeats"] == 2 and not compared["same_items"]
-  assert compared["ours"] in ("keras_cbow", "keras_cbow+prior", "keras_softmax")
+  assert compared["ours"] in ("keras_cbow", "keras_cbow+prior", "keras_softmax", "ease+cbow")
   assert rows_of(compared)["keras_softmax"]["trials"] == 2
   rows = rows_of(compared)
-  assert rows["ease"]["trials"] == rows["keras_cbow"]["trials"] == 2
+  assert rows["ease"]["trials"] == rows["keras_cbow"]["trials"] == rows["ease+cbow"]["trials"] == 2
   assert rows["popularity"]["trials"] == 1 and compared["tune_seconds"] > 0
   # The main table's Keras CBOW trained with the chosen configuration of the Keras CBOW
   # scoring better on development data.
