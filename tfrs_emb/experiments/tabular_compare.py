@@ -53,21 +53,6 @@ class LabelledFit:
 FitFn = Callable[[Mapping[str, Any], int, LabelSplit], LabelledFit]
 
 
-def memoized(fit: FitFn) -> Tuple[Callable[[Mapping[str, Any], harness.Split, int],
-                                           LabelledFit], Dict]:
-  """A harness ``fit`` over ``fit`` computed once per (configuration, seed, repeat);
-  ``Split.data`` is (repeat, LabelSplit). Returns (fit, its cache)."""
-  cache: Dict = {}
-
-  def run(config: Mapping[str, Any], train: harness.Split, seed: int) -> LabelledFit:
-    repeat, split = train.data
-    key = (tuple(sorted(config.items())), seed, repeat)
-    if key not in cache:
-      cache[key] = fit(config, seed, split)
-    return cache[key]
-  return run, cache
-
-
 def scorer(labels: np.ndarray) -> Callable[[LabelledFit, harness.Split], np.ndarray]:
   """Per-item correctness (1.0 / 0.0) of a fit on a split's rows: its selection
   predictions on the selection rows, ``predict`` on any other rows."""
@@ -136,7 +121,9 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
   for name, space, fit in [(OURS, tuple(ours_space), fit_ours)] + [
       (PEER_ROWS[p], gbdt.search_space(p), gbdt_fit(p, settings, x, labels, num_classes))
       for p in gbdt.PEERS]:
-    run, fits[name] = memoized(fit)
+    # once per (configuration, seed, repeat); Split.data is (repeat, LabelSplit)
+    run, fits[name] = harness.memoized(lambda c, train, s, fit=fit: fit(c, s, train.data[1]),
+                                       data_key=lambda train: train.data[0])
     methods.append(harness.Method(name, space, run, score))
   splits = {0: label_split(0)}
 
