@@ -170,3 +170,11 @@ def test_fixed_evaluation_items_are_resampled_together_across_repeats(data):
   assert five.scored.same_items and five.as_dict()["same_items"]
   width = lambda c: c.row("peer").cell.high - c.row("peer").cell.low  # noqa: E731
   assert width(five) == pytest.approx(width(one), rel=0.15)
+
+
+def test_synthetic_repeats_never_evaluate_a_development_release():
+  assert [harness.release_seed(0, r) for r in range(3)] == [0, 1000, 2000]
+  assert harness.release_seed(1, 2) == 2001
+  assert not {harness.release_seed(0, r) for r in range(1, 50)} & {1, 2, 3}
+  with pytest.raises(ValueError, match="repeat=-1"):
+    harness.release_seed(0, -1)
