@@ -96,3 +96,39 @@ def test_compared_table_repeats_over_releases(tmp_path):
   assert set(rows) == {"keras_cbow", "keras_cbow+prior", "ease", "item_knn", "popularity"}
   assert rows["keras_cbow"]["trials"] == rows["item_knn"]["trials"] == 2
   assert "| keras_cbow+prior |" in result.table and "chosen: " in result.table
+
+
+def test_speed_ratios_are_medians_of_interleaved_rounds_per_keras_variant():
+  gensim = [100.0, 110.0, 90.0, 100.0, 105.0]
+  keras = [200.0, 220.0, 180.0, 150.0, 210.0]
+  rows = []
+  for r, (g, kk) in enumerate(zip(gensim, keras)):
+    rows += [{"method": "gensim", "variant": "", "tokens_per_s": g},
+             {"method": "keras", "variant": "fused", "tokens_per_s": kk},
+             # diverged in round 2: fewer timed runs than gensim, no ratio
+             {"method": "keras", "variant": "tf"} if r == 2 else
+             {"method": "keras", "variant": "tf", "tokens_per_s": 50.0}]
+  rows.append({"method": "ease", "variant": "λ=200", "heldout_recall@10": 0.3})
+  [row] = bench_cbow.speed_ratios(rows)
+  assert row["variant"] == "fused" and row["rounds"] == 5
+  assert row["keras tokens_per_s (median)"] == pytest.approx(200.0)
+  assert row["gensim tokens_per_s (median)"] == pytest.approx(100.0)
+  # per round 2.0, 2.0, 2.0, 1.5, 2.0
+  assert row["ratio"] == pytest.approx({"ratio_median": 2.0, "ratio_min": 1.5,
+                                        "ratio_max": 2.0, "rounds": 5})
+  assert row["keras ÷ gensim tokens/s"] == "2.00× (1.50–2.00, 5 rounds)"
+  with pytest.raises(ValueError, match=">= 5"):
+    bench_cbow.speed_ratios(rows[:12])   # 4 rounds
+
+
+def test_rounds_alternate_the_order_and_give_the_speed_ratio(tmp_path):
+  config = bench_cbow.Config(cbow=CbowConfig(dim=8, epochs=1, min_count=2),
+                             synthetic_cases=300, cache_dir=str(tmp_path / "cache"),
+                             eval_sets=50, workers=1, repeats=5)
+  result = bench_cbow.run(config)
+  assert [r["method"] for r in result.rows[:10]] == ["gensim", "keras", "keras", "gensim"] * 2 \
+      + ["gensim", "keras"]
+  [row] = result.speed
+  assert row["variant"] == "defaults" and row["rounds"] == 5
+  assert row["ratio"]["ratio_min"] <= row["ratio"]["ratio_median"] <= row["ratio"]["ratio_max"]
+  assert "| keras ÷ gensim tokens/s |" in result.table and "5 rounds)" in result.table

@@ -212,3 +212,11 @@ def test_a_derived_row_is_made_from_the_tuned_rows_with_the_same_budget(data):
   with pytest.raises(ValueError, match="already a row"):
     harness.compare([_linear("ours", [0.5, 1.5, 2.0])], development, evaluation, trials=3,
                     derived=[lambda tuned: _linear("ours", [1.0, 2.0, 3.0])])
+
+
+def test_synthetic_repeats_never_evaluate_a_development_release():
+  assert [harness.release_seed(0, r) for r in range(3)] == [0, 1000, 2000]
+  assert harness.release_seed(1, 2) == 2001
+  assert not {harness.release_seed(0, r) for r in range(1, 50)} & {1, 2, 3}
+  with pytest.raises(ValueError, match="repeat=-1"):
+    harness.release_seed(0, -1)

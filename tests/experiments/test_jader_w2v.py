@@ -10,6 +10,7 @@ import types
 from absl import flags
 import pytest
 
+from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import jader_run
 from tfrs_emb.experiments import jader_w2v
 from tfrs_emb.experiments import set2vec
@@ -155,6 +156,10 @@ def test_compared_table_tunes_on_the_development_split_and_repeats_releases(tmp_
   m = json.loads(result.metrics_path.read_text(encoding="utf-8"))
   compared = m["compared"]
   assert compared["repeats"] == 2 and not compared["same_items"]
+  # Repeat 1 evaluates its own release, not the development release of seed 1.
+  version = synthetic_jader.GENERATOR_VERSION
+  assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+      f"synthetic_400_s0_g{version}", f"synthetic_400_s1000_g{version}"]
   assert compared["ours"] in ("keras_cbow", "keras_cbow+prior", "keras_softmax", "ease+cbow")
   assert rows_of(compared)["keras_softmax"]["trials"] == 2
   rows = rows_of(compared)

@@ -3,7 +3,8 @@
 Loads a (cached) synthetic JADER release, holds one seeded random element out of each of
 ``eval_sets`` sampled cases with >= 3 elements (removed from training;
 ``metrics.set_embeddings.hold_out``), then trains gensim (``workers`` threads) and each
-Keras variant of ``keras_grid`` on the same corpus, alternating, ``repeats`` times. Each
+Keras variant of ``keras_grid`` on the same corpus in ``repeats`` interleaved rounds (the
+order alternating; from 5 rounds on, ``speed_ratios``: Keras ÷ gensim tokens/s). Each
 trained method gets a row: train_seconds, tokens_per_s (training case-elements × epochs /
 whole training seconds), heldout_recall@k (SPEC.md: mean of the remaining elements' input
 vectors · every output vector, remaining elements excluded) and class_agreement@k (mean
@@ -14,19 +15,22 @@ Tune on a development release (``synthetic_seed=1``), never on the evaluation on
 """
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
 from tfrs_emb import reporting
+from tfrs_emb.core import timing
 from tfrs_emb.data import jader
 from tfrs_emb.data import sets
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
+from tfrs_emb.metrics import comparison
 from tfrs_emb.metrics import set_embeddings
 from tfrs_emb.models import case_encoder
 from tfrs_emb.models import cbow_training
@@ -60,8 +64,8 @@ class Config:
                           "of the CBOW settings (empty = one variant, the settings).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
   compare: bool = field(False, "Also the harness's compared table (experiments.set_compare): "
-                        "--repeats repeats, each with training seed seed + r on the release "
-                        "of seed synthetic_seed + r.")
+                        "--repeats repeats, each with training seed seed + r on its own "
+                        "release (experiments.harness.release_seed).")
   tune: str = field("off", "Compared table: on = --trials configurations per method chosen "
                     "on a validation hold-out of the training sets; off = the flags' "
                     "settings, one trial each.", choices=set_compare.TUNE)
@@ -75,7 +79,8 @@ class Config:
 @dataclasses.dataclass
 class BenchCbowResult:
   """Outcome of ``run``: one row per trained method (and per baseline), the printed table,
-  and the machine conditions before and after (``conditions``: their one-line summary)."""
+  the machine conditions before and after (``conditions``: their one-line summary), the
+  compared table, and ``speed_ratios`` (empty under 5 rounds)."""
   rows: List[Dict[str, Any]]
   table: str
   conditions: str
@@ -83,11 +88,53 @@ class BenchCbowResult:
   after: Dict[str, Any]
   release: str
   compared: Optional[set_compare.SetComparison] = None
+  speed: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def columns(k: int) -> List[str]:
   return ["method", "variant", "kernel", "epochs", "train_seconds", "tokens_per_s",
           f"heldout_recall@{k}", f"class_agreement@{k}"]
+
+
+SPEED_COLUMNS = ["variant", "rounds", "keras tokens_per_s (median)",
+                 "gensim tokens_per_s (median)", "keras ÷ gensim tokens/s"]
+
+
+def speed_ratios(rows: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+  """Each Keras variant's tokens/s against gensim's over the interleaved rounds.
+
+  gensim is its first variant (the first noise exponent). Both train on the same corpus
+  for the same epochs, so ``comparison.timing_ratio`` of their seconds per token gives
+  Keras ÷ gensim tokens/s: the ratio of the medians, with the min–max of the per-round
+  ratios. A Keras variant that diverged in a round (fewer timed runs than gensim) gets
+  no row.
+
+  Args:
+    rows: ``run``'s rows in training order (one per method, variant and round).
+
+  Returns:
+    One dict per Keras variant: ``SPEED_COLUMNS`` and ``ratio``
+    (``TimingRatio.as_dict``); empty without gensim rows.
+
+  Raises:
+    ValueError: fewer than ``comparison.MIN_TIMING_ROUNDS`` rounds.
+  """
+  per_token: Dict[Tuple[str, str], List[float]] = {}
+  for r in rows:
+    if r.get("tokens_per_s"):
+      per_token.setdefault((r["method"], r["variant"]), []).append(1.0 / r["tokens_per_s"])
+  gensim = next((runs for (method, _), runs in per_token.items() if method == GENSIM), None)
+  out: List[Dict[str, Any]] = []
+  for (method, variant), runs in per_token.items():
+    if gensim is None or method != KERAS or len(runs) != len(gensim):
+      continue
+    keras_t, gensim_t = timing.Timing(tuple(runs)), timing.Timing(tuple(gensim))
+    ratio = comparison.timing_ratio(gensim_t, keras_t)
+    out.append({"variant": variant, "rounds": ratio.rounds,
+                "keras tokens_per_s (median)": 1.0 / keras_t.median,
+                "gensim tokens_per_s (median)": 1.0 / gensim_t.median,
+                "keras ÷ gensim tokens/s": ratio.text(), "ratio": ratio.as_dict()})
+  return out
 
 
 def _value(f: dataclasses.Field, item: str, text: str):
@@ -182,7 +229,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
   token_lists = (sets.token_lists(held.train_indptr, held.train_indices, cases.vocab,
                                   seed=config.seed) if config.run_gensim else [])
   knobs = config.cbow
-  for _ in range(config.repeats):
+
+  def train_gensim() -> None:
     for exponent in gensim_exponents:
       g = gensim_cbow.train_gensim_cbow(
           token_lists, dim=knobs.dim, window=config.window, negatives=knobs.negatives,
@@ -192,6 +240,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
                                       g.train_seconds, g.tokens_per_s), knobs.epochs,
           "" if exponent == NOISE_EXPONENT else f"noise_exponent={exponent:g}")
       del g
+
+  def train_keras() -> None:
     for kw in grid:
       variant = dataclasses.replace(knobs, **kw)
       name = ",".join(f"{a}={b}" for a, b in kw.items()) or "defaults"
@@ -208,6 +258,12 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
       del res
       tf.keras.backend.clear_session()
 
+  # Interleaved rounds, the order alternating: gensim first in even rounds, Keras in odd.
+  for round_ in range(config.repeats):
+    for train in ((train_gensim, train_keras) if round_ % 2 == 0
+                  else (train_keras, train_gensim)):
+      train()
+
   # Peers and baselines: EASE (λ chosen on validation), item-kNN, training popularity
   # and random scores (no embedding).
   baselines = set_methods.heldout_scores(held, [], cases.vocab, k, seed=config.seed, log=log)
@@ -216,6 +272,14 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
     rows.append({"method": name, "variant": set_methods.peer_variant(baselines[name]),
                  f"heldout_recall@{k}": baselines[name][f"heldout_recall@{k}"]})
   table = reporting.markdown_table(rows, columns(k))
+  speed = []
+  if gensim_exponents and grid:
+    if config.repeats >= comparison.MIN_TIMING_ROUNDS:
+      speed = speed_ratios(rows)
+      table += "\n\n" + reporting.markdown_table(speed, SPEED_COLUMNS)
+    else:
+      table += (f"\n\nkeras ÷ gensim tokens/s: needs --repeats >= "
+                f"{comparison.MIN_TIMING_ROUNDS} interleaved rounds (ran {config.repeats})")
   compared = None
   if config.compare and config.repeats:
     compared = _compared(config, cases, held, log)
@@ -223,16 +287,17 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
         "\n" + "\n".join(compared.notes(k))
   after = reporting.machine_conditions()
   return BenchCbowResult(rows, table, reporting.describe_conditions(before, after), before,
-                         after, str(release), compared)
+                         after, str(release), compared, speed)
 
 
 def _compared(config: Config, cases: jader.JaderCases, held: set_embeddings.HeldOut,
               log: common.Log) -> set_compare.SetComparison:
-  """The compared table over ``config.repeats`` releases (seed synthetic_seed + r)."""
+  """The compared table over ``config.repeats`` releases
+  (seed ``harness.release_seed(synthetic_seed, r)``)."""
   def corpus(repeat: int) -> set_compare.Corpus:
     if repeat == 0:
       return set_compare.Corpus(tuple(cases.vocab), held, config.synthetic_seed)
-    seed = config.synthetic_seed + repeat
+    seed = harness.release_seed(config.synthetic_seed, repeat)
     other = jader.load_cases(synthetic_jader.cached_release(
         config.cache_dir, config.synthetic_cases, seed=seed, log=log))
     return set_compare.Corpus(tuple(other.vocab), set_embeddings.hold_out(

@@ -14,7 +14,8 @@ configuration per trial, in trial order), ``fit(config, train, seed)`` and a per
    is fixed, and its items may not appear in the development data,
 3. refits every chosen configuration on each repeat's ``Evaluation.train`` with the
    repeat's own training seed (``seed + repeat``; for synthetic data ``evaluation(repeat)``
-   returns the repeat's own release) and scores the evaluation items,
+   returns the repeat's own release, of seed ``release_seed(base, repeat)``) and scores
+   the evaluation items,
 4. reports each row's mean [95 % CI] over repeats × items, its budget, and for "ours" the
    paired difference to the best peer with its interval and verdict (win / tie / loss).
 
@@ -37,6 +38,18 @@ from tfrs_emb.experiments import common
 from tfrs_emb.metrics import comparison
 
 NO_HYPERPARAMETERS: Tuple[Mapping[str, Any], ...] = ({},)
+# Synthetic data: repeat r >= 1 evaluates the release of seed base + RELEASE_STRIDE * r, so
+# no repeat lands on a development release (base + 1, base + 2, ...: where defaults are
+# chosen).
+RELEASE_STRIDE = 1000
+
+
+def release_seed(base: int, repeat: int) -> int:
+  """Generator seed of synthetic repeat ``repeat``'s release: ``base`` (the evaluation
+  release) for repeat 0, ``base + RELEASE_STRIDE * repeat`` after."""
+  if repeat < 0:
+    raise ValueError(f"repeat={repeat} must be >= 0")
+  return base + RELEASE_STRIDE * repeat
 
 
 @dataclasses.dataclass(frozen=True)

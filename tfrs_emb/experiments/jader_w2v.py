@@ -29,6 +29,7 @@ from tfrs_emb.core import files
 from tfrs_emb.data import jader
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import jader_run
 from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
@@ -228,10 +229,11 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
 def _repeat_corpus(config: Config, cases: jader.JaderCases, held: set_embeddings.HeldOut,
                    repeat: int, log: common.Log) -> set_compare.Corpus:
   """The compared table's data of ``repeat``: the loaded release, or on synthetic data the
-  release of seed ``synthetic_seed + repeat`` (its evaluation cases drawn the same way)."""
+  release of seed ``harness.release_seed(synthetic_seed, repeat)`` (its evaluation cases
+  drawn the same way)."""
   if config.jader_dir or repeat == 0:
     return set_compare.Corpus(tuple(cases.vocab), held, config.synthetic_seed)
-  seed = config.synthetic_seed + repeat
+  seed = harness.release_seed(config.synthetic_seed, repeat)
   other = jader.load_cases(synthetic_jader.cached_release(
       config.cache_dir, config.synthetic_cases, seed=seed, log=log),
       suspected_only=config.suspected_only)

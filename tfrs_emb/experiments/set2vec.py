@@ -25,6 +25,7 @@ from tfrs_emb.data import jader
 from tfrs_emb.data import sets as set_files
 from tfrs_emb.data import synthetic_jader
 from tfrs_emb.experiments import common
+from tfrs_emb.experiments import harness
 from tfrs_emb.experiments import set_compare
 from tfrs_emb.experiments import set_methods
 from tfrs_emb.experiments.common import field
@@ -241,10 +242,11 @@ def _repeat_corpus(config: Config, corpus: set_files.SetCorpus,
                    held: set_embeddings.HeldOut, repeat: int,
                    log: common.Log) -> set_compare.Corpus:
   """The compared table's data of ``repeat``: the loaded sets, or on synthetic data the
-  release of seed ``synthetic_seed + repeat`` (its evaluation sets drawn the same way)."""
+  release of seed ``harness.release_seed(synthetic_seed, repeat)`` (its evaluation sets
+  drawn the same way)."""
   if config.sets or repeat == 0:
     return set_compare.Corpus(tuple(corpus.vocab), held, config.synthetic_seed)
-  seed = config.synthetic_seed + repeat
+  seed = harness.release_seed(config.synthetic_seed, repeat)
   other, _ = synthetic_corpus(dataclasses.replace(config, synthetic_seed=seed), log)
   return set_compare.Corpus(tuple(other.vocab), set_embeddings.hold_out(
       other.indptr, other.indices, config.eval_sets, seed=config.seed,
