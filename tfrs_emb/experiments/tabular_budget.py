@@ -14,7 +14,8 @@ The rule (fixed here, never tuned on evaluation numbers):
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
    one view through the encoder; a pretraining step two, plus the reconstruction heads),
    estimate a fine-tuning row-epoch. The fits' epoch count is the fit share over the
-   row-epochs of one epoch of every planned fit; while it is below ``MIN_FIT_EPOCHS``,
+   row-epochs of one epoch of every planned fit (a fit with k TabM-mini members counts
+   k times its rows); while it is below ``MIN_FIT_EPOCHS``,
    trials drop (to 1), then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
    estimate) runs out, early stopping's best weights kept.
@@ -105,7 +106,8 @@ def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> 
 
 def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
-              crossfit_folds: int, batch_size: int, min_steps_per_epoch: int) -> FitPlan:
+              crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
+              members: Sequence[int] = ()) -> FitPlan:
   """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
@@ -114,16 +116,22 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     work: each label fraction's fits.
     trials, repeats, max_epochs, crossfit_folds: the configured values.
     batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
+    members: TabM-mini members of each trial in trial order (missing: 1); the scratch row
+      has the first trial's, each repeat's refit the most of the planned trials'.
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
   fit_seconds = FIT_SHARE * budget
+
+  def units(t: int) -> int:
+    """Single-member fits of our first t trials, the scratch row and the repeats' refits."""
+    m = [members[i] if i < len(members) else 1 for i in range(t)]
+    return sum(m) + m[0] + (repeats - 1) * max(m)
 
   def epochs(t: int, k: int) -> int:
     rows = 0.0
     for w in work:
       folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
-      # our trials, the scratch row, and the refits of repeats 1..R-1
-      rows += ((t + 1 + (repeats - 1)) * folds * w.heads
+      rows += (units(t) * folds * w.heads
                * epoch_rows(trained, batch_size, min_steps_per_epoch))
     return int(fit_seconds / max(rows * row_s, 1e-12))
   t, k = trials, crossfit_folds
