@@ -42,6 +42,13 @@ def test_ensemble_members_count_as_fits():
   rows = budget.epoch_rows(20_400, 256, 10) * 2e-4 * budget.FIT_COST_RATIO
   assert [p.finetune_epochs for p in plans] == [
       int(budget.FIT_SHARE * 540 / (u * rows)) for u in (4, 10)]
+  assert plans[1].ensemble and plans[1].trials == 2
+  # a tight budget leaves the TabM trials out before it drops trials
+  tight = budget.plan_fits(120.0, 2e-4, work, trials=2, repeats=1, max_epochs=70,
+                           crossfit_folds=5, batch_size=256, min_steps_per_epoch=10,
+                           members=(1, 4))
+  assert not tight.ensemble and tight.trials == 2
+  assert "TabM trials left out" in budget.describe(tight, [3], 120.0)
 
 
 def test_plan_matches_the_rule_arithmetic():

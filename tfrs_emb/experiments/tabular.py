@@ -303,7 +303,8 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
                 clock: tabular_budget.Clock) -> Tuple[Config, str]:
   """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
   trials and cross-fitting folds sized from the labelled rows and the measured
-  pretraining speed, and the plan in words."""
+  pretraining speed (and one TabM member per trial when several do not fit), and the
+  plan in words."""
   work = []
   for frac in sorted(float(f) for f in config.label_fractions):
     split = label_split(config, prep, frac)
@@ -319,6 +320,8 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
       repeats=config.repeats, max_epochs=config.finetune_epochs,
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch)
+  if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
+    config = dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
                                trials=plan.trials, crossfit_folds=plan.crossfit_folds,
                                fit_row_epoch_seconds=plan.row_epoch_seconds,
