@@ -1,5 +1,5 @@
 """Tabular experiment: generic tables end to end (Cover Type small flagfile, credit.csv),
-ensemble heads per label fraction, trainer flag errors."""
+ensemble heads per label fraction, our trial order, trainer flag errors."""
 
 import dataclasses
 import json
@@ -29,6 +29,17 @@ def test_ensemble_heads_one_value_or_one_per_fraction():
   assert tabular.ensemble_heads(dataclasses.replace(cfg, ensemble_heads=(2,)), 1.0) == 2
   with pytest.raises(ValueError, match="one per label fraction"):
     tabular.ensemble_heads(dataclasses.replace(cfg, ensemble_heads=(1, 2, 3)), 0.1)
+
+
+def test_ours_space_tries_ensemble_members_innermost():
+  cfg = tabular.Config(search_finetune_lrs=(1e-3,), search_numeric_embeddings=("periodic",
+                                                                                "ple"))
+  space = tabular.ours_space(cfg)
+  assert [(t["numeric_embedding"], t["ensemble_k"]) for t in space] == [
+      ("periodic", 1), ("periodic", 4), ("ple", 1), ("ple", 4)]
+  assert tabular.ours_space(dataclasses.replace(cfg, ensemble_k=4))[:2] == (
+      {"numeric_embedding": "periodic", "finetune_lr": 1e-3, "ensemble_k": 4},
+      {"numeric_embedding": "periodic", "finetune_lr": 1e-3, "ensemble_k": 1})
 
 
 def _check_rows(metrics, fractions):

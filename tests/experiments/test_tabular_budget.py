@@ -33,6 +33,24 @@ def test_bigger_tables_get_fewer_epochs_then_fewer_trials_and_folds():
   assert _plan(24_000, repeats=3).finetune_epochs < mid.finetune_epochs
 
 
+def test_ensemble_members_count_as_fits():
+  work = [budget.FractionWork(24_000, 20_400, False, 1)]
+  plans = [budget.plan_fits(540.0, 2e-4, work, trials=2, repeats=2, max_epochs=70,
+                            crossfit_folds=5, batch_size=256, min_steps_per_epoch=10,
+                            members=m) for m in ((), (1, 4))]
+  # (1 + 1) trials + 1 scratch + 1 refit = 4 fits; (1 + 4) + 1 + 4 (the refit may be k=4)
+  rows = budget.epoch_rows(20_400, 256, 10) * 2e-4 * budget.FIT_COST_RATIO
+  assert [p.finetune_epochs for p in plans] == [
+      int(budget.FIT_SHARE * 540 / (u * rows)) for u in (4, 10)]
+  assert plans[1].ensemble and plans[1].trials == 2
+  # a tight budget leaves the TabM trials out before it drops trials
+  tight = budget.plan_fits(120.0, 2e-4, work, trials=2, repeats=1, max_epochs=70,
+                           crossfit_folds=5, batch_size=256, min_steps_per_epoch=10,
+                           members=(1, 4))
+  assert not tight.ensemble and tight.trials == 2
+  assert "TabM trials left out" in budget.describe(tight, [3], 120.0)
+
+
 def test_plan_matches_the_rule_arithmetic():
   plan = _plan(24_000)
   # 10 %: 2,400 labelled, 360-row holdout < 1000 → 5 folds of 1,920 trained rows;

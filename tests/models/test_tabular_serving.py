@@ -16,6 +16,7 @@ from tfrs_emb.models.tabular import TabularClassifier
 from tfrs_emb.models.tabular_serving import (SIGNATURE_INPUTS, NeighborIndex,
                                              TableServingModule, export_classifier,
                                              serving_fields, signature_keys)
+from tfrs_emb.models.tabular_ensemble import TabularEnsembleClassifier
 from tfrs_emb.models.tabular_metric import NeighborMetricEncoder
 from tfrs_emb.retrieval.neighbors import (cosine_neighbors, l2_neighbors,
                                           neighbor_label_distribution)
@@ -139,6 +140,24 @@ def test_ensemble_export_averages_the_heads_probabilities(setup, tmp_path):
   expected = 0.5 * (tf.nn.softmax(logits) + tf.nn.softmax(other.embed_and_logits(feats)[1]))
   np.testing.assert_allclose(out["probabilities"], expected.numpy(), atol=1e-5)
   np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)
+
+
+def test_tabm_ensemble_export_serves_the_members_mean(setup, tmp_path):
+  table, schema, scaler, feats, _ = setup
+  tf.keras.utils.set_random_seed(4)
+  enc = training.build_encoder(1, schema.cardinalities, dim=8, num_heads=2, num_layers=1,
+                               numeric_embedding="periodic", num_frequencies=2)
+  clf = TabularEnsembleClassifier(enc, num_classes=2, ensemble_k=3)
+  clf(feats)
+  path = export_classifier(clf, schema, scaler, tmp_path / "tabm", version=1)
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  assert set(fn.structured_input_signature[1]) == {"amount", "colour", "g1", "g2", "g3"}
+  assert set(fn.structured_outputs) == {"label", "class_id", "probabilities", "embedding",
+                                        "nonfinite_input"}
+  out = _serve(path, serving_fields(table, schema))
+  members = tf.nn.softmax(clf.member_logits(feats), axis=-1).numpy()
+  np.testing.assert_allclose(out["probabilities"], members.mean(axis=1), atol=1e-5)
+  np.testing.assert_allclose(out["embedding"], clf.embed(feats).numpy(), atol=1e-5)
 
 
 # Any legal header: spaces, hyphens, non-ASCII, a leading digit, capitals, and a valid

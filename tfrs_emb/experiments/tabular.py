@@ -19,7 +19,9 @@ metric_retrieval on validation at the largest fraction is exported (raw-column s
 Each label fraction also has a compared table (``tabular_compare``, SPEC.md "Comparison
 protocol"): "ours" is the embedding model chosen on validation among ``trials``
 configurations (``ours_space``: numeric embedding periodic / piecewise-linear, fine-tuning
-learning rate; within each, finetune or a neighbour head), against LightGBM and CatBoost
+learning rate, TabM-mini ensemble members ``ensemble_k`` (``models.tabular_ensemble``: k
+heads sharing one encoder, one fit, instead of separately trained classifiers); within
+each, finetune or a neighbour head), against LightGBM and CatBoost
 each tuned with the same number of trials over its own documented space
 (``models.gbdt``), all on the same folds, ``repeats`` times with their own seeds; the run
 says when a GBDT peer was better on validation. ``time_budget`` sizes pretraining,
@@ -159,6 +161,11 @@ class Config:
       (1,), "Transformer classifiers trained per model row (finetune and scratch alike, "
       "from different seeds; probabilities averaged): one value, or one per label fraction "
       "in increasing order.", lower=1, upper=16)
+  ensemble_k: int = field(
+      1, "TabM-mini members of each Transformer classifier (1: a plain classifier): k "
+      "heads sharing one encoder through per-member multiplicative adapters on its "
+      "tokens, trained together on each batch, probabilities averaged "
+      "(models.tabular_ensemble).", lower=1, upper=64)
   crossfit_below: int = field(
       1000, "Cross-fit when the validation holdout has fewer rows than this (0: never): "
       "every Transformer row, neighbour head and model choice then uses K stratified "
@@ -201,7 +208,11 @@ class Config:
       "once; linear, periodic or ple), after --numeric_embedding.")
   search_finetune_lrs: Tuple[float, ...] = field(
       (1e-3, 3e-4), "Our search space: fine-tuning learning rates tried, after "
-      "--finetune_lr (outer loop; numeric embeddings inner).", lower=1e-6, upper=1.0)
+      "--finetune_lr (outer loop; numeric embeddings, then ensemble members inner).",
+      lower=1e-6, upper=1.0)
+  search_ensemble_ks: Tuple[int, ...] = field(
+      (1, 4), "Our search space: TabM-mini member counts tried (innermost loop), after "
+      "--ensemble_k.", lower=1, upper=64)
   lgbm_max_trees: int = field(3000, "Max boosting rounds of LightGBM and CatBoost.",
                               lower=1, upper=100000)
   lgbm_lr: float = field(0.05, "LightGBM learning rate.", lower=1e-4, upper=1.0)
@@ -292,7 +303,8 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
                 clock: tabular_budget.Clock) -> Tuple[Config, str]:
   """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
   trials and cross-fitting folds sized from the labelled rows and the measured
-  pretraining speed, and the plan in words."""
+  pretraining speed (and one TabM member per trial when several do not fit), and the
+  plan in words."""
   work = []
   for frac in sorted(float(f) for f in config.label_fractions):
     split = label_split(config, prep, frac)
@@ -304,9 +316,12 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
   row_s = (pre.epoch_seconds[-1] if pre.epoch_seconds else pre.seconds) / pre.num_rows
   plan = tabular_budget.plan_fits(
       config.time_budget, row_s, work, trials=config.trials,
+      members=[int(t["ensemble_k"]) for t in ours_space(config)[:config.trials]],
       repeats=config.repeats, max_epochs=config.finetune_epochs,
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch)
+  if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
+    config = dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
                                trials=plan.trials, crossfit_folds=plan.crossfit_folds,
                                fit_row_epoch_seconds=plan.row_epoch_seconds,
@@ -393,7 +408,8 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
   """Builds the Transformer (from ``init`` weights if given), trains its classifier on each
   fold's trained rows with early stopping on its held-out rows, and scores it;
   ``ensemble_heads`` times per fold at this fraction (head i of fold j from
-  seed + 100 i + 1000 j), probabilities averaged."""
+  seed + 100 i + 1000 j), probabilities averaged; each classifier with
+  ``ensemble_k`` TabM-mini members."""
   y, (test_f, test_y) = prep.labels, eval_rows(prep)
   t = time.time()
   folds, held_probs = [], []
@@ -414,12 +430,13 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
           min_steps_per_epoch=config.min_steps_per_epoch,
           probe_epochs=(per_fraction(config, "probe_epochs", split.fraction)
                         if init is not None else 0),
-          jit_compile=config.jit_compile, verbose=config.verbose,
+          ensemble_k=config.ensemble_k, jit_compile=config.jit_compile,
+          verbose=config.verbose,
           log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}",
           time_limit=tabular_budget.fit_time_limit(
               config.fit_row_epoch_seconds, config.finetune_epochs,
-              tabular_budget.epoch_rows(len(fit_idx), config.finetune_batch_size,
-                                        config.min_steps_per_epoch))))
+              config.ensemble_k * tabular_budget.epoch_rows(
+                  len(fit_idx), config.finetune_batch_size, config.min_steps_per_epoch))))
     folds.append(heads)
     held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
   selection_probs = np.concatenate(held_probs)
@@ -451,10 +468,10 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
   trained rows as index (in its model's embedding) and its held-out rows as queries; then
   every labelled row is the index, in the first fold's model's embedding."""
   t = time.time()
-  spaces = [tuple(training.embed(heads[0].encoder, select_rows(prep.features, rows))
+  spaces = [tuple(training.embed(heads[0], select_rows(prep.features, rows))
                   for rows in fold)
             for heads, fold in zip(finetuned.folds, split.folds)]
-  test_emb = training.embed(finetuned.folds[0][0].encoder, eval_rows(prep)[0])
+  test_emb = training.embed(finetuned.folds[0][0], eval_rows(prep)[0])
   return _neighbor_head("retrieval", prep, split, finetuned, spaces, test_emb,
                         config.retrieval_k, config.retrieval_temperatures,
                         config.retrieval_weights, cosine_neighbors, t)
@@ -565,14 +582,17 @@ def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: L
 
 
 def ours_space(config: Config) -> Tuple[Dict[str, object], ...]:
-  """Our configurations in trial order: the run's own (numeric_embedding, finetune_lr)
-  first, then search_finetune_lrs (outer) × search_numeric_embeddings (inner)."""
+  """Our configurations in trial order: the run's own (numeric_embedding, finetune_lr,
+  ensemble_k) first, then search_finetune_lrs (outer) × search_numeric_embeddings ×
+  search_ensemble_ks (inner)."""
   bad = [e for e in config.search_numeric_embeddings if e not in NUMERIC_EMBEDDINGS]
   if bad:
     raise ValueError(f"--search_numeric_embeddings: {bad} not among {NUMERIC_EMBEDDINGS}")
-  first = {"numeric_embedding": config.numeric_embedding, "finetune_lr": config.finetune_lr}
-  rest = [{"numeric_embedding": e, "finetune_lr": lr} for lr in config.search_finetune_lrs
-          for e in config.search_numeric_embeddings]
+  first = {"numeric_embedding": config.numeric_embedding, "finetune_lr": config.finetune_lr,
+           "ensemble_k": config.ensemble_k}
+  rest = [{"numeric_embedding": e, "finetune_lr": lr, "ensemble_k": k}
+          for lr in config.search_finetune_lrs for e in config.search_numeric_embeddings
+          for k in config.search_ensemble_ks]
   space = [first]
   for point in rest:
     if point not in space:
@@ -653,6 +673,12 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       f"ours = {ours_row.config} ({compared.trials} trials each, {result.repeats} repeats); "
       f"best peer on validation: {result.best_peer}; verdict "
       f"{ours_row.difference.verdict if ours_row.difference else 'n/a'}")
+  notes[f"ensemble @{frac:g}"] = (
+      f"{ours_row.config['ensemble_k']} TabM-mini member(s) per classifier (ensemble_k, "
+      f"chosen on validation among the trials' "
+      f"{sorted({t['ensemble_k'] for t in space[:compared.trials]})}; one fit each), "
+      + (f"{len(split.folds)} cross-fitted fold classifiers bagged" if len(split.folds) > 1
+         else "one classifier on the fit rows"))
   better = compared.peer_better_note()
   if better:
     notes[f"GBDT better on validation @{frac:g}"] = better

@@ -14,8 +14,10 @@ The rule (fixed here, never tuned on evaluation numbers):
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
    one view through the encoder; a pretraining step two, plus the reconstruction heads),
    estimate a fine-tuning row-epoch. The fits' epoch count is the fit share over the
-   row-epochs of one epoch of every planned fit; while it is below ``MIN_FIT_EPOCHS``,
-   trials drop (to 1), then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
+   row-epochs of one epoch of every planned fit (a fit with k TabM-mini members counts
+   k times its rows); while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
+   (every trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1),
+   then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
    estimate) runs out, early stopping's best weights kept.
 
@@ -77,14 +79,16 @@ class FractionWork:
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
   """What fits the budget: epochs per fit, trials, cross-fitting folds, the estimated
-  seconds of one fit epoch per trained row, and the seconds of one NCA metric fit and of
-  one GBDT fit."""
+  seconds of one fit epoch per trained row, the seconds of one NCA metric fit and of
+  one GBDT fit, and whether trials with several TabM members fit (else every trial has
+  one)."""
   finetune_epochs: int
   trials: int
   crossfit_folds: int
   row_epoch_seconds: float
   metric_fit_seconds: float
   gbdt_fit_seconds: float
+  ensemble: bool = True
 
 
 def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
@@ -105,7 +109,8 @@ def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> 
 
 def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
-              crossfit_folds: int, batch_size: int, min_steps_per_epoch: int) -> FitPlan:
+              crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
+              members: Sequence[int] = ()) -> FitPlan:
   """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
@@ -114,19 +119,30 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     work: each label fraction's fits.
     trials, repeats, max_epochs, crossfit_folds: the configured values.
     batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
+    members: TabM-mini members of each trial in trial order (missing: 1); the scratch row
+      has the first trial's, each repeat's refit the most of the planned trials'.
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
   fit_seconds = FIT_SHARE * budget
+
+  planned = list(members)
+
+  def units(t: int) -> int:
+    """Single-member fits of our first t trials, the scratch row and the repeats' refits."""
+    m = [planned[i] if i < len(planned) else 1 for i in range(t)]
+    return sum(m) + m[0] + (repeats - 1) * max(m)
 
   def epochs(t: int, k: int) -> int:
     rows = 0.0
     for w in work:
       folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
-      # our trials, the scratch row, and the refits of repeats 1..R-1
-      rows += ((t + 1 + (repeats - 1)) * folds * w.heads
+      rows += (units(t) * folds * w.heads
                * epoch_rows(trained, batch_size, min_steps_per_epoch))
     return int(fit_seconds / max(rows * row_s, 1e-12))
   t, k = trials, crossfit_folds
+  ensemble = True
+  if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
+    planned, ensemble = [], False
   while epochs(t, k) < MIN_FIT_EPOCHS and t > 1:
     t -= 1
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
@@ -136,13 +152,13 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  METRIC_SHARE * budget / metric_fits,
-                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits))
+                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits), ensemble)
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
   """The plan in one line for the report."""
   return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
           f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
-          f"{plan.crossfit_folds} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
+          f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
           f"fitted row-epoch); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
           f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")

@@ -224,7 +224,13 @@ class TabularEncoder(tf.keras.Model):
   def call(self, inputs: Dict[str, tf.Tensor], token_mask: Optional[tf.Tensor] = None,
            training=None) -> tf.Tensor:
     """Returns all token outputs [B, T, d]; token 0 is [CLS]."""
-    x = self.tokenizer(inputs["continuous"], inputs["categorical"], token_mask)
+    return self.transform(self.tokenizer(inputs["continuous"], inputs["categorical"],
+                                         token_mask), training=training)
+
+  def transform(self, tokens: tf.Tensor, training=None) -> tf.Tensor:
+    """The Transformer blocks and final norm: tokens [B', T, d] → [B', T, d], any number
+    of rows B' (e.g. B·k: each row once per ensemble member, ``models.tabular_ensemble``)."""
+    x = tokens
     for block in self.blocks:
       x = block(x, training=training)
     return self.norm(x)
@@ -398,16 +404,24 @@ class TabularClassifier(tf.keras.Model):
   def call(self, inputs, training=None):
     return self.head(self.drop(self.encoder.embed(inputs, training=training), training=training))
 
+  def embed(self, inputs, training=None) -> tf.Tensor:
+    """The row embedding [B, d] the head reads (the encoder's [CLS])."""
+    return self.encoder.embed(inputs, training=training)
+
   def embed_and_logits(self, inputs):
     """(embedding [B, d], logits [B, num_classes]) in inference mode."""
     emb = self.encoder.embed(inputs, training=False)
     return emb, self.head(emb)
 
+  def loss_and_logits(self, x, y):
+    """(training loss, logits [B, num_classes]) of one training batch."""
+    logits = self(x, training=True)
+    return self.compute_loss(x, y, logits), logits
+
   def train_step(self, data):
     x, y = data
     with tf.GradientTape() as tape:
-      logits = self(x, training=True)
-      loss = self.compute_loss(x, y, logits)
+      loss, logits = self.loss_and_logits(x, y)
     if self.encoder_optimizer is None:
       grads = tape.gradient(loss, self.trainable_variables)
       self.optimizer.apply_gradients(zip(grads, self.trainable_variables))

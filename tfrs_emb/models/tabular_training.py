@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfrs_emb.core import distribute
 from tfrs_emb.core.log import Log, no_log
 from tfrs_emb.models.tabular import TabularClassifier, TabularEncoder, TabularPretrainer
+from tfrs_emb.models.tabular_ensemble import TabularEnsembleClassifier
 
 Features = Dict[str, np.ndarray]
 
@@ -163,10 +164,13 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
                    train_y: np.ndarray, val: Features, val_y: np.ndarray, *, lr: float,
                    encoder_lr_multiplier: float, epochs: int, batch_size: int, patience: int,
                    seed: int, dropout: float = 0.1, min_steps_per_epoch: int = 0,
-                   probe_epochs: int = 0, jit_compile: bool = False, verbose: int = 0,
-                   log_dir: Optional[pathlib.Path] = None,
+                   probe_epochs: int = 0, ensemble_k: int = 1, jit_compile: bool = False,
+                   verbose: int = 0, log_dir: Optional[pathlib.Path] = None,
                    time_limit: float = float("inf")) -> TabularClassifier:
   """Fits encoder + head with early stopping on validation accuracy (best weights kept).
+
+  ``ensemble_k`` > 1: a ``TabularEnsembleClassifier`` (TabM-mini, that many members sharing
+  the encoder, trained together on each batch; validation accuracy is the ensemble's).
 
   ``min_steps_per_epoch`` repeats a small labelled set so that one epoch has at least that
   many steps (early stopping then sees comparable amounts of training per epoch).
@@ -175,8 +179,13 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
   updates follow a fitted head instead of a random one. ``time_limit``: seconds after
   which no further epoch starts (``TimeLimit``; the best weights are still restored).
   """
-  clf = TabularClassifier(encoder, num_classes=num_classes, dropout=dropout,
-                          encoder_lr_multiplier=encoder_lr_multiplier)
+  if ensemble_k > 1:
+    clf = TabularEnsembleClassifier(encoder, num_classes=num_classes, dropout=dropout,
+                                    encoder_lr_multiplier=encoder_lr_multiplier,
+                                    ensemble_k=ensemble_k)
+  else:
+    clf = TabularClassifier(encoder, num_classes=num_classes, dropout=dropout,
+                            encoder_lr_multiplier=encoder_lr_multiplier)
 
   def compile_():
     clf.compile(optimizer=tf.keras.optimizers.Adam(lr),
@@ -204,9 +213,11 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
   return clf
 
 
-def embed(encoder: TabularEncoder, features: Features, batch_size: int = 2048) -> np.ndarray:
-  """[CLS] embeddings float32 [N, d] in inference mode."""
-  fn = tf.function(lambda x: encoder.embed(x, training=False))
+def embed(model: "TabularEncoder | TabularClassifier", features: Features,
+          batch_size: int = 2048) -> np.ndarray:
+  """Row embeddings float32 [N, d] in inference mode: an encoder's [CLS], or the
+  embedding a classifier's head reads (``TabularClassifier.embed``)."""
+  fn = tf.function(lambda x: model.embed(x, training=False))
   out = [fn({k: v[s:s + batch_size] for k, v in features.items()}).numpy()
          for s in range(0, len(features["continuous"]), batch_size)]
   return np.concatenate(out)
