@@ -18,6 +18,7 @@ Shapes: N rows, D feature columns, C classes.
 """
 
 import dataclasses
+import inspect
 import itertools
 import time
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
@@ -103,6 +104,14 @@ def _lightgbm_time_limit(seconds: float):
   return callback
 
 
+def _lightgbm_eval(model, val_x, val_y) -> Dict[str, Any]:
+  """LightGBM's early-stopping set: ``eval_X`` / ``eval_y`` where the installed version has
+  them (``eval_set`` is deprecated there), else ``eval_set``."""
+  if "eval_X" in inspect.signature(model.fit).parameters:
+    return {"eval_X": (val_x,), "eval_y": (val_y,)}
+  return {"eval_set": [(val_x, val_y)]}
+
+
 def fit_one(peer: str, params: Mapping[str, Any], settings: GbdtSettings, seed: int,
             train_x: np.ndarray, train_y: np.ndarray, val_x=None, val_y=None,
             trees: int = 0):
@@ -118,7 +127,7 @@ def fit_one(peer: str, params: Mapping[str, Any], settings: GbdtSettings, seed: 
     if stop:
       callbacks.insert(0, lgb.early_stopping(settings.early_stopping, verbose=False))
     model.fit(train_x, train_y, categorical_feature=list(settings.categorical) or "auto",
-              callbacks=callbacks, **({"eval_set": [(val_x, val_y)]} if stop else {}))
+              callbacks=callbacks, **(_lightgbm_eval(model, val_x, val_y) if stop else {}))
     return model, int(model.best_iteration_ or n_trees)
   import catboost  # pylint: disable=import-outside-toplevel
   model = catboost.CatBoostClassifier(iterations=n_trees, random_seed=seed,

@@ -377,6 +377,12 @@ class TabularPretrainer(tf.keras.Model):
             "mfm_weight": self.mfm_weight, "contrastive_weight": self.contrastive_weight}
 
 
+def _apply_used(optimizer, grads, variables):
+  """Applies the gradients of the variables the loss used: the encoder's mask tokens
+  (pretraining's corruption only) have none while a classifier trains."""
+  optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+
+
 class TabularClassifier(tf.keras.Model):
   """Encoder + linear head on the [CLS] embedding: features → logits [B, num_classes].
 
@@ -424,15 +430,15 @@ class TabularClassifier(tf.keras.Model):
       loss, logits = self.loss_and_logits(x, y)
     if self.encoder_optimizer is None:
       grads = tape.gradient(loss, self.trainable_variables)
-      self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+      _apply_used(self.optimizer, grads, self.trainable_variables)
     else:
       enc_vars = self.encoder.trainable_variables
       enc_ids = {id(v) for v in enc_vars}
       head_vars = [v for v in self.trainable_variables if id(v) not in enc_ids]
       enc_grads, head_grads = tape.gradient(loss, [enc_vars, head_vars])
       if enc_vars:   # none while the encoder is frozen (linear probing)
-        self.encoder_optimizer.apply_gradients(zip(enc_grads, enc_vars))
-      self.optimizer.apply_gradients(zip(head_grads, head_vars))
+        _apply_used(self.encoder_optimizer, enc_grads, enc_vars)
+      _apply_used(self.optimizer, head_grads, head_vars)
     return self.compute_metrics(x, y, logits, None)
 
   def get_config(self):
