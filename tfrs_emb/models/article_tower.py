@@ -27,6 +27,7 @@ from tfrs_emb.encoders.hub import HubTextEncoder
 from tfrs_emb.encoders.keras_text import embed_in_batches
 from tfrs_emb.encoders.keras_text import graph_text_fn
 from tfrs_emb.encoders.registry import build_text_encoder
+from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 
 
 class ArticleTower(tf.keras.Model):
@@ -89,8 +90,8 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
 
   The ``serving_default`` signature takes ``text`` (tf.string [None]) and returns
   ``embedding`` (float32 [None, D]). A tower built from an encoder name records its
-  ``get_config`` (encoder name and options, e.g. the USE ``precision``) in
-  ``assets/article_tower.json``.
+  ``get_config`` (encoder name and options; for USE also the ``precision`` it runs at)
+  in ``assets/article_tower.json``.
 
   Returns:
     The version folder written.
@@ -111,7 +112,11 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
     return {"embedding": tower(text)}
 
   module.serve = serve
-  assets = (None if tower.encoder_name is None else
-            {"article_tower.json": json.dumps(tower.get_config(), indent=1) + "\n"})
+  assets = None
+  if tower.encoder_name is not None:
+    recorded = tower.get_config()
+    if isinstance(tower.encoder, UseMultilingualEncoder):
+      recorded["precision"] = tower.encoder.precision
+    assets = {"article_tower.json": json.dumps(recorded, indent=1) + "\n"}
   return serving.save_for_serving(module, export_dir, {"serving_default": serve},
                                   version=version, assets=assets)
