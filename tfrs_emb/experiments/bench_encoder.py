@@ -8,7 +8,9 @@ built-in sample articles) with at most ``threads`` threads: the reference runs w
 BLAS thread count (1 … threads) that is fastest on a warm-up slice (its best setting),
 the SavedModel with TensorFlow's pools at ``threads`` (``trainers/bench_encoder.py`` sets
 them before TensorFlow runs anything) and, with ``bucket_by_length``, batches of texts of
-similar length. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
+similar length; ``precision`` picks the tower's projection (``UseMultilingualEncoder``:
+``fp32`` per token, ``fp16_table`` looked up per piece id), recorded in metrics.json and
+in the export's ``assets/article_tower.json``. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
 interleaved rounds (median, with the min–max of the per-round ratios). ``run`` writes
 ``metrics.json`` (with the full config) and returns a ``BenchEncoderResult``.
 """
@@ -193,6 +195,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
   log(f"{len(texts):,d} texts from {source}; {metrics['mean_chars']:.0f} chars on average; "
       f"{config.threads} threads (reference fastest at {ref_threads}); "
       f"{ratio.rounds} interleaved rounds; 1-min load average "
-      f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes")
+      f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes, precision "
+      f"{config.precision}")
   path = write_json(out / "metrics.json", metrics)
   return BenchEncoderResult(metrics, texts, cos, path)
