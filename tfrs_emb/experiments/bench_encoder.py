@@ -8,7 +8,9 @@ built-in sample articles) with at most ``threads`` threads: the reference runs w
 BLAS thread count (1 … threads) that is fastest on a warm-up slice (its best setting),
 the SavedModel with TensorFlow's pools at ``threads`` (``trainers/bench_encoder.py`` sets
 them before TensorFlow runs anything) and, with ``bucket_by_length``, batches of texts of
-similar length. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
+similar length; ``precision`` picks the tower's projection (``UseMultilingualEncoder``:
+``fp32`` per token, ``fp16_table`` looked up per piece id), recorded in metrics.json and
+in the export's ``assets/article_tower.json``. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
 interleaved rounds (median, with the min–max of the per-round ratios). ``run`` writes
 ``metrics.json`` (with the full config) and returns a ``BenchEncoderResult``.
 """
@@ -27,6 +29,7 @@ import tensorflow as tf
 from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.data import article_texts
 from tfrs_emb.data import techblog
+from tfrs_emb.encoders.use_multilingual import PRECISIONS
 from tfrs_emb.encoders.use_reference import UseReferenceEncoder
 from tfrs_emb.experiments import common
 from tfrs_emb.metrics import comparison
@@ -47,6 +50,9 @@ class Config:
   threads: int = field(2, "Thread budget of both sides (TF intra-op pool; the reference's "
                        "BLAS threads are its fastest count up to this).", lower=1)
   batch_size: int = field(512, "Texts per SavedModel call.", lower=1)
+  precision: str = field("fp32", "Projection precision of the exported tower "
+                         "(UseMultilingualEncoder): fp32 per token, or fp16_table (a "
+                         "precomputed float16 row per piece id).", choices=PRECISIONS)
   bucket_by_length: bool = field(True, "Batch texts of similar length together (order "
                                  "restored afterwards).")
   rounds: int = field(comparison.MIN_TIMING_ROUNDS, "Interleaved timed rounds per side.",
@@ -146,7 +152,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
   texts, source = bench_texts(config)
   out = pathlib.Path(config.output_dir)
   out.mkdir(parents=True, exist_ok=True)
-  path = export_article_tower(ArticleTower("use"), out / "article_tower")
+  path = export_article_tower(ArticleTower("use", precision=config.precision),
+                              out / "article_tower")
   size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
   serve = tf.saved_model.load(str(path)).signatures["serving_default"]
   encode = saved_model_encoder(serve, config.batch_size, config.bucket_by_length)
@@ -177,6 +184,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
       "reference_threads": ref_threads,
       "reference_seconds_by_threads": {str(k): v for k, v in thread_seconds.items()},
       "batch_size": config.batch_size,
+      "precision": config.precision,
       "bucket_by_length": config.bucket_by_length,
       "savedmodel_round_s": ours_s,
       "reference_round_s": ref_s,
@@ -187,6 +195,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
   log(f"{len(texts):,d} texts from {source}; {metrics['mean_chars']:.0f} chars on average; "
       f"{config.threads} threads (reference fastest at {ref_threads}); "
       f"{ratio.rounds} interleaved rounds; 1-min load average "
-      f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes")
+      f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes, precision "
+      f"{config.precision}")
   path = write_json(out / "metrics.json", metrics)
   return BenchEncoderResult(metrics, texts, cos, path)

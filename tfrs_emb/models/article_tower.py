@@ -13,6 +13,7 @@ It exports for TF Serving with ``export_article_tower``: signature
 (float32 [None, D]).
 """
 
+import json
 import pathlib
 from typing import Optional, Sequence, Union
 
@@ -26,6 +27,7 @@ from tfrs_emb.encoders.hub import HubTextEncoder
 from tfrs_emb.encoders.keras_text import embed_in_batches
 from tfrs_emb.encoders.keras_text import graph_text_fn
 from tfrs_emb.encoders.registry import build_text_encoder
+from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 
 
 class ArticleTower(tf.keras.Model):
@@ -34,6 +36,8 @@ class ArticleTower(tf.keras.Model):
   Args:
     encoder: an encoder name for ``build_text_encoder`` (``"use"``,
       ``"hub:HANDLE"``) or a ready Keras layer mapping strings [B] → [B, D].
+    **encoder_kwargs: options of the named encoder (e.g. ``precision`` of ``"use"``);
+      none with a ready layer.
 
   Call args:
     texts: tf.string [B].
@@ -42,10 +46,16 @@ class ArticleTower(tf.keras.Model):
     float32 [B, D] (L2-normalised for the built-in encoders).
   """
 
-  def __init__(self, encoder: Union[str, tf.keras.layers.Layer] = "use", **kwargs):
-    super().__init__(**kwargs)
+  def __init__(self, encoder: Union[str, tf.keras.layers.Layer] = "use",
+               name: Optional[str] = None, **encoder_kwargs):
+    super().__init__(name=name)
+    if encoder_kwargs and not isinstance(encoder, str):
+      raise ValueError(f"encoder options {sorted(encoder_kwargs)} need an encoder name, "
+                       "not a ready layer")
     self.encoder_name = encoder if isinstance(encoder, str) else None
-    self.encoder = build_text_encoder(encoder) if isinstance(encoder, str) else encoder
+    self.encoder_kwargs = dict(encoder_kwargs)
+    self.encoder = (build_text_encoder(encoder, **encoder_kwargs) if isinstance(encoder, str)
+                    else encoder)
     self._embed_fn = graph_text_fn(self.call)
 
   @property
@@ -71,7 +81,7 @@ class ArticleTower(tf.keras.Model):
   def get_config(self):
     if self.encoder_name is None:
       raise NotImplementedError("get_config needs an ArticleTower built from an encoder name")
-    return {"encoder": self.encoder_name, "name": self.name}
+    return {"encoder": self.encoder_name, "name": self.name, **self.encoder_kwargs}
 
 
 def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
@@ -79,7 +89,9 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
   """Saves ``tower`` for TF Serving under ``export_dir/<version>/``.
 
   The ``serving_default`` signature takes ``text`` (tf.string [None]) and returns
-  ``embedding`` (float32 [None, D]).
+  ``embedding`` (float32 [None, D]). A tower built from an encoder name records its
+  ``get_config`` (encoder name and options; for USE also the ``precision`` it runs at)
+  in ``assets/article_tower.json``.
 
   Returns:
     The version folder written.
@@ -100,5 +112,11 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
     return {"embedding": tower(text)}
 
   module.serve = serve
+  assets = None
+  if tower.encoder_name is not None:
+    recorded = tower.get_config()
+    if isinstance(tower.encoder, UseMultilingualEncoder):
+      recorded["precision"] = tower.encoder.precision
+    assets = {"article_tower.json": json.dumps(recorded, indent=1) + "\n"}
   return serving.save_for_serving(module, export_dir, {"serving_default": serve},
-                                  version=version)
+                                  version=version, assets=assets)
