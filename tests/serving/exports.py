@@ -170,12 +170,22 @@ def _set2vec_export(root):
   model = set_recommender.SetRecommender(ELEMENTS, vectors, vectors[::-1].copy(), k=4)
   yield Export("set2vec", set_recommender.export_set_recommender(model, root / "set2vec"),
                ELEMENTS + ["", "drug:unknown"])
+  # The fused ease+cbow scorer: an EASE matrix over some elements beside the CBOW term.
+  items = np.arange(0, len(ELEMENTS), 2)
+  weights = np.random.default_rng(3).normal(size=(len(items), len(items))).astype(np.float32)
+  np.fill_diagonal(weights, 0.0)
+  fused = set_recommender.SetRecommender(ELEMENTS, vectors, vectors[::-1].copy(), k=4,
+                                         item_ids=items, item_weights=weights,
+                                         cbow_weight=0.5)
+  yield Export("set2vec_fused",
+               set_recommender.export_set_recommender(fused, root / "set2vec_fused"),
+               ELEMENTS + ["", "drug:unknown"])
 
 
 # Every model the package can export (set2vec only where tfrs_emb.models has it).
 EXPORT_NAMES = ["article_tower", "article_tower_fp16_table", "related_articles", "case_encoder", "jader_bruteforce",
                 "jader_scann", "embedding_bruteforce", "embedding_scann",
-                "covertype_classifier", "set2vec"]
+                "covertype_classifier", "set2vec", "set2vec_fused"]
 
 
 def build_all(root: pathlib.Path) -> Dict[str, Export]:
