@@ -134,6 +134,14 @@ def test_fused_numpy_scores_match_the_exported_keras_model():
     assert set(out["ids"].numpy().astype(str)[i]) == {corpus.vocab[j] for j in top}
 
 
+def test_fusion_weights_try_the_budget_smallest_first():
+  """A validation tie goes to the first listed: the smaller CBOW weight, EASE alone first."""
+  assert set_compare.fusion_weights(1)[0] == set_compare.FUSION_WEIGHTS[0]
+  four = set_compare.fusion_weights(4)
+  assert four[:4] == tuple(sorted(set_compare.FUSION_WEIGHTS[:4])) and four[0] == 0.0
+  assert sorted(four) == sorted(set_compare.FUSION_WEIGHTS)
+
+
 def test_fused_row_reuses_the_tuned_rows_and_is_ours_or_shown():
   methods = set_compare.set_methods_list(CBOW, window=16, workers=1, k=10, trials=3, seed=0,
                                          run_gensim=False)
@@ -146,6 +154,7 @@ def test_fused_row_reuses_the_tuned_rows_and_is_ours_or_shown():
   assert {k: v for k, v in fused.config.items() if k not in ("lam", "w")} == dict(
       rows[set_compare.KERAS_PRIOR].config)
   assert fused.config["w"] in set_compare.FUSION_WEIGHTS[:3]
+  assert fused.config["w"] == 0.0 or fused.dev > rows[set_compare.EASE].dev
   # w = 0 on the chosen fits is EASE alone: its validation score is at least EASE's
   assert fused.dev >= rows[set_compare.EASE].dev - 1e-12
   assert f"{set_compare.FUSED} − {set_compare.EASE}" in result.extra

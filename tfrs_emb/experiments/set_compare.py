@@ -21,10 +21,11 @@ rows, so the harness's check that no evaluation item reached a choosing step is 
 The fused scorer is built on two other rows' choices: after ``keras_cbow+prior`` and
 ``ease`` are tuned (their trials), it takes their chosen configuration and λ (the same
 memoized fits) and chooses only the weight w of the CBOW term on the same validation
-hold-out, among ``trials`` values of ``FUSION_WEIGHTS`` (w = 0 is EASE alone). w is
-relative: the CBOW term is first scaled to the spread of the EASE term on training sets
-(``FUSION_SCALE_SETS`` of them). Its EASE term covers at most ``FUSED_MAX_ITEMS`` elements
-(the most frequent; the export's B is n² float32) and only the CBOW's vocabulary.
+hold-out, among ``trials`` values of ``FUSION_WEIGHTS`` (w = 0 is EASE alone; a tie goes
+to the smaller w). w is relative: the CBOW term is first scaled to the spread of the EASE
+term on training sets (``FUSION_SCALE_SETS`` of them). Its EASE term covers at most
+``FUSED_MAX_ITEMS`` elements (the most frequent; the export's B is n² float32) and only the
+CBOW's vocabulary.
 """
 
 import dataclasses
@@ -85,8 +86,9 @@ EASE_DEFAULT_LAMBDA = 200.0
 EASE_LAMBDA_RANGE = (1.0, 1e4)
 # item-kNN: neighbours kept per element (0 = all), the default first.
 KNN_NEIGHBORS = (0, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000)
-# Fused scorer: relative CBOW weights in trial order, coarse to fine (any prefix spreads
-# over the range; 0 = EASE alone).
+# Fused scorer: relative CBOW weights, coarse to fine (any prefix spreads over the range;
+# 0 = EASE alone). A budget of T tries the first T, smallest first, so a validation tie
+# goes to the smaller CBOW weight: the CBOW term must earn its place.
 FUSION_WEIGHTS = (0.5, 0.0, 0.1, 2.0, 0.25, 1.0, 0.05, 4.0, 0.15, 0.75, 0.02, 8.0)
 FUSION_SCALE_SETS = 256   # training sets whose score spreads scale the CBOW term
 FUSED_MAX_ITEMS = 10_000  # EASE term of the fused scorer: B ≤ 400 MB float32
@@ -355,11 +357,19 @@ def fused_recommender(model: Fused, vocab: Sequence[str], k: int
       item_weights=model.weights, cbow_weight=model.cbow_weight)
 
 
+def fusion_weights(trials: int) -> Tuple[float, ...]:
+  """The fused row's w values in trial order: ``FUSION_WEIGHTS``' first ``trials`` sorted
+  ascending (ties on validation go to the first listed, here the smaller weight), then
+  the rest."""
+  return tuple(sorted(FUSION_WEIGHTS[:trials])) + FUSION_WEIGHTS[trials:]
+
+
 def fused_method(methods: Sequence[harness.Method], tuned: Mapping[str, harness.Tuned],
-                 k: int) -> harness.Method:
+                 k: int, trials: int) -> harness.Method:
   """The ``ease+cbow`` row over ``methods``' ``keras_cbow+prior`` and ``ease`` rows and their
-  ``tuned`` choices: one configuration per ``FUSION_WEIGHTS`` value (the CBOW's values,
-  λ, w); its fits reuse theirs (one CBOW and one EASE fit per training data and seed)."""
+  ``tuned`` choices: one configuration per ``fusion_weights(trials)`` value (the CBOW's
+  values, λ, w); its fits reuse theirs (one CBOW and one EASE fit per training data and
+  seed)."""
   by_name = {m.name: m for m in methods}
   cbow_config = dict(tuned[KERAS_PRIOR].config)
   lam = tuned[EASE].config["lam"]
@@ -380,7 +390,7 @@ def fused_method(methods: Sequence[harness.Method], tuned: Mapping[str, harness.
     if model is None:
       return np.zeros(len(split.ids))
     return hits(fused_scorer(model, split.data.vocab), split.data, k)
-  space = tuple({**cbow_config, "lam": lam, "w": w} for w in FUSION_WEIGHTS)
+  space = tuple({**cbow_config, "lam": lam, "w": w} for w in fusion_weights(trials))
   return harness.Method(FUSED, space, fit, score)
 
 
@@ -501,7 +511,8 @@ class SetComparison:
       fused = [f"{FUSED}: x·B_EASE + w · scale · ({KERAS_PRIOR} score + log prior) on "
                f"{KERAS_PRIOR}'s chosen configuration and {EASE}'s chosen λ (their "
                f"{cbow} and {lam} trials, the same fits), w chosen on the same validation "
-               f"hold-out among {list(FUSION_WEIGHTS[:w])} (w = 0: EASE alone; scale puts "
+               f"hold-out among {list(fusion_weights(w)[:w])} (ties to the smaller w; w = 0: "
+               f"EASE alone; scale puts "
                f"the CBOW term on the EASE term's spread): its search saw {cbow} CBOW and "
                f"{lam} EASE fits and {w} weights, each other row its own trials' fits."]
     return [f"compared (harness): heldout_recall@{k} per evaluation set, mean [95 % CI] "
@@ -555,7 +566,7 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
   derived = []
   if fused_k is not None:
     def make_fused(tuned):
-      rows[FUSED] = fused_method(methods, tuned, fused_k)
+      rows[FUSED] = fused_method(methods, tuned, fused_k, trials)
       return rows[FUSED]
     derived.append(make_fused)
   names = [m.name for m in methods] + ([FUSED] if derived else [])
