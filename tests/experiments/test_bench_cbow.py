@@ -93,8 +93,10 @@ def test_compared_table_repeats_over_releases(tmp_path):
   compared = result.compared.as_dict()
   assert compared["repeats"] == 2 and not compared["same_items"]
   rows = {r["method"]: r for r in compared["rows"]}
-  assert set(rows) == {"keras_cbow", "keras_cbow+prior", "ease", "item_knn", "popularity"}
+  assert set(rows) == {"keras_cbow", "keras_cbow+prior", "ease", "item_knn", "popularity",
+                       "ease+cbow"}
   assert rows["keras_cbow"]["trials"] == rows["item_knn"]["trials"] == 2
+  assert rows["ease+cbow"]["trials"] == 2 and "ease+cbow − ease" in result.table
   assert "| keras_cbow+prior |" in result.table and "chosen: " in result.table
 
 

@@ -63,9 +63,10 @@ class Config:
   keras_grid: str = field("", "Keras variants: ';'-separated lists of name=value overrides "
                           "of the CBOW settings (empty = one variant, the settings).")
   seed: int = field(0, "Seed of training, held-out elements and queries.")
-  compare: bool = field(False, "Also the harness's compared table (experiments.set_compare): "
-                        "--repeats repeats, each with training seed seed + r on its own "
-                        "release (experiments.harness.release_seed).")
+  compare: bool = field(False, "Also the harness's compared table (experiments.set_compare, "
+                        "with the fused ease+cbow row): --repeats repeats, each with "
+                        "training seed seed + r on its own release "
+                        "(experiments.harness.release_seed).")
   tune: str = field("off", "Compared table: on = --trials configurations per method chosen "
                     "on a validation hold-out of the training sets; off = the flags' "
                     "settings, one trial each.", choices=set_compare.TUNE)
@@ -308,4 +309,4 @@ def _compared(config: Config, cases: jader.JaderCases, held: set_embeddings.Held
                                          config.k, trials, config.seed, config.run_gensim,
                                          log=log)
   return set_compare.compare_sets(methods, set_methods.cached(corpus), config.repeats,
-                                  trials, config.seed, log=log)
+                                  trials, config.seed, fused_k=config.k, log=log)
