@@ -130,6 +130,18 @@ def test_every_row_may_be_ours_then_the_peer_is_the_runner_up(data):
   assert single.best_peer is None and single.rows[0].difference is None
 
 
+def test_shown_rows_are_neither_ours_nor_best_peer_but_compare_apart(data):
+  development, evaluation, _ = data
+  methods = [_linear("a", None), _linear("b", [2.0]), _linear("c", [0.0])]
+  result = harness.compare(methods, development, evaluation, samples=200, shown=["b"])
+  assert (result.ours, result.best_peer) == ("a", "c")   # b, best on validation, is shown
+  assert result.row("b").role == "shown" and result.row("b").difference is None
+  d = result.difference("b", "a")
+  assert d.as_dict() == harness.comparison.paired_difference(
+      result.scored.scores["b"], result.scored.scores["a"], 200, 0,
+      result.scored.same_items).as_dict()
+
+
 @pytest.mark.parametrize("kwargs,words", [
     ({"repeats": 0}, "repeats=0 must be >= 1"),
     ({"ours": ["nope"]}, r"ours=\['nope'\]: expected a non-empty subset"),

@@ -57,7 +57,8 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
   cmd = [sys.executable, "-m", "trainers.tabular_contrastive",
          "--flagfile=configs/covertype_small.flags",
          f"--data={shared_data / 'covertype' / 'train.csv'}",
-         f"--output_dir={out}", f"--export_dir={out / 'exported'}", "--verbose=0"]
+         f"--output_dir={out}", f"--export_dir={out / 'exported'}", "--verbose=0",
+         "--compare_no_pretraining"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "column Soil_Type: one-hot group (declared one-hot group (40 columns))" in proc.stdout
@@ -76,7 +77,9 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
     assert by_method[tabular_compare.OURS]["role"] == "ours"
     assert compared["best_peer"] in tabular_compare.PEER_ROWS.values()
     assert by_method[tabular_compare.OURS]["difference"]["verdict"] in ("win", "tie", "loss")
+    assert by_method[tabular_compare.NO_PRETRAINING]["role"] == "shown"
     assert f"Compared at label fraction {frac}" in report
+    assert f"pretraining vs none @{frac}" in report
   fn = tf.saved_model.load(str(out / "exported" / "1")).signatures["serving_default"]
   table = tbl.read_table(shared_data / "covertype" / "train.csv").subset(np.arange(5))
   schema = tabular_data.prepare(tabular.Config(

@@ -51,6 +51,19 @@ def test_ensemble_members_count_as_fits():
   assert "TabM trials left out" in budget.describe(tight, [3], 120.0)
 
 
+def test_no_pretraining_row_doubles_our_fits_and_metric_fits():
+  work = [budget.FractionWork(24_000, 20_400, False, 1)]
+  kw = dict(trials=2, repeats=2, max_epochs=70, crossfit_folds=5, batch_size=256,
+            min_steps_per_epoch=10)
+  plain, both = (budget.plan_fits(540.0, 2e-4, work, no_pretraining_row=b, **kw)
+                 for b in (False, True))
+  rows = budget.epoch_rows(20_400, 256, 10) * 2e-4 * budget.FIT_COST_RATIO
+  # ours: 2 trials + 1 refit, twice with the ablation; 1 scratch fit either way
+  assert [p.finetune_epochs for p in (plain, both)] == [
+      int(budget.FIT_SHARE * 540 / (u * rows)) for u in (4, 7)]
+  assert both.metric_fit_seconds == plain.metric_fit_seconds / 2
+
+
 def test_plan_matches_the_rule_arithmetic():
   plan = _plan(24_000)
   # 10 %: 2,400 labelled, 360-row holdout < 1000 → 5 folds of 1,920 trained rows;

@@ -109,6 +109,31 @@ def test_gbdt_better_on_validation_is_said():
   assert "was better on validation" in note and result.comparison.best_peer in note
 
 
+def test_no_pretraining_row_is_shown_with_our_budget_and_compared_to_ours():
+  """The ablation row gets our space, trials and repeats, is never ours nor best peer,
+  even when it is best on validation, and ours − it is reported."""
+  x, y = _table()
+  calls, ablation_calls = [], []
+  space = [{"scale": -1.0}, {"scale": 0.5}]
+  result = tabular_compare.compare_fraction(
+      space, _centroid_ours(calls), _splitter(y, 200, 2), y, np.arange(400, 600),
+      (x, [2]), 2, trials=2, repeats=2, seed=0, max_trees=30, early_stopping=5,
+      fit_no_pretraining=_centroid_ours(ablation_calls))
+  table = result.comparison
+  assert table.row(tabular_compare.NO_PRETRAINING).role == "shown"
+  assert table.row(tabular_compare.NO_PRETRAINING).trials == 2
+  assert table.best_peer in ("LightGBM (tuned)", "CatBoost (tuned)")
+  assert [c[:2] for c in ablation_calls][:2] == [(t, 0) for t in space]
+  assert len(ablation_calls) == 3            # 2 trials + repeat 1's refit
+  d = result.pretraining_difference()
+  # the same stand-in on both sides: the same choices, so the difference is exactly 0
+  assert d.mean == 0.0 and d.verdict == "tie"
+  plain = tabular_compare.compare_fraction(
+      space, _centroid_ours([]), _splitter(y, 200, 2), y, np.arange(400, 600),
+      (x, [2]), 2, trials=2, repeats=1, seed=0, max_trees=30, early_stopping=5)
+  assert plain.pretraining_difference() is None
+
+
 def test_search_spaces_start_at_the_defaults_and_are_documented_grids():
   lgb_space = gbdt.search_space("lightgbm")
   assert lgb_space[0] == gbdt.LIGHTGBM_DEFAULT and len(lgb_space) == 5 * 5 * 4 * 4 * 3

@@ -234,14 +234,16 @@ def tune(methods: Sequence[Method], development: Development, budget: Mapping[st
 
 
 def choose_rows(tuned: Mapping[str, Tuned], ours: Optional[Sequence[str]] = None,
-                chooser: Chooser = best_mean) -> Tuple[str, Optional[str]]:
+                chooser: Chooser = best_mean,
+                shown: Sequence[str] = ()) -> Tuple[str, Optional[str]]:
   """("ours", "best peer") chosen on development scores.
 
   Args:
     ours: the rows that may be "ours"; None: every row, the best peer is then the best
       other row. The best peer is None when no other row is left.
+    shown: rows that are neither (an ablation of ours, compared to it apart).
   """
-  names = list(tuned)
+  names = [n for n in tuned if n not in shown]
   candidates = names if ours is None else list(ours)
   unknown = [n for n in candidates if n not in tuned]
   if unknown or not candidates:
@@ -290,9 +292,17 @@ class Comparison:
   best_peer: Optional[str]
   repeats: int
   scored: Scored
+  samples: int = comparison.BOOTSTRAP_SAMPLES
+  seed: int = 0
 
   def row(self, name: str) -> Row:
     return next(r for r in self.rows if r.method == name)
+
+  def difference(self, a: str, b: str) -> comparison.Difference:
+    """Row ``a`` − row ``b`` paired on the same items, with the table's bootstrap."""
+    s = self.scored
+    return comparison.paired_difference(s.scores[a], s.scores[b], self.samples, self.seed,
+                                        s.same_items)
 
   @staticmethod
   def columns(metric: str) -> List[str]:
@@ -366,6 +376,7 @@ def compare(methods: Sequence[Method], development: Development,
             trials: Optional[int] = None, ours: Optional[Sequence[str]] = None,
             chooser: Chooser = best_mean, samples: int = comparison.BOOTSTRAP_SAMPLES,
             derived: Sequence[Callable[[Mapping[str, Tuned]], Method]] = (),
+            shown: Sequence[str] = (),
             log: common.Log = common.no_log) -> Comparison:
   """Runs the whole protocol (module docstring) and returns the compared table.
 
@@ -382,6 +393,8 @@ def compare(methods: Sequence[Method], development: Development,
     derived: rows built on other rows' choices (e.g. a fusion of two tuned rows): each
       is made from the tuned rows once ``methods`` are tuned, then tuned itself with the
       same budget on the same development data, and listed after them.
+    shown: rows tuned and evaluated like the others but never "ours" nor "best peer"
+      (e.g. an ablation of ours; ``Comparison.difference`` compares any two rows).
   """
   if repeats < 1:
     raise ValueError(f"repeats={repeats} must be >= 1")
@@ -399,7 +412,7 @@ def compare(methods: Sequence[Method], development: Development,
                           else max(budget.values())))
     tuned.update(tune([method], development, budget, seed, chooser, log))
     methods.append(method)
-  ours_name, peer = choose_rows(tuned, ours, chooser)
+  ours_name, peer = choose_rows(tuned, ours, chooser, shown)
   scored = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
   scores, same = scored.scores, scored.same_items
   rows = []
@@ -411,4 +424,4 @@ def compare(methods: Sequence[Method], development: Development,
     rows.append(Row(name, role, budget[name], tuned[name].config, tuned[name].dev,
                     comparison.interval(scores[name], samples, seed, same),
                     _mean_metrics(scored.other[name]), diff))
-  return Comparison(rows, ours_name, peer, repeats, scored)
+  return Comparison(rows, ours_name, peer, repeats, scored, samples, seed)

@@ -530,12 +530,6 @@ class SetComparison:
             "extra": {n: {**d.as_dict(), "verdict": d.verdict} for n, d in self.extra.items()}}
 
 
-def _difference(table: harness.Comparison, a: str, b: str, seed: int) -> comparison.Difference:
-  s = table.scored
-  return comparison.paired_difference(s.scores[a], s.scores[b], seed=seed,
-                                      same_items=s.same_items)
-
-
 def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corpus],
                  repeats: int, trials: int, seed: int,
                  chooser: harness.Chooser = harness.best_mean,
@@ -582,6 +576,6 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
   pairs = [(cbow, p) for p in (GENSIM, GENSIM_PRIOR, POPULARITY)]
   pairs += [(table.ours, p) for p in names if p not in OURS]
   pairs += [(FUSED, EASE)]
-  extra = {f"{a} − {b}": _difference(table, a, b, seed)
+  extra = {f"{a} − {b}": table.difference(a, b)
            for a, b in dict.fromkeys(pairs) if a in names and b in names}
   return SetComparison(table, extra, marks[0] - t0, end - marks[0], rows, evaluation, seed)

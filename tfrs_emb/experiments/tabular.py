@@ -34,6 +34,7 @@ neighbour-label head in ``retrieval.neighbor_head`` and LightGBM's feature matri
 """
 
 import dataclasses
+import functools
 import pathlib
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -203,6 +204,10 @@ class Config:
   repeats: int = field(1, "Repeats of the compared table: repeat r refits every chosen "
                        "configuration with training seed and label-split seed seed + r.",
                        lower=1, upper=100)
+  compare_no_pretraining: bool = field(
+      False, "Compared table: also our protocol with the encoder randomly initialised "
+      "(same trials and repeats, a shown row) and ours − it with its verdict: pretraining "
+      "vs scratch under the harness. About doubles the Transformer fits.")
   search_numeric_embeddings: Tuple[str, ...] = field(
       ("periodic", "ple"), "Our search space: numeric embeddings tried (each pretrained "
       "once; linear, periodic or ple), after --numeric_embedding.")
@@ -319,7 +324,8 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
       members=[int(t["ensemble_k"]) for t in ours_space(config)[:config.trials]],
       repeats=config.repeats, max_epochs=config.finetune_epochs,
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
-      min_steps_per_epoch=config.min_steps_per_epoch)
+      min_steps_per_epoch=config.min_steps_per_epoch,
+      no_pretraining_row=config.compare_no_pretraining)
   if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
     config = dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
@@ -564,10 +570,16 @@ class EmbeddingFit:
 
 
 def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
-                  out: pathlib.Path, reseed: Callable[[int], None]) -> EmbeddingFit:
+                  out: pathlib.Path, reseed: Callable[[int], None],
+                  pretrained: bool = True) -> EmbeddingFit:
   """Finetune, retrieval and metric_retrieval on one label split, and the validation
-  choice among them."""
-  finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
+  choice among them; ``pretrained`` False: the encoder starts from random weights
+  (pretraining's ablation, logged as ``no_pretraining``)."""
+  if pretrained:
+    finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
+  else:
+    finetuned, row = _fit_transformer(config, prep, pre, split, "no_pretraining",
+                                      config.finetune_lr, None, out, reseed)
   rows, heads = [row], {}
   best = row["val_accuracy"]
   chosen = "finetune"
@@ -630,11 +642,14 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       if len(split.folds) > 1 else f"the {len(split.val_idx)}-row validation holdout")
   log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
 
-  def fit_ours(trial, seed: int, lsplit: LabelSplit) -> tabular_compare.LabelledFit:
+  def fit_ours(trial, seed: int, lsplit: LabelSplit,
+               from_pretraining: bool = True) -> tabular_compare.LabelledFit:
     cfg = dataclasses.replace(config, seed=seed, **trial)
-    fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed)
+    fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed,
+                        from_pretraining)
     val = {r["model"]: r["val_accuracy"] for r in fit.rows}
-    log(f"ours @{frac:g} {dict(trial)} seed {seed}: chose {fit.chosen} (validation "
+    log(f"{'ours' if from_pretraining else 'no pretraining'} @{frac:g} {dict(trial)} seed "
+        f"{seed}: chose {fit.chosen} (validation "
         + ", ".join(f"{k} {v:.4f}" for k, v in val.items()) + ")")
     selection, test = fit.probs()
 
@@ -651,7 +666,9 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       prep.labels, prep.eval_idx, lgbm, len(prep.schema.classes), trials=config.trials,
       repeats=config.repeats, seed=config.seed, max_trees=config.lgbm_max_trees,
       early_stopping=config.lgbm_early_stopping,
-      seconds_per_fit=config.gbdt_fit_seconds or float("inf"), log=log)
+      seconds_per_fit=config.gbdt_fit_seconds or float("inf"),
+      fit_no_pretraining=(functools.partial(fit_ours, from_pretraining=False)
+                          if config.compare_no_pretraining else None), log=log)
   base = compared.fit(tabular_compare.OURS, space[0], config.seed).detail
   rows += base.rows
   for row in base.rows:
@@ -679,6 +696,12 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       f"{sorted({t['ensemble_k'] for t in space[:compared.trials]})}; one fit each), "
       + (f"{len(split.folds)} cross-fitted fold classifiers bagged" if len(split.folds) > 1
          else "one classifier on the fit rows"))
+  ablation = compared.pretraining_difference()
+  if ablation is not None:
+    notes[f"pretraining vs none @{frac:g}"] = (
+        f"ours − {tabular_compare.NO_PRETRAINING} (same trials, repeats and folds): "
+        f"{ablation.text()} {ablation.verdict}")
+    log(f"pretraining vs none @{frac:g}: {notes[f'pretraining vs none @{frac:g}']}")
   better = compared.peer_better_note()
   if better:
     notes[f"GBDT better on validation @{frac:g}"] = better

@@ -4,8 +4,8 @@ The rule (fixed here, never tuned on evaluation numbers):
 
 1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
-   Transformer fits (our trials, the scratch row, the repeats' refits), ``METRIC_SHARE``
-   for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
+   Transformer fits (our trials, the scratch row, the repeats' refits; our trials and
+   refits twice with the no-pretraining row), ``METRIC_SHARE`` for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
    between its fits, every fit stopping when its part is spent; a GBDT fit gets at least
    ``GBDT_MIN_FIT_SECONDS``, so a loaded machine cannot cut a peer to a few trees), the
    rest for loading, the neighbour heads, UMAP and the export.
@@ -110,7 +110,7 @@ def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> 
 def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
               crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
-              members: Sequence[int] = ()) -> FitPlan:
+              members: Sequence[int] = (), no_pretraining_row: bool = False) -> FitPlan:
   """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
@@ -121,6 +121,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
     members: TabM-mini members of each trial in trial order (missing: 1); the scratch row
       has the first trial's, each repeat's refit the most of the planned trials'.
+    no_pretraining_row: the compared table also runs our trials and refits without
+      pretraining (twice our fits).
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
   fit_seconds = FIT_SHARE * budget
@@ -130,7 +132,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   def units(t: int) -> int:
     """Single-member fits of our first t trials, the scratch row and the repeats' refits."""
     m = [planned[i] if i < len(planned) else 1 for i in range(t)]
-    return sum(m) + m[0] + (repeats - 1) * max(m)
+    ours = sum(m) + (repeats - 1) * max(m)
+    return ours * (2 if no_pretraining_row else 1) + m[0]
 
   def epochs(t: int, k: int) -> int:
     rows = 0.0
@@ -148,7 +151,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
     k -= 1
   fits = t + repeats - 1           # metric and GBDT fits of one fold structure
-  metric_fits = sum(fits * (k if w.crossfit else 1) for w in work)
+  metric_fits = sum(fits * (k if w.crossfit else 1) for w in work) * (
+      2 if no_pretraining_row else 1)
   gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  METRIC_SHARE * budget / metric_fits,

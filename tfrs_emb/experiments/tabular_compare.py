@@ -1,6 +1,7 @@
 """The tabular experiment's compared table at one label fraction (SPEC.md "Comparison
 protocol" through ``experiments.harness``): the embedding model chosen on validation
-("ours") against LightGBM and CatBoost tuned with the same number of trials.
+("ours") against LightGBM and CatBoost tuned with the same number of trials, and
+optionally the same protocol without pretraining (a shown row, compared to ours apart).
 
 Items are row indices of the table. Every method's fit runs the whole label protocol on
 the labelled rows it is given (``tabular_data.LabelSplit``, the same folds for every
@@ -22,16 +23,19 @@ evaluation's refit of repeat 0 is the tuning fit of the chosen configuration.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments import harness
 from tfrs_emb.experiments.tabular_data import LabelSplit
+from tfrs_emb.metrics import comparison
 from tfrs_emb.models import gbdt
 
 OURS = "embedding (validation-chosen)"
+# Our fit with the encoder randomly initialised: pretraining's ablation, shown only.
+NO_PRETRAINING = "embedding, no pretraining"
 PEER_ROWS = {"lightgbm": "LightGBM (tuned)", "catboost": "CatBoost (tuned)"}
 
 
@@ -82,6 +86,13 @@ class FractionComparison:
   fits: Dict[str, Dict]
   trials: int
 
+  def pretraining_difference(self) -> Optional[comparison.Difference]:
+    """Ours − the same protocol without pretraining (None without that row)."""
+    c = self.comparison
+    if NO_PRETRAINING not in c.scored.scores:
+      return None
+    return c.difference(c.ours, NO_PRETRAINING)
+
   def fit(self, method: str, config: Mapping[str, Any], seed: int,
           repeat: int = 0) -> LabelledFit:
     return self.fits[method][(tuple(sorted(config.items())), seed, repeat)]
@@ -102,6 +113,7 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
                      num_classes: int, *, trials: int, repeats: int, seed: int,
                      max_trees: int, early_stopping: int, threads: int = 2,
                      seconds_per_fit: float = float("inf"),
+                     fit_no_pretraining: Optional[FitFn] = None,
                      log: common.Log = common.no_log) -> FractionComparison:
   """Runs the harness at one label fraction (module docstring).
 
@@ -112,15 +124,21 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
     labels: int [N]; eval_idx: the evaluation rows; lgbm: (x [N, D], categorical columns).
     trials: the equal budget of every method.
     seconds_per_fit: a GBDT fit adds no trees after this many seconds.
+    fit_no_pretraining: if given, a shown row ``NO_PRETRAINING``: this fit over
+      ``ours_space`` with the same budget and repeats (pretraining vs scratch, same
+      protocol: ``FractionComparison.pretraining_difference``).
   """
   x, cats = lgbm
   settings = gbdt.GbdtSettings(max_trees, early_stopping, threads, tuple(cats),
                                seconds_per_fit)
   score = scorer(labels)
   fits, methods = {}, []
-  for name, space, fit in [(OURS, tuple(ours_space), fit_ours)] + [
-      (PEER_ROWS[p], gbdt.search_space(p), gbdt_fit(p, settings, x, labels, num_classes))
-      for p in gbdt.PEERS]:
+  rows = [(OURS, tuple(ours_space), fit_ours)]
+  if fit_no_pretraining is not None:
+    rows.append((NO_PRETRAINING, tuple(ours_space), fit_no_pretraining))
+  rows += [(PEER_ROWS[p], gbdt.search_space(p), gbdt_fit(p, settings, x, labels, num_classes))
+           for p in gbdt.PEERS]
+  for name, space, fit in rows:
     # once per (configuration, seed, repeat); Split.data is (repeat, LabelSplit)
     run, fits[name] = harness.memoized(lambda c, train, s, fit=fit: fit(c, s, train.data[1]),
                                        data_key=lambda train: train.data[0])
@@ -143,5 +161,6 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
         harness.Split(tuple(int(i) for i in np.concatenate(split.folds[0])),
                       (repeat, split)), test)
   result = harness.compare(methods, development, evaluation, repeats=repeats, seed=seed,
-                           trials=trials, ours=[OURS], log=log)
+                           trials=trials, ours=[OURS],
+                           shown=[NO_PRETRAINING] if fit_no_pretraining else [], log=log)
   return FractionComparison(result, fits, trials)
