@@ -42,6 +42,16 @@ def test_ours_space_tries_ensemble_members_innermost():
       {"numeric_embedding": "periodic", "finetune_lr": 1e-3, "ensemble_k": 1})
 
 
+def test_pretraining_share_counts_the_embeddings_of_trials_without_tabm():
+  """Default space: trial 2 is (periodic, 4 members), but when the budget drops the TabM
+  trials it becomes (ple, 1): both embeddings share the pretraining budget from the start."""
+  cfg = tabular.Config()
+  assert [t["numeric_embedding"] for t in tabular.ours_space(cfg)[:2]] == ["periodic"] * 2
+  assert tabular.planned_numeric_embeddings(cfg) == {"periodic", "ple"}
+  one = dataclasses.replace(cfg, trials=1)
+  assert tabular.planned_numeric_embeddings(one) == {"periodic"}
+
+
 def _check_rows(metrics, fractions):
   rows = metrics["rows"]
   assert {(r["model"], r["label_fraction"]) for r in rows} == {

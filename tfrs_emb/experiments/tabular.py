@@ -327,7 +327,7 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
       min_steps_per_epoch=config.min_steps_per_epoch,
       no_pretraining_row=config.compare_no_pretraining)
   if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
-    config = dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
+    config = without_tabm(config)
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
                                trials=plan.trials, crossfit_folds=plan.crossfit_folds,
                                fit_row_epoch_seconds=plan.row_epoch_seconds,
@@ -612,6 +612,20 @@ def ours_space(config: Config) -> Tuple[Dict[str, object], ...]:
   return tuple(space)
 
 
+def without_tabm(config: Config) -> Config:
+  """``config`` with every trial at one TabM-mini member (what the budget keeps when the
+  ensemble trials do not fit)."""
+  return dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
+
+
+def planned_numeric_embeddings(config: Config) -> set:
+  """Numeric embeddings the first ``trials`` trials may pretrain, with the TabM trials or
+  without them (the time budget may drop them after the first pretraining and so bring
+  other embeddings into the first trials): the pretraining share is split among these."""
+  return {t["numeric_embedding"] for c in (config, without_tabm(config))
+          for t in ours_space(c)[:config.trials]}
+
+
 @dataclasses.dataclass
 class FractionResult:
   """Rows and report notes of one label fraction, the compared table, and the embedding
@@ -771,8 +785,8 @@ def run(config: Config, log: common.Log = common.no_log,
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
-  archs = {t["numeric_embedding"] for t in ours_space(config)[:config.trials]}
-  pretrain_seconds = tabular_budget.PRETRAIN_SHARE * config.time_budget / len(archs)
+  pretrain_seconds = (tabular_budget.PRETRAIN_SHARE * config.time_budget
+                      / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
   plan_note = ""
