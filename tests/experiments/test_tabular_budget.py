@@ -64,6 +64,23 @@ def test_no_pretraining_row_doubles_our_fits_and_metric_fits():
   assert both.metric_fit_seconds == plain.metric_fit_seconds / 2
 
 
+def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials():
+  assert budget.fixed_seconds([31.5, 14.3, 20.7]) == 31.5 - 14.3
+  assert budget.fixed_seconds([12.0]) == 0.0 and budget.fixed_seconds([]) == 0.0
+  work = [budget.FractionWork(2560, 2176, True, 1), budget.FractionWork(25600, 21760, False, 1)]
+  kw = dict(trials=2, repeats=1, max_epochs=70, crossfit_folds=5, batch_size=128,
+            min_steps_per_epoch=10)
+  free, traced = (budget.plan_fits(540.0, 6.47e-4, work, pretrain_fixed_seconds=f, **kw)
+                  for f in (0.0, 17.2))
+  # 3 fits × (5 folds + 1 holdout) = 18 fits at 8.6 s fixed each leave 88 s of 243 s:
+  # under 5 epochs with 2 trials, so one trial (12 fits) with the rest's epochs
+  assert free.trials == 2 and traced.trials == 1
+  assert traced.fit_fixed_seconds == 17.2 * budget.FIT_COST_RATIO
+  rows = (2 * 5 * budget.epoch_rows(2048, 128, 10) + 2 * 21760) * 6.47e-4 * 0.5
+  assert traced.finetune_epochs == int((budget.FIT_SHARE * 540 - 12 * 8.6) / rows)
+  assert "8.6 s fixed per fit" in budget.describe(traced, [3], 540.0)
+
+
 def test_plan_matches_the_rule_arithmetic():
   plan = _plan(24_000)
   # 10 %: 2,400 labelled, 360-row holdout < 1000 → 5 folds of 1,920 trained rows;
@@ -111,13 +128,31 @@ def test_pretraining_and_fits_stop_at_their_deadlines():
   class Count(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
       history.append(epoch)
-  limit = training.TimeLimit(0.0)
-  limit.set_model(tf.keras.Sequential())
-  limit.on_train_begin()
-  limit.on_epoch_begin(0)
-  limit.on_epoch_end(0)
-  assert limit.model.stop_training
   clf = training.fit_classifier(enc, 2, f, y, f, y, lr=1e-3, encoder_lr_multiplier=1.0,
                                 epochs=30, batch_size=32, patience=30, seed=0,
                                 time_limit=0.0)
-  assert clf is not None
+  assert clf.history.epoch == [0, 1]     # the first epoch (tracing) never stops a fit
+
+
+def _limit_stops(seconds, epoch_seconds, monkeypatch):
+  """Epochs a ``TimeLimit(seconds)`` lets run when its epochs take these seconds."""
+  now = [0.0]
+  monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+  limit = training.TimeLimit(seconds)
+  limit.set_model(tf.keras.Sequential())
+  limit.model.stop_training = False
+  for epoch, s in enumerate(epoch_seconds):
+    limit.on_epoch_begin(epoch)
+    now[0] += s
+    limit.on_epoch_end(epoch)
+    if limit.model.stop_training:
+      return epoch + 1
+  return len(epoch_seconds)
+
+
+def test_time_limit_does_not_count_the_traced_first_epoch(monkeypatch):
+  # a small fit: tracing makes the first epoch 9 s, then 1 s each; 6.6 s hold six
+  assert _limit_stops(6.6, [9.0] + [1.0] * 9, monkeypatch) == 6
+  # steady epochs of 3 s: after epoch 2, (3) + 2 * 3 = 9 > 8 stops it
+  assert _limit_stops(8.0, [20.0] + [3.0] * 9, monkeypatch) == 2
+  assert _limit_stops(100.0, [20.0] + [3.0] * 9, monkeypatch) == 10

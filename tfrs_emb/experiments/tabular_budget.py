@@ -13,13 +13,15 @@ The rule (fixed here, never tuned on evaluation numbers):
    epoch, as long as the last one, still ends before its share's deadline.
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
    one view through the encoder; a pretraining step two, plus the reconstruction heads),
-   estimate a fine-tuning row-epoch. The fits' epoch count is the fit share over the
-   row-epochs of one epoch of every planned fit (a fit with k TabM-mini members counts
-   k times its rows); while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
+   estimate a fine-tuning row-epoch, and the same ratio of the first pretraining epoch's
+   excess over the fastest later one (graph tracing) a fit's fixed cost. The fits' epoch
+   count is the fit share, less every planned fit's fixed cost, over the row-epochs of one
+   epoch of every planned fit (a fit with k TabM-mini members counts k times its rows);
+   while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
    (every trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1),
    then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
-   estimate) runs out, early stopping's best weights kept.
+   estimate, fixed cost excluded) runs out, early stopping's best weights kept.
 
 ``Clock`` prefixes every log line with the time left.
 """
@@ -80,8 +82,8 @@ class FractionWork:
 class FitPlan:
   """What fits the budget: epochs per fit, trials, cross-fitting folds, the estimated
   seconds of one fit epoch per trained row, the seconds of one NCA metric fit and of
-  one GBDT fit, and whether trials with several TabM members fit (else every trial has
-  one)."""
+  one GBDT fit, whether trials with several TabM members fit (else every trial has
+  one), and the estimated fixed seconds of one Transformer fit."""
   finetune_epochs: int
   trials: int
   crossfit_folds: int
@@ -89,6 +91,7 @@ class FitPlan:
   metric_fit_seconds: float
   gbdt_fit_seconds: float
   ensemble: bool = True
+  fit_fixed_seconds: float = 0.0
 
 
 def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
@@ -107,10 +110,19 @@ def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> 
   return trained_rows * repeats
 
 
+def fixed_seconds(pretrain_epoch_seconds: Sequence[float]) -> float:
+  """Pretraining's fixed seconds (first epoch over the fastest later one: the traced
+  step); 0 with fewer than two epochs."""
+  if len(pretrain_epoch_seconds) < 2:
+    return 0.0
+  return max(0.0, pretrain_epoch_seconds[0] - min(pretrain_epoch_seconds[1:]))
+
+
 def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
               crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
-              members: Sequence[int] = (), no_pretraining_row: bool = False) -> FitPlan:
+              members: Sequence[int] = (), no_pretraining_row: bool = False,
+              pretrain_fixed_seconds: float = 0.0) -> FitPlan:
   """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
@@ -123,8 +135,10 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
       has the first trial's, each repeat's refit the most of the planned trials'.
     no_pretraining_row: the compared table also runs our trials and refits without
       pretraining (twice our fits).
+    pretrain_fixed_seconds: pretraining's fixed seconds (``fixed_seconds``).
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
+  fixed_s = pretrain_fixed_seconds * FIT_COST_RATIO
   fit_seconds = FIT_SHARE * budget
 
   planned = list(members)
@@ -136,12 +150,13 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     return ours * (2 if no_pretraining_row else 1) + m[0]
 
   def epochs(t: int, k: int) -> int:
-    rows = 0.0
+    rows = fits = 0.0
     for w in work:
       folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
+      fits += units(t) * folds * w.heads
       rows += (units(t) * folds * w.heads
                * epoch_rows(trained, batch_size, min_steps_per_epoch))
-    return int(fit_seconds / max(rows * row_s, 1e-12))
+    return int((fit_seconds - fits * fixed_s) / max(rows * row_s, 1e-12))
   t, k = trials, crossfit_folds
   ensemble = True
   if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
@@ -156,7 +171,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  METRIC_SHARE * budget / metric_fits,
-                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits), ensemble)
+                 max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits), ensemble,
+                 fixed_s)
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
@@ -164,5 +180,5 @@ def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
   return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
           f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
           f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
-          f"fitted row-epoch); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
+          f"fitted row-epoch, {plan.fit_fixed_seconds:.1f} s fixed per fit); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
           f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")

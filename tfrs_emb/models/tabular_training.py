@@ -141,22 +141,28 @@ def _build_heads(model: TabularPretrainer) -> None:
 
 class TimeLimit(tf.keras.callbacks.Callback):
   """Stops training after the epoch at which another epoch as long as the last one would
-  end more than ``seconds`` after training began."""
+  take the fit's epochs past ``seconds``.
+
+  The first epoch also traces the train and validation steps (seconds on 2 cores, more
+  than a whole small fit), so its length predicts nothing: it never stops training and
+  counts as long as the second. Every fit thus runs at least two epochs.
+  """
 
   def __init__(self, seconds: float):
     super().__init__()
     self.seconds = seconds
-    self.started = self.epoch_started = 0.0
-
-  def on_train_begin(self, logs=None):
-    self.started = time.monotonic()
+    self.epoch_started = self.first_ended = 0.0
 
   def on_epoch_begin(self, epoch, logs=None):
     self.epoch_started = time.monotonic()
 
   def on_epoch_end(self, epoch, logs=None):
     now = time.monotonic()
-    if now + (now - self.epoch_started) - self.started > self.seconds:
+    if epoch == 0:
+      self.first_ended = now
+      return
+    last = now - self.epoch_started
+    if (now - self.first_ended) + 2 * last > self.seconds:
       self.model.stop_training = True
 
 
