@@ -71,14 +71,14 @@ def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials():
   kw = dict(trials=2, repeats=1, max_epochs=70, crossfit_folds=5, batch_size=128,
             min_steps_per_epoch=10)
   free, traced = (budget.plan_fits(540.0, 6.47e-4, work, pretrain_fixed_seconds=f, **kw)
-                  for f in (0.0, 17.2))
-  # 3 fits × (5 folds + 1 holdout) = 18 fits at 8.6 s fixed each leave 88 s of 243 s:
+                  for f in (0.0, 10.4))
+  # 3 fits × (5 folds + 1 holdout) = 18 fits at 10.4 s fixed each leave 56 s of 243 s:
   # under 5 epochs with 2 trials, so one trial (12 fits) with the rest's epochs
   assert free.trials == 2 and traced.trials == 1
-  assert traced.fit_fixed_seconds == 17.2 * budget.FIT_COST_RATIO
+  assert traced.fit_fixed_seconds == 10.4 * budget.FIXED_COST_RATIO
   rows = (2 * 5 * budget.epoch_rows(2048, 128, 10) + 2 * 21760) * 6.47e-4 * 0.5
-  assert traced.finetune_epochs == int((budget.FIT_SHARE * 540 - 12 * 8.6) / rows)
-  assert "8.6 s fixed per fit" in budget.describe(traced, [3], 540.0)
+  assert traced.finetune_epochs == int((budget.FIT_SHARE * 540 - 12 * 10.4) / rows)
+  assert "10.4 s fixed per fit" in budget.describe(traced, [3], 540.0)
 
 
 def test_plan_matches_the_rule_arithmetic():
