@@ -734,10 +734,8 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
   t = time.time()
   labels = eval_rows(prep)[1]
   n = len(labels)
-  rows = np.arange(n)
-  if n > UMAP_MAX_ROWS:
-    rows = np.sort(np.random.default_rng(config.seed).choice(n, UMAP_MAX_ROWS,
-                                                             replace=False))
+  rows = np.sort(np.random.default_rng(config.seed).choice(n, min(n, UMAP_MAX_ROWS),
+                                                           replace=False))
   shown = f"{n} evaluation rows" if len(rows) == n else f"{len(rows)} of {n} evaluation rows"
   fig = tabular_report.umap_figure(pre.frozen_test[rows], labels[rows],
                                    list(prep.schema.classes), config.seed,

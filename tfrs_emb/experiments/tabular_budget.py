@@ -158,9 +158,9 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     rows = fits = 0.0
     for w in work:
       folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
-      fits += units(t) * folds * w.heads
-      rows += (units(t) * folds * w.heads
-               * epoch_rows(trained, batch_size, min_steps_per_epoch))
+      n = units(t) * folds * w.heads
+      fits += n
+      rows += n * epoch_rows(trained, batch_size, min_steps_per_epoch)
     return int((fit_seconds - fits * fixed_s) / max(rows * row_s, 1e-12))
   t, k = trials, crossfit_folds
   ensemble = True

@@ -145,7 +145,7 @@ class TimeLimit(tf.keras.callbacks.Callback):
 
   The first epoch also traces the train and validation steps (seconds on 2 cores, more
   than a whole small fit), so its length predicts nothing: it never stops training and
-  counts as long as the second. Every fit thus runs at least two epochs.
+  counts as long as the latest epoch. Every fit thus runs at least two epochs.
   """
 
   def __init__(self, seconds: float):
