@@ -6,7 +6,7 @@ Writes ``EXPORT_DIR/VERSION/`` whose ``serving_default`` signature takes ``text`
 on built-in sample articles, and the SavedModel's size.
 
   python -m trainers.export_article_tower --encoder=use \
-      --export_dir=exported_models/article_tower [--precision=fp16_table]
+      --export_dir=exported_models/article_tower [--precision=bf16]
 """
 
 import pathlib
@@ -15,13 +15,18 @@ from absl import app
 from absl import flags
 
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfrs_emb.core import cpu
+from tfrs_emb.encoders.use_precision import BF16_CPU_FEATURES
+from tfrs_emb.encoders.use_precision import PRECISIONS
 from trainers import flagdefs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("encoder", "use", 'Text encoder: "use" or "hub:HANDLE".')
-flags.DEFINE_string("precision", "fp32", 'Projection precision of "use" (UseMultilingualEncoder '
-                    'PRECISIONS): fp32, or fp16_table (a precomputed float16 row per piece '
-                    'id); recorded in the export\'s assets/article_tower.json.')
+flags.DEFINE_enum("precision", "fp32", PRECISIONS, 'Precision of "use" (UseMultilingualEncoder): '
+                  'fp32 (portable, exact), fp16_table (a precomputed float16 projection row '
+                  'per piece id) or bf16 (fp16_table plus bfloat16 convolutions: fast only on '
+                  'CPUs with AVX-512 BF16 or AMX); recorded in the export\'s '
+                  'assets/article_tower.json.')
 flags.DEFINE_string("export_dir", "exported_models/article_tower",
                     "Model base path (TF Serving --model_base_path).")
 flags.DEFINE_integer("version", 1, "Version folder to write (must not exist).")
@@ -54,6 +59,10 @@ def main(argv):
   tower = ArticleTower(FLAGS.encoder, **({"precision": FLAGS.precision}
                                          if FLAGS.encoder == "use" else {}))
   path = export_article_tower(tower, FLAGS.export_dir, version=FLAGS.version)
+  if FLAGS.precision == "bf16" and not cpu.has_any_flag(BF16_CPU_FEATURES):
+    print(f"warning: this CPU has none of {', '.join(BF16_CPU_FEATURES)} (or they cannot "
+          "be read): the bf16 export gives the same embeddings but runs slower than "
+          "--precision=fp16_table here")
 
   texts = [a.text() for a in article_texts.SAMPLE_ARTICLES] + ["", "   ", "😀 emoji"]
   expected = tower.embed(texts)

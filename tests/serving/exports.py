@@ -96,8 +96,9 @@ def _use_exports(root):
   tower = ArticleTower("use")
   posts = [t for t in TEXTS if t]
   yield Export("article_tower", export_article_tower(tower, root / "article_tower"), TEXTS)
-  yield Export("article_tower_fp16_table", export_article_tower(
-      ArticleTower("use", precision="fp16_table"), root / "article_tower_fp16_table"), TEXTS)
+  # bf16 = the float16 projection table + bfloat16 convolutions: covers both fast paths
+  yield Export("article_tower_bf16", export_article_tower(
+      ArticleTower("use", precision="bf16"), root / "article_tower_bf16"), TEXTS)
   path = export_related_articles(tower, [f"post-{i}" for i in range(len(posts))],
                                  tower.embed(posts), root / "related_articles", k=3)
   yield Export("related_articles", path, TEXTS)
@@ -183,7 +184,7 @@ def _set2vec_export(root):
 
 
 # Every model the package can export (set2vec only where tfrs_emb.models has it).
-EXPORT_NAMES = ["article_tower", "article_tower_fp16_table", "related_articles", "case_encoder", "jader_bruteforce",
+EXPORT_NAMES = ["article_tower", "article_tower_bf16", "related_articles", "case_encoder", "jader_bruteforce",
                 "jader_scann", "embedding_bruteforce", "embedding_scann",
                 "covertype_classifier", "set2vec", "set2vec_fused"]
 

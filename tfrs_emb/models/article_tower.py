@@ -22,11 +22,13 @@ import numpy as np
 import tfrs_emb  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 
+from tfrs_emb.core import cpu
 from tfrs_emb.core import serving
 from tfrs_emb.encoders.hub import HubTextEncoder
 from tfrs_emb.encoders.keras_text import embed_in_batches
 from tfrs_emb.encoders.keras_text import graph_text_fn
 from tfrs_emb.encoders.registry import build_text_encoder
+from tfrs_emb.encoders.use_precision import BF16_CPU_FEATURES
 from tfrs_emb.encoders.use_multilingual import UseMultilingualEncoder
 
 
@@ -91,7 +93,9 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
   The ``serving_default`` signature takes ``text`` (tf.string [None]) and returns
   ``embedding`` (float32 [None, D]). A tower built from an encoder name records its
   ``get_config`` (encoder name and options; for USE also the ``precision`` it runs at)
-  in ``assets/article_tower.json``.
+  in ``assets/article_tower.json``; a ``"bf16"`` USE tower also records the CPU
+  features it is fast on (``BF16_CPU_FEATURES``, any one) and whether the exporting
+  CPU had one (null: unknown).
 
   Returns:
     The version folder written.
@@ -117,6 +121,9 @@ def export_article_tower(tower: ArticleTower, export_dir: "str | pathlib.Path",
     recorded = tower.get_config()
     if isinstance(tower.encoder, UseMultilingualEncoder):
       recorded["precision"] = tower.encoder.precision
+      if tower.encoder.precision == "bf16":
+        recorded["fast_on_cpu_features_any_of"] = list(BF16_CPU_FEATURES)
+        recorded["exported_on_cpu_with_them"] = cpu.has_any_flag(BF16_CPU_FEATURES)
     assets = {"article_tower.json": json.dumps(recorded, indent=1) + "\n"}
   return serving.save_for_serving(module, export_dir, {"serving_default": serve},
                                   version=version, assets=assets)
