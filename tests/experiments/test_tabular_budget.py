@@ -81,30 +81,6 @@ def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials():
   assert "10.4 s fixed per fit" in budget.describe(traced, [3], 540.0)
 
 
-def test_fits_get_what_pretraining_left_unspent_less_what_later_trials_need():
-  work = [budget.FractionWork(24_000, 20_400, False, 1)]
-  kw = dict(trials=2, repeats=1, max_epochs=1000, crossfit_folds=5, batch_size=256,
-            min_steps_per_epoch=10)
-  spent = budget.plan_fits(540.0, 2e-4, work, **kw)
-  assert spent.fit_seconds == budget.FIT_SHARE * 540
-  # pretraining finished 100 s inside its share; the second trial's embedding still
-  # needs 67.5 s of it (a share of 135 s split between two embeddings)
-  early = budget.plan_fits(540.0, 2e-4, work, seconds_left=540 * 0.75 + 100,
-                           pending_pretrain_seconds=[0.0, 67.5], **kw)
-  assert early.fit_seconds == budget.FIT_SHARE * 540 + 100 - 67.5
-  rows = 3 * budget.epoch_rows(20_400, 256, 10) * 2e-4 * budget.FIT_COST_RATIO
-  assert early.trials == 2
-  assert early.finetune_epochs == int(early.fit_seconds / rows) > spent.finetune_epochs
-  assert f"{early.fit_seconds:.0f} s for the Transformer fits" in budget.describe(
-      early, [3], 540.0)
-  # an overrun leaves the fits less; a plan down to one trial keeps the pending seconds
-  over = budget.plan_fits(540.0, 2e-4, work, seconds_left=540 * 0.75 - 40, **kw)
-  assert over.fit_seconds == budget.FIT_SHARE * 540 - 40
-  slow = budget.plan_fits(540.0, 2e-3, work, seconds_left=540 * 0.75 + 100,
-                          pending_pretrain_seconds=[0.0, 67.5], **kw)
-  assert slow.trials == 1 and slow.fit_seconds == budget.FIT_SHARE * 540 + 100
-
-
 def test_plan_matches_the_rule_arithmetic():
   plan = _plan(24_000)
   # 10 %: 2,400 labelled, 360-row holdout < 1000 → 5 folds of 1,920 trained rows;

@@ -308,9 +308,9 @@ def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
 def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
                 clock: tabular_budget.Clock) -> Tuple[Config, str]:
   """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
-  trials and cross-fitting folds sized from the labelled rows, the measured pretraining
-  speed and the seconds left (and one TabM member per trial when several do not fit), and
-  the plan in words."""
+  trials and cross-fitting folds sized from the labelled rows and the measured
+  pretraining speed (and one TabM member per trial when several do not fit), and the
+  plan in words."""
   work = []
   for frac in sorted(float(f) for f in config.label_fractions):
     split = label_split(config, prep, frac)
@@ -327,11 +327,7 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch,
       no_pretraining_row=config.compare_no_pretraining,
-      pretrain_fixed_seconds=tabular_budget.fixed_seconds(pre.epoch_seconds),
-      seconds_left=clock.left(), pending_pretrain_seconds=[
-          pretrain_share_seconds(config) * len(planned_numeric_embeddings(config, t)
-                                               - {config.numeric_embedding})
-          for t in range(1, config.trials + 1)])
+      pretrain_fixed_seconds=tabular_budget.fixed_seconds(pre.epoch_seconds))
   if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
     config = without_tabm(config)
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
@@ -624,19 +620,12 @@ def without_tabm(config: Config) -> Config:
   return dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
 
 
-def planned_numeric_embeddings(config: Config, trials: Optional[int] = None) -> set:
-  """Numeric embeddings the first ``trials`` (default ``config.trials``) trials may
-  pretrain, with the TabM trials or without them (the time budget may drop them after the
-  first pretraining and so bring other embeddings into the first trials)."""
-  trials = config.trials if trials is None else trials
+def planned_numeric_embeddings(config: Config) -> set:
+  """Numeric embeddings the first ``trials`` trials may pretrain, with the TabM trials or
+  without them (the time budget may drop them after the first pretraining and so bring
+  other embeddings into the first trials): the pretraining share is split among these."""
   return {t["numeric_embedding"] for c in (config, without_tabm(config))
-          for t in ours_space(c)[:trials]}
-
-
-def pretrain_share_seconds(config: Config) -> float:
-  """Each planned numeric embedding's part of the budget's pretraining share."""
-  return (tabular_budget.PRETRAIN_SHARE * config.time_budget
-          / len(planned_numeric_embeddings(config)))
+          for t in ours_space(c)[:config.trials]}
 
 
 @dataclasses.dataclass
@@ -805,7 +794,8 @@ def run(config: Config, log: common.Log = common.no_log,
   missing = tbl.missing_shares(prep.features, prep.schema)
   log(f"{len(prep.labels)} rows: {len(prep.train_idx)} training, "
       f"{len(prep.eval_idx)} evaluation")
-  pretrain_seconds = pretrain_share_seconds(config)
+  pretrain_seconds = (tabular_budget.PRETRAIN_SHARE * config.time_budget
+                      / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
   plan_note = ""

@@ -5,14 +5,10 @@ The rule (fixed here, never tuned on evaluation numbers):
 1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
    Transformer fits (our trials, the scratch row, the repeats' refits; our trials and
-   refits twice with the no-pretraining row), ``METRIC_SHARE`` for the NCA metric fits
-   and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly between its fits, every fit stopping when its part is spent; a GBDT fit gets at least
+   refits twice with the no-pretraining row), ``METRIC_SHARE`` for the NCA metric fits and ``GBDT_SHARE`` for the GBDT peers' fits (each split evenly
+   between its fits, every fit stopping when its part is spent; a GBDT fit gets at least
    ``GBDT_MIN_FIT_SECONDS``, so a loaded machine cannot cut a peer to a few trees), the
-   rest for loading, the neighbour heads, UMAP and the export. The fits
-   also get what pretraining left unspent: the plan, made after the first pretraining,
-   gives them the seconds left less the later shares (metric, GBDT, rest) and less the
-   pretraining shares the planned trials still need (an epoch cap reached early, or a
-   numeric embedding whose trials were planned away, hands its seconds to the fits).
+   rest for loading, the neighbour heads, UMAP and the export.
 2. Pretraining runs epochs (at most ``--pretrain_epochs``, at least one) while the next
    epoch, as long as the last one, still ends before its share's deadline.
 3. Its measured seconds per row-epoch, times ``FIT_COST_RATIO`` (a classifier step runs
@@ -20,9 +16,10 @@ The rule (fixed here, never tuned on evaluation numbers):
    estimate a fine-tuning row-epoch; ``FIXED_COST_RATIO`` times the first pretraining
    epoch's excess over the fastest later one (graph tracing) estimates a fit's fixed cost
    (it traces its train and validation steps, then its predict and embed functions). The
-   fits' epoch count is the fits' seconds (rule 1), less every planned fit's fixed cost,
-   over the row-epochs of one epoch of every planned fit (a fit with k TabM-mini members
-   counts k times its rows); while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
+   fits' epoch
+   count is the fit share, less every planned fit's fixed cost, over the row-epochs of one
+   epoch of every planned fit (a fit with k TabM-mini members counts k times its rows);
+   while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
    (every trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1),
    then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
@@ -33,7 +30,7 @@ The rule (fixed here, never tuned on evaluation numbers):
 
 import dataclasses
 import time
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from tfrs_emb.experiments import common
 
@@ -91,8 +88,7 @@ class FitPlan:
   """What fits the budget: epochs per fit, trials, cross-fitting folds, the estimated
   seconds of one fit epoch per trained row, the seconds of one NCA metric fit and of
   one GBDT fit, whether trials with several TabM members fit (else every trial has
-  one), the estimated fixed seconds of one Transformer fit and the seconds of all the
-  Transformer fits (rule 1)."""
+  one), and the estimated fixed seconds of one Transformer fit."""
   finetune_epochs: int
   trials: int
   crossfit_folds: int
@@ -101,7 +97,6 @@ class FitPlan:
   gbdt_fit_seconds: float
   ensemble: bool = True
   fit_fixed_seconds: float = 0.0
-  fit_seconds: float = 0.0
 
 
 def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
@@ -132,8 +127,7 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
               crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
               members: Sequence[int] = (), no_pretraining_row: bool = False,
-              pretrain_fixed_seconds: float = 0.0, seconds_left: Optional[float] = None,
-              pending_pretrain_seconds: Sequence[float] = ()) -> FitPlan:
+              pretrain_fixed_seconds: float = 0.0) -> FitPlan:
   """The fit plan of rules 1 and 3 (module docstring).
 
   Args:
@@ -147,20 +141,10 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     no_pretraining_row: the compared table also runs our trials and refits without
       pretraining (twice our fits).
     pretrain_fixed_seconds: pretraining's fixed seconds (``fixed_seconds``).
-    seconds_left: the budget's seconds left at planning; None: the pretraining share
-      spent exactly (``budget`` × (1 − ``PRETRAIN_SHARE``)).
-    pending_pretrain_seconds: item t − 1: the pretraining seconds the first t trials
-      still need (missing: 0), kept out of the fits' seconds.
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
   fixed_s = pretrain_fixed_seconds * FIXED_COST_RATIO
-  # Seconds left beyond the later shares' = the fit share plus pretraining's unspent part
-  # (negative when pretraining overran its share).
-  unspent = 0.0 if seconds_left is None else seconds_left - budget * (1.0 - PRETRAIN_SHARE)
-
-  def fit_seconds(t: int) -> float:
-    pending = pending_pretrain_seconds[t - 1] if t <= len(pending_pretrain_seconds) else 0.0
-    return max(0.0, FIT_SHARE * budget + unspent - pending)
+  fit_seconds = FIT_SHARE * budget
 
   planned = list(members)
 
@@ -177,7 +161,7 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
       n = units(t) * folds * w.heads
       fits += n
       rows += n * epoch_rows(trained, batch_size, min_steps_per_epoch)
-    return int((fit_seconds(t) - fits * fixed_s) / max(rows * row_s, 1e-12))
+    return int((fit_seconds - fits * fixed_s) / max(rows * row_s, 1e-12))
   t, k = trials, crossfit_folds
   ensemble = True
   if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
@@ -193,16 +177,13 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  METRIC_SHARE * budget / metric_fits,
                  max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits), ensemble,
-                 fixed_s, fit_seconds(t))
+                 fixed_s)
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
   """The plan in one line for the report."""
   return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
           f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
-          f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} "
-          f"({plan.fit_seconds:.0f} s for the Transformer fits, estimated "
-          f"{plan.row_epoch_seconds * 1e6:.1f} µs per fitted row-epoch, "
-          f"{plan.fit_fixed_seconds:.1f} s fixed per fit); at most "
-          f"{plan.metric_fit_seconds:.0f} s per NCA metric fit, "
+          f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
+          f"fitted row-epoch, {plan.fit_fixed_seconds:.1f} s fixed per fit); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
           f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")
