@@ -89,6 +89,16 @@ def test_search_spaces_start_at_the_flags_and_are_distinct():
   assert space[0] == default and len(space) == 6
   assert len({tuple(c.items()) for c in space}) == 6
   assert set_compare.draw_space(default, set_compare.KERAS_SPACE, 6, seed=0) == space
+  # the draws spread every key's values evenly: 3 draws try each of 3 epoch counts
+  for seed in range(5):
+    draws = set_compare.draw_space(default, set_compare.KERAS_SPACE, 4, seed=seed)[1:]
+    for key, values in set_compare.KERAS_SPACE.items():
+      got = [c[key] for c in draws]
+      assert len(set(got)) == min(3, len(values)), (seed, key, got)
+  # a small product: every other point once, distinct, then no more
+  tiny = {"a": (1, 2), "b": (1, 2)}
+  all_points = set_compare.draw_space({"a": 1, "b": 1}, tiny, 10, seed=3)
+  assert len(all_points) == 4 and len({tuple(c.items()) for c in all_points}) == 4
   lams = [c["lam"] for c in set_compare.ease_space(5)]
   assert lams[0] == set_compare.EASE_DEFAULT_LAMBDA and len(lams) == 5
   assert lams[1:] == sorted(lams[1:]) and lams[1] == 1.0 and lams[-1] == 1e4

@@ -6,9 +6,10 @@ leave-one-out set softmax (``models.set_softmax``) and the fused scorer ``ease+c
 can serve ("ours" is the one better on development data); gensim's
 CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
 hyper-parameters gets the same number of trials over its own documented search space
-(``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``; trial 0 is the
-configuration the flags give, the others seeded draws), fitted on the training sets of a
-validation hold-out carved from the training sets (``set_embeddings.validation_hold_out``:
+(``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``;
+trial 0 is the configuration the flags give, the others a seeded Latin hypercube,
+``draw_space``), fitted on the training sets of a validation hold-out carved from the
+training sets (``set_embeddings.validation_hold_out``:
 the evaluation sets' held-out elements never enter) and scored there. The chosen
 configurations are then refitted per repeat (training seed ``seed + repeat``; on
 synthetic data a release per repeat) on all training sets and scored on the evaluation
@@ -152,13 +153,33 @@ def development_split(corpus: Corpus, seed: int) -> harness.Development:
 
 def draw_space(default: Mapping[str, Any], grid: Mapping[str, Sequence[Any]], trials: int,
                seed: int) -> Tuple[Dict[str, Any], ...]:
-  """``trials`` distinct configurations: ``default`` first, then seeded draws from the
-  product of ``grid`` (fewer when the product is smaller)."""
+  """``trials`` distinct configurations: ``default`` first, then ``trials − 1`` from a
+  seeded Latin hypercube over ``grid`` (fewer when the product is smaller).
+
+  Each key's values are dealt in seeded rounds (every value once per round, as many
+  rounds as the draws need) and the keys' columns shuffled independently, so within the
+  draws a key's values appear as evenly as the budget allows: with 3 draws, a key of 3
+  values tries each once (random draws from the product can miss one). A draw that
+  repeats another configuration is replaced by a seeded unused point of the product.
+  """
   keys = list(grid)
   first = tuple(default[k] for k in keys)
-  rest = [c for c in itertools.product(*(grid[k] for k in keys)) if c != first]
-  picks = np.random.default_rng(seed).permutation(len(rest))[:max(0, trials - 1)]
-  return tuple(dict(zip(keys, c)) for c in [first] + [rest[i] for i in sorted(picks)])
+  product = list(itertools.product(*(grid[k] for k in keys)))
+  n = min(max(0, trials - 1), len(product) - (first in product))
+  rng = np.random.default_rng(seed)
+  columns = []
+  for k in keys:
+    dealt = [i for _ in range(-(-n // len(grid[k]))) for i in rng.permutation(len(grid[k]))]
+    columns.append([grid[k][i] for i in rng.permutation(dealt[:n])])
+  drawn, seen = [], {first}
+  for c in zip(*columns):
+    if c not in seen:
+      drawn.append(c)
+      seen.add(c)
+  unused = [c for c in product if c not in seen]
+  for i in rng.permutation(len(unused))[:n - len(drawn)]:
+    drawn.append(unused[i])
+  return tuple(dict(zip(keys, c)) for c in [first] + drawn)
 
 
 def ease_space(trials: int) -> Tuple[Dict[str, float], ...]:
