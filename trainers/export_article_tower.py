@@ -61,8 +61,7 @@ def main(argv):
   path = export_article_tower(tower, FLAGS.export_dir, version=FLAGS.version)
   if FLAGS.precision == "bf16" and not cpu.has_any_flag(BF16_CPU_FEATURES):
     print(f"warning: this CPU has none of {', '.join(BF16_CPU_FEATURES)} (or they cannot "
-          "be read): the bf16 export gives the same embeddings but runs slower than "
-          "--precision=fp16_table here")
+          "be read): the bf16 export runs here, but slower than --precision=fp16_table")
 
   texts = [a.text() for a in article_texts.SAMPLE_ARTICLES] + ["", "   ", "😀 emoji"]
   expected = tower.embed(texts)

