@@ -142,6 +142,34 @@ def test_shown_rows_are_neither_ours_nor_best_peer_but_compare_apart(data):
       result.scored.same_items).as_dict()
 
 
+def test_one_standard_error_rule_keeps_the_preferred_row_within_the_noise():
+  ids = tuple(range(300))
+  rng = np.random.default_rng(0)
+  base = (rng.random(300) < 0.1).astype(float)
+  base[:3] = (0.0, 0.0, 1.0)
+  near = base.copy()
+  near[:3] = (1.0, 1.0, 0.0)   # net one item of 300 better, three apart: within one SE
+  far = np.maximum(base, (rng.random(300) < 0.3).astype(float))   # much better
+  choose = harness.prefer_within_one_se(["fused"])
+  scores = lambda **kw: {k: harness.ItemScores(ids, v) for k, v in kw.items()}
+  assert harness.best_mean(scores(fused=base, other=near)) == "other"
+  assert choose(scores(fused=base, other=near)) == "fused"
+  assert choose(scores(other=near, fused=base)) == "fused"
+  assert choose(scores(fused=base, other=far)) == "other"
+  assert choose(scores(other=far)) == "other"       # the preferred row is not a candidate
+  with pytest.raises(ValueError, match="scored on different items"):
+    choose({"fused": harness.ItemScores(ids, base),
+            "other": harness.ItemScores(ids[::-1], far)})
+
+
+def test_ours_chooser_picks_ours_and_the_chooser_the_best_peer(data):
+  development, evaluation, _ = data
+  methods = [_linear("a", None), _linear("b", [2.0]), _linear("c", [0.0])]
+  result = harness.compare(methods, development, evaluation, samples=200, ours=["a", "b"],
+                           ours_chooser=lambda candidates: "a")
+  assert (result.ours, result.best_peer) == ("a", "c")
+
+
 @pytest.mark.parametrize("kwargs,words", [
     ({"repeats": 0}, "repeats=0 must be >= 1"),
     ({"ours": ["nope"]}, r"ours=\['nope'\]: expected a non-empty subset"),

@@ -134,6 +134,32 @@ def best_mean(candidates: Mapping[str, ItemScores]) -> str:
   return max(candidates, key=lambda name: np.nan_to_num(candidates[name].mean, nan=-np.inf))
 
 
+def prefer_within_one_se(preferred: Sequence[str]) -> Chooser:
+  """A chooser that keeps a preferred candidate unless another beats it by more than the
+  development data's noise.
+
+  It takes ``best_mean``'s candidate, unless a candidate in ``preferred`` (earliest first)
+  trails it by at most one standard error of their paired per-item difference (Breiman's
+  one-standard-error rule); then that one.
+
+  Raises:
+    ValueError: (when called) the candidates were scored on different items.
+  """
+  def choose(candidates: Mapping[str, ItemScores]) -> str:
+    best = best_mean(candidates)
+    for name in (n for n in preferred if n in candidates):
+      if name == best:
+        return best
+      if candidates[name].ids != candidates[best].ids:
+        raise ValueError(f"{name!r} and {best!r} were scored on different items")
+      d = candidates[best].values - candidates[name].values
+      d = d[~np.isnan(d)]
+      if len(d) > 1 and d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
+        return name
+    return best
+  return choose
+
+
 def budgets(methods: Sequence[Method], trials: Optional[int] = None) -> Dict[str, int]:
   """Trials of each method: ``trials`` (default: the largest search space) for every
   method with hyper-parameters, 1 for a method without.
@@ -234,21 +260,23 @@ def tune(methods: Sequence[Method], development: Development, budget: Mapping[st
 
 
 def choose_rows(tuned: Mapping[str, Tuned], ours: Optional[Sequence[str]] = None,
-                chooser: Chooser = best_mean,
-                shown: Sequence[str] = ()) -> Tuple[str, Optional[str]]:
+                chooser: Chooser = best_mean, shown: Sequence[str] = (),
+                ours_chooser: Optional[Chooser] = None) -> Tuple[str, Optional[str]]:
   """("ours", "best peer") chosen on development scores.
 
   Args:
     ours: the rows that may be "ours"; None: every row, the best peer is then the best
       other row. The best peer is None when no other row is left.
+    chooser: picks the best peer (and "ours" unless ``ours_chooser`` is given).
     shown: rows that are neither (an ablation of ours, compared to it apart).
+    ours_chooser: picks "ours" among ``ours`` (e.g. ``prefer_within_one_se``).
   """
   names = [n for n in tuned if n not in shown]
   candidates = names if ours is None else list(ours)
   unknown = [n for n in candidates if n not in tuned]
   if unknown or not candidates:
     raise ValueError(f"ours={list(candidates)}: expected a non-empty subset of {names}")
-  ours_name = chooser({n: tuned[n].dev_scores for n in candidates})
+  ours_name = (ours_chooser or chooser)({n: tuned[n].dev_scores for n in candidates})
   peers = [n for n in names if n != ours_name and (ours is None or n not in candidates)]
   peer = chooser({n: tuned[n].dev_scores for n in peers}) if peers else None
   return ours_name, peer
@@ -376,7 +404,7 @@ def compare(methods: Sequence[Method], development: Development,
             trials: Optional[int] = None, ours: Optional[Sequence[str]] = None,
             chooser: Chooser = best_mean, samples: int = comparison.BOOTSTRAP_SAMPLES,
             derived: Sequence[Callable[[Mapping[str, Tuned]], Method]] = (),
-            shown: Sequence[str] = (),
+            shown: Sequence[str] = (), ours_chooser: Optional[Chooser] = None,
             log: common.Log = common.no_log) -> Comparison:
   """Runs the whole protocol (module docstring) and returns the compared table.
 
@@ -395,6 +423,7 @@ def compare(methods: Sequence[Method], development: Development,
       same budget on the same development data, and listed after them.
     shown: rows tuned and evaluated like the others but never "ours" nor "best peer"
       (e.g. an ablation of ours; ``Comparison.difference`` compares any two rows).
+    ours_chooser: picks "ours" among ``ours`` (default ``chooser``).
   """
   if repeats < 1:
     raise ValueError(f"repeats={repeats} must be >= 1")
@@ -412,7 +441,7 @@ def compare(methods: Sequence[Method], development: Development,
                           else max(budget.values())))
     tuned.update(tune([method], development, budget, seed, chooser, log))
     methods.append(method)
-  ours_name, peer = choose_rows(tuned, ours, chooser, shown)
+  ours_name, peer = choose_rows(tuned, ours, chooser, shown, ours_chooser)
   scored = evaluate(methods, tuned, evaluation, development, repeats, seed, log)
   scores, same = scored.scores, scored.same_items
   rows = []

@@ -3,7 +3,9 @@
 Rows: the Keras CBOW scored raw and with its noise prior, optionally the
 leave-one-out set softmax (``models.set_softmax``) and the fused scorer ``ease+cbow``
 (x·B_EASE + w · (CBOW score + log prior), below): what the exported ``SetRecommender``
-can serve ("ours" is the one better on development data); gensim's
+can serve ("ours" is the one better on development data, except that ``ease+cbow``,
+whose weights include EASE alone, stays "ours" unless another beats it there by more
+than one standard error: ``harness.prefer_within_one_se``); gensim's
 CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
 hyper-parameters gets the same number of trials over its own documented search space
 (``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``;
@@ -540,7 +542,8 @@ class SetComparison:
             f"over {t.repeats} repeat(s) × sets; each method's configuration chosen on a "
             f"validation hold-out of the training sets ({self.tune_seconds:.1f} s of "
             f"tuning, {self.evaluate_seconds:.1f} s of final fits); ours = {t.ours} "
-            f"(the exported scoring better on validation), best peer = {t.best_peer}.",
+            f"(the exported scoring better on validation; {FUSED} unless beaten there by "
+            f"more than one standard error), best peer = {t.best_peer}.",
             "chosen: " + chosen,
             "also: " + "; ".join(f"{name}: {d.text()} {d.verdict}"
                                  for name, d in self.extra.items())] + fused
@@ -588,6 +591,7 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
   table = harness.compare(methods, development_split(corpus(0), seed), evaluation,
                           repeats=repeats, seed=seed, trials=trials,
                           ours=[n for n in OURS if n in names], chooser=chooser,
+                          ours_chooser=harness.prefer_within_one_se([FUSED]),
                           derived=derived, log=log)
   end = time.perf_counter()
   # Keras CBOW (its scoring better on development data) vs gensim and popularity, and
