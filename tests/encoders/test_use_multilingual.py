@@ -176,6 +176,7 @@ def test_bf16_export_records_the_cpu_features_it_needs(bf16_tower, tmp_path):
   recorded = json.loads((path / "assets" / "article_tower.json").read_text(encoding="utf-8"))
   assert recorded["precision"] == "bf16"
   assert recorded["fast_on_cpu_features_any_of"] == list(BF16_CPU_FEATURES)
+  assert recorded["exported_on_cpu_with_them"] in (True, False, None)   # None: unknown
   assert recorded["exported_on_cpu_with_them"] == cpu.has_any_flag(BF16_CPU_FEATURES)
   texts = SPECIAL + [long_text(300)]
   got = tf.saved_model.load(str(path)).signatures["serving_default"](

@@ -157,6 +157,10 @@ def test_one_standard_error_rule_keeps_the_preferred_row_within_the_noise():
   assert choose(scores(other=near, fused=base)) == "fused"
   assert choose(scores(fused=base, other=far)) == "other"
   assert choose(scores(other=far)) == "other"       # the preferred row is not a candidate
+  with pytest.raises(TypeError, match="list of row names"):
+    harness.prefer_within_one_se("fused")
+  first = harness.prefer_within_one_se(["fused"], base=lambda candidates: "other")
+  assert first(scores(fused=base, other=far)) == "other"   # the base chooser's pick
   with pytest.raises(ValueError, match="scored on different items"):
     choose({"fused": harness.ItemScores(ids, base),
             "other": harness.ItemScores(ids[::-1], far)})
@@ -164,10 +168,14 @@ def test_one_standard_error_rule_keeps_the_preferred_row_within_the_noise():
 
 def test_ours_chooser_picks_ours_and_the_chooser_the_best_peer(data):
   development, evaluation, _ = data
-  methods = [_linear("a", None), _linear("b", [2.0]), _linear("c", [0.0])]
+  methods = [_linear("a", None), _linear("b", [2.0]), _linear("c", [0.0]),
+             _linear("d", [1.5])]
   result = harness.compare(methods, development, evaluation, samples=200, ours=["a", "b"],
                            ours_chooser=lambda candidates: "a")
-  assert (result.ours, result.best_peer) == ("a", "c")
+  assert (result.ours, result.best_peer) == ("a", "d")   # d (slope 1.5) beats c (slope 0)
+  with pytest.raises(ValueError, match="the ours chooser returned 'c'"):
+    harness.compare(methods, development, evaluation, samples=200, ours=["a", "b"],
+                    ours_chooser=lambda candidates: "c")
 
 
 @pytest.mark.parametrize("kwargs,words", [

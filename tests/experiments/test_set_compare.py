@@ -96,6 +96,10 @@ def test_search_spaces_start_at_the_flags_and_are_distinct():
       got = [c[key] for c in draws]
       assert len(set(got)) == min(3, len(values)), (seed, key, got)
   # a small product: every other point once, distinct, then no more
+  with pytest.raises(ValueError, match="trials=0 must be >= 1"):
+    set_compare.draw_space(default, set_compare.KERAS_SPACE, 0, seed=0)
+  with pytest.raises(ValueError, match=r"keys without values: \['epochs'\]"):
+    set_compare.draw_space(default, {**set_compare.KERAS_SPACE, "epochs": ()}, 4, seed=0)
   tiny = {"a": (1, 2), "b": (1, 2)}
   all_points = set_compare.draw_space({"a": 1, "b": 1}, tiny, 10, seed=3)
   assert len(all_points) == 4 and len({tuple(c.items()) for c in all_points}) == 4

@@ -22,9 +22,9 @@ speed in the projection and in the convolutions:
   [128010, 768]; each token then costs a row gather instead of a [512 × 768] product
   and a layer norm. Every later step stays float32.
 - ``"bf16"`` is ``"fp16_table"`` with the six n-gram convolutions (most of the
-  remaining FLOPs) run on bfloat16 inputs and weights. oneDNN accumulates them in
-  float32; only each convolution's output is rounded to bfloat16 before the float32
-  bias, ReLU and residual. Layer norms, sums and the DAN head stay float32.
+  remaining FLOPs) run on bfloat16 inputs and weights. TensorFlow's oneDNN kernels
+  accumulate them in float32; each convolution's output is rounded to bfloat16 before
+  the float32 bias, ReLU and residual. Layer norms, sums and the DAN head stay float32.
 
 ``"fp32"`` and ``"fp16_table"`` need no CPU feature beyond what TensorFlow itself
 needs. ``"bf16"`` runs on any CPU, but it is only fast where the CPU multiplies

@@ -134,19 +134,23 @@ def best_mean(candidates: Mapping[str, ItemScores]) -> str:
   return max(candidates, key=lambda name: np.nan_to_num(candidates[name].mean, nan=-np.inf))
 
 
-def prefer_within_one_se(preferred: Sequence[str]) -> Chooser:
+def prefer_within_one_se(preferred: Sequence[str], base: Chooser = best_mean) -> Chooser:
   """A chooser that keeps a preferred candidate unless another beats it by more than the
   development data's noise.
 
-  It takes ``best_mean``'s candidate, unless a candidate in ``preferred`` (earliest first)
+  It takes ``base``'s candidate, unless a candidate in ``preferred`` (earliest first)
   trails it by at most one standard error of their paired per-item difference (Breiman's
   one-standard-error rule); then that one.
 
   Raises:
+    TypeError: ``preferred`` is a single string (a name, not a list of names).
     ValueError: (when called) the candidates were scored on different items.
   """
+  if isinstance(preferred, str):
+    raise TypeError(f"preferred must be a list of row names, got the string {preferred!r}")
+
   def choose(candidates: Mapping[str, ItemScores]) -> str:
-    best = best_mean(candidates)
+    best = base(candidates)
     for name in (n for n in preferred if n in candidates):
       if name == best:
         return best
@@ -277,6 +281,8 @@ def choose_rows(tuned: Mapping[str, Tuned], ours: Optional[Sequence[str]] = None
   if unknown or not candidates:
     raise ValueError(f"ours={list(candidates)}: expected a non-empty subset of {names}")
   ours_name = (ours_chooser or chooser)({n: tuned[n].dev_scores for n in candidates})
+  if ours_name not in candidates:
+    raise ValueError(f"the ours chooser returned {ours_name!r}, not one of {candidates}")
   peers = [n for n in names if n != ours_name and (ours is None or n not in candidates)]
   peer = chooser({n: tuned[n].dev_scores for n in peers}) if peers else None
   return ours_name, peer

@@ -4,8 +4,9 @@ Rows: the Keras CBOW scored raw and with its noise prior, optionally the
 leave-one-out set softmax (``models.set_softmax``) and the fused scorer ``ease+cbow``
 (x·B_EASE + w · (CBOW score + log prior), below): what the exported ``SetRecommender``
 can serve ("ours" is the one better on development data, except that ``ease+cbow``,
-whose weights include EASE alone, stays "ours" unless another beats it there by more
-than one standard error: ``harness.prefer_within_one_se``); gensim's
+the conservative candidate (with two or more trials its weights include w = 0, EASE
+alone), stays "ours" unless another beats it there by more than one standard error:
+``harness.prefer_within_one_se``); gensim's
 CBOW (raw and with its prior), EASE, item-kNN and popularity. Each method with
 hyper-parameters gets the same number of trials over its own documented search space
 (``KERAS_SPACE``, ``SOFTMAX_SPACE``, ``GENSIM_SPACE``, ``ease_space``, ``KNN_NEIGHBORS``;
@@ -162,8 +163,17 @@ def draw_space(default: Mapping[str, Any], grid: Mapping[str, Sequence[Any]], tr
   rounds as the draws need) and the keys' columns shuffled independently, so within the
   draws a key's values appear as evenly as the budget allows: with 3 draws, a key of 3
   values tries each once (random draws from the product can miss one). A draw that
-  repeats another configuration is replaced by a seeded unused point of the product.
+  repeats another configuration (rare in a large product) is replaced by a seeded unused
+  point of the product, which can unbalance that spread.
+
+  Raises:
+    ValueError: ``trials`` < 1, or a key of ``grid`` has no value.
   """
+  if trials < 1:
+    raise ValueError(f"trials={trials} must be >= 1")
+  empty = [k for k, values in grid.items() if not len(values)]
+  if empty:
+    raise ValueError(f"search-space keys without values: {empty}")
   keys = list(grid)
   first = tuple(default[k] for k in keys)
   product = list(itertools.product(*(grid[k] for k in keys)))
@@ -542,8 +552,9 @@ class SetComparison:
             f"over {t.repeats} repeat(s) × sets; each method's configuration chosen on a "
             f"validation hold-out of the training sets ({self.tune_seconds:.1f} s of "
             f"tuning, {self.evaluate_seconds:.1f} s of final fits); ours = {t.ours} "
-            f"(the exported scoring better on validation; {FUSED} unless beaten there by "
-            f"more than one standard error), best peer = {t.best_peer}.",
+            f"(the exported scoring better on validation"
+            + (f"; {FUSED} unless beaten there by more than one standard error"
+               if FUSED in self.methods else "") + f"), best peer = {t.best_peer}.",
             "chosen: " + chosen,
             "also: " + "; ".join(f"{name}: {d.text()} {d.verdict}"
                                  for name, d in self.extra.items())] + fused
@@ -591,7 +602,7 @@ def compare_sets(methods: Sequence[harness.Method], corpus: Callable[[int], Corp
   table = harness.compare(methods, development_split(corpus(0), seed), evaluation,
                           repeats=repeats, seed=seed, trials=trials,
                           ours=[n for n in OURS if n in names], chooser=chooser,
-                          ours_chooser=harness.prefer_within_one_se([FUSED]),
+                          ours_chooser=harness.prefer_within_one_se([FUSED], chooser),
                           derived=derived, log=log)
   end = time.perf_counter()
   # Keras CBOW (its scoring better on development data) vs gensim and popularity, and
