@@ -1,7 +1,7 @@
 """What the CPU this process runs on can do, from the kernel's feature flags."""
 
 import pathlib
-from typing import FrozenSet, Optional
+from typing import FrozenSet, Iterable, Optional
 
 
 def cpu_flags(cpuinfo: "str | pathlib.Path" = "/proc/cpuinfo") -> Optional[FrozenSet[str]]:
@@ -22,7 +22,8 @@ def cpu_flags(cpuinfo: "str | pathlib.Path" = "/proc/cpuinfo") -> Optional[Froze
   return None
 
 
-def has_any_flag(wanted, cpuinfo: "str | pathlib.Path" = "/proc/cpuinfo") -> Optional[bool]:
+def has_any_flag(wanted: Iterable[str],
+                 cpuinfo: "str | pathlib.Path" = "/proc/cpuinfo") -> Optional[bool]:
   """Whether the CPU has at least one of the ``wanted`` flags; None when unknown."""
   flags = cpu_flags(cpuinfo)
   return None if flags is None else bool(flags & set(wanted))

@@ -16,12 +16,11 @@ The rule (fixed here, never tuned on evaluation numbers):
    estimate a fine-tuning row-epoch; ``FIXED_COST_RATIO`` times the first pretraining
    epoch's excess over the fastest later one (graph tracing) estimates a fit's fixed cost
    (it traces its train and validation steps, then its predict and embed functions). The
-   fits' epoch
-   count is the fit share, less every planned fit's fixed cost, over the row-epochs of one
-   epoch of every planned fit (a fit with k TabM-mini members counts k times its rows);
-   while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first
-   (every trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1),
-   then cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
+   fits' epoch count is the fit share, less every planned fit's fixed cost, over the
+   row-epochs of one epoch of every planned fit (a fit with k TabM-mini members counts k
+   times its rows); while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first (every
+   trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1), then
+   cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
    estimate, fixed cost excluded) runs out, early stopping's best weights kept.
 
@@ -107,7 +106,6 @@ def fit_time_limit(row_epoch_seconds: float, epochs: int, rows: int) -> float:
   return FIT_ALLOWANCE_FACTOR * epochs * rows * row_epoch_seconds
 
 
-
 def epoch_rows(trained_rows: int, batch_size: int, min_steps_per_epoch: int) -> int:
   """Rows one classifier epoch visits (``fit_classifier`` repeats small sets)."""
   steps = max(1, trained_rows // batch_size)
@@ -184,6 +182,8 @@ def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:
   """The plan in one line for the report."""
   return (f"--time_budget={budget:g} s: pretraining epochs {pretrain_epochs}, fine-tuning "
           f"epochs {plan.finetune_epochs}, trials {plan.trials}, cross-fitting folds "
-          f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} (estimated {plan.row_epoch_seconds * 1e6:.1f} µs per "
-          f"fitted row-epoch, {plan.fit_fixed_seconds:.1f} s fixed per fit); at most {plan.metric_fit_seconds:.0f} s per NCA metric fit, "
+          f"{plan.crossfit_folds}{'' if plan.ensemble else ', TabM trials left out'} "
+          f"(estimated {plan.row_epoch_seconds * 1e6:.1f} µs per fitted row-epoch, "
+          f"{plan.fit_fixed_seconds:.1f} s fixed per fit); at most "
+          f"{plan.metric_fit_seconds:.0f} s per NCA metric fit, "
           f"{plan.gbdt_fit_seconds:.0f} s per GBDT fit")
