@@ -4,6 +4,7 @@ ensemble heads per label fraction, our trial order, trainer flag errors."""
 import dataclasses
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -101,17 +102,23 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
 
 
 def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
-  """credit.csv through the generic path, tiny budget: inferred types, string labels."""
+  """credit.csv through the generic path, tiny model under the default time budget:
+  inferred types, string labels, the second label fraction re-planned from the first's fits."""
   cfg = tabular.Config(
       data=str(shared_data / "tables" / "credit.csv"), label_column="default",
       max_integer_categories=4, output_dir=str(tmp_path / "credit"),
-      export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(1.0,),
+      export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(0.5, 1.0),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
       pretrain_batch_size=128, finetune_epochs=2, patience=2, lgbm_max_trees=50,
       lgbm_early_stopping=10, crossfit_folds=2, umap=False, verbose=0)
   result = tabular.run(cfg, reseed=tf.keras.utils.set_random_seed)
   metrics = json.loads((tmp_path / "credit" / "metrics.json").read_text())
-  _check_rows(metrics, (1.0,))
+  _check_rows(metrics, (0.5, 1.0))
+  # the measured fits of @0.5 leave the fits of @1 the flag's cap (the plan, sized from
+  # pretraining's one traced epoch, may have given fewer)
+  report = (tmp_path / "credit" / "report.md").read_text()
+  assert re.search(r"- re-plan @1: fine-tuning epochs \d+ → 2: \d+ s left for the fits of @1 "
+                   r"\(measured over 4 fits: ", report)
   types = {c["feature"]: c["type"] for c in metrics["schema"]["columns"]}
   assert types["checking_balance"] == "categorical"  # strings
   assert types["amount"] == "continuous"  # 921 distinct integers

@@ -1,14 +1,20 @@
 """The tabular time budget: a bigger table gets fewer epochs, then fewer trials and folds;
-the clock prints the time left; pretraining and fits stop at their deadlines."""
+the clock prints the time left; pretraining and fits stop at their deadlines; later label
+fractions are re-planned from the measured fits."""
 
 import time
+import types
 
 import numpy as np
+import pytest
 
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.data import synthetic_table
+from tfrs_emb.experiments import tabular
 from tfrs_emb.experiments import tabular_budget as budget
+from tfrs_emb.experiments import tabular_data
 from tfrs_emb.models import tabular_training as training
 
 
@@ -132,6 +138,7 @@ def test_pretraining_and_fits_stop_at_their_deadlines():
                                 epochs=30, batch_size=32, patience=30, seed=0,
                                 time_limit=0.0)
   assert clf.history.epoch == [0, 1]     # the first epoch (tracing) never stops a fit
+  assert len(clf.history.history["epoch_seconds"]) == 2   # what the re-plan measures
 
 
 def _limit_stops(seconds, epoch_seconds, monkeypatch):
@@ -156,3 +163,65 @@ def test_time_limit_does_not_count_the_traced_first_epoch(monkeypatch):
   # steady epochs of 3 s: after epoch 2, (3) + 2 * 3 = 9 > 8 stops it
   assert _limit_stops(8.0, [20.0] + [3.0] * 9, monkeypatch) == 2
   assert _limit_stops(100.0, [20.0] + [3.0] * 9, monkeypatch) == 10
+
+
+def test_time_limit_records_every_epoch(monkeypatch):
+  now = [0.0]
+  monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+  limit = training.TimeLimit(100.0)
+  limit.set_model(tf.keras.Sequential())
+  for epoch, s in enumerate([9.0, 1.5, 2.0]):
+    limit.on_epoch_begin(epoch)
+    now[0] += s
+    limit.on_epoch_end(epoch)
+  assert limit.epoch_seconds == [9.0, 1.5, 2.0]
+
+
+def test_ledger_measures_steady_epochs_and_the_rest_as_fixed_cost():
+  ledger = budget.FitLedger()
+  assert ledger.row_epoch_estimate() is None and ledger.fixed_estimate() == 0.0
+  # two fits of 1,000 row-visits: steady epochs of 1 s and 3 s, first epochs traced
+  ledger.record(30.0, [(1000, [9.0, 1.0, 1.0, 1.2]), (1000, [12.0, 3.0, 3.0])])
+  assert ledger.row_epoch_estimate() == 2e-3           # median of 1e-3 and 3e-3
+  # 30 s less the steady epochs (4 × 1 s + 3 × 3 s) over 2 fits
+  assert ledger.fixed_estimate() == (30.0 - 13.0) / 2
+  ledger.record(5.0, [(500, [5.0])])                    # one epoch: all of it fixed
+  assert ledger.fits == 3 and ledger.fixed_estimate() == (35.0 - 13.0) / 3
+
+
+def test_replan_spends_the_measured_slack_on_the_later_fractions():
+  work = [budget.FractionWork(20_000, 17_000, False, 1)]
+  kw = dict(trials=1, repeats=3, members=(1,), crossfit_folds=4, batch_size=256,
+            min_steps_per_epoch=10, no_pretraining_row=False, max_epochs=70,
+            fit_fixed_seconds=10.0)
+  # 3 refits + 1 scratch = 4 fits of 17,000 row-visits
+  assert budget.replan_epochs(400.0, work, row_epoch_seconds=1e-4, **kw) == int(
+      (400 - 4 * 10) / (4 * 17_000 * 1e-4))
+  assert budget.replan_epochs(400.0, work, row_epoch_seconds=1e-6, **kw) == 70   # the cap
+  assert budget.replan_epochs(10.0, work, row_epoch_seconds=1e-4, **kw) == 1     # floor
+  ledger = budget.FitLedger(seconds=200.0, fits=8)
+  # fit share 486 − 200, pretraining share 270 − 133 measured − 0 still to pretrain
+  assert budget.replan_seconds(1080, ledger, 133.0, 0, 135.0) == pytest.approx(
+      486 - 200 + 270 - 133)
+  assert budget.replan_seconds(1080, ledger, 133.0, 1, 135.0) == pytest.approx(286 + 2)
+
+
+def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
+  data = synthetic_table.write_table(tmp_path / "t.csv", rows=3000)
+  cfg = tabular.Config(data=str(data), label_column="label", label_fractions=(0.1, 1.0),
+                       time_budget=300, trials=2, search_ensemble_ks=(1,),
+                       search_numeric_embeddings=("periodic", "ple"), repeats=1,
+                       crossfit_below=100, fit_row_epoch_seconds=1.0)
+  prep = tabular_data.prepare(cfg)
+  ledger = budget.FitLedger()
+  ledger.record(20.0, [(2000, [8.0, 0.4, 0.4])] * 2)   # 2e-4 s per row-epoch, 8.8 s fixed
+  done = {"periodic": types.SimpleNamespace(seconds=30.0)}
+  new, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 70, 37.5)
+  seconds = budget.FIT_SHARE * 300 - 20 + budget.PRETRAIN_SHARE * 300 - 30 - 37.5  # ple left
+  visits = budget.epoch_rows(len(tabular_data.label_split(cfg, prep, 1.0).fit_idx),
+                             cfg.finetune_batch_size, cfg.min_steps_per_epoch)
+  # trials (periodic, ple) + scratch = 3 holdout fits at 1.0
+  assert new.finetune_epochs == int((seconds - 3 * 8.8) / (3 * visits * 2e-4)) < 70
+  assert new.fit_row_epoch_seconds == pytest.approx(2e-4)
+  assert f"→ {new.finetune_epochs}: {seconds:.0f} s left for the fits of @1" in note
+  assert "measured over 2 fits: 200.0 µs per fitted row-epoch, 8.8 s fixed per fit" in note

@@ -25,7 +25,8 @@ each, finetune or a neighbour head), against LightGBM and CatBoost
 each tuned with the same number of trials over its own documented space
 (``models.gbdt``), all on the same folds, ``repeats`` times with their own seeds; the run
 says when a GBDT peer was better on validation. ``time_budget`` sizes pretraining,
-fine-tuning epochs, trials and folds to the table (``tabular_budget``).
+fine-tuning epochs, trials and folds to the table (``tabular_budget``), and re-sizes each
+later label fraction's epochs from the fits measured before it.
 
 This module holds the ``Config``, the steps and ``run``; the rows and label splits are in
 ``tabular_data``, report.md / metrics.json / the UMAP figure in ``tabular_report``, the
@@ -37,7 +38,7 @@ import dataclasses
 import functools
 import pathlib
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -95,12 +96,13 @@ class Config:
   time_budget: float = field(
       540.0, "Seconds the whole run aims at (0: no budget, the epochs / trials / folds as "
       "given): pretraining epochs, fine-tuning epochs, trials and cross-fitting folds are "
-      "sized from the rows and the measured pretraining speed (rule: "
+      "sized from the rows and the measured pretraining speed, each later label fraction's "
+      "fine-tuning epochs from the fits measured before it (rule: "
       "experiments.tabular_budget); every log line shows the time left.", lower=0.0)
   fit_row_epoch_seconds: float = field(
       0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
       "trained row-epoch (0: no cap); set by --time_budget from the measured pretraining "
-      "speed.", lower=0.0)
+      "speed, then from the measured fits.", lower=0.0)
   metric_fit_seconds: float = field(0.0, "Seconds after which an NCA metric fit starts no "
                                     "further epoch (0: no limit); set by --time_budget.",
                                     lower=0.0)
@@ -305,18 +307,25 @@ def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
           "label_fraction": split.fraction, "labelled_rows": int(len(split.lab))}
 
 
+def fraction_work(config: Config, prep: PreparedTable,
+                  fractions: Sequence[float]) -> List[tabular_budget.FractionWork]:
+  """The Transformer fits of each label fraction, for the time budget."""
+  work = []
+  for frac in fractions:
+    split = label_split(config, prep, frac)
+    work.append(tabular_budget.FractionWork(len(split.lab), len(split.fit_idx),
+                                            len(split.folds) > 1,
+                                            ensemble_heads(config, frac)))
+  return work
+
+
 def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
                 clock: tabular_budget.Clock) -> Tuple[Config, str]:
   """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
   trials and cross-fitting folds sized from the labelled rows and the measured
   pretraining speed (and one TabM member per trial when several do not fit), and the
   plan in words."""
-  work = []
-  for frac in sorted(float(f) for f in config.label_fractions):
-    split = label_split(config, prep, frac)
-    work.append(tabular_budget.FractionWork(len(split.lab), len(split.fit_idx),
-                                            len(split.folds) > 1,
-                                            ensemble_heads(config, frac)))
+  work = fraction_work(config, prep, sorted(float(f) for f in config.label_fractions))
   # The last epoch's speed (the first one also traces the step); the whole step's if
   # pretraining ran no epoch here (a resumed, finished run).
   row_s = (pre.epoch_seconds[-1] if pre.epoch_seconds else pre.seconds) / pre.num_rows
@@ -336,6 +345,34 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
                                metric_fit_seconds=plan.metric_fit_seconds,
                                gbdt_fit_seconds=plan.gbdt_fit_seconds)
   return config, tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+
+
+def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
+                pretrained: Mapping[str, Pretrained], ledger: tabular_budget.FitLedger,
+                max_epochs: int, pretrain_seconds_each: float) -> Tuple[Config, str]:
+  """Re-plan step (``tabular_budget`` rule 5), before the label ``fractions`` still to run:
+  the config with their fine-tuning epochs (at most ``max_epochs``) sized from the fits
+  measured in ``ledger`` and the encoders ``pretrained`` so far (the embeddings the planned
+  trials still need get ``pretrain_seconds_each``), and the re-plan in words."""
+  row_s = ledger.row_epoch_estimate() or config.fit_row_epoch_seconds
+  fixed_s = ledger.fixed_estimate()
+  trials = ours_space(config)[:config.trials]
+  to_pretrain = {t["numeric_embedding"] for t in trials} - set(pretrained)
+  seconds = tabular_budget.replan_seconds(
+      config.time_budget, ledger, sum(p.seconds for p in pretrained.values()),
+      len(to_pretrain), pretrain_seconds_each)
+  epochs = tabular_budget.replan_epochs(
+      seconds, fraction_work(config, prep, fractions), trials=config.trials,
+      repeats=config.repeats, members=[int(t["ensemble_k"]) for t in trials],
+      crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
+      min_steps_per_epoch=config.min_steps_per_epoch,
+      no_pretraining_row=config.compare_no_pretraining, max_epochs=max_epochs,
+      row_epoch_seconds=row_s, fit_fixed_seconds=fixed_s)
+  note = (f"fine-tuning epochs {config.finetune_epochs} → {epochs}: {max(seconds, 0):.0f} s "
+          f"left for the fits of @{', @'.join(f'{f:g}' for f in fractions)} (measured over "
+          f"{ledger.fits} fits: {row_s * 1e6:.1f} µs per fitted row-epoch, {fixed_s:.1f} s "
+          "fixed per fit)")
+  return dataclasses.replace(config, finetune_epochs=epochs, fit_row_epoch_seconds=row_s), note
 
 
 def load_and_split(config: Config, log: common.Log) -> PreparedTable:
@@ -412,17 +449,20 @@ def ensemble_heads(config: Config, fraction: float) -> int:
 
 def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
-                     reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+                     reseed: Callable[[int], None],
+                     ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
   """Builds the Transformer (from ``init`` weights if given), trains its classifier on each
   fold's trained rows with early stopping on its held-out rows, and scores it;
   ``ensemble_heads`` times per fold at this fraction (head i of fold j from
   seed + 100 i + 1000 j), probabilities averaged; each classifier with
-  ``ensemble_k`` TabM-mini members."""
+  ``ensemble_k`` TabM-mini members. ``ledger`` records the fits' seconds and epochs."""
   y, (test_f, test_y) = prep.labels, eval_rows(prep)
   t = time.time()
-  folds, held_probs = [], []
+  folds, held_probs, measured = [], [], []
   for j, (fit_idx, held_idx) in enumerate(split.folds):
     fit_f, held_f = select_rows(prep.features, fit_idx), select_rows(prep.features, held_idx)
+    row_visits = config.ensemble_k * tabular_budget.epoch_rows(
+        len(fit_idx), config.finetune_batch_size, config.min_steps_per_epoch)
     heads = []
     for i in range(ensemble_heads(config, split.fraction)):
       seed = config.seed + 100 * i + 1000 * j
@@ -442,32 +482,35 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
           verbose=config.verbose,
           log_dir=out / "tensorboard" / f"{model}_{split.fraction:g}" / f"fold{j}_head{i}",
           time_limit=tabular_budget.fit_time_limit(
-              config.fit_row_epoch_seconds, config.finetune_epochs,
-              config.ensemble_k * tabular_budget.epoch_rows(
-                  len(fit_idx), config.finetune_batch_size, config.min_steps_per_epoch))))
+              config.fit_row_epoch_seconds, config.finetune_epochs, row_visits)))
+      measured.append((row_visits, heads[-1].history.history["epoch_seconds"]))
     folds.append(heads)
     held_probs.append(np.mean([training.predict_proba(c, held_f) for c in heads], axis=0))
   selection_probs = np.concatenate(held_probs)
   test_probs = np.mean([training.predict_proba(c, test_f) for heads in folds for c in heads],
                        axis=0)
   seconds = time.time() - t
+  if ledger is not None:
+    ledger.record(seconds, measured)
   row = _row(model, split, test_y, test_probs.argmax(axis=1), seconds,
              float(np.mean(selection_probs.argmax(axis=1) == y[split.selection_idx])))
   return Fitted(folds, selection_probs, test_probs, seconds), row
 
 
 def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
-                  out: pathlib.Path, reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+                  out: pathlib.Path, reseed: Callable[[int], None],
+                  ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
   """Finetune step: the pretrained encoder plus a classifier head, trained end to end."""
   return _fit_transformer(config, prep, pre, split, "finetune", config.finetune_lr,
-                          pre.weights, out, reseed)
+                          pre.weights, out, reseed, ledger)
 
 
 def scratch_step(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
-                 out: pathlib.Path, reseed: Callable[[int], None]) -> Tuple[Fitted, dict]:
+                 out: pathlib.Path, reseed: Callable[[int], None],
+                 ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
   """Scratch step: the same architecture trained without pretraining."""
   return _fit_transformer(config, prep, pre, split, "scratch", config.scratch_lr, None, out,
-                          reseed)
+                          reseed, ledger)
 
 
 def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
@@ -573,15 +616,16 @@ class EmbeddingFit:
 
 def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
                   out: pathlib.Path, reseed: Callable[[int], None],
-                  pretrained: bool = True) -> EmbeddingFit:
+                  pretrained: bool = True,
+                  ledger: Optional[tabular_budget.FitLedger] = None) -> EmbeddingFit:
   """Finetune, retrieval and metric_retrieval on one label split, and the validation
   choice among them; ``pretrained`` False: the encoder starts from random weights
   (pretraining's ablation, logged as ``no_pretraining``)."""
   if pretrained:
-    finetuned, row = finetune_step(config, prep, pre, split, out, reseed)
+    finetuned, row = finetune_step(config, prep, pre, split, out, reseed, ledger)
   else:
     finetuned, row = _fit_transformer(config, prep, pre, split, "no_pretraining",
-                                      config.finetune_lr, None, out, reseed)
+                                      config.finetune_lr, None, out, reseed, ledger)
   rows, heads = [row], {}
   best = row["val_accuracy"]
   chosen = "finetune"
@@ -642,12 +686,13 @@ class FractionResult:
 def label_fraction_step(config: Config, prep: PreparedTable,
                         pretrained: Callable[[str], Pretrained],
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
-                        log: common.Log, reseed: Callable[[int], None]) -> FractionResult:
+                        log: common.Log, reseed: Callable[[int], None],
+                        ledger: Optional[tabular_budget.FitLedger] = None) -> FractionResult:
   """Every model at one label fraction: knn → the compared table (our trials: finetune,
   retrieval, metric_retrieval each; tuned LightGBM and CatBoost; repeats) → scratch →
   untuned lightgbm. The rows finetune / retrieval / metric_retrieval are those of the
   run's own configuration (trial 0); ``pretrained(numeric_embedding)``: the pretrained
-  encoder of that architecture."""
+  encoder of that architecture; ``ledger`` records every Transformer fit."""
   split = label_split(config, prep, frac)
   pre = pretrained(config.numeric_embedding)
   rows, notes = [knn_step(prep, pre, split)], {}
@@ -662,7 +707,7 @@ def label_fraction_step(config: Config, prep: PreparedTable,
                from_pretraining: bool = True) -> tabular_compare.LabelledFit:
     cfg = dataclasses.replace(config, seed=seed, **trial)
     fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed,
-                        from_pretraining)
+                        from_pretraining, ledger)
     val = {r["model"]: r["val_accuracy"] for r in fit.rows}
     log(f"{'ours' if from_pretraining else 'no pretraining'} @{frac:g} {dict(trial)} seed "
         f"{seed}: chose {fit.chosen} (validation "
@@ -694,7 +739,7 @@ def label_fraction_step(config: Config, prep: PreparedTable,
     notes[f"{name} head @{frac:g}"] = (
         f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
         f"(validation accuracy {c.val_accuracy:.4f})")
-  scratch, row = scratch_step(config, prep, pre, split, out, reseed)
+  scratch, row = scratch_step(config, prep, pre, split, out, reseed, ledger)
   rows.append(row)
   log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
   row, best_iter = lightgbm_step(config, prep, lgbm, split)
@@ -798,6 +843,7 @@ def run(config: Config, log: common.Log = common.no_log,
                       / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
+  max_epochs = config.finetune_epochs
   plan_note = ""
   if config.time_budget:
     config, plan_note = budget_step(config, prep, pre, clock)
@@ -817,8 +863,14 @@ def run(config: Config, log: common.Log = common.no_log,
   lgbm = lightgbm_features(prep.raw_continuous, prep.features["categorical"], prep.schema)
 
   rows, extra, last, compared = [], {}, None, {}
-  for frac in sorted(float(f) for f in config.label_fractions):
-    last = label_fraction_step(config, prep, pretrained, lgbm, frac, out, log, reseed)
+  ledger = tabular_budget.FitLedger()
+  fractions = sorted(float(f) for f in config.label_fractions)
+  for i, frac in enumerate(fractions):
+    if config.time_budget and i:
+      config, extra[f"re-plan @{frac:g}"] = replan_step(
+          config, prep, fractions[i:], pretrained_archs, ledger, max_epochs, pretrain_seconds)
+      log(f"re-plan @{frac:g}: {extra[f're-plan @{frac:g}']}")
+    last = label_fraction_step(config, prep, pretrained, lgbm, frac, out, log, reseed, ledger)
     rows += last.rows
     extra.update(last.notes)
     compared[frac] = last.compared.comparison

@@ -23,13 +23,23 @@ The rule (fixed here, never tuned on evaluation numbers):
    cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
    estimate, fixed cost excluded) runs out, early stopping's best weights kept.
+5. Before each label fraction after the first, the fits' epochs are re-planned from what
+   the fits so far measured (``FitLedger``: the median steady epoch's seconds per trained
+   row-visit, and each fit's seconds beyond its steady epochs as its fixed cost): the
+   remaining fractions' fits get the fit share less the fits' measured seconds so far, plus
+   the pretraining share less the pretraining measured so far and less the share of each
+   embedding the remaining trials still have to pretrain (a share the plan gave to an
+   embedding no trial uses is spent on fits). Trials and folds stay; the epochs may grow
+   up to ``--finetune_epochs`` or shrink (at least one). The other shares are untouched.
 
 ``Clock`` prefixes every log line with the time left.
 """
 
 import dataclasses
 import time
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from tfrs_emb.experiments import common
 
@@ -121,6 +131,32 @@ def fixed_seconds(pretrain_epoch_seconds: Sequence[float]) -> float:
   return max(0.0, pretrain_epoch_seconds[0] - min(pretrain_epoch_seconds[1:]))
 
 
+def _fit_units(members: Sequence[int], trials: int, repeats: int,
+               no_pretraining_row: bool) -> int:
+  """Single-member fits of our first ``trials`` trials (``members`` each, missing: 1),
+  the scratch row (the first trial's) and the repeats' refits (the most members)."""
+  m = [members[i] if i < len(members) else 1 for i in range(trials)]
+  ours = sum(m) + (repeats - 1) * max(m)
+  return ours * (2 if no_pretraining_row else 1) + m[0]
+
+
+def _fit_load(work: Sequence[FractionWork], units: int, folds: int, batch_size: int,
+              min_steps_per_epoch: int) -> Tuple[float, float]:
+  """(fits, row-visits of one epoch of every fit) of ``units`` fits per fold and head."""
+  rows = fits = 0.0
+  for w in work:
+    k, trained = (folds, w.labelled * (folds - 1) // folds) if w.crossfit else (1, w.fit_rows)
+    n = units * k * w.heads
+    fits += n
+    rows += n * epoch_rows(trained, batch_size, min_steps_per_epoch)
+  return fits, rows
+
+
+def _epochs_that_fit(seconds: float, fits: float, rows: float, row_s: float,
+                     fixed_s: float) -> int:
+  return int((seconds - fits * fixed_s) / max(rows * row_s, 1e-12))
+
+
 def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
               work: Sequence[FractionWork], *, trials: int, repeats: int, max_epochs: int,
               crossfit_folds: int, batch_size: int, min_steps_per_epoch: int,
@@ -142,24 +178,12 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   """
   row_s = pretrain_row_epoch_seconds * FIT_COST_RATIO
   fixed_s = pretrain_fixed_seconds * FIXED_COST_RATIO
-  fit_seconds = FIT_SHARE * budget
-
   planned = list(members)
 
-  def units(t: int) -> int:
-    """Single-member fits of our first t trials, the scratch row and the repeats' refits."""
-    m = [planned[i] if i < len(planned) else 1 for i in range(t)]
-    ours = sum(m) + (repeats - 1) * max(m)
-    return ours * (2 if no_pretraining_row else 1) + m[0]
-
   def epochs(t: int, k: int) -> int:
-    rows = fits = 0.0
-    for w in work:
-      folds, trained = (k, w.labelled * (k - 1) // k) if w.crossfit else (1, w.fit_rows)
-      n = units(t) * folds * w.heads
-      fits += n
-      rows += n * epoch_rows(trained, batch_size, min_steps_per_epoch)
-    return int((fit_seconds - fits * fixed_s) / max(rows * row_s, 1e-12))
+    fits, rows = _fit_load(work, _fit_units(planned, t, repeats, no_pretraining_row), k,
+                           batch_size, min_steps_per_epoch)
+    return _epochs_that_fit(FIT_SHARE * budget, fits, rows, row_s, fixed_s)
   t, k = trials, crossfit_folds
   ensemble = True
   if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
@@ -176,6 +200,66 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
                  METRIC_SHARE * budget / metric_fits,
                  max(GBDT_MIN_FIT_SECONDS, GBDT_SHARE * budget / gbdt_fits), ensemble,
                  fixed_s)
+
+
+@dataclasses.dataclass
+class FitLedger:
+  """What the Transformer fits so far measured (rule 5).
+
+  Attributes:
+    seconds: wall seconds of every fit so far (building, training, predicting).
+    fits: fits so far.
+    steady_seconds: the fits' epochs, each counted at its fit's steady epoch length (the
+      median of its epochs after the first, which also traces).
+    row_epoch_seconds: each fit's steady epoch seconds per trained row-visit (fits of two
+      or more epochs).
+  """
+  seconds: float = 0.0
+  fits: int = 0
+  steady_seconds: float = 0.0
+  row_epoch_seconds: List[float] = dataclasses.field(default_factory=list)
+
+  def record(self, seconds: float, fits: Sequence[Tuple[int, Sequence[float]]]) -> None:
+    """Adds ``fits`` that together took ``seconds``: each as (row-visits per epoch, all
+    members counted; its epochs' wall seconds)."""
+    for row_visits, epochs in fits:
+      if len(epochs) > 1:
+        steady = float(np.median(epochs[1:]))
+        self.row_epoch_seconds.append(steady / max(row_visits, 1))
+        self.steady_seconds += steady * len(epochs)
+    self.seconds += seconds
+    self.fits += len(fits)
+
+  def row_epoch_estimate(self) -> Optional[float]:
+    """Median seconds per trained row-visit of a steady epoch (None: no fit measured one)."""
+    return float(np.median(self.row_epoch_seconds)) if self.row_epoch_seconds else None
+
+  def fixed_estimate(self) -> float:
+    """Mean seconds a fit spent beyond its steady epochs (0 before any fit)."""
+    return max(0.0, self.seconds - self.steady_seconds) / self.fits if self.fits else 0.0
+
+
+def replan_epochs(seconds: float, work: Sequence[FractionWork], *, trials: int, repeats: int,
+                  members: Sequence[int], crossfit_folds: int, batch_size: int,
+                  min_steps_per_epoch: int, no_pretraining_row: bool, max_epochs: int,
+                  row_epoch_seconds: float, fit_fixed_seconds: float) -> int:
+  """Rule 5: the epochs (1 … ``max_epochs``) of every fit of the remaining fractions'
+  ``work`` that fit in ``seconds`` at the measured ``row_epoch_seconds`` and
+  ``fit_fixed_seconds``; the other arguments as ``plan_fits`` (``members``: the trials'
+  members after that plan)."""
+  fits, rows = _fit_load(work, _fit_units(members, trials, repeats, no_pretraining_row),
+                         crossfit_folds, batch_size, min_steps_per_epoch)
+  return max(1, min(max_epochs, _epochs_that_fit(seconds, fits, rows, row_epoch_seconds,
+                                                 fit_fixed_seconds)))
+
+
+def replan_seconds(budget: float, ledger: FitLedger, pretrained_seconds: float,
+                   embeddings_to_pretrain: int, pretrain_seconds_each: float) -> float:
+  """Rule 5's seconds for the remaining fits: the fit share less ``ledger.seconds``, plus
+  the pretraining share less ``pretrained_seconds`` and less ``pretrain_seconds_each`` for
+  each of ``embeddings_to_pretrain``."""
+  return (FIT_SHARE * budget - ledger.seconds + PRETRAIN_SHARE * budget - pretrained_seconds
+          - embeddings_to_pretrain * pretrain_seconds_each)
 
 
 def describe(plan: FitPlan, pretrain_epochs: List[int], budget: float) -> str:

@@ -146,22 +146,25 @@ class TimeLimit(tf.keras.callbacks.Callback):
   The first epoch also traces the train and validation steps (seconds on 2 cores, more
   than a whole small fit), so its length predicts nothing: it never stops training and
   counts as long as the latest epoch. Every fit thus runs at least two epochs.
+  ``epoch_seconds`` lists every epoch's wall seconds (what the time budget measures).
   """
 
   def __init__(self, seconds: float):
     super().__init__()
     self.seconds = seconds
     self.epoch_started = self.first_ended = 0.0
+    self.epoch_seconds = []
 
   def on_epoch_begin(self, epoch, logs=None):
     self.epoch_started = time.monotonic()
 
   def on_epoch_end(self, epoch, logs=None):
     now = time.monotonic()
+    last = now - self.epoch_started
+    self.epoch_seconds.append(last)
     if epoch == 0:
       self.first_ended = now
       return
-    last = now - self.epoch_started
     if (now - self.first_ended) + 2 * last > self.seconds:
       self.model.stop_training = True
 
@@ -184,6 +187,7 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
   (linear probing, then fine-tuning: LP-FT, Kumar et al. 2022), so the encoder's first
   updates follow a fitted head instead of a random one. ``time_limit``: seconds after
   which no further epoch starts (``TimeLimit``; the best weights are still restored).
+  ``clf.history.history["epoch_seconds"]``: each fine-tuning epoch's wall seconds.
   """
   if ensemble_k > 1:
     clf = TabularEnsembleClassifier(encoder, num_classes=num_classes, dropout=dropout,
@@ -210,12 +214,14 @@ def fit_classifier(encoder: TabularEncoder, num_classes: int, train: Features,
     clf.fit(ds, epochs=probe_epochs, verbose=verbose)
     encoder.trainable = True
   compile_()
+  limit = TimeLimit(time_limit)
   callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", patience=patience, mode="max",
-                                                restore_best_weights=True),
-               TimeLimit(time_limit)]
+                                                restore_best_weights=True), limit]
   if log_dir:
     callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), update_freq="epoch"))
-  clf.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose, callbacks=callbacks)
+  history = clf.fit(ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                    callbacks=callbacks)
+  history.history["epoch_seconds"] = limit.epoch_seconds
   return clf
 
 
