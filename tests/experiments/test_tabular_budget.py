@@ -18,6 +18,13 @@ from tfrs_emb.experiments import tabular_data
 from tfrs_emb.models import tabular_training as training
 
 
+@pytest.fixture
+def cheap_gbdt_trials(monkeypatch):
+  """A 1 s GBDT floor: the GBDT fits of a second trial fit the GBDT share, so these tests
+  see the Transformer fits' rule alone (the GBDT trial rule has its own test)."""
+  monkeypatch.setattr(budget, "GBDT_MIN_FIT_SECONDS", 1.0)
+
+
 def _plan(labelled, budget_s=540.0, row_s=2e-4, trials=2, repeats=1):
   work = [budget.FractionWork(labelled // 10, int(labelled // 10 * 0.85),
                               labelled // 10 * 0.15 < 1000, 1),
@@ -27,7 +34,7 @@ def _plan(labelled, budget_s=540.0, row_s=2e-4, trials=2, repeats=1):
                           min_steps_per_epoch=10)
 
 
-def test_bigger_tables_get_fewer_epochs_then_fewer_trials_and_folds():
+def test_bigger_tables_get_fewer_epochs_then_fewer_trials_and_folds(cheap_gbdt_trials):
   small, mid, big, huge = (_plan(n) for n in (2_000, 24_000, 120_000, 2_000_000))
   assert small.finetune_epochs == 70 and small.trials == 2     # the cap, untouched
   assert mid.finetune_epochs < small.finetune_epochs and mid.trials == 2
@@ -39,7 +46,7 @@ def test_bigger_tables_get_fewer_epochs_then_fewer_trials_and_folds():
   assert _plan(24_000, repeats=3).finetune_epochs < mid.finetune_epochs
 
 
-def test_ensemble_members_count_as_fits():
+def test_ensemble_members_count_as_fits(cheap_gbdt_trials):
   work = [budget.FractionWork(24_000, 20_400, False, 1)]
   plans = [budget.plan_fits(540.0, 2e-4, work, trials=2, repeats=2, max_epochs=70,
                             crossfit_folds=5, batch_size=256, min_steps_per_epoch=10,
@@ -57,7 +64,7 @@ def test_ensemble_members_count_as_fits():
   assert "TabM trials left out" in budget.describe(tight, [3], 120.0)
 
 
-def test_no_pretraining_row_doubles_our_fits_and_metric_fits():
+def test_no_pretraining_row_doubles_our_fits_and_metric_fits(cheap_gbdt_trials):
   work = [budget.FractionWork(24_000, 20_400, False, 1)]
   kw = dict(trials=2, repeats=2, max_epochs=70, crossfit_folds=5, batch_size=256,
             min_steps_per_epoch=10)
@@ -70,7 +77,7 @@ def test_no_pretraining_row_doubles_our_fits_and_metric_fits():
   assert both.metric_fit_seconds == plain.metric_fit_seconds / 2
 
 
-def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials():
+def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials(cheap_gbdt_trials):
   assert budget.fixed_seconds([31.5, 14.3, 20.7]) == 31.5 - 14.3
   assert budget.fixed_seconds([12.0]) == 0.0 and budget.fixed_seconds([]) == 0.0
   work = [budget.FractionWork(2560, 2176, True, 1), budget.FractionWork(25600, 21760, False, 1)]
@@ -87,7 +94,7 @@ def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials():
   assert "10.4 s fixed per fit" in budget.describe(traced, [3], 540.0)
 
 
-def test_plan_matches_the_rule_arithmetic():
+def test_plan_matches_the_rule_arithmetic(cheap_gbdt_trials):
   plan = _plan(24_000)
   # 10 %: 2,400 labelled, 360-row holdout < 1000 → 5 folds of 1,920 trained rows;
   # 100 %: 20,400 trained rows; (2 trials + scratch) fits each.
@@ -97,10 +104,21 @@ def test_plan_matches_the_rule_arithmetic():
   assert budget.epoch_rows(100, 256, 10) == 1000 and budget.epoch_rows(5120, 256, 10) == 5120
   # NCA: 2 trials × (5 folds + 1 holdout); GBDT: 2 peers × 2 trials × (5 folds + fit/refit)
   assert plan.metric_fit_seconds == budget.METRIC_SHARE * 540 / 12
-  assert plan.gbdt_fit_seconds == max(budget.GBDT_MIN_FIT_SECONDS,
-                                      budget.GBDT_SHARE * 540 / 28) == 60.0
+  assert plan.gbdt_fit_seconds == max(budget.GBDT_MIN_FIT_SECONDS, budget.GBDT_SHARE * 540 / 28)
   big = _plan(24_000, budget_s=54_000)
   assert big.gbdt_fit_seconds == budget.GBDT_SHARE * 54_000 / 28
+
+
+def test_trials_drop_while_later_trials_gbdt_fits_exceed_their_share():
+  # Cover Type's budget: a second trial adds 2 peers × (5 folds + fit / refit) = 14 GBDT
+  # fits, 840 s at the 60 s floor, against a 108 s GBDT share
+  work = [budget.FractionWork(1200, 1020, True, 1), budget.FractionWork(12000, 10200, False, 1)]
+  kw = dict(trials=2, repeats=3, max_epochs=70, crossfit_folds=5, batch_size=256,
+            min_steps_per_epoch=10)
+  assert budget.plan_fits(1080.0, 1e-6, work, **kw).trials == 1
+  # a budget whose GBDT share holds the second trial's 840 s keeps it
+  assert budget.plan_fits(8400.0, 1e-6, work, **kw).trials == 2
+  assert budget.plan_fits(8399.0, 1e-6, work, **kw).trials == 1
 
 
 def test_clock_prefixes_time_left():

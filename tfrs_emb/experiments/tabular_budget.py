@@ -20,7 +20,11 @@ The rule (fixed here, never tuned on evaluation numbers):
    row-epochs of one epoch of every planned fit (a fit with k TabM-mini members counts k
    times its rows); while it is below ``MIN_FIT_EPOCHS``, the TabM trials go first (every
    trial with one member: ``FitPlan.ensemble`` False), then trials drop (to 1), then
-   cross-fitting folds (to 2). ``--finetune_epochs`` caps it.
+   cross-fitting folds (to 2). ``--finetune_epochs`` caps it. Trials also drop (to 1)
+   while the GBDT fits of the trials beyond the first, at ``GBDT_MIN_FIT_SECONDS`` each,
+   exceed the GBDT share: a peer's later trial may be its slowest configuration (CatBoost's
+   second is depth 10), which runs every fit to its time limit (on Cover Type, 5 folds of
+   it took 325 s of a 1,080 s budget).
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
    estimate, fixed cost excluded) runs out, early stopping's best weights kept.
 5. Before each label fraction after the first, the fits' epochs are re-planned from what
@@ -188,7 +192,11 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   ensemble = True
   if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
     planned, ensemble = [], False
-  while epochs(t, k) < MIN_FIT_EPOCHS and t > 1:
+  def gbdt_over(t: int, k: int) -> bool:
+    """The GBDT fits of trials 2 … t (two peers), at the floor each, exceed their share."""
+    per_trial = 2 * sum(k if w.crossfit else 2 for w in work)
+    return (t - 1) * per_trial * GBDT_MIN_FIT_SECONDS > GBDT_SHARE * budget
+  while (epochs(t, k) < MIN_FIT_EPOCHS or gbdt_over(t, k)) and t > 1:
     t -= 1
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
     k -= 1
