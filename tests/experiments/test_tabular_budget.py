@@ -207,21 +207,24 @@ def test_ledger_measures_steady_epochs_and_the_rest_as_fixed_cost():
   assert ledger.fits == 3 and ledger.fixed_estimate() == (35.0 - 13.0) / 3
 
 
-def test_replan_spends_the_measured_slack_on_the_later_fractions():
+def test_replan_shrinks_epochs_to_the_measured_seconds():
   work = [budget.FractionWork(20_000, 17_000, False, 1)]
   kw = dict(trials=1, repeats=3, members=(1,), crossfit_folds=4, batch_size=256,
-            min_steps_per_epoch=10, no_pretraining_row=False, max_epochs=70,
+            min_steps_per_epoch=10, no_pretraining_row=False, max_epochs=6,
             fit_fixed_seconds=10.0)
   # 3 refits + 1 scratch = 4 fits of 17,000 row-visits
-  assert budget.replan_epochs(400.0, work, row_epoch_seconds=1e-4, **kw) == int(
-      (400 - 4 * 10) / (4 * 17_000 * 1e-4))
-  assert budget.replan_epochs(400.0, work, row_epoch_seconds=1e-6, **kw) == 70   # the cap
+  assert budget.replan_epochs(70.0, work, row_epoch_seconds=1e-4, **kw) == int(
+      (70 - 4 * 10) / (4 * 17_000 * 1e-4)) == 4
+  assert budget.replan_epochs(400.0, work, row_epoch_seconds=1e-4, **kw) == 6    # the plan
   assert budget.replan_epochs(10.0, work, row_epoch_seconds=1e-4, **kw) == 1     # floor
   ledger = budget.FitLedger(seconds=200.0, fits=8)
-  # fit share 486 − 200, pretraining share 270 − 133 measured − 0 still to pretrain
-  assert budget.replan_seconds(1080, ledger, 133.0, 0, 135.0) == pytest.approx(
-      486 - 200 + 270 - 133)
-  assert budget.replan_seconds(1080, ledger, 133.0, 1, 135.0) == pytest.approx(286 + 2)
+  args = (1080, ledger, 133.0)
+  # the shares: fit 486 − 200, pretraining 270 − 133; the clock: 600 − 150 − 108 (rest)
+  assert budget.replan_seconds(*args, 0, 135.0, 600.0, 150.0) == pytest.approx(
+      min(486 - 200 + 270 - 133, 600 - 150 - budget.REST_SHARE * 1080))
+  assert budget.replan_seconds(*args, 0, 135.0, 2000.0, 0.0) == pytest.approx(423)
+  # an embedding still to pretrain takes its share from either
+  assert budget.replan_seconds(*args, 1, 135.0, 2000.0, 0.0) == pytest.approx(423 - 135)
 
 
 def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
@@ -229,17 +232,27 @@ def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
   cfg = tabular.Config(data=str(data), label_column="label", label_fractions=(0.1, 1.0),
                        time_budget=300, trials=2, search_ensemble_ks=(1,),
                        search_numeric_embeddings=("periodic", "ple"), repeats=1,
-                       crossfit_below=100, fit_row_epoch_seconds=1.0)
+                       crossfit_below=100, fit_row_epoch_seconds=1.0, finetune_epochs=70)
   prep = tabular_data.prepare(cfg)
   ledger = budget.FitLedger()
   ledger.record(20.0, [(2000, [8.0, 0.4, 0.4])] * 2)   # 2e-4 s per row-epoch, 8.8 s fixed
   done = {"periodic": types.SimpleNamespace(seconds=30.0)}
-  new, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 70, 37.5)
-  seconds = budget.FIT_SHARE * 300 - 20 + budget.PRETRAIN_SHARE * 300 - 30 - 37.5  # ple left
   visits = budget.epoch_rows(len(tabular_data.label_split(cfg, prep, 1.0).fit_idx),
                              cfg.finetune_batch_size, cfg.min_steps_per_epoch)
-  # trials (periodic, ple) + scratch = 3 holdout fits at 1.0
+  # the shares' seconds (ple still to pretrain) bind: trials (periodic, ple) + scratch =
+  # 3 holdout fits at 1.0
+  new, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 1e4, 0.0)
+  seconds = budget.FIT_SHARE * 300 - 20 + budget.PRETRAIN_SHARE * 300 - 30 - 37.5
   assert new.finetune_epochs == int((seconds - 3 * 8.8) / (3 * visits * 2e-4)) < 70
   assert new.fit_row_epoch_seconds == pytest.approx(2e-4)
-  assert f"→ {new.finetune_epochs}: {seconds:.0f} s left for the fits of @1" in note
+  assert f"70 → {new.finetune_epochs}: {seconds:.0f} s left for the fits of @1" in note
   assert "measured over 2 fits: 200.0 µs per fitted row-epoch, 8.8 s fixed per fit" in note
+  # the clock binds: 180 s left, 40 s per fraction outside the fits, 30 s rest share
+  tight, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 180.0, 40.0)
+  seconds = 180 - 40 - budget.REST_SHARE * 300 - 37.5
+  assert tight.finetune_epochs == int((seconds - 3 * 8.8) / (3 * visits * 2e-4))
+  assert 1 < tight.finetune_epochs < new.finetune_epochs
+  assert "40 s per fraction outside the fits" in note
+  # more time than planned never grows the epochs
+  assert tabular.replan_step(tight, prep, [1.0], done, ledger, 0.0, 1e4, 0.0)[0] \
+      .finetune_epochs == tight.finetune_epochs

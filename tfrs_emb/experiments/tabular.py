@@ -25,8 +25,8 @@ each, finetune or a neighbour head), against LightGBM and CatBoost
 each tuned with the same number of trials over its own documented space
 (``models.gbdt``), all on the same folds, ``repeats`` times with their own seeds; the run
 says when a GBDT peer was better on validation. ``time_budget`` sizes pretraining,
-fine-tuning epochs, trials and folds to the table (``tabular_budget``), and re-sizes each
-later label fraction's epochs from the fits measured before it.
+fine-tuning epochs, trials and folds to the table (``tabular_budget``), and shrinks a
+later label fraction's epochs when the fits measured before it leave too little time.
 
 This module holds the ``Config``, the steps and ``run``; the rows and label splits are in
 ``tabular_data``, report.md / metrics.json / the UMAP figure in ``tabular_report``, the
@@ -96,8 +96,8 @@ class Config:
   time_budget: float = field(
       540.0, "Seconds the whole run aims at (0: no budget, the epochs / trials / folds as "
       "given): pretraining epochs, fine-tuning epochs, trials and cross-fitting folds are "
-      "sized from the rows and the measured pretraining speed, each later label fraction's "
-      "fine-tuning epochs from the fits measured before it (rule: "
+      "sized from the rows and the measured pretraining speed, and a later label fraction's "
+      "fine-tuning epochs shrink when the fits measured before it leave too little time (rule: "
       "experiments.tabular_budget); every log line shows the time left.", lower=0.0)
   fit_row_epoch_seconds: float = field(
       0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
@@ -349,29 +349,33 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
 
 def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
                 pretrained: Mapping[str, Pretrained], ledger: tabular_budget.FitLedger,
-                max_epochs: int, pretrain_seconds_each: float) -> Tuple[Config, str]:
+                pretrain_seconds_each: float, seconds_left: float,
+                fraction_other_seconds: float) -> Tuple[Config, str]:
   """Re-plan step (``tabular_budget`` rule 5), before the label ``fractions`` still to run:
-  the config with their fine-tuning epochs (at most ``max_epochs``) sized from the fits
-  measured in ``ledger`` and the encoders ``pretrained`` so far (the embeddings the planned
-  trials still need get ``pretrain_seconds_each``), and the re-plan in words."""
+  the config with their fine-tuning epochs (at most the planned ones) sized from the fits
+  measured in ``ledger``, the encoders ``pretrained`` so far (the embeddings the planned
+  trials still need get ``pretrain_seconds_each``), the ``seconds_left`` on the clock and
+  ``fraction_other_seconds``, the most a fraction so far spent outside its Transformer fits
+  and pretraining; and the re-plan in words."""
   row_s = ledger.row_epoch_estimate() or config.fit_row_epoch_seconds
   fixed_s = ledger.fixed_estimate()
   trials = ours_space(config)[:config.trials]
   to_pretrain = {t["numeric_embedding"] for t in trials} - set(pretrained)
   seconds = tabular_budget.replan_seconds(
       config.time_budget, ledger, sum(p.seconds for p in pretrained.values()),
-      len(to_pretrain), pretrain_seconds_each)
+      len(to_pretrain), pretrain_seconds_each, seconds_left,
+      fraction_other_seconds * len(fractions))
   epochs = tabular_budget.replan_epochs(
       seconds, fraction_work(config, prep, fractions), trials=config.trials,
       repeats=config.repeats, members=[int(t["ensemble_k"]) for t in trials],
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch,
-      no_pretraining_row=config.compare_no_pretraining, max_epochs=max_epochs,
+      no_pretraining_row=config.compare_no_pretraining, max_epochs=config.finetune_epochs,
       row_epoch_seconds=row_s, fit_fixed_seconds=fixed_s)
   note = (f"fine-tuning epochs {config.finetune_epochs} → {epochs}: {max(seconds, 0):.0f} s "
           f"left for the fits of @{', @'.join(f'{f:g}' for f in fractions)} (measured over "
           f"{ledger.fits} fits: {row_s * 1e6:.1f} µs per fitted row-epoch, {fixed_s:.1f} s "
-          "fixed per fit)")
+          f"fixed per fit; {fraction_other_seconds:.0f} s per fraction outside the fits)")
   return dataclasses.replace(config, finetune_epochs=epochs, fit_row_epoch_seconds=row_s), note
 
 
@@ -843,7 +847,6 @@ def run(config: Config, log: common.Log = common.no_log,
                       / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
-  max_epochs = config.finetune_epochs
   plan_note = ""
   if config.time_budget:
     config, plan_note = budget_step(config, prep, pre, clock)
@@ -865,12 +868,20 @@ def run(config: Config, log: common.Log = common.no_log,
   rows, extra, last, compared = [], {}, None, {}
   ledger = tabular_budget.FitLedger()
   fractions = sorted(float(f) for f in config.label_fractions)
+  other_seconds = 0.0   # the most a fraction spent outside its fits and pretraining
+
+  def fits_and_pretraining() -> float:
+    return ledger.seconds + sum(p.seconds for p in pretrained_archs.values())
   for i, frac in enumerate(fractions):
     if config.time_budget and i:
       config, extra[f"re-plan @{frac:g}"] = replan_step(
-          config, prep, fractions[i:], pretrained_archs, ledger, max_epochs, pretrain_seconds)
+          config, prep, fractions[i:], pretrained_archs, ledger, pretrain_seconds,
+          clock.left(), other_seconds)
       log(f"re-plan @{frac:g}: {extra[f're-plan @{frac:g}']}")
+    started, spent = clock.elapsed(), fits_and_pretraining()
     last = label_fraction_step(config, prep, pretrained, lgbm, frac, out, log, reseed, ledger)
+    other_seconds = max(other_seconds,
+                        clock.elapsed() - started - (fits_and_pretraining() - spent))
     rows += last.rows
     extra.update(last.notes)
     compared[frac] = last.compared.comparison
