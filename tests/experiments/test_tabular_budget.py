@@ -74,7 +74,7 @@ def test_no_pretraining_row_doubles_our_fits_and_metric_fits(cheap_gbdt_trials):
   # ours: 2 trials + 1 refit, twice with the ablation; 1 scratch fit either way
   assert [p.finetune_epochs for p in (plain, both)] == [
       int(budget.FIT_SHARE * 540 / (u * rows)) for u in (4, 7)]
-  assert both.metric_fit_seconds == plain.metric_fit_seconds / 2
+  assert both.metric_fit_seconds[0] == pytest.approx(plain.metric_fit_seconds[0] / 2)
 
 
 def test_fixed_cost_per_fit_leaves_fewer_epochs_then_fewer_trials(cheap_gbdt_trials):
@@ -103,7 +103,16 @@ def test_plan_matches_the_rule_arithmetic(cheap_gbdt_trials):
   assert plan.finetune_epochs == expected
   assert budget.epoch_rows(100, 256, 10) == 1000 and budget.epoch_rows(5120, 256, 10) == 5120
   # NCA: 2 trials × (5 folds + 1 holdout); GBDT: 2 peers × 2 trials × (5 folds + fit/refit)
-  assert plan.metric_fit_seconds == budget.METRIC_SHARE * 540 / 12
+  # NCA: 2 trials × 5 folds of 1,920 rows, 2 × 20,400; each 3 s, the rest ∝ rows²
+  cost, rest = 10 * 1920 ** 2 + 2 * 20400 ** 2, budget.METRIC_SHARE * 540 - 12 * 3.0
+  assert plan.metric_fit_seconds == pytest.approx(
+      (3 + rest * 1920 ** 2 / cost, 3 + rest * 20400 ** 2 / cost))
+  assert "at most 3 / 12 s per NCA metric fit (by label fraction)" in budget.describe(
+      plan, [3], 540.0)
+  # a share too small for the floor is split evenly
+  tight = _plan(24_000, budget_s=54)
+  fits = tight.trials * (tight.crossfit_folds + 1)
+  assert tight.metric_fit_seconds == pytest.approx((budget.METRIC_SHARE * 54 / fits,) * 2)
   assert plan.gbdt_fit_seconds == max(budget.GBDT_MIN_FIT_SECONDS, budget.GBDT_SHARE * 540 / 28)
   big = _plan(24_000, budget_s=54_000)
   assert big.gbdt_fit_seconds == budget.GBDT_SHARE * 54_000 / 28

@@ -103,9 +103,10 @@ class Config:
       0.0, "Caps each Transformer fit at twice its estimate from this many seconds per "
       "trained row-epoch (0: no cap); set by --time_budget from the measured pretraining "
       "speed, then from the measured fits.", lower=0.0)
-  metric_fit_seconds: float = field(0.0, "Seconds after which an NCA metric fit starts no "
-                                    "further epoch (0: no limit); set by --time_budget.",
-                                    lower=0.0)
+  metric_fit_seconds: Tuple[float, ...] = field(
+      (0.0,), "Seconds after which an NCA metric fit starts no further epoch (0: no "
+      "limit): one value, or one per label fraction in increasing order; set by "
+      "--time_budget.", lower=0.0)
   gbdt_fit_seconds: float = field(0.0, "Seconds after which a GBDT peer's fit adds no more "
                                   "trees (0: no limit); set by --time_budget.", lower=0.0)
   eval_fraction: float = field(0.2, "Share of each class held out for evaluation.",
@@ -577,7 +578,8 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
         metric, select_rows(prep.features, fit_idx), prep.labels[fit_idx],
         epochs=config.metric_epochs, batch_size=config.metric_batch_size,
         lr=config.metric_lr, seed=config.seed + 1000 * j,
-        deadline=time.monotonic() + (config.metric_fit_seconds or float("inf")))
+        deadline=time.monotonic() + (per_fraction(config, "metric_fit_seconds",
+                                                  split.fraction) or float("inf")))
     metrics.append(metric)
     spaces.append(tuple(tabular_metric.embed_rows(metric, select_rows(prep.features, rows))
                         for rows in (fit_idx, held_idx)))
