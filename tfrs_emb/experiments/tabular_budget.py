@@ -200,14 +200,15 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     fits, rows = _fit_load(work, _fit_units(planned, t, repeats, no_pretraining_row), k,
                            batch_size, min_steps_per_epoch)
     return _epochs_that_fit(FIT_SHARE * budget, fits, rows, row_s, fixed_s)
-  t, k = trials, crossfit_folds
-  ensemble = True
-  if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
-    planned, ensemble = [], False
+
   def gbdt_over(t: int, k: int) -> bool:
     """The GBDT fits of trials 2 … t (two peers), at the floor each, exceed their share."""
     per_trial = 2 * sum(k if w.crossfit else 2 for w in work)
     return (t - 1) * per_trial * GBDT_MIN_FIT_SECONDS > GBDT_SHARE * budget
+  t, k = trials, crossfit_folds
+  ensemble = True
+  if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
+    planned, ensemble = [], False
   while (epochs(t, k) < MIN_FIT_EPOCHS or gbdt_over(t, k)) and t > 1:
     t -= 1
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
@@ -216,9 +217,10 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   # NCA fits per fraction and their rows (a fold's trained rows, or the fit rows)
   metric = [(fits * (k if w.crossfit else 1) * (2 if no_pretraining_row else 1),
              w.labelled * (k - 1) // k if w.crossfit else w.fit_rows) for w in work]
+  metric_fits = sum(n for n, _ in metric)
   metric_cost = sum(n * float(rows) ** 2 for n, rows in metric)
-  floor = min(METRIC_MIN_FIT_SECONDS, METRIC_SHARE * budget / sum(n for n, _ in metric))
-  rest = METRIC_SHARE * budget - floor * sum(n for n, _ in metric)
+  floor = min(METRIC_MIN_FIT_SECONDS, METRIC_SHARE * budget / metric_fits)
+  rest = METRIC_SHARE * budget - floor * metric_fits
   gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  tuple(floor + rest * float(rows) ** 2 / max(metric_cost, 1.0)
