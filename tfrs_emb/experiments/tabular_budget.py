@@ -156,12 +156,18 @@ def _fit_units(members: Sequence[int], trials: int, repeats: int,
   return ours * (2 if no_pretraining_row else 1) + m[0]
 
 
+def _models_and_rows(w: FractionWork, folds: int) -> Tuple[int, int]:
+  """(models per fit, each one's trained rows) at ``w``: K fold models on (K - 1) / K of
+  the labelled rows when cross-fitted, else one on the fit rows."""
+  return (folds, w.labelled * (folds - 1) // folds) if w.crossfit else (1, w.fit_rows)
+
+
 def _fit_load(work: Sequence[FractionWork], units: int, folds: int, batch_size: int,
               min_steps_per_epoch: int) -> Tuple[float, float]:
   """(fits, row-visits of one epoch of every fit) of ``units`` fits per fold and head."""
   rows = fits = 0.0
   for w in work:
-    k, trained = (folds, w.labelled * (folds - 1) // folds) if w.crossfit else (1, w.fit_rows)
+    k, trained = _models_and_rows(w, folds)
     n = units * k * w.heads
     fits += n
     rows += n * epoch_rows(trained, batch_size, min_steps_per_epoch)
@@ -201,10 +207,13 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
                            batch_size, min_steps_per_epoch)
     return _epochs_that_fit(FIT_SHARE * budget, fits, rows, row_s, fixed_s)
 
+  def gbdt_per_trial(k: int) -> int:
+    """GBDT fits of one configuration: two peers × (K folds, or fit and refit)."""
+    return 2 * sum(k if w.crossfit else 2 for w in work)
+
   def gbdt_over(t: int, k: int) -> bool:
-    """The GBDT fits of trials 2 … t (two peers), at the floor each, exceed their share."""
-    per_trial = 2 * sum(k if w.crossfit else 2 for w in work)
-    return (t - 1) * per_trial * GBDT_MIN_FIT_SECONDS > GBDT_SHARE * budget
+    """The GBDT fits of trials 2 … t, at the floor each, exceed their share."""
+    return (t - 1) * gbdt_per_trial(k) * GBDT_MIN_FIT_SECONDS > GBDT_SHARE * budget
   t, k = trials, crossfit_folds
   ensemble = True
   if epochs(t, k) < MIN_FIT_EPOCHS and any(m > 1 for m in planned[:t]):
@@ -214,14 +223,14 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
   while epochs(t, k) < MIN_FIT_EPOCHS and k > 2 and any(w.crossfit for w in work):
     k -= 1
   fits = t + repeats - 1           # metric and GBDT fits of one fold structure
-  # NCA fits per fraction and their rows (a fold's trained rows, or the fit rows)
-  metric = [(fits * (k if w.crossfit else 1) * (2 if no_pretraining_row else 1),
-             w.labelled * (k - 1) // k if w.crossfit else w.fit_rows) for w in work]
+  # NCA fits per fraction and each one's trained rows
+  metric = [(fits * models * (2 if no_pretraining_row else 1), rows)
+            for models, rows in (_models_and_rows(w, k) for w in work)]
   metric_fits = sum(n for n, _ in metric)
   metric_cost = sum(n * float(rows) ** 2 for n, rows in metric)
   floor = min(METRIC_MIN_FIT_SECONDS, METRIC_SHARE * budget / metric_fits)
   rest = METRIC_SHARE * budget - floor * metric_fits
-  gbdt_fits = 2 * sum(fits * (k if w.crossfit else 2) for w in work)   # two peers
+  gbdt_fits = fits * gbdt_per_trial(k)
   return FitPlan(max(1, min(max_epochs, epochs(t, k))), t, k, row_s,
                  tuple(floor + rest * float(rows) ** 2 / max(metric_cost, 1.0)
                        for _, rows in metric),
