@@ -32,6 +32,15 @@ def test_ensemble_heads_one_value_or_one_per_fraction():
     tabular.ensemble_heads(dataclasses.replace(cfg, ensemble_heads=(1, 2, 3)), 0.1)
 
 
+def test_a_bad_count_of_metric_fit_seconds_fails_before_any_work(tmp_path):
+  cfg = tabular.Config(data=str(tmp_path / "never_read.csv"), label_column="y",
+                       label_fractions=(0.1, 1.0), metric_fit_seconds=(1.0, 2.0, 3.0),
+                       output_dir=str(tmp_path / "out"), export_dir="")
+  with pytest.raises(ValueError, match=r"--metric_fit_seconds needs one value or one per "
+                                       r"label fraction \(2\), got 3"):
+    tabular.run(cfg)
+
+
 def test_ours_space_tries_ensemble_members_innermost():
   cfg = tabular.Config(search_finetune_lrs=(1e-3,), search_numeric_embeddings=("periodic",
                                                                                 "ple"))

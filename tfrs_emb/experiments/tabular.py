@@ -830,7 +830,8 @@ def run(config: Config, log: common.Log = common.no_log,
   """
   common.check_config(config)
   common.check_output_dirs(config, "output_dir", "export_dir", "checkpoint_dir")
-  for name in ("ensemble_heads", "probe_epochs"):   # a bad count fails before any work
+  # a bad count fails before any work
+  for name in ("ensemble_heads", "probe_epochs", "metric_fit_seconds"):
     per_fraction(config, name, float(config.label_fractions[0]))
   ours_space(config)
   clock = tabular_budget.Clock(config.time_budget)
