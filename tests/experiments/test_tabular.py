@@ -142,6 +142,16 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   out = fn(**{k: tf.constant(v) for k, v in fields.items()})
   assert np.isfinite(out["probabilities"].numpy()).all()
   assert set(out["label"].numpy().astype(str)) <= {"1", "2"}
+  # The export is the model the compared table measured at 1.0 (cross-fitted: 2 fold
+  # classifiers, and a neighbour index per fold when a neighbour head was chosen).
+  prep = tabular_data.prepare(cfg)
+  ours = metrics["compared"]["1"]["rows"][0]
+  assert ours["role"] == "ours" and metrics["compared"]["1"]["repeats"] == 1
+  evaluation = tbl.read_table(cfg.data).subset(prep.eval_idx)
+  served = fn(**{k: tf.constant(v)
+                 for k, v in serving_fields(evaluation, prep.schema).items()})
+  accuracy = np.mean(served["class_id"].numpy() == prep.labels[prep.eval_idx])
+  assert abs(accuracy - ours["mean"]) <= 2 / len(prep.eval_idx)  # float32 near-ties
 
 
 def test_trainer_rejects_bad_input_with_file_line_and_column(tmp_path):

@@ -96,7 +96,7 @@ def test_retrieval_augmented_export_has_identical_probabilities(setup, tmp_path)
   rng = np.random.default_rng(0)
   index = NeighborIndex(rng.normal(size=(20, 8)).astype(np.float32),
                         rng.integers(0, 2, 20), k=3, temperature=0.1, weight=0.6)
-  path = export_classifier(clf, schema, scaler, tmp_path / "r", version=1, neighbors=index)
+  path = export_classifier(clf, schema, scaler, tmp_path / "r", version=1, neighbors=[index])
   out = _serve(path, serving_fields(table, schema))
   emb, logits = clf.embed_and_logits(feats)
   sims, idx = cosine_neighbors(emb.numpy(), index.embeddings, 3)
@@ -117,7 +117,7 @@ def test_metric_retrieval_export_carries_its_index_and_metric(setup, tmp_path):
   index = NeighborIndex(z + rng.normal(scale=0.1, size=z.shape).astype(np.float32),
                         np.array([0, 1, 0, 1, 0, 1]), k=2, temperature=0.5, weight=0.7,
                         metric=metric)
-  path = export_classifier(clf, schema, scaler, tmp_path / "m", version=1, neighbors=index)
+  path = export_classifier(clf, schema, scaler, tmp_path / "m", version=1, neighbors=[index])
   out = _serve(path, serving_fields(table, schema))
   scores, idx = l2_neighbors(z, index.embeddings, 2)
   hist = neighbor_label_distribution(scores, index.labels[idx], 2, 0.5)
@@ -140,6 +140,39 @@ def test_ensemble_export_averages_the_heads_probabilities(setup, tmp_path):
   expected = 0.5 * (tf.nn.softmax(logits) + tf.nn.softmax(other.embed_and_logits(feats)[1]))
   np.testing.assert_allclose(out["probabilities"], expected.numpy(), atol=1e-5)
   np.testing.assert_allclose(out["embedding"], emb.numpy(), atol=1e-5)
+
+
+def test_cross_fitted_export_averages_each_folds_neighbours(setup, tmp_path):
+  """Two fold classifiers, each with its own index: the cosine one searches the second
+  classifier's embedding, the metric one its metric; their histograms are averaged."""
+  table, schema, scaler, feats, clf = setup
+  tf.keras.utils.set_random_seed(5)
+  other = TabularClassifier(training.build_encoder(
+      1, schema.cardinalities, dim=8, num_heads=2, num_layers=1), num_classes=2)
+  other(feats)
+  metric = NeighborMetricEncoder(1, schema.cardinalities, 4)
+  z = metric(feats).numpy()
+  rng = np.random.default_rng(5)
+  cosine = NeighborIndex(rng.normal(size=(12, 8)).astype(np.float32), rng.integers(0, 2, 12),
+                         k=3, temperature=0.2, weight=0.5, classifier=1)
+  metric_index = NeighborIndex(z[::-1].copy(), np.array([1, 0, 1, 1, 0, 0]), k=3,
+                               temperature=0.2, weight=0.5, metric=metric)
+  path = export_classifier(clf, schema, scaler, tmp_path / "folds", version=1,
+                           neighbors=[cosine, metric_index], extra_heads=[other])
+  out = _serve(path, serving_fields(table, schema))
+  emb_other, logits_other = other.embed_and_logits(feats)
+  sims, idx = cosine_neighbors(emb_other.numpy(), cosine.embeddings, 3)
+  first = neighbor_label_distribution(sims, cosine.labels[idx], 2, 0.2)
+  scores, idx = l2_neighbors(z, metric_index.embeddings, 3)
+  second = neighbor_label_distribution(scores, metric_index.labels[idx], 2, 0.2)
+  probs = 0.5 * (tf.nn.softmax(clf.embed_and_logits(feats)[1]) + tf.nn.softmax(logits_other))
+  np.testing.assert_allclose(out["probabilities"],
+                             0.5 * probs.numpy() + 0.25 * (first + second), atol=1e-5)
+  with pytest.raises(ValueError, match="share k, temperature and weight"):
+    TableServingModule(clf, schema, scaler, [cosine, NeighborIndex(
+        z, metric_index.labels, k=2, temperature=0.2, weight=0.5, metric=metric)])
+  with pytest.raises(ValueError, match="searches classifier 1; the export has 1"):
+    TableServingModule(clf, schema, scaler, [cosine])
 
 
 def test_tabm_ensemble_export_serves_the_members_mean(setup, tmp_path):

@@ -158,7 +158,7 @@ def _tabular_export(root):
                         weight=0.8, metric=metric)
   yield Export("covertype_classifier",
                export_classifier(clf, schema, scaler, root / "covertype_classifier",
-                                 neighbors=index),
+                                 neighbors=[index]),
                ["red", "blue", "purple", ""])
 
 

@@ -287,16 +287,17 @@ class Fitted:
 
 @dataclasses.dataclass
 class RetrievalHead:
-  """The chosen neighbour head and its index (every labelled row in the fine-tuned
-  embedding, or in ``metric``'s embedding when it is set); ``selection_probs`` /
+  """The chosen neighbour head and its indexes, one per fold: ``index_emb[j]`` every
+  labelled row in fold j's space (its first classifier's embedding, or ``metrics[j]``'s
+  when metrics are set), ``index_y[j]`` their class ids; ``selection_probs`` /
   ``test_probs`` its mixed probabilities of the selection rows (out of fold) and of the
-  evaluation rows."""
+  evaluation rows (the folds' neighbour histograms averaged, as their classifiers are)."""
   choice: RetrievalChoice
-  index_emb: np.ndarray
-  index_y: np.ndarray
+  index_emb: List[np.ndarray]
+  index_y: List[np.ndarray]
   selection_probs: np.ndarray
   test_probs: np.ndarray
-  metric: Optional[tabular_metric.NeighborMetricEncoder] = None
+  metrics: Optional[List[tabular_metric.NeighborMetricEncoder]] = None
 
 
 def _row(model: str, split: LabelSplit, test_y: np.ndarray, pred: np.ndarray,
@@ -522,28 +523,31 @@ def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
                    finetuned: Fitted) -> Tuple[RetrievalHead, dict]:
   """Retrieval step: neighbours in the fine-tuned embedding. Chosen per fold with its
   trained rows as index (in its model's embedding) and its held-out rows as queries; then
-  every labelled row is the index, in the first fold's model's embedding."""
+  every labelled row is the index in each fold's model's embedding."""
   t = time.time()
   spaces = [tuple(training.embed(heads[0], select_rows(prep.features, rows))
                   for rows in fold)
             for heads, fold in zip(finetuned.folds, split.folds)]
-  test_emb = training.embed(finetuned.folds[0][0], eval_rows(prep)[0])
+  test_emb = [training.embed(heads[0], eval_rows(prep)[0]) for heads in finetuned.folds]
   return _neighbor_head("retrieval", prep, split, finetuned, spaces, test_emb,
                         config.retrieval_k, config.retrieval_temperatures,
                         config.retrieval_weights, cosine_neighbors, t)
 
 
 def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned: Fitted,
-                   spaces: Sequence[Tuple[np.ndarray, np.ndarray]], test_emb: np.ndarray,
-                   ks: Tuple[int, ...], temperatures: Tuple[float, ...],
-                   weights: Tuple[float, ...], search: Search, started: float,
-                   metric: Optional[tabular_metric.NeighborMetricEncoder] = None
+                   spaces: Sequence[Tuple[np.ndarray, np.ndarray]],
+                   test_emb: Sequence[np.ndarray], ks: Tuple[int, ...],
+                   temperatures: Tuple[float, ...], weights: Tuple[float, ...],
+                   search: Search, started: float,
+                   metrics: Optional[List[tabular_metric.NeighborMetricEncoder]] = None
                    ) -> Tuple[RetrievalHead, dict]:
   """The neighbour rows' common tail: (k, temperature, weight) chosen on the out-of-fold
-  held-out rows (``choose_mix``; each fold's trained rows are its index), then every
-  labelled row is the index for the evaluation rows. ``spaces[j]``: fold j's (trained,
-  held-out) rows embedded in the space ``search`` works in; ``test_emb``: the evaluation
-  rows in the first fold's space; ``started``: when the row's own work began."""
+  held-out rows (``choose_mix``; each fold's trained rows are its index), then in every
+  fold's space all labelled rows are the index for the evaluation rows, and the folds'
+  mixes are averaged (bagged like the fold classifiers; one fold: the holdout's).
+  ``spaces[j]``: fold j's (trained, held-out) rows embedded in the space ``search`` works
+  in; ``test_emb[j]``: the evaluation rows in fold j's space; ``started``: when the row's
+  own work began."""
   y, test_y = prep.labels, eval_rows(prep)[1]
   n_classes = len(prep.schema.classes)
   k_max = min(max(ks), min(len(fit) for fit, _ in split.folds))
@@ -552,13 +556,15 @@ def _neighbor_head(model: str, prep: PreparedTable, split: LabelSplit, finetuned
   neighbor_y = np.concatenate([y[fit][i] for (fit, _), (_, i) in zip(split.folds, found)])
   choice = choose_mix(ks, temperatures, weights, sims, neighbor_y,
                       finetuned.selection_probs, y[split.selection_idx], n_classes)
-  index_emb, index_y = np.concatenate(spaces[0]), y[split.index_idx]
-  probs = retrieval_probs(choice, index_emb, index_y, test_emb, finetuned.test_probs,
-                          n_classes, search=search)
+  index_emb = [np.concatenate(space) for space in spaces]
+  index_y = [y[np.concatenate(fold)] for fold in split.folds]
+  probs = np.mean([retrieval_probs(choice, e, iy, q, finetuned.test_probs, n_classes,
+                                   search=search)
+                   for e, iy, q in zip(index_emb, index_y, test_emb)], axis=0)
   row = _row(model, split, test_y, probs.argmax(axis=1),
              finetuned.seconds + time.time() - started, choice.val_accuracy)
   selection = mix_probs(choice, sims, neighbor_y, finetuned.selection_probs, n_classes)
-  return RetrievalHead(choice, index_emb, index_y, selection, probs, metric), row
+  return RetrievalHead(choice, index_emb, index_y, selection, probs, metrics), row
 
 
 def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
@@ -566,8 +572,8 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
                           ) -> Tuple[RetrievalHead, dict]:
   """Metric retrieval step: an NCA metric embedding trained on each fold's trained rows;
   the fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
-  retrieval step's (out of fold), then every labelled row is the index in the first
-  fold's metric embedding."""
+  retrieval step's (out of fold), then every labelled row is the index in each fold's
+  metric embedding."""
   t = time.time()
   metrics, spaces = [], []
   for j, (fit_idx, held_idx) in enumerate(split.folds):
@@ -583,10 +589,10 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
     metrics.append(metric)
     spaces.append(tuple(tabular_metric.embed_rows(metric, select_rows(prep.features, rows))
                         for rows in (fit_idx, held_idx)))
-  test_emb = tabular_metric.embed_rows(metrics[0], eval_rows(prep)[0])
+  test_emb = [tabular_metric.embed_rows(m, eval_rows(prep)[0]) for m in metrics]
   return _neighbor_head("metric_retrieval", prep, split, finetuned, spaces, test_emb,
                         config.metric_k, config.metric_temperatures, config.retrieval_weights,
-                        l2_neighbors, t, metrics[0])
+                        l2_neighbors, t, metrics)
 
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
@@ -803,14 +809,21 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
   raw-column signature. Returns (version folder, report note)."""
   fit = last.chosen
   head = fit.heads.get(fit.chosen)
-  neighbors = (None if head is None else
-               NeighborIndex(head.index_emb, head.index_y, head.choice.k,
-                             head.choice.temperature, head.choice.weight, head.metric))
+  neighbors = []
+  if head is not None:
+    # Fold j's index searches its metric, or its first classifier's embedding.
+    first_clf = np.cumsum([0] + [len(heads) for heads in fit.finetuned.folds])
+    c = head.choice
+    neighbors = [NeighborIndex(e, y, c.k, c.temperature, c.weight,
+                               None if head.metrics is None else head.metrics[j],
+                               int(first_clf[j]))
+                 for j, (e, y) in enumerate(zip(head.index_emb, head.index_y))]
   first, *others = fit.finetuned.clfs
   export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
                                   version=1, neighbors=neighbors, extra_heads=others, log=log)
+  folds = "" if len(neighbors) < 2 else f", one per cross-fitted fold ({len(neighbors)})"
   note = (f"`{export_path}`: " + (f"{fit.chosen}, retrieval-augmented (training-row index "
-          f"of {len(head.index_y)} rows inside)" if head else "fine-tuned model")
+          f"of {len(head.index_y[0])} rows inside{folds})" if head else "fine-tuned model")
           + f" of {last.compared.comparison.row(tabular_compare.OURS).config}"
           + f", chosen on validation accuracy at {last.fraction:g}")
   return export_path, note

@@ -124,12 +124,6 @@ class LabelSplit:
     """Rows every choice is scored on: the held-out rows, fold after fold."""
     return np.concatenate([held for _, held in self.folds])
 
-  @property
-  def index_idx(self) -> np.ndarray:
-    """Every labelled row, in the order of the first fold's (trained, held-out) rows: the
-    neighbour index for evaluation rows and export."""
-    return np.concatenate(self.folds[0])
-
 
 def label_split(config, prep: PreparedTable, frac: float,
                 seed: Optional[int] = None) -> LabelSplit:

@@ -14,10 +14,11 @@ continuous value is flagged and that value treated as missing (probabilities sta
 finite). Called through ``core.rest.signature_tensors`` (or a REST body, or TF Serving),
 a value of the wrong type, e.g. text in a numeric field, fails naming its input.
 
-With a ``NeighborIndex`` the model is retrieval-augmented: probabilities are
+With ``NeighborIndex`` es the model is retrieval-augmented: probabilities are
 ``(1 - weight) * softmax(logits) + weight * h``, h the softmax(score / temperature)-weighted
-label histogram of the k nearest indexed training rows (the index is inside the SavedModel):
-score = cosine in the classifier's [CLS] embedding, or, with a metric encoder
+label histogram of the k nearest indexed training rows (the index is inside the SavedModel),
+averaged over the indexes (one per cross-fitted fold, each in its own space): score =
+cosine in one classifier's [CLS] embedding, or, with a metric encoder
 (``models.tabular_metric``), -||z - x||^2 in its embedding.
 """
 
@@ -47,14 +48,16 @@ SIGNATURE_INPUTS = "signature_inputs.json"
 class NeighborIndex:
   """Training rows for retrieval: embeddings float [N, d] (or [N, m] in ``metric``'s
   embedding), class ids int [N], and the neighbour head's settings (chosen on the
-  validation split). ``metric``: None = cosine in the [CLS] embedding; a trained
-  ``NeighborMetricEncoder`` = squared L2 in its embedding."""
+  validation split). ``metric``: None = cosine in the [CLS] embedding of the exported
+  classifier at position ``classifier`` (0: the first; then the extra heads in order); a
+  trained ``NeighborMetricEncoder`` = squared L2 in its embedding."""
   embeddings: np.ndarray
   labels: np.ndarray
   k: int
   temperature: float
   weight: float
   metric: Optional[NeighborMetricEncoder] = None
+  classifier: int = 0
 
 
 def cosine_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tensor:
@@ -63,16 +66,16 @@ def cosine_scores(embeddings: tf.Tensor, index_embeddings: tf.Tensor) -> tf.Tens
                    transpose_b=True)
 
 
-def mix_with_neighbors(probabilities: tf.Tensor, scores: tf.Tensor, index_labels: tf.Tensor,
-                       k: int, temperature: float, weight: float) -> tf.Tensor:
-  """The retrieval head in TensorFlow (the SavedModel's path; ``retrieval.neighbors`` is
-  the numpy one used in training): probabilities [B, C] mixed with the label histogram of
-  the k best-scoring index rows. scores: [B, N]; index_labels: int [N]."""
+def neighbor_histogram(scores: tf.Tensor, index_labels: tf.Tensor, k: int,
+                       temperature: float, num_classes: int) -> tf.Tensor:
+  """The retrieval head's label histogram in TensorFlow (the SavedModel's path;
+  ``retrieval.neighbor_head`` is the numpy one used in training): float [B, C], the
+  softmax(score / temperature)-weighted labels of the k best-scoring index rows.
+  scores: [B, N]; index_labels: int [N]."""
   top = tf.math.top_k(scores, k=k)
   w = tf.nn.softmax(top.values / temperature, axis=-1)  # [B, k]
-  onehot = tf.one_hot(tf.gather(index_labels, top.indices), tf.shape(probabilities)[1])
-  hist = tf.reduce_sum(onehot * w[:, :, None], axis=1)
-  return (1.0 - weight) * probabilities + weight * hist
+  onehot = tf.one_hot(tf.gather(index_labels, top.indices), num_classes)
+  return tf.reduce_sum(onehot * w[:, :, None], axis=1)
 
 
 class TableServingModule(tf.Module):
@@ -82,7 +85,7 @@ class TableServingModule(tf.Module):
   """
 
   def __init__(self, classifier: TabularClassifier, schema: tbl.TableSchema,
-               scaler: tbl.Scaler, neighbors: Optional[NeighborIndex] = None,
+               scaler: tbl.Scaler, neighbors: Sequence[NeighborIndex] = (),
                extra_heads: Sequence[TabularClassifier] = ()):
     super().__init__()
     classifiers = [classifier, *extra_heads]
@@ -106,16 +109,24 @@ class TableServingModule(tf.Module):
             tf.constant(list(f.vocabulary), tf.string),
             tf.range(tbl.FIRST_CATEGORY_ID, f.cardinality, dtype=tf.int64))
         self.lookups[f.name] = tf.lookup.StaticHashTable(init, default_value=tbl.OOV_ID)
-    self.neighbors = neighbors
-    if neighbors is not None:
-      index = neighbors.embeddings
-      if neighbors.metric is None:
-        index = l2_normalize(index)
-      else:
-        self._metric = neighbors.metric.call
-        self.metric_variables = list(neighbors.metric.variables)
-      self.index_embeddings = tf.Variable(np.asarray(index, np.float32), trainable=False)
-      self.index_labels = tf.Variable(np.asarray(neighbors.labels, np.int32), trainable=False)
+    self.neighbors = tuple(neighbors)
+    if len({(n.k, n.temperature, n.weight) for n in self.neighbors}) > 1:
+      raise ValueError("every neighbour index of one export must share k, temperature and "
+                       "weight (one head chosen on validation)")
+    for n in self.neighbors:
+      if not 0 <= n.classifier < len(classifiers):
+        raise ValueError(f"neighbour index searches classifier {n.classifier}; the export "
+                         f"has {len(classifiers)}")
+    self._metrics = [None if n.metric is None else n.metric.call for n in self.neighbors]
+    self.metric_variables = [v for n in self.neighbors if n.metric is not None
+                             for v in n.metric.variables]
+    # Cosine indexes are stored unit-norm; metric indexes as the metric embeds them.
+    self.index_embeddings = [
+        tf.Variable(np.asarray(n.embeddings if n.metric is not None
+                               else l2_normalize(n.embeddings), np.float32), trainable=False)
+        for n in self.neighbors]
+    self.index_labels = [tf.Variable(np.asarray(n.labels, np.int32), trainable=False)
+                         for n in self.neighbors]
 
   def features(self, fields: Dict[str, tf.Tensor]):
     """Raw fields → (model inputs dict, nonfinite bool [B])."""
@@ -149,19 +160,22 @@ class TableServingModule(tf.Module):
   def serve(self, **fields):
     """Signature inputs (``signature_keys`` names) → outputs (see the module docstring)."""
     inputs, nonfinite = self.features({column: fields[key] for column, key in self.keys})
-    emb, logits = self._embed_and_logits[0](inputs)
-    probs = tf.add_n([tf.nn.softmax(logits)] + [tf.nn.softmax(f(inputs)[1])
-                                                for f in self._embed_and_logits[1:]])
-    probs /= len(self._embed_and_logits)
-    if self.neighbors is not None:
-      n = self.neighbors
-      scores = (cosine_scores(emb, self.index_embeddings) if n.metric is None
-                else l2_scores(self._metric(inputs), self.index_embeddings))
-      probs = mix_with_neighbors(probs, scores, self.index_labels, min(n.k, len(n.labels)),
-                                 n.temperature, n.weight)
+    outputs = [f(inputs) for f in self._embed_and_logits]   # (embedding, logits) each
+    probs = tf.add_n([tf.nn.softmax(logits) for _, logits in outputs]) / len(outputs)
+    if self.neighbors:
+      hists = []
+      for n, metric, index, labels in zip(self.neighbors, self._metrics,
+                                          self.index_embeddings, self.index_labels):
+        scores = (cosine_scores(outputs[n.classifier][0], index) if metric is None
+                  else l2_scores(metric(inputs), index))
+        hists.append(neighbor_histogram(scores, labels, min(n.k, len(n.labels)),
+                                        n.temperature, len(self.schema.classes)))
+      weight = self.neighbors[0].weight
+      probs = (1.0 - weight) * probs + weight * tf.add_n(hists) / len(hists)
     class_id = tf.argmax(probs, axis=1)
     return {"label": tf.gather(self.classes, class_id), "class_id": class_id,
-            "probabilities": probs, "embedding": emb, "nonfinite_input": nonfinite}
+            "probabilities": probs, "embedding": outputs[0][0],
+            "nonfinite_input": nonfinite}
 
 
 def feature_columns(schema: tbl.TableSchema) -> Dict[str, tf.DType]:
@@ -215,7 +229,7 @@ def input_specs(schema: tbl.TableSchema) -> Dict[str, tf.TensorSpec]:
 def export_classifier(classifier: TabularClassifier, schema: tbl.TableSchema,
                       scaler: tbl.Scaler, export_dir: "str | pathlib.Path",
                       version: Optional[int] = 1,
-                      neighbors: Optional[NeighborIndex] = None,
+                      neighbors: Sequence[NeighborIndex] = (),
                       extra_heads: Sequence[TabularClassifier] = (),
                       log: Log = no_log) -> pathlib.Path:
   """Saves ``serving_default`` under ``export_dir/<version>``; returns that folder.
