@@ -12,7 +12,8 @@ Usage::
 Formats: ``baskets`` = one set per line, elements separated by ``delimiter``, no header
 (line number = set id); ``long`` = one (set, element[, order]) row per element, CSV / TSV
 (by extension, header row) or Parquet. ``.gz`` files are read transparently. Text must be
-UTF-8; element names are NFKC-normalised and stripped. Within a set, elements keep the
+UTF-8; element names are NFKC-normalised and stripped (``SetCorpus.aliases`` keeps each
+other spelling the file used, for serving). Within a set, elements keep the
 order of the order column (``long``) or of the line; a repeated element is kept once.
 Sets left with fewer than 2 elements are skipped, sets longer than ``max_len`` keep their
 last ``max_len`` elements, and both are counted in ``SetCorpus.skipped``.
@@ -69,6 +70,9 @@ class SetCorpus:
     ordered: True when the order within a set comes from an order column.
     skipped: what was not loaded or was cut, by reason → count.
     source: the file read (or a description of generated data).
+    aliases: element spelling as written in the file → its element, for every spelling
+      that differs from the element (NFKC form or surrounding whitespace), so a model
+      can resolve queries spelled like the user's data.
   """
   vocab: List[str]
   indptr: np.ndarray
@@ -77,6 +81,7 @@ class SetCorpus:
   ordered: bool = False
   skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
   source: str = ""
+  aliases: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def __len__(self) -> int:
     return len(self.set_ids)
@@ -228,20 +233,25 @@ def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) ->
   skipped: Dict[str, int] = {}
   text = _read_text(path, skipped)
   set_codes, elements, names = [], [], []
+  aliases: Dict[str, str] = {}
   blank_items = 0
   for code, (line, row) in enumerate(_rows(path, text, delimiter)):
     names.append(str(line))
     items = [_norm(item) for item in row]
-    for item in items:
+    for raw, item in zip(row, items):
       if item:
         set_codes.append(code)
         elements.append(item)
+        if raw != item:
+          aliases[raw] = item
     if any(items):
       blank_items += items.count("")
   if blank_items:
     skipped["empty element between delimiters"] = blank_items
-  return _from_pairs(path, np.asarray(set_codes, np.int64), names,
-                     np.asarray(elements, dtype=object), False, max_len, skipped, "line")
+  corpus = _from_pairs(path, np.asarray(set_codes, np.int64), names,
+                       np.asarray(elements, dtype=object), False, max_len, skipped, "line")
+  corpus.aliases = aliases
+  return corpus
 
 
 @dataclasses.dataclass
@@ -282,12 +292,22 @@ def _read_table(path: pathlib.Path, skipped: Dict[str, int]) -> _Table:
   return _Table(frame[~blank].reset_index(drop=True), records.lines[~blank], "line")
 
 
-def _cells(column: pd.Series) -> np.ndarray:
-  """object [rows]: NFKC-normalised stripped strings; "" for empty and missing (null,
-  NaN) cells."""
+def _text(column: pd.Series) -> np.ndarray:
+  """object [rows]: the cells as written (str); "" for empty and missing (null, NaN)."""
   missing = column.isna().to_numpy()
-  text = column.astype(object).where(~missing, "").astype(str).map(_norm)
-  return text.to_numpy(dtype=object)
+  return column.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
+
+
+def _cells(column: pd.Series) -> np.ndarray:
+  """object [rows]: NFKC-normalised stripped strings; "" for empty and missing cells."""
+  return np.asarray([_norm(t) for t in _text(column)], dtype=object)
+
+
+def _aliases(column: pd.Series, cells: np.ndarray) -> Dict[str, str]:
+  """Spelling as written → normalised cell, where they differ (``cells`` = _cells)."""
+  raw = _text(column)
+  differ = (raw != cells) & (cells != "")
+  return dict(zip(raw[differ].tolist(), cells[differ].tolist()))
 
 
 def _order_key(column: pd.Series):
@@ -342,8 +362,10 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
       rows = np.nonzero(valid & ~bad)[0]
     rows = rows[np.argsort(key[rows], kind="stable")]
   set_codes, names = pd.factorize(pd.Series(sets[rows], dtype=object), sort=False)
-  return _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
-                     bool(order_column), max_len, skipped, f"set ({set_column})")
+  corpus = _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
+                       bool(order_column), max_len, skipped, f"set ({set_column})")
+  corpus.aliases = _aliases(frame[element_column], elems)
+  return corpus
 
 
 def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: disable=redefined-builtin

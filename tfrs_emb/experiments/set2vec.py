@@ -215,7 +215,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   if config.export_dir and chief:
     if compared is not None and compared.table.ours in (set_compare.SOFTMAX,
                                                          set_compare.FUSED):
-      model = compared.recommender(corpus.vocab, k)   # the evaluated repeat-0 fit
+      model = compared.recommender(corpus.vocab, k,   # the evaluated repeat-0 fit
+                                   aliases=corpus.aliases)
     else:
       chosen = next(m for m in methods if m.name == config.export_method)  # checked above
       prior = None
@@ -225,7 +226,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
             counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
             chosen.noise_exponent)
       model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
-                                             chosen.output_vectors, k=k, log_prior=prior)
+                                             chosen.output_vectors, k=k, log_prior=prior,
+                                             aliases=corpus.aliases)
     path = set_recommender.export_set_recommender(model, config.export_dir,
                                                   version=config.export_version)
     export_path = str(path)
