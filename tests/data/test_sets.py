@@ -198,7 +198,7 @@ def test_a_missing_set_id_in_parquet_is_a_counted_skip(tmp_path):
   pd.DataFrame({"set": [1.0, 1.0, np.nan, 2.0, 2.0], "element": ["a", "b", "c", "a", None]}
                ).to_parquet(path)
   c = sets.load_sets(path, format="long")
-  assert _sets(c) == [["a", "b"]] and c.set_ids == ["1.0"]
+  assert _sets(c) == [["a", "b"]] and c.set_ids == ["1"]
   assert c.skipped == {"rows with an empty set": 1, "rows with an empty element": 1,
                        "one-element sets (no context), skipped": 1}
 
@@ -223,3 +223,16 @@ def test_no_pair_surviving_min_count_names_min_count_and_the_counts():
                            r"\(0 of 5 elements reach it; the most frequent occurs in 2 of 3 "
                            r"sets\); lower --min_count"):
     sets.check_min_count(indptr, indices, 5, 3, "mem")
+
+
+def test_integer_ids_with_nulls_in_parquet_stay_integers(tmp_path):
+  """Nulls make an integer column float in pandas; its ids must not read "10.0"."""
+  path = tmp_path / "intnull.parquet"
+  pd.DataFrame({"set": [1.0, 1.0, 1.0, 2.0, None, 2.0],
+                "element": [10.0, 20.0, None, 10.0, 30.0, 2.0**40]}).to_parquet(path)
+  corpus = sets.load_sets(path, format="long")
+  assert corpus.vocab == ["10", "20", "1099511627776"]
+  assert corpus.set_ids == ["1", "2"] and corpus.aliases == {}
+  fractional = tmp_path / "frac.parquet"
+  pd.DataFrame({"set": ["a", "a"], "element": [1.5, 2.0]}).to_parquet(fractional)
+  assert sets.load_sets(fractional, format="long").vocab == ["1.5", "2.0"]

@@ -32,6 +32,8 @@ Documented behaviours of text files:
   missing value, or a non-number in a numeric column, is an error naming the line (row
   for Parquet), or with ``skip_bad_order`` a counted skip of that row.
 - A missing set id or element (empty cell, Parquet null / NaN) skips the row, counted.
+- A Parquet float column of whole numbers (integer ids with nulls) reads as integers:
+  ``10.0`` is the element ``"10"``.
 """
 
 import csv
@@ -293,8 +295,14 @@ def _read_table(path: pathlib.Path, skipped: Dict[str, int]) -> _Table:
 
 
 def _text(column: pd.Series) -> np.ndarray:
-  """object [rows]: the cells as written (str); "" for empty and missing (null, NaN)."""
+  """object [rows]: the cells as written (str); "" for empty and missing (null, NaN).
+  A float column whose values are all whole numbers is an integer id column that nulls
+  made float (Parquet / Arrow): its values read "10", not "10.0"."""
   missing = column.isna().to_numpy()
+  if pd.api.types.is_float_dtype(column):
+    values = column.to_numpy(np.float64)[~missing]
+    if np.isfinite(values).all() and (values == np.round(values)).all():
+      column = column.astype("Int64")
   return column.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
 
 
