@@ -166,10 +166,11 @@ def test_a_bad_value_in_a_numeric_order_column_names_its_line_never_text_order(t
                        "one-element sets (no context), skipped": 1}
   dates = tmp_path / "dates.csv"
   dates.write_text("set,element,t\ns1,b,2024-02-01\ns1,a,2024-01-31\ns1,c,\n", encoding="utf-8")
-  with pytest.raises(sets.SetFormatError, match=r"dates\.csv: line 4: .* missing value, got ''"):
+  with pytest.raises(sets.SetFormatError, match=r"dates\.csv: line 4: .* missing value or not "
+                                               r"an ISO-8601 datetime .*, got ''"):
     sets.load_sets(dates, format="long", order_column="t")
   c = sets.load_sets(dates, format="long", order_column="t", skip_bad_order=True)
-  assert _sets(c) == [["a", "b"]]    # text order when no value is a number
+  assert _sets(c) == [["a", "b"]]
   parquet = tmp_path / "order.parquet"
   pd.DataFrame({"set": ["s1", "s1", "s1"], "element": ["a", "b", "c"],
                 "t": [2.0, np.nan, 1.0]}).to_parquet(parquet)
@@ -236,3 +237,26 @@ def test_integer_ids_with_nulls_in_parquet_stay_integers(tmp_path):
   fractional = tmp_path / "frac.parquet"
   pd.DataFrame({"set": ["a", "a"], "element": [1.5, 2.0]}).to_parquet(fractional)
   assert sets.load_sets(fractional, format="long").vocab == ["1.5", "2.0"]
+
+
+def test_text_order_values_are_datetimes_in_utc_or_a_clear_error(tmp_path):
+  """Mixed offsets order by the instant, not the string; a stray number in a datetime
+  column is named on its own line; d.m.YYYY is refused, not ordered as text."""
+  tz = tmp_path / "tz.csv"   # c (10:00Z) < a (20:00+09:00 = 11:00Z) < b (12:00Z)
+  tz.write_text("set,element,t\ns,a,2024-01-01T20:00:00+09:00\ns,b,2024-01-01T12:00:00Z\n"
+                "s,c,2024-01-01T10:00:00Z\n", encoding="utf-8")
+  assert _sets(sets.load_sets(tz, format="long", order_column="t")) == [["c", "a", "b"]]
+  stray = tmp_path / "stray.csv"
+  stray.write_text("set,element,t\n" + "".join(f"s,e{i},2024-01-0{i + 1}\n" for i in range(5))
+                   + "s,x,0\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"stray\.csv: line 7: --order_column 't': missing value or not an "
+                           r"ISO-8601 datetime \(the column's other values are datetimes\), "
+                           r"got '0'"):
+    sets.load_sets(stray, format="long", order_column="t")
+  german = tmp_path / "de.csv"
+  german.write_text("set,element,t\ns,a,10.5.2024\ns,b,9.5.2024\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"de\.csv: --order_column 't': its values are neither numbers nor "
+                           r"ISO-8601 datetimes \(e\.g\. '10\.5\.2024' on line 2\)"):
+    sets.load_sets(german, format="long", order_column="t")

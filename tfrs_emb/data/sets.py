@@ -27,10 +27,12 @@ Documented behaviours of text files:
   Unicode line separators inside a name stay part of the name.
 - A byte order mark inside the file (e.g. files concatenated with ``cat``) is removed
   and counted in ``skipped`` with the line of the first one.
-- ``order_column``: numbers (when any value is a number, every value must be one), or,
-  when no value is a number, text compared as text (ISO dates and times sort right). A
-  missing value, or a non-number in a numeric column, is an error naming the line (row
-  for Parquet), or with ``skip_bad_order`` a counted skip of that row.
+- ``order_column``: numbers, or ISO-8601 dates / datetimes (compared in UTC, so mixed
+  offsets such as ``Z`` and ``+09:00`` order right; no offset counts as UTC). The kind
+  most values have wins; a value of the other kind, or a missing one, is an error naming
+  the line (row for Parquet) and the column's kind, or with ``skip_bad_order`` a counted
+  skip of that row. Text that is neither (``10.5.2024``, ``1/19/2024``) is an error
+  naming the column and a sample value: it would order wrongly as text.
 - A missing set id or element (empty cell, Parquet null / NaN) skips the row, counted.
 - A Parquet float column of whole numbers (integer ids with nulls) reads as integers:
   ``10.0`` is the element ``"10"``.
@@ -318,9 +320,11 @@ def _aliases(column: pd.Series, cells: np.ndarray) -> Dict[str, str]:
   return dict(zip(raw[differ].tolist(), cells[differ].tolist()))
 
 
-def _order_key(column: pd.Series):
-  """(sort key [rows] (float64, or str when no value is a number), bad bool [rows],
-  why each bad value is bad) of an order column."""
+def _order_key(path, table: "_Table", name: str, column: pd.Series):
+  """(sort key float64 [rows], bad bool [rows], why each bad value is bad) of an order
+  column: numbers, or ISO-8601 datetimes compared in UTC. Text values are numbers when
+  every one is (or when numbers outnumber datetimes), else datetimes; the outvoted kind
+  is a bad value. Text that is neither is an error naming the column and a sample."""
   if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
     bad = column.isna().to_numpy()
     values = column.to_numpy()
@@ -330,10 +334,26 @@ def _order_key(column: pd.Series):
   text = _cells(column)
   missing = text == ""
   numbers = pd.to_numeric(pd.Series(text).where(~missing), errors="coerce").to_numpy(np.float64)
-  if not np.isnan(numbers).all():   # a numeric column: every value must be a number
-    return (np.nan_to_num(numbers), missing | np.isnan(numbers),
+  is_number = ~np.isnan(numbers)
+  # Mixed offsets (Z, +09:00) compare in UTC; a value without an offset counts as UTC.
+  when = pd.to_datetime(pd.Series(text).where(~missing & ~is_number), format="ISO8601",
+                        utc=True, errors="coerce")
+  seconds = ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+  is_time = ~np.isnan(seconds)
+  if is_number.sum() >= is_time.sum() and is_number.any():
+    return (np.nan_to_num(numbers), ~is_number,
             "missing value or not a number (the column's other values are numbers)")
-  return text, missing, "missing value"
+  if is_time.any():
+    return (np.nan_to_num(seconds), ~is_time, "missing value or not an ISO-8601 datetime "
+            "(the column's other values are datetimes)")
+  if missing.all():
+    return np.zeros(len(text)), missing, "missing value"
+  i = int(np.argmax(~missing))
+  raise SetFormatError(
+      f"{path}: --order_column {name!r}: its values are neither numbers nor ISO-8601 "
+      f"datetimes (e.g. {text[i]!r} on {table.where(i)}), so they cannot be ordered; give "
+      "numbers or YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] (other date formats order wrongly as "
+      "text)")
 
 
 def _load_long(path: pathlib.Path, set_column: str, element_column: str,
@@ -357,7 +377,7 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
       skipped[f"rows with an empty {col}"] = int((vals == "").sum())
   rows = np.nonzero(valid)[0]
   if order_column:
-    key, bad, why = _order_key(frame[order_column])
+    key, bad, why = _order_key(path, table, order_column, frame[order_column])
     bad = bad & valid
     if bad.any() and not skip_bad_order:
       i = int(np.argmax(bad))
@@ -386,7 +406,8 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
     path: CSV / TSV / Parquet (``long``) or text (``baskets``) file, optionally ``.gz``.
     format: "baskets" or "long".
     set_column, element_column: ``long`` columns holding the set id and the element.
-    order_column: optional ``long`` column ordering a set's elements (numbers or text).
+    order_column: optional ``long`` column ordering a set's elements (numbers or ISO-8601
+      datetimes).
     delimiter: ``baskets`` element separator (one character; CSV quoting applies).
     max_len: sets longer than this keep their last ``max_len`` elements (None: no cap).
     skip_bad_order: skip (and count) rows whose order value is missing or, in a numeric
@@ -398,7 +419,8 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
   Raises:
     SetFormatError: missing file or column, empty, truncated-gzip or non-UTF-8 file, an
       unbalanced quote or a row of the wrong width (line named), a bad order value (line
-      named), a set with more than MAX_SET_ELEMENTS elements, or no set of >= 2
+      named), order text that is neither numbers nor ISO-8601 datetimes (column and a
+      sample named), a set with more than MAX_SET_ELEMENTS elements, or no set of >= 2
       elements at all.
     ValueError: an unknown format, a delimiter that is not one character, or an
       order_column with format="baskets".
