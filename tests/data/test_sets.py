@@ -1,6 +1,7 @@
 """Set files: baskets and long CSV / TSV.gz / Parquet, skips and caps counted, clear errors."""
 
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,31 @@ def test_text_order_values_are_datetimes_in_utc_or_a_clear_error(tmp_path):
                      match=r"de\.csv: --order_column 't': its values are neither numbers nor "
                            r"ISO-8601 datetimes \(e\.g\. '10\.5\.2024' on line 2\)"):
     sets.load_sets(german, format="long", order_column="t")
+
+
+def test_misread_files_say_what_to_pass(tmp_path):
+  """Parquet without --format=long, a basket file split on another delimiter, and a set
+  column with very few sets for its rows each name the likely fix."""
+  parquet = tmp_path / "events.parquet"
+  pd.DataFrame({"set": ["a", "a"], "element": ["x", "y"]}).to_parquet(parquet)
+  with pytest.raises(sets.SetFormatError, match=r"events\.parquet: this is a Parquet file.*"
+                                                r"--format=long"):
+    sets.load_sets(parquet)
+  for name, sep, words in (("b.tsv", "\t", r"lines hold a tab \(--delimiter=\$'\\t'"),
+                           ("semi.csv", ";", r"lines hold ';': is --delimiter right\?")):
+    path = tmp_path / name
+    path.write_text("".join(f"a{i}{sep}b{i}{sep}c\n" for i in range(5)), encoding="utf-8")
+    with pytest.raises(sets.SetFormatError,
+                       match=r"no set with at least 2 elements .*no line splits on "
+                             r"--delimiter=',', but 5 of the first 5 " + words):
+      sets.load_sets(path)
+  const = tmp_path / "const.csv"
+  const.write_text("set,element,store\n" + "".join(f"s{i % 50},e{i % 7},shop1\n"
+                                                    for i in range(200)), encoding="utf-8")
+  hint = "200 rows fall in only 1 set(s) of 'store': is --set_column right?"
+  corpus = sets.load_sets(const, format="long", set_column="store")
+  assert corpus.hints == [hint] and hint in corpus.summary()
+  with pytest.raises(sets.SetFormatError, match=r"lower --min_count .*; " + re.escape(hint)):
+    sets.check_min_count(corpus.indptr, corpus.indices, len(corpus.vocab), 5, "const.csv",
+                         corpus.hints)
+  assert sets.load_sets(const, format="long").hints == []

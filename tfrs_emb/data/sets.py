@@ -34,6 +34,10 @@ Documented behaviours of text files:
   skip of that row. Text that is neither (``10.5.2024``, ``1/19/2024``) is an error
   naming the column and a sample value: it would order wrongly as text.
 - A missing set id or element (empty cell, Parquet null / NaN) skips the row, counted.
+- Likely misreadings are named: a Parquet file read as baskets, a basket file none of
+  whose lines split on ``delimiter`` (the delimiter its lines hold instead), and a
+  ``long`` file with over ``FEW_SETS_ROWS_PER_SET`` rows per set (``SetCorpus.hints``:
+  is ``--set_column`` right?).
 - A Parquet float column of whole numbers (integer ids with nulls) reads as integers:
   ``10.0`` is the element ``"10"``.
 """
@@ -55,6 +59,11 @@ from tfrs_emb.core import csv_records
 FORMATS = ("baskets", "long")
 # A "set" this large almost always means a wrong --set_column (e.g. a constant column).
 MAX_SET_ELEMENTS = 10_000
+# More rows per set than this on average hints at a wrong --set_column (a store, a date).
+FEW_SETS_ROWS_PER_SET = 100
+# Delimiters a basket file whose lines never split on --delimiter may use instead.
+OTHER_DELIMITERS = {"\t": "a tab (--delimiter=$'\\t' in bash)", ";": "';'", "|": "'|'",
+                    " ": "a space"}
 BOM = "\ufeff"
 
 
@@ -77,6 +86,7 @@ class SetCorpus:
     aliases: element spelling as written in the file → its element, for every spelling
       that differs from the element (NFKC form or surrounding whitespace), so a model
       can resolve queries spelled like the user's data.
+    hints: what looks wrong in how the file was read (e.g. very few sets for its rows).
   """
   vocab: List[str]
   indptr: np.ndarray
@@ -86,6 +96,7 @@ class SetCorpus:
   skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
   source: str = ""
   aliases: Dict[str, str] = dataclasses.field(default_factory=dict)
+  hints: List[str] = dataclasses.field(default_factory=list)
 
   def __len__(self) -> int:
     return len(self.set_ids)
@@ -99,6 +110,7 @@ class SetCorpus:
     lines = [f"{self.source}: {len(self):,d} sets, {len(self.indices):,d} set-elements, "
              f"vocabulary {len(self.vocab):,d}"]
     lines += [f"  {reason}: {n:,d}" for reason, n in sorted(self.skipped.items())]
+    lines += [f"  note: {hint}" for hint in self.hints]
     return "\n".join(lines)
 
 
@@ -130,6 +142,11 @@ def _read_text(path: pathlib.Path, skipped: Dict[str, int]) -> str:
       raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
       raise SetFormatError(f"{path}: truncated or not a valid gzip file ({e})") from None
+  if raw.startswith(b"PAR1"):
+    rename = "" if path.suffix == ".parquet" else " and name the file .parquet"
+    raise SetFormatError(f"{path}: this is a Parquet file, not text: Parquet is read as a "
+                         "long table, pass --format=long (with --set_column and "
+                         f"--element_column){rename}")
   try:
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
@@ -239,8 +256,10 @@ def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) ->
   set_codes, elements, names = [], [], []
   aliases: Dict[str, str] = {}
   blank_items = 0
+  widest = 0
   for code, (line, row) in enumerate(_rows(path, text, delimiter)):
     names.append(str(line))
+    widest = max(widest, len(row))
     items = [_norm(item) for item in row]
     for raw, item in zip(row, items):
       if item:
@@ -255,7 +274,21 @@ def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) ->
   corpus = _from_pairs(path, np.asarray(set_codes, np.int64), names,
                        np.asarray(elements, dtype=object), False, max_len, skipped, "line")
   corpus.aliases = aliases
+  if widest <= 1:
+    corpus.hints.append(_delimiter_hint(text, delimiter))
   return corpus
+
+
+def _delimiter_hint(text: str, delimiter: str) -> str:
+  """Why no line split on ``delimiter``, naming the other delimiter most lines hold."""
+  lines = text.splitlines()[:1000]
+  seen = {d: sum(d in line for line in lines) for d in OTHER_DELIMITERS if d != delimiter}
+  likely = max(seen, key=seen.get)
+  if seen[likely] * 2 < len(lines):
+    return f"no line splits on --delimiter={delimiter!r}: every line is one element"
+  return (f"no line splits on --delimiter={delimiter!r}, but {seen[likely]:,d} of the "
+          f"first {len(lines):,d} lines hold {OTHER_DELIMITERS[likely]}: is --delimiter "
+          "right?")
 
 
 @dataclasses.dataclass
@@ -393,6 +426,9 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
   corpus = _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
                        bool(order_column), max_len, skipped, f"set ({set_column})")
   corpus.aliases = _aliases(frame[element_column], elems)
+  if len(rows) >= FEW_SETS_ROWS_PER_SET * max(len(names), 1):
+    corpus.hints.append(f"{len(rows):,d} rows fall in only {len(names):,d} set(s) of "
+                        f"{set_column!r}: is --set_column right?")
   return corpus
 
 
@@ -440,12 +476,13 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
                         skip_bad_order)
   if not len(corpus):
     raise SetFormatError(f"{path}: no set with at least 2 elements "
-                         f"(skipped: {corpus.skipped})")
+                         f"(skipped: {corpus.skipped})"
+                         + "".join(f"; {hint}" for hint in corpus.hints))
   return corpus
 
 
 def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
-                    min_count: int, source: str) -> None:
+                    min_count: int, source: str, hints: Sequence[str] = ()) -> None:
   """Raises SetFormatError unless some set keeps 2 elements that occur in at least
   ``min_count`` sets: otherwise a CBOW trained with that ``min_count`` has no
   (context, target) pair at all.
@@ -453,7 +490,7 @@ def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
   Args:
     indptr: int [num_sets + 1], indices: int [total] CSR sets (the training sets).
     vocab_size: elements in the vocabulary. min_count: the CBOW's ``--min_count``.
-    source: the data's name, for the message.
+    source: the data's name, for the message. hints: ``SetCorpus.hints``, appended to it.
   """
   indptr = np.asarray(indptr, np.int64)
   counts = np.bincount(np.asarray(indices, np.int64), minlength=vocab_size)
@@ -465,7 +502,7 @@ def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
       f"{source}: no set has 2 elements occurring in >= --min_count={min_count} sets "
       f"({int((counts >= min_count).sum())} of {vocab_size} elements reach it; the most "
       f"frequent occurs in {int(counts.max(initial=0))} of {len(indptr) - 1} sets); "
-      "lower --min_count or give more sets")
+      "lower --min_count or give more sets" + "".join(f"; {hint}" for hint in hints))
 
 
 def load_element_labels(path: "str | pathlib.Path", vocab: Sequence[str],

@@ -150,7 +150,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
   set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
-                            config.cbow.min_count, corpus.source)
+                            config.cbow.min_count, corpus.source, corpus.hints)
   compared = set_methods.compared_table(
       config, set_methods.cached(lambda r: _repeat_corpus(config, corpus, held, r, log)),
       window=config.max_len, log=log)
