@@ -60,10 +60,12 @@ class Config(set_methods.SetMethodsConfig):
                       "per element.", choices=set_files.FORMATS)
   set_column: str = field("set", "long: column of the set id.")
   element_column: str = field("element", "long: column of the element.")
-  order_column: str = field("", "long: optional column ordering a set's elements; then the "
-                            "held-out element is each set's last.")
+  order_column: str = field("", "long: optional column ordering a set's elements (numbers "
+                            "or ISO-8601 datetimes, compared in UTC); then the held-out "
+                            "element is each set's last.")
   skip_bad_order: bool = field(False, "long: skip (counted) rows whose --order_column value "
-                               "is missing or not a number, instead of stopping.")
+                               "is missing or not of the column's kind (number / datetime), "
+                               "instead of stopping.")
   delimiter: str = field(",", "baskets: element separator.")
   element_labels: str = field("", "Optional CSV with header element,label "
                               "(label_agreement@k).")
