@@ -49,10 +49,12 @@ def test_field_count_errors_are_counted_with_their_line(tmp_path):
       "A1,1,被疑薬",                     # line 3: too few fields
       "B2,1,被疑薬,ワルファリン,余分",     # line 4: a non-empty 5th field
       "",                                 # line 5: blank
-      "B2,1,被疑薬,アスピリン,"]))         # trailing empty field: accepted
+      "B2,1,被疑,薬,",    # line 6: a comma in a field shifted it; one empty 5th field is
+      "B2,1,被疑薬,アスピリン"]))  # no layout (a delimiter ending every row is accepted)
   assert sorted(cases.elements(1)) == ["drug:アスピリン"]
+  assert "drug:薬" not in cases.vocab
   assert cases.skipped == {"drug.csv: malformed row, too few fields (expected 4)": 1,
-                           "drug.csv: malformed row, too many fields (expected 4)": 1,
+                           "drug.csv: malformed row, too many fields (expected 4)": 2,
                            "drug.csv: malformed row, blank line": 1}
   assert cases.skipped_first_line == {
       "drug.csv: malformed row, too few fields (expected 4)": 3,
@@ -157,3 +159,12 @@ def test_stray_quote_swallowing_a_large_file_is_an_error_naming_its_line(tmp_pat
                      match=r"drug\.csv: line 2: field larger than field limit \(131072\) \(a "
                            r"field this long is usually a stray quote joining many lines\)"):
     _load(_release(tmp_path / "r", drug=rows))
+
+
+def test_an_undecodable_byte_in_the_probed_start_names_its_line(tmp_path):
+  demo = ["A1,1,男性,60歳代"] * 3 + ["B2,1,女性,70歳代"]
+  raw = ("\r\n".join([DEMO_H, *demo]) + "\r\n").encode("cp932")
+  bad = raw.replace("女性".encode("cp932"), b"\x85\x20", 1)   # line 5
+  with pytest.raises(jader.JaderFormatError, match=r"demo\.csv: line 5: unknown encoding: "
+                                                  r"bytes 0x85 0x20 .*neither cp932"):
+    _load(_release(tmp_path / "r", drug=["A1,1,被疑薬,アスピリン"], raw={"demo.csv": bad}))

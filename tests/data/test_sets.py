@@ -1,6 +1,7 @@
 """Set files: baskets and long CSV / TSV.gz / Parquet, skips and caps counted, clear errors."""
 
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -166,10 +167,11 @@ def test_a_bad_value_in_a_numeric_order_column_names_its_line_never_text_order(t
                        "one-element sets (no context), skipped": 1}
   dates = tmp_path / "dates.csv"
   dates.write_text("set,element,t\ns1,b,2024-02-01\ns1,a,2024-01-31\ns1,c,\n", encoding="utf-8")
-  with pytest.raises(sets.SetFormatError, match=r"dates\.csv: line 4: .* missing value, got ''"):
+  with pytest.raises(sets.SetFormatError, match=r"dates\.csv: line 4: .* missing value or not "
+                                               r"an ISO-8601 datetime .*, got ''"):
     sets.load_sets(dates, format="long", order_column="t")
   c = sets.load_sets(dates, format="long", order_column="t", skip_bad_order=True)
-  assert _sets(c) == [["a", "b"]]    # text order when no value is a number
+  assert _sets(c) == [["a", "b"]]
   parquet = tmp_path / "order.parquet"
   pd.DataFrame({"set": ["s1", "s1", "s1"], "element": ["a", "b", "c"],
                 "t": [2.0, np.nan, 1.0]}).to_parquet(parquet)
@@ -198,7 +200,7 @@ def test_a_missing_set_id_in_parquet_is_a_counted_skip(tmp_path):
   pd.DataFrame({"set": [1.0, 1.0, np.nan, 2.0, 2.0], "element": ["a", "b", "c", "a", None]}
                ).to_parquet(path)
   c = sets.load_sets(path, format="long")
-  assert _sets(c) == [["a", "b"]] and c.set_ids == ["1.0"]
+  assert _sets(c) == [["a", "b"]] and c.set_ids == ["1"]
   assert c.skipped == {"rows with an empty set": 1, "rows with an empty element": 1,
                        "one-element sets (no context), skipped": 1}
 
@@ -223,3 +225,67 @@ def test_no_pair_surviving_min_count_names_min_count_and_the_counts():
                            r"\(0 of 5 elements reach it; the most frequent occurs in 2 of 3 "
                            r"sets\); lower --min_count"):
     sets.check_min_count(indptr, indices, 5, 3, "mem")
+
+
+def test_integer_ids_with_nulls_in_parquet_stay_integers(tmp_path):
+  """Nulls make an integer column float in pandas; its ids must not read "10.0"."""
+  path = tmp_path / "intnull.parquet"
+  pd.DataFrame({"set": [1.0, 1.0, 1.0, 2.0, None, 2.0],
+                "element": [10.0, 20.0, None, 10.0, 30.0, 2.0**40]}).to_parquet(path)
+  corpus = sets.load_sets(path, format="long")
+  assert corpus.vocab == ["10", "20", "1099511627776"]
+  assert corpus.set_ids == ["1", "2"] and corpus.aliases == {}
+  fractional = tmp_path / "frac.parquet"
+  pd.DataFrame({"set": ["a", "a"], "element": [1.5, 2.0]}).to_parquet(fractional)
+  assert sets.load_sets(fractional, format="long").vocab == ["1.5", "2.0"]
+
+
+def test_text_order_values_are_datetimes_in_utc_or_a_clear_error(tmp_path):
+  """Mixed offsets order by the instant, not the string; a stray number in a datetime
+  column is named on its own line; d.m.YYYY is refused, not ordered as text."""
+  tz = tmp_path / "tz.csv"   # c (10:00Z) < a (20:00+09:00 = 11:00Z) < b (12:00Z)
+  tz.write_text("set,element,t\ns,a,2024-01-01T20:00:00+09:00\ns,b,2024-01-01T12:00:00Z\n"
+                "s,c,2024-01-01T10:00:00Z\n", encoding="utf-8")
+  assert _sets(sets.load_sets(tz, format="long", order_column="t")) == [["c", "a", "b"]]
+  stray = tmp_path / "stray.csv"
+  stray.write_text("set,element,t\n" + "".join(f"s,e{i},2024-01-0{i + 1}\n" for i in range(5))
+                   + "s,x,0\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"stray\.csv: line 7: --order_column 't': missing value or not an "
+                           r"ISO-8601 datetime \(the column's other values are datetimes\), "
+                           r"got '0'"):
+    sets.load_sets(stray, format="long", order_column="t")
+  german = tmp_path / "de.csv"
+  german.write_text("set,element,t\ns,a,10.5.2024\ns,b,9.5.2024\n", encoding="utf-8")
+  with pytest.raises(sets.SetFormatError,
+                     match=r"de\.csv: --order_column 't': its values are neither numbers nor "
+                           r"ISO-8601 datetimes \(e\.g\. '10\.5\.2024' on line 2\)"):
+    sets.load_sets(german, format="long", order_column="t")
+
+
+def test_misread_files_say_what_to_pass(tmp_path):
+  """Parquet without --format=long, a basket file split on another delimiter, and a set
+  column with very few sets for its rows each name the likely fix."""
+  parquet = tmp_path / "events.parquet"
+  pd.DataFrame({"set": ["a", "a"], "element": ["x", "y"]}).to_parquet(parquet)
+  with pytest.raises(sets.SetFormatError, match=r"events\.parquet: this is a Parquet file.*"
+                                                r"--format=long"):
+    sets.load_sets(parquet)
+  for name, sep, words in (("b.tsv", "\t", r"lines hold a tab \(--delimiter=\$'\\t'"),
+                           ("semi.csv", ";", r"lines hold ';': is --delimiter right\?")):
+    path = tmp_path / name
+    path.write_text("".join(f"a{i}{sep}b{i}{sep}c\n" for i in range(5)), encoding="utf-8")
+    with pytest.raises(sets.SetFormatError,
+                       match=r"no set with at least 2 elements .*no line splits on "
+                             r"--delimiter=',', but 5 of the first 5 " + words):
+      sets.load_sets(path)
+  const = tmp_path / "const.csv"
+  const.write_text("set,element,store\n" + "".join(f"s{i % 50},e{i % 7},shop1\n"
+                                                    for i in range(200)), encoding="utf-8")
+  hint = "200 rows fall in only 1 set(s) of 'store': is --set_column right?"
+  corpus = sets.load_sets(const, format="long", set_column="store")
+  assert corpus.hints == [hint] and hint in corpus.summary()
+  with pytest.raises(sets.SetFormatError, match=r"lower --min_count .*; " + re.escape(hint)):
+    sets.check_min_count(corpus.indptr, corpus.indices, len(corpus.vocab), 5, "const.csv",
+                         corpus.hints)
+  assert sets.load_sets(const, format="long").hints == []

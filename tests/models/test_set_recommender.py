@@ -7,6 +7,7 @@ import pytest
 import tfrs_emb  # noqa: F401
 import tensorflow as tf
 
+from tfrs_emb.data import sets
 from tfrs_emb.models import set_recommender
 
 VOCAB = ["milk", "bread", "jam", "eggs", "tea"]
@@ -143,3 +144,23 @@ def test_zero_cbow_weight_ranks_by_ease_alone(tables):
 def test_bad_item_weights_are_refused(tables, kwargs, words):
   with pytest.raises(ValueError, match=words):
     set_recommender.SetRecommender(VOCAB, *tables, **kwargs)
+
+
+def test_spellings_of_the_training_file_resolve_after_export_and_reload(tmp_path, tables):
+  """Training NFKC-normalises and strips names; the export strips in the graph and maps
+  the file's own raw spellings (the loader's aliases) to their elements."""
+  data = tmp_path / "jp.csv"
+  data.write_text("ﾊﾞﾅﾅ, 牛乳,パン\nバナナ,牛乳\n", encoding="utf-8")
+  corpus = sets.load_sets(data)
+  assert corpus.vocab == ["バナナ", "牛乳", "パン"]
+  assert corpus.aliases == {"ﾊﾞﾅﾅ": "バナナ", " 牛乳": "牛乳"}
+  vin, vout = tables
+  model = set_recommender.SetRecommender(corpus.vocab, vin[:3], vout[:3], k=2,
+                                         aliases=corpus.aliases)
+  path = set_recommender.export_set_recommender(model, tmp_path / "rec", version=1)
+  fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+  out = fn(elements=tf.constant([["ﾊﾞﾅﾅ", " 牛乳"], ["バナナ", "牛乳\t"], ["ﾊﾞﾅﾅ ", ""],
+                                 ["ﾊﾞﾅﾅ", "バナナ"]]))
+  assert out["known_elements"].numpy().tolist() == [2, 2, 1, 1]
+  np.testing.assert_array_equal(out["ids"].numpy()[0], out["ids"].numpy()[1])
+  assert [s.decode() for s in out["ids"].numpy()[0]] == ["パン", ""]

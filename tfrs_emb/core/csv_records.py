@@ -48,13 +48,19 @@ class Records:
   def malformed(self) -> List[Tuple[np.ndarray, str]]:
     """(mask over records, reason) for each kind of malformed record, disjoint, in order:
     spanning several lines (its field count is then meaningless), blank line, too few
-    fields, too many (non-empty) fields."""
+    fields, too many fields: a non-empty one past the header's width, or more fields
+    than most rows have (empty extra fields are accepted only as the file's layout, a
+    delimiter ending most rows; on a few rows they shift the columns, e.g. a comma
+    inside a name)."""
     w = self.width
+    filled = self.fields > 0
+    usual = int(np.bincount(self.fields[filled]).argmax()) if filled.any() else w
+    limit = max(w, usual)
     kinds = [(self.spans > 1, "row spans several lines (a stray or unbalanced quote "
                               "joined them)"),
              (self.fields == 0, "blank line"),
-             ((self.fields > 0) & (self.fields < w), f"too few fields (expected {w})"),
-             (self.extra_filled, f"too many fields (expected {w})")]
+             (filled & (self.fields < w), f"too few fields (expected {w})"),
+             (self.extra_filled | (self.fields > limit), f"too many fields (expected {w})")]
     taken = np.zeros(len(self.fields), bool)
     out = []
     for mask, reason in kinds:

@@ -27,7 +27,8 @@ row spanning several lines (a stray quote joined them; each lost line counted), 
 識別番号 or one with a control character, 報告回数 not an integer in 0..2^31-1 (nan, inf,
 1e40), empty element name or one with a line break / tab / control character (never in
 the vocabulary, so never in a TSV), 識別番号 not in the demo file, duplicate demo rows.
-Empty fields past the header's width (a delimiter ending every row) are accepted.
+Empty fields past the header's width are accepted when most rows have them (a delimiter
+ending every row); on fewer rows they are too many fields (a stray comma shifted them).
 """
 
 import codecs
@@ -75,14 +76,18 @@ def detect_encoding(path: "str | pathlib.Path", probe_bytes: int = 1 << 20) -> s
   if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
     raise JaderFormatError(f"{path}: UTF-16 is not supported; expected cp932 (Shift_JIS) "
                            "or UTF-8")
+  failed = 0   # where the encoding that decoded the most of the file failed
   for enc in ("utf-8", "cp932"):
     try:
       codecs.getincrementaldecoder(enc)().decode(head, final=len(head) < probe_bytes)
       return enc
-    except UnicodeDecodeError:
-      continue
-  raise JaderFormatError(f"{path}: unknown encoding; the first {len(head)} bytes decode "
-                         "as neither cp932 (Shift_JIS, PMDA's encoding) nor UTF-8")
+    except UnicodeDecodeError as e:
+      failed = max(failed, e.start)
+  line = head[:failed].count(b"\n") + 1
+  shown = " ".join(f"0x{b:02x}" for b in head[failed:failed + 2])
+  raise JaderFormatError(f"{path}: line {line}: unknown encoding: bytes {shown} decode as "
+                         "neither cp932 (Shift_JIS, PMDA's encoding) nor UTF-8 (in the "
+                         f"first {len(head):,d} bytes, which decide the file's encoding)")
 
 
 def _match_columns(path, header: Sequence[str], wanted: Sequence[str]) -> Dict[str, str]:

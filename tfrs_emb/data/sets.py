@@ -12,7 +12,8 @@ Usage::
 Formats: ``baskets`` = one set per line, elements separated by ``delimiter``, no header
 (line number = set id); ``long`` = one (set, element[, order]) row per element, CSV / TSV
 (by extension, header row) or Parquet. ``.gz`` files are read transparently. Text must be
-UTF-8; element names are NFKC-normalised and stripped. Within a set, elements keep the
+UTF-8; element names are NFKC-normalised and stripped (``SetCorpus.aliases`` keeps each
+other spelling the file used, for serving). Within a set, elements keep the
 order of the order column (``long``) or of the line; a repeated element is kept once.
 Sets left with fewer than 2 elements are skipped, sets longer than ``max_len`` keep their
 last ``max_len`` elements, and both are counted in ``SetCorpus.skipped``.
@@ -26,11 +27,19 @@ Documented behaviours of text files:
   Unicode line separators inside a name stay part of the name.
 - A byte order mark inside the file (e.g. files concatenated with ``cat``) is removed
   and counted in ``skipped`` with the line of the first one.
-- ``order_column``: numbers (when any value is a number, every value must be one), or,
-  when no value is a number, text compared as text (ISO dates and times sort right). A
-  missing value, or a non-number in a numeric column, is an error naming the line (row
-  for Parquet), or with ``skip_bad_order`` a counted skip of that row.
+- ``order_column``: numbers, or ISO-8601 dates / datetimes (compared in UTC, so mixed
+  offsets such as ``Z`` and ``+09:00`` order right; no offset counts as UTC). The kind
+  most values have wins; a value of the other kind, or a missing one, is an error naming
+  the line (row for Parquet) and the column's kind, or with ``skip_bad_order`` a counted
+  skip of that row. Text that is neither (``10.5.2024``, ``1/19/2024``) is an error
+  naming the column and a sample value: it would order wrongly as text.
 - A missing set id or element (empty cell, Parquet null / NaN) skips the row, counted.
+- Likely misreadings are named: a Parquet file read as baskets, a basket file none of
+  whose lines split on ``delimiter`` (the delimiter its lines hold instead), and a
+  ``long`` file with over ``FEW_SETS_ROWS_PER_SET`` rows per set (``SetCorpus.hints``:
+  is ``--set_column`` right?).
+- A Parquet float column of whole numbers (integer ids with nulls) reads as integers:
+  ``10.0`` is the element ``"10"``.
 """
 
 import csv
@@ -50,6 +59,11 @@ from tfrs_emb.core import csv_records
 FORMATS = ("baskets", "long")
 # A "set" this large almost always means a wrong --set_column (e.g. a constant column).
 MAX_SET_ELEMENTS = 10_000
+# More rows per set than this on average hints at a wrong --set_column (a store, a date).
+FEW_SETS_ROWS_PER_SET = 100
+# Delimiters a basket file whose lines never split on --delimiter may use instead.
+OTHER_DELIMITERS = {"\t": "a tab (--delimiter=$'\\t' in bash)", ";": "';'", "|": "'|'",
+                    " ": "a space"}
 BOM = "\ufeff"
 
 
@@ -69,6 +83,10 @@ class SetCorpus:
     ordered: True when the order within a set comes from an order column.
     skipped: what was not loaded or was cut, by reason → count.
     source: the file read (or a description of generated data).
+    aliases: element spelling as written in the file → its element, for every spelling
+      that differs from the element (NFKC form or surrounding whitespace), so a model
+      can resolve queries spelled like the user's data.
+    hints: what looks wrong in how the file was read (e.g. very few sets for its rows).
   """
   vocab: List[str]
   indptr: np.ndarray
@@ -77,6 +95,8 @@ class SetCorpus:
   ordered: bool = False
   skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
   source: str = ""
+  aliases: Dict[str, str] = dataclasses.field(default_factory=dict)
+  hints: List[str] = dataclasses.field(default_factory=list)
 
   def __len__(self) -> int:
     return len(self.set_ids)
@@ -90,6 +110,7 @@ class SetCorpus:
     lines = [f"{self.source}: {len(self):,d} sets, {len(self.indices):,d} set-elements, "
              f"vocabulary {len(self.vocab):,d}"]
     lines += [f"  {reason}: {n:,d}" for reason, n in sorted(self.skipped.items())]
+    lines += [f"  note: {hint}" for hint in self.hints]
     return "\n".join(lines)
 
 
@@ -121,6 +142,11 @@ def _read_text(path: pathlib.Path, skipped: Dict[str, int]) -> str:
       raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
       raise SetFormatError(f"{path}: truncated or not a valid gzip file ({e})") from None
+  if raw.startswith(b"PAR1"):
+    rename = "" if path.suffix == ".parquet" else " and name the file .parquet"
+    raise SetFormatError(f"{path}: this is a Parquet file, not text: Parquet is read as a "
+                         "long table, pass --format=long (with --set_column and "
+                         f"--element_column){rename}")
   try:
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
@@ -228,20 +254,41 @@ def _load_baskets(path: pathlib.Path, delimiter: str, max_len: Optional[int]) ->
   skipped: Dict[str, int] = {}
   text = _read_text(path, skipped)
   set_codes, elements, names = [], [], []
+  aliases: Dict[str, str] = {}
   blank_items = 0
+  widest = 0
   for code, (line, row) in enumerate(_rows(path, text, delimiter)):
     names.append(str(line))
+    widest = max(widest, len(row))
     items = [_norm(item) for item in row]
-    for item in items:
+    for raw, item in zip(row, items):
       if item:
         set_codes.append(code)
         elements.append(item)
+        if raw != item:
+          aliases[raw] = item
     if any(items):
       blank_items += items.count("")
   if blank_items:
     skipped["empty element between delimiters"] = blank_items
-  return _from_pairs(path, np.asarray(set_codes, np.int64), names,
-                     np.asarray(elements, dtype=object), False, max_len, skipped, "line")
+  corpus = _from_pairs(path, np.asarray(set_codes, np.int64), names,
+                       np.asarray(elements, dtype=object), False, max_len, skipped, "line")
+  corpus.aliases = aliases
+  if widest <= 1:
+    corpus.hints.append(_delimiter_hint(text, delimiter))
+  return corpus
+
+
+def _delimiter_hint(text: str, delimiter: str) -> str:
+  """Why no line split on ``delimiter``, naming the other delimiter most lines hold."""
+  lines = text.splitlines()[:1000]
+  seen = {d: sum(d in line for line in lines) for d in OTHER_DELIMITERS if d != delimiter}
+  likely = max(seen, key=seen.get)
+  if seen[likely] * 2 < len(lines):
+    return f"no line splits on --delimiter={delimiter!r}: every line is one element"
+  return (f"no line splits on --delimiter={delimiter!r}, but {seen[likely]:,d} of the "
+          f"first {len(lines):,d} lines hold {OTHER_DELIMITERS[likely]}: is --delimiter "
+          "right?")
 
 
 @dataclasses.dataclass
@@ -282,17 +329,35 @@ def _read_table(path: pathlib.Path, skipped: Dict[str, int]) -> _Table:
   return _Table(frame[~blank].reset_index(drop=True), records.lines[~blank], "line")
 
 
-def _cells(column: pd.Series) -> np.ndarray:
-  """object [rows]: NFKC-normalised stripped strings; "" for empty and missing (null,
-  NaN) cells."""
+def _text(column: pd.Series) -> np.ndarray:
+  """object [rows]: the cells as written (str); "" for empty and missing (null, NaN).
+  A float column whose values are all whole numbers is an integer id column that nulls
+  made float (Parquet / Arrow): its values read "10", not "10.0"."""
   missing = column.isna().to_numpy()
-  text = column.astype(object).where(~missing, "").astype(str).map(_norm)
-  return text.to_numpy(dtype=object)
+  if pd.api.types.is_float_dtype(column):
+    values = column.to_numpy(np.float64)[~missing]
+    if np.isfinite(values).all() and (values == np.round(values)).all():
+      column = column.astype("Int64")
+  return column.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
 
 
-def _order_key(column: pd.Series):
-  """(sort key [rows] (float64, or str when no value is a number), bad bool [rows],
-  why each bad value is bad) of an order column."""
+def _cells(column: pd.Series) -> np.ndarray:
+  """object [rows]: NFKC-normalised stripped strings; "" for empty and missing cells."""
+  return np.asarray([_norm(t) for t in _text(column)], dtype=object)
+
+
+def _aliases(column: pd.Series, cells: np.ndarray) -> Dict[str, str]:
+  """Spelling as written → normalised cell, where they differ (``cells`` = _cells)."""
+  raw = _text(column)
+  differ = (raw != cells) & (cells != "")
+  return dict(zip(raw[differ].tolist(), cells[differ].tolist()))
+
+
+def _order_key(path, table: "_Table", name: str, column: pd.Series):
+  """(sort key float64 [rows], bad bool [rows], why each bad value is bad) of an order
+  column: numbers, or ISO-8601 datetimes compared in UTC. Text values are numbers when
+  every one is (or when numbers outnumber datetimes), else datetimes; the outvoted kind
+  is a bad value. Text that is neither is an error naming the column and a sample."""
   if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
     bad = column.isna().to_numpy()
     values = column.to_numpy()
@@ -302,10 +367,26 @@ def _order_key(column: pd.Series):
   text = _cells(column)
   missing = text == ""
   numbers = pd.to_numeric(pd.Series(text).where(~missing), errors="coerce").to_numpy(np.float64)
-  if not np.isnan(numbers).all():   # a numeric column: every value must be a number
-    return (np.nan_to_num(numbers), missing | np.isnan(numbers),
+  is_number = ~np.isnan(numbers)
+  # Mixed offsets (Z, +09:00) compare in UTC; a value without an offset counts as UTC.
+  when = pd.to_datetime(pd.Series(text).where(~missing & ~is_number), format="ISO8601",
+                        utc=True, errors="coerce")
+  seconds = ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+  is_time = ~np.isnan(seconds)
+  if is_number.sum() >= is_time.sum() and is_number.any():
+    return (np.nan_to_num(numbers), ~is_number,
             "missing value or not a number (the column's other values are numbers)")
-  return text, missing, "missing value"
+  if is_time.any():
+    return (np.nan_to_num(seconds), ~is_time, "missing value or not an ISO-8601 datetime "
+            "(the column's other values are datetimes)")
+  if missing.all():
+    return np.zeros(len(text)), missing, "missing value"
+  i = int(np.argmax(~missing))
+  raise SetFormatError(
+      f"{path}: --order_column {name!r}: its values are neither numbers nor ISO-8601 "
+      f"datetimes (e.g. {text[i]!r} on {table.where(i)}), so they cannot be ordered; give "
+      "numbers or YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM] (other date formats order wrongly as "
+      "text)")
 
 
 def _load_long(path: pathlib.Path, set_column: str, element_column: str,
@@ -329,7 +410,7 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
       skipped[f"rows with an empty {col}"] = int((vals == "").sum())
   rows = np.nonzero(valid)[0]
   if order_column:
-    key, bad, why = _order_key(frame[order_column])
+    key, bad, why = _order_key(path, table, order_column, frame[order_column])
     bad = bad & valid
     if bad.any() and not skip_bad_order:
       i = int(np.argmax(bad))
@@ -342,8 +423,13 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
       rows = np.nonzero(valid & ~bad)[0]
     rows = rows[np.argsort(key[rows], kind="stable")]
   set_codes, names = pd.factorize(pd.Series(sets[rows], dtype=object), sort=False)
-  return _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
-                     bool(order_column), max_len, skipped, f"set ({set_column})")
+  corpus = _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
+                       bool(order_column), max_len, skipped, f"set ({set_column})")
+  corpus.aliases = _aliases(frame[element_column], elems)
+  if len(rows) >= FEW_SETS_ROWS_PER_SET * max(len(names), 1):
+    corpus.hints.append(f"{len(rows):,d} rows fall in only {len(names):,d} set(s) of "
+                        f"{set_column!r}: is --set_column right?")
+  return corpus
 
 
 def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: disable=redefined-builtin
@@ -356,7 +442,8 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
     path: CSV / TSV / Parquet (``long``) or text (``baskets``) file, optionally ``.gz``.
     format: "baskets" or "long".
     set_column, element_column: ``long`` columns holding the set id and the element.
-    order_column: optional ``long`` column ordering a set's elements (numbers or text).
+    order_column: optional ``long`` column ordering a set's elements (numbers or ISO-8601
+      datetimes).
     delimiter: ``baskets`` element separator (one character; CSV quoting applies).
     max_len: sets longer than this keep their last ``max_len`` elements (None: no cap).
     skip_bad_order: skip (and count) rows whose order value is missing or, in a numeric
@@ -368,7 +455,8 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
   Raises:
     SetFormatError: missing file or column, empty, truncated-gzip or non-UTF-8 file, an
       unbalanced quote or a row of the wrong width (line named), a bad order value (line
-      named), a set with more than MAX_SET_ELEMENTS elements, or no set of >= 2
+      named), order text that is neither numbers nor ISO-8601 datetimes (column and a
+      sample named), a set with more than MAX_SET_ELEMENTS elements, or no set of >= 2
       elements at all.
     ValueError: an unknown format, a delimiter that is not one character, or an
       order_column with format="baskets".
@@ -388,12 +476,13 @@ def load_sets(path: "str | pathlib.Path", format: str = "baskets",  # pylint: di
                         skip_bad_order)
   if not len(corpus):
     raise SetFormatError(f"{path}: no set with at least 2 elements "
-                         f"(skipped: {corpus.skipped})")
+                         f"(skipped: {corpus.skipped})"
+                         + "".join(f"; {hint}" for hint in corpus.hints))
   return corpus
 
 
 def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
-                    min_count: int, source: str) -> None:
+                    min_count: int, source: str, hints: Sequence[str] = ()) -> None:
   """Raises SetFormatError unless some set keeps 2 elements that occur in at least
   ``min_count`` sets: otherwise a CBOW trained with that ``min_count`` has no
   (context, target) pair at all.
@@ -401,7 +490,7 @@ def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
   Args:
     indptr: int [num_sets + 1], indices: int [total] CSR sets (the training sets).
     vocab_size: elements in the vocabulary. min_count: the CBOW's ``--min_count``.
-    source: the data's name, for the message.
+    source: the data's name, for the message. hints: ``SetCorpus.hints``, appended to it.
   """
   indptr = np.asarray(indptr, np.int64)
   counts = np.bincount(np.asarray(indices, np.int64), minlength=vocab_size)
@@ -413,7 +502,7 @@ def check_min_count(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
       f"{source}: no set has 2 elements occurring in >= --min_count={min_count} sets "
       f"({int((counts >= min_count).sum())} of {vocab_size} elements reach it; the most "
       f"frequent occurs in {int(counts.max(initial=0))} of {len(indptr) - 1} sets); "
-      "lower --min_count or give more sets")
+      "lower --min_count or give more sets" + "".join(f"; {hint}" for hint in hints))
 
 
 def load_element_labels(path: "str | pathlib.Path", vocab: Sequence[str],

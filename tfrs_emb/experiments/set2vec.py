@@ -60,10 +60,12 @@ class Config(set_methods.SetMethodsConfig):
                       "per element.", choices=set_files.FORMATS)
   set_column: str = field("set", "long: column of the set id.")
   element_column: str = field("element", "long: column of the element.")
-  order_column: str = field("", "long: optional column ordering a set's elements; then the "
-                            "held-out element is each set's last.")
+  order_column: str = field("", "long: optional column ordering a set's elements (numbers "
+                            "or ISO-8601 datetimes, compared in UTC); then the held-out "
+                            "element is each set's last.")
   skip_bad_order: bool = field(False, "long: skip (counted) rows whose --order_column value "
-                               "is missing or not a number, instead of stopping.")
+                               "is missing or not of the column's kind (number / datetime), "
+                               "instead of stopping.")
   delimiter: str = field(",", "baskets: element separator.")
   element_labels: str = field("", "Optional CSV with header element,label "
                               "(label_agreement@k).")
@@ -150,7 +152,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   log(f"{len(held):,d} evaluation sets, the {'last' if corpus.ordered else 'random'} "
       "element of each held out of training")
   set_files.check_min_count(held.train_indptr, held.train_indices, len(corpus.vocab),
-                            config.cbow.min_count, corpus.source)
+                            config.cbow.min_count, corpus.source, corpus.hints)
   compared = set_methods.compared_table(
       config, set_methods.cached(lambda r: _repeat_corpus(config, corpus, held, r, log)),
       window=config.max_len, log=log)
@@ -215,7 +217,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   if config.export_dir and chief:
     if compared is not None and compared.table.ours in (set_compare.SOFTMAX,
                                                          set_compare.FUSED):
-      model = compared.recommender(corpus.vocab, k)   # the evaluated repeat-0 fit
+      model = compared.recommender(corpus.vocab, k,   # the evaluated repeat-0 fit
+                                   aliases=corpus.aliases)
     else:
       chosen = next(m for m in methods if m.name == config.export_method)  # checked above
       prior = None
@@ -225,7 +228,8 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
             counts[case_encoder.map_elements(chosen.vocab, corpus.vocab)],
             chosen.noise_exponent)
       model = set_recommender.SetRecommender(chosen.vocab, chosen.vectors,
-                                             chosen.output_vectors, k=k, log_prior=prior)
+                                             chosen.output_vectors, k=k, log_prior=prior,
+                                             aliases=corpus.aliases)
     path = set_recommender.export_set_recommender(model, config.export_dir,
                                                   version=config.export_version)
     export_path = str(path)

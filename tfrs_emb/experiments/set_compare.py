@@ -378,16 +378,18 @@ def fused_scorer(model: Fused, vocab: Sequence[str]) -> set_embeddings.Scorer:
   return score
 
 
-def fused_recommender(model: Fused, vocab: Sequence[str], k: int
+def fused_recommender(model: Fused, vocab: Sequence[str], k: int,
+                      aliases: Optional[Mapping[str, str]] = None
                       ) -> set_recommender.SetRecommender:
   """The exported ``SetRecommender`` of ``model`` (corpus ``vocab``): the CBOW's vocab and
-  tables, its log prior, EASE's B over ``items`` and the CBOW factor."""
+  tables, its log prior, EASE's B over ``items``, the CBOW factor and the corpus's
+  spelling ``aliases``."""
   rows = model.rows(vocab)
   corpus_of = case_encoder.map_elements(model.cbow.vocab, list(vocab))
   return set_recommender.SetRecommender(
       model.cbow.vocab, model.cbow.vectors, model.cbow.output_vectors, k=k,
       log_prior=model.log_prior()[corpus_of], item_ids=rows[model.items],
-      item_weights=model.weights, cbow_weight=model.cbow_weight)
+      item_weights=model.weights, cbow_weight=model.cbow_weight, aliases=aliases)
 
 
 def fusion_weights(trials: int) -> Tuple[float, ...]:
@@ -514,16 +516,19 @@ class SetComparison:
     return self.methods[name].fit(self.table.row(name).config,
                                   self.evaluation(repeat).train, self.seed + repeat)
 
-  def recommender(self, vocab: Sequence[str], k: int) -> set_recommender.SetRecommender:
+  def recommender(self, vocab: Sequence[str], k: int,
+                  aliases: Optional[Mapping[str, str]] = None
+                  ) -> set_recommender.SetRecommender:
     """The exported SetRecommender of "ours" when it is the set softmax or the fused
-    scorer (the repeat-0 final fit over corpus ``vocab``)."""
+    scorer (the repeat-0 final fit over corpus ``vocab``; ``aliases``: its spellings)."""
     ours = self.table.ours
     if ours == SOFTMAX:
       model = self.final_model(ours)
       return set_recommender.SetRecommender(model.vocab, model.vectors,
-                                            model.output_vectors, k=k, log_prior=model.bias)
+                                            model.output_vectors, k=k, log_prior=model.bias,
+                                            aliases=aliases)
     if ours == FUSED:
-      return fused_recommender(self.final_model(ours), vocab, k)
+      return fused_recommender(self.final_model(ours), vocab, k, aliases)
     raise ValueError(f"ours is {ours!r}: its tables are the Keras CBOW's")
 
   def columns(self, k: int) -> List[str]:

@@ -21,10 +21,17 @@ never recommended. A set with no known element gets no answer: ``known_elements`
 every id "" and every score 0 (not popular items presented as a prediction). A repeated
 input element counts once, as in training (a set holds each element once):
 ``["milk", "milk", "milk", "bread"]`` answers exactly as ``["milk", "bread"]``.
+
+Query spellings: training NFKC-normalises and strips element names (``data.sets``), but
+core TensorFlow has no NFKC op and the export must stay servable by stock TF Serving. So
+the graph strips ASCII whitespace (``tf.strings.strip``) and resolves ``aliases``, the
+raw spellings the training file used (``SetCorpus.aliases``, e.g. half-width ``ﾊﾞﾅﾅ`` →
+``バナナ``), to their elements. Any other Unicode variant of a name (one the training data
+never spelled that way) must be NFKC-normalised by the client before querying.
 """
 
 import pathlib
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -34,13 +41,17 @@ import tensorflow as tf
 from tfrs_emb.core import serving
 from tfrs_emb.models.case_encoder import table_with_oov_row
 
+# What tf.strings.strip removes (ASCII whitespace); alias keys are stripped the same way.
+_ASCII_SPACE = " \t\n\v\f\r"
+
 
 class SetRecommender(tf.keras.Model):
   """Element strings of a set → top-k next elements, their scores and the set embedding.
 
   Input: tf.string [batch, n] padded with "" (or a RaggedTensor). Unknown strings are
   ignored; a repeated element counts once (the query is the set of its elements, as in
-  training). Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
+  training). Each string is stripped of ASCII whitespace and mapped through ``aliases``
+  first. Output dict: ``ids`` tf.string [batch, k], ``scores`` float32 [batch, k],
   ``embedding`` float32 [batch, dim] (unit mean of the distinct known elements' input
   vectors), ``known_elements`` int32 [batch] (distinct known elements). Where fewer than
   k candidates remain, the tail ids are "" with score 0.
@@ -54,6 +65,8 @@ class SetRecommender(tf.keras.Model):
     item_weights: float [n, n] the EASE matrix over ``item_ids`` (zeros when None, e.g.
       before loading saved weights).
     cbow_weight: factor of the CBOW term (score + log prior).
+    aliases: optional spelling → element (``SetCorpus.aliases``); kept where the element
+      is in ``vocab`` and the stripped spelling is not itself an element.
   """
 
   def __init__(self, vocab: Sequence[str], input_vectors: Optional[np.ndarray] = None,
@@ -61,7 +74,7 @@ class SetRecommender(tf.keras.Model):
                k: int = 10, log_prior: Optional[np.ndarray] = None,
                item_ids: Optional[Sequence[int]] = None,
                item_weights: Optional[np.ndarray] = None, cbow_weight: float = 1.0,
-               **kwargs):
+               aliases: Optional[Mapping[str, str]] = None, **kwargs):
     super().__init__(**kwargs)
     self.vocab = list(vocab)
     if len(self.vocab) < 1 or k < 1:
@@ -87,8 +100,20 @@ class SetRecommender(tf.keras.Model):
       raise ValueError("item_weights needs item_ids")
     in_init, self.dim = table_with_oov_row(input_vectors, dim)
     out_init, _ = table_with_oov_row(output_vectors, self.dim)
-    self.lookup = tf.keras.layers.StringLookup(vocabulary=self.vocab, num_oov_indices=1,
-                                               mask_token=None, name="element_lookup")
+    row = {v: i for i, v in enumerate(self.vocab)}
+    self.aliases = {}
+    for spelling, element in (aliases or {}).items():
+      key = spelling.strip(_ASCII_SPACE)
+      if key and key not in row and element in row:
+        self.aliases[key] = element
+    # One lookup over the elements then the alias spellings; _row_of maps its index
+    # (0 = unknown) to the element's row + 1.
+    self.lookup = tf.keras.layers.StringLookup(
+        vocabulary=self.vocab + list(self.aliases), num_oov_indices=1, mask_token=None,
+        name="element_lookup")
+    self._row_of = tf.constant(np.asarray(
+        [0] + list(range(1, len(self.vocab) + 1))
+        + [row[e] + 1 for e in self.aliases.values()], np.int64))
     self.input_embedding = tf.keras.layers.Embedding(
         len(self.vocab) + 1, self.dim, embeddings_initializer=in_init, trainable=False,
         name="input_embedding")
@@ -108,7 +133,7 @@ class SetRecommender(tf.keras.Model):
   def call(self, elements):
     if isinstance(elements, tf.RaggedTensor):
       elements = elements.to_tensor(default_value="")
-    ids = self.lookup(elements)                                        # [B, n], 0 = unknown
+    ids = tf.gather(self._row_of, self.lookup(tf.strings.strip(elements)))  # [B, n], 0 = unknown
     batch = tf.shape(ids)[0]
     rows = tf.repeat(tf.range(batch, dtype=tf.int64), tf.shape(ids)[1])
     taken = tf.scatter_nd(tf.stack([rows, tf.reshape(ids, [-1])], 1),
@@ -138,7 +163,7 @@ class SetRecommender(tf.keras.Model):
 
   def get_config(self):
     return {"vocab": self.vocab, "dim": self.dim, "k": self.k, "item_ids": self.item_ids,
-            "cbow_weight": self.cbow_weight}
+            "cbow_weight": self.cbow_weight, "aliases": self.aliases}
 
   @classmethod
   def from_config(cls, config):
