@@ -186,6 +186,16 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+def test_stratified_folds_leave_a_single_row_class_to_every_training_part():
+  """Held out, a class's only row would be missing from its fold's training rows (CatBoost
+  then refuses the held-out rows); it is in no fold, so every complement has it."""
+  labels = np.array([0] * 6 + [1] * 5 + [2] + [3] * 2)
+  folds = tbl.stratified_folds(labels, 5, seed=0)
+  assert np.array_equal(np.sort(np.concatenate(folds)), np.setdiff1d(np.arange(14), [11]))
+  for fold in folds:
+    assert set(labels[np.setdiff1d(np.arange(14), fold)]) == {0, 1, 2, 3}
+
+
 def test_small_classes_keep_a_row_on_each_side_and_a_class_without_rows_is_named():
   labels = np.array([0] * 20 + [1, 1] + [2])
   rest, taken = tbl.stratified_split(labels, 0.9, seed=0)

@@ -25,7 +25,8 @@ Documented behaviours:
   column is an error (the label would become a feature).
 - Splits: ``stratified_split`` keeps a row of every class on its ``rest`` side, and
   ``require_every_class`` names a class that a set of training rows lacks (e.g. at a
-  small label fraction) instead of training without it.
+  small label fraction) instead of training without it. ``stratified_folds`` deals a
+  class with a single row into no fold, so no fold's model trains without it.
 - Any header name is allowed; the serving export maps names that are not valid input
   names to sanitised ones (``models.tabular_serving.signature_keys``).
 """
@@ -444,22 +445,29 @@ def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str,
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int) -> List[np.ndarray]:
-  """K disjoint folds covering 0..N-1, each class dealt round-robin after a seeded shuffle
-  (fold sizes per class differ by at most one).
+  """K disjoint folds, each class dealt round-robin after a seeded shuffle (fold sizes per
+  class differ by at most one), so a class with 2 or more rows keeps a row in every
+  fold's complement (the rows a fold's model trains on).
+
+  A class with a single row is in no fold: held out, its fold's model would train
+  without it (as ``stratified_split`` keeps such a row on its ``rest`` side, the caller
+  trains every fold's model on it and scores it out of fold nowhere).
 
   Args:
     labels: int [N]. k: number of folds, >= 2. seed: numpy seed.
 
   Returns:
-    k sorted int64 index arrays.
+    k sorted int64 index arrays covering 0..N-1 but the single-row classes' rows.
   """
   if k < 2:
     raise ValueError(f"cross-fitting needs at least 2 folds, got {k}")
   rng = np.random.default_rng(seed)
-  fold_of = np.empty(len(labels), np.int64)
+  fold_of = np.full(len(labels), -1, np.int64)
   start = 0
   for c in np.unique(labels):
     idx = np.flatnonzero(labels == c)
+    if len(idx) < 2:
+      continue
     rng.shuffle(idx)
     # Continue the deal where the previous class stopped, so small classes spread evenly.
     fold_of[idx] = (start + np.arange(len(idx))) % k

@@ -695,6 +695,16 @@ class FractionResult:
   compared: tabular_compare.FractionComparison
 
 
+def _unscored_note(prep: PreparedTable, split: LabelSplit) -> str:
+  """Names the single-row classes every fold trains on and none holds out ("" if none)."""
+  rows = split.unscored_idx
+  if not len(rows):
+    return ""
+  names = ", ".join(repr(prep.schema.classes[c]) for c in sorted(set(prep.labels[rows])))
+  return (f"; {len(rows)} row(s) of class(es) with a single labelled row ({names}) are in "
+          "every fold's training rows and held out by none (not in the out-of-fold accuracy)")
+
+
 def label_fraction_step(config: Config, prep: PreparedTable,
                         pretrained: Callable[[str], Pretrained],
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
@@ -712,6 +722,7 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       f"cross-fitted: {len(split.folds)} stratified folds of the {len(split.lab)} labelled "
       f"rows (the {len(split.val_idx)}-row holdout is below --crossfit_below="
       f"{config.crossfit_below}); validation accuracy = out-of-fold accuracy"
+      + _unscored_note(prep, split)
       if len(split.folds) > 1 else f"the {len(split.val_idx)}-row validation holdout")
   log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
 
