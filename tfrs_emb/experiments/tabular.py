@@ -597,11 +597,13 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
                   split: LabelSplit) -> Tuple[dict, int]:
-  """LightGBM step: early stopping on the validation rows. Returns (row, trees kept)."""
+  """LightGBM step: early stopping on the validation rows, no more trees after
+  ``gbdt_fit_seconds`` like the tuned peers' fits. Returns (row, trees kept)."""
   (x, cats), y = lgbm, prep.labels
   t = time.time()
   settings = gbdt.GbdtSettings(config.lgbm_max_trees, config.lgbm_early_stopping, threads=2,
-                               categorical=tuple(cats))
+                               categorical=tuple(cats),
+                               seconds_per_fit=config.gbdt_fit_seconds or float("inf"))
   model, best_iter = gbdt.fit_one(
       "lightgbm", {"learning_rate": config.lgbm_lr, "num_leaves": config.lgbm_num_leaves},
       settings, config.seed, x[split.fit_idx], y[split.fit_idx], x[split.val_idx],
