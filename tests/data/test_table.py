@@ -186,6 +186,21 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+def test_a_table_without_an_informative_feature_is_an_error_naming_each_column(tmp_path):
+  """Constant, all-missing and id-like (no value twice) features give no model anything
+  (CatBoost: 'All features are either constant or ignored'): refused at schema time."""
+  path = tmp_path / "t.csv"
+  path.write_text("id,const,empty,y\n" + "".join(f"u{i},7,,{i % 2}\n" for i in range(8)))
+  table = tbl.read_table(path)
+  with pytest.raises(ValueError, match=r"no feature column carries information \('const': "
+                                       r"constant \('7' .*'id': an id: 8 distinct values, "
+                                       r"none seen twice; 'empty': every cell missing\)"):
+    tbl.infer_schema(table, "y", ("0", "1"), np.arange(8))
+  path.write_text("id,x,y\n" + "".join(f"u{i},{i % 3},{i % 2}\n" for i in range(8)))
+  schema = tbl.infer_schema(tbl.read_table(path), "y", ("0", "1"), np.arange(8))
+  assert schema.continuous == ("x",)      # one informative column is enough
+
+
 def test_stratified_folds_leave_a_single_row_class_to_every_training_part():
   """Held out, a class's only row would be missing from its fold's training rows (CatBoost
   then refuses the held-out rows); it is in no fold, so every complement has it."""

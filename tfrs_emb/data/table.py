@@ -20,6 +20,8 @@ Documented behaviours:
 - Errors name the file, the line (header = line 1) and the column: a non-numeric or
   non-finite value in a continuous column, a one-hot member other than 0/1, a one-hot
   group with several 1s, a missing label, a label column with a single class.
+- A table whose every feature is constant, all missing or (categorical) an id with no
+  value seen twice is an error naming each column and why: nothing can be learnt.
 - Parquet: two columns whose names are equal once stripped, or a column of lists /
   arrays / maps, are errors naming the columns. A one-hot prefix that matches the label
   column is an error (the label would become a feature).
@@ -268,7 +270,40 @@ def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: n
     cats.append(CategoricalFeature(prefix, members, members))
   if not cont and not cats:
     raise ValueError(f"{path}: no feature columns left besides the label {label!r}")
+  _require_an_informative_feature(table, cont, cats)
   return TableSchema(tuple(cont), tuple(cats), label, tuple(classes), origins)
+
+
+def _uninformative(cells: pd.Series, missing: Sequence[str], categorical: bool
+                   ) -> Optional[str]:
+  """Why a column's cells can tell no rows apart, or None: all missing, one value, or
+  (categorical) every value once (an id: no category seen twice to learn from)."""
+  counts = cells[~cells.isin(missing)].value_counts()
+  if counts.empty:
+    return "every cell missing"
+  if len(counts) == 1:
+    return f"constant ({counts.index[0]!r} in every non-missing cell)"
+  if categorical and counts.max() == 1:
+    return f"an id: {len(counts)} distinct values, none seen twice"
+  return None
+
+
+def _require_an_informative_feature(table: Table, continuous: Sequence[str],
+                                    categorical: Sequence[CategoricalFeature]) -> None:
+  """Raises ValueError naming every feature and why it carries nothing when none does
+  (no model can learn from such a table; the GBDT peers refuse it)."""
+  reasons = {c: _uninformative(table.frame[c], MISSING_STRINGS, False) for c in continuous}
+  for f in categorical:
+    if f.members:   # a one-hot group is constant when every member column is
+      constant = all(_uninformative(table.frame[m], MISSING_STRINGS, False)
+                     for m in f.members)
+      reasons[f.name] = "every member column constant or missing" if constant else None
+    else:
+      reasons[f.name] = _uninformative(table.frame[f.name], ("",), True)
+  if all(reasons.values()):
+    named = "; ".join(f"{c!r}: {r}" for c, r in reasons.items())
+    raise ValueError(f"{table.path}: no feature column carries information ({named}); "
+                     "add a column whose values vary and repeat across rows")
 
 
 def label_classes(table: Table, label: str) -> Tuple[str, ...]:
