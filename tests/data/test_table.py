@@ -186,6 +186,22 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+def test_common_missing_tokens_keep_a_column_numeric_and_are_counted(tmp_path):
+  """'n/a', 'null', 'None', '-', '#N/A' (pandas' NA tokens) in a numeric column are missing
+  cells, not a reason to call it categorical; the type origin counts them per token."""
+  tokens = ["n/a", "N/A", "null", "NULL", "None", "-", "#N/A", "NA", "NaN", "?"]
+  rows = [f"{t},{i % 2}" for i, t in enumerate(tokens)] + [f"{i}.5,{i % 2}" for i in range(6)]
+  path = tmp_path / "t.csv"
+  path.write_text("income,y\n" + "\n".join(rows) + "\n")
+  table = tbl.read_table(path)
+  schema = tbl.infer_schema(table, "y", ("0", "1"), np.arange(len(rows)))
+  assert schema.continuous == ("income",)
+  assert schema.origins["income"].startswith("inferred: numbers; 10 cell(s) read as missing: ")
+  assert "'n/a' ×1" in schema.origins["income"] and "'#N/A' ×1" in schema.origins["income"]
+  values = tbl.column_numbers(table, "income")
+  assert np.isnan(values[:10]).all() and not np.isnan(values[10:]).any()
+
+
 def test_a_table_without_an_informative_feature_is_an_error_naming_each_column(tmp_path):
   """Constant, all-missing and id-like (no value twice) features give no model anything
   (CatBoost: 'All features are either constant or ignored'): refused at schema time."""

@@ -12,7 +12,9 @@ Documented behaviours:
 - Header names and cells are stripped of surrounding whitespace (``", "`` separators).
   Blank lines are skipped (file lines still counted); a row with too few or too many
   fields, or spanning several lines (a stray quote), is an error naming its line.
-- Missing: an empty cell, or ``?`` / ``NA`` / ``NaN`` in a continuous column. Continuous
+- Missing: an empty cell, or in a continuous column a ``MISSING_STRINGS`` token (``?``,
+  ``-`` and pandas' defaults: ``NA``, ``NaN``, ``n/a``, ``null``, ``None``, ``#N/A``, ...);
+  the column's type origin says how many cells each token made missing. Continuous
   missing values stay NaN (the model has a learned "missing" token per feature);
   categorical missing cells get id ``MISSING_ID``; a one-hot group row with no 1 is missing.
 - A category not in the training vocabulary (unseen, or rarer than
@@ -46,7 +48,10 @@ from tfrs_emb.core import csv_records
 MISSING_ID = 0
 OOV_ID = 1
 FIRST_CATEGORY_ID = 2
-MISSING_STRINGS = ("", "?", "NA", "NaN", "nan")
+# A continuous column's missing cells: empty, '?', '-' and pandas' default NA tokens.
+MISSING_STRINGS = ("", "?", "-", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN",
+                   "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
+                   "n/a", "nan", "null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +195,8 @@ def column_numbers(table: Table, column: str) -> np.ndarray:
   if bad.any():
     row = int(np.flatnonzero(bad)[0])
     raise ValueError(f"{table.where(row, column)}: expected a finite number (float32 range) "
-                     f"or an empty / '?' cell (missing), got {cells.iloc[row]!r}")
+                     f"or a missing cell (empty, '?', 'NA', 'n/a', 'null', ...), "
+                     f"got {cells.iloc[row]!r}")
   return values
 
 
@@ -201,6 +207,16 @@ def _is_numeric(cells: pd.Series) -> bool:
   # column categorical).
   values = pd.to_numeric(present, errors="coerce").to_numpy(np.float64)
   return len(present) > 0 and not np.isnan(values).any()
+
+
+def _missing_tokens(cells: pd.Series) -> str:
+  """'; N cell(s) read as missing: 'n/a' ×N, ...' for a continuous column's non-empty
+  missing tokens ("" if none)."""
+  counts = cells[cells.isin(MISSING_STRINGS) & (cells != "")].value_counts()
+  if counts.empty:
+    return ""
+  tokens = ", ".join(f"{t!r} ×{n}" for t, n in counts.items())
+  return f"; {counts.sum()} cell(s) read as missing: {tokens}"
 
 
 def _group_members(columns: Sequence[str], prefix: str, path, label: str) -> Tuple[str, ...]:
@@ -260,6 +276,7 @@ def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: n
       kind, origins[col] = "categorical", "inferred: strings"
     if kind == "continuous":
       column_numbers(table, col)  # validates every cell now, before any training
+      origins[col] += _missing_tokens(cells)
       cont.append(col)
     else:
       counts = train.frame[col][~train.frame[col].isin(("",))].value_counts()

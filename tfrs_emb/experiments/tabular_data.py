@@ -168,7 +168,7 @@ def _check_fold_sizes(frac: float, labelled: int,
           f"label fraction {frac:g}: {labelled} labelled row(s) are too few: the {kind} "
           f"trains on {len(fit)} and holds out {len(held)}, but every fit needs at least "
           f"{MIN_FIT_ROWS} training rows and 1 held-out row, so at least "
-          f"{_min_rows(len(folds))} labelled rows of classes with 2 or more each. Raise the "
+          f"{_min_rows(len(folds))} labelled rows in classes with 2 or more rows. Raise the "
           "label fraction, lower --crossfit_folds, or add rows")
 
 
