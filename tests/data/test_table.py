@@ -186,6 +186,14 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+  path = tmp_path / "t.csv"
+  path.write_bytes("\ufeffy,x1\nno,0.5\nyes,1.5\n".encode("utf-8"))
+  table = tbl.read_table(path)
+  assert list(table.frame.columns) == ["y", "x1"]
+  assert tbl.label_classes(table, "y") == ("no", "yes")
+
+
 def test_common_missing_tokens_keep_a_column_numeric_and_are_counted(tmp_path):
   """'n/a', 'null', 'None', '-', '#N/A' (pandas' NA tokens) in a numeric column are missing
   cells, not a reason to call it categorical; the type origin counts them per token."""

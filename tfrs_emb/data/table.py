@@ -115,7 +115,8 @@ class Table:
 
 
 def read_table(path: "str | pathlib.Path") -> Table:
-  """Reads a CSV (header row, UTF-8; ``.gz`` ok) or Parquet file as stripped strings.
+  """Reads a CSV (header row, UTF-8, a byte-order mark dropped; ``.gz`` ok) or Parquet file
+  as stripped strings.
 
   Raises:
     FileNotFoundError: no such file. ValueError naming the file (and line): empty file,
