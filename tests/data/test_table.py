@@ -186,6 +186,23 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+@pytest.mark.parametrize("sep, name", [("\t", "tab"), (";", "semicolon")])
+def test_a_tab_or_semicolon_separated_file_names_the_separator(tmp_path, sep, name):
+  path = tmp_path / "t.csv"
+  path.write_text(sep.join(["x1", "color", "y"]) + "\n" + sep.join(["0.5", "red", "no"]) + "\n")
+  with pytest.raises(ValueError, match=rf"the header is one column .*looks {name}-separated, "
+                                       "and only comma-separated files are read"):
+    tbl.read_table(path)
+
+
+def test_a_quoted_line_break_is_named_as_unsupported(tmp_path):
+  path = tmp_path / "t.csv"
+  path.write_text('x1,note,y\n0.5,plain,no\n1.5,"line1\nline2",yes\n')
+  with pytest.raises(ValueError, match=r"line 3: row spans lines 3-4: a quoted field holding "
+                                       r"a line break \(valid CSV, but not supported"):
+    tbl.read_table(path)
+
+
 def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
   path = tmp_path / "t.csv"
   path.write_bytes("\ufeffy,x1\nno,0.5\nyes,1.5\n".encode("utf-8"))

@@ -11,7 +11,9 @@ Documented behaviours:
 
 - Header names and cells are stripped of surrounding whitespace (``", "`` separators).
   Blank lines are skipped (file lines still counted); a row with too few or too many
-  fields, or spanning several lines (a stray quote), is an error naming its line.
+  fields, or spanning several lines (a quoted line break, unsupported, or a stray quote),
+  is an error naming its line. Only commas separate fields: a one-column header holding
+  tabs, semicolons or pipes is an error naming the likely separator.
 - Missing: an empty cell, or in a continuous column a ``MISSING_STRINGS`` token (``?``,
   ``-`` and pandas' defaults: ``NA``, ``NaN``, ``n/a``, ``null``, ``None``, ``#N/A``, ...);
   the column's type origin says how many cells each token made missing. Continuous
@@ -169,12 +171,24 @@ def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
       header = [c.strip() for c in next(csv.reader(f), [])]
   if records is None:
     raise ValueError(f"{path}: empty file, expected a header row and data rows")
+  others = [name for d, name in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"))
+            if len(header) == 1 and d in header[0]]
+  if others:
+    raise ValueError(f"{path}: the header is one column {header[0]!r}; the file looks "
+                     f"{others[0]}-separated, and only comma-separated files are read. "
+                     "Save it with commas")
   dupes = sorted({c for c in header if header.count(c) > 1})
   if dupes:
     raise ValueError(f"{path}: duplicate column name(s) {dupes} in the header")
   for mask, reason in records.malformed():
     if reason != "blank line" and mask.any():
-      raise ValueError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+      i = np.argmax(mask)
+      if records.spans[i] > 1:
+        reason = (f"row spans lines {records.lines[i]}-{records.lines[i] + records.spans[i] - 1}"
+                  ": a quoted field holding a line break (valid CSV, but not supported: "
+                  "one row per line is expected, replace the line break) or a stray / "
+                  "unbalanced quote joining lines")
+      raise ValueError(f"{path}: line {records.lines[i]}: {reason}")
   # Names as wide as the longest row keep pandas from shifting columns or dropping rows,
   # so pandas row i is the scan's record i.
   names = header + [f"extra{i}" for i in range(records.max_fields - len(header))]
