@@ -186,6 +186,72 @@ def test_stratified_folds_partition_each_class_evenly():
     tbl.stratified_folds(labels, 1, seed=0)
 
 
+@pytest.mark.parametrize("sep, name", [("\t", "tab"), (";", "semicolon")])
+def test_a_tab_or_semicolon_separated_file_names_the_separator(tmp_path, sep, name):
+  path = tmp_path / "t.csv"
+  path.write_text(sep.join(["x1", "color", "y"]) + "\n" + sep.join(["0.5", "red", "no"]) + "\n")
+  with pytest.raises(ValueError, match=rf"the header is one column .*looks {name}-separated, "
+                                       "and only comma-separated files are read"):
+    tbl.read_table(path)
+
+
+def test_a_quoted_line_break_is_named_as_unsupported(tmp_path):
+  path = tmp_path / "t.csv"
+  path.write_text('x1,note,y\n0.5,plain,no\n1.5,"line1\nline2",yes\n')
+  with pytest.raises(ValueError, match=r"line 3: row spans lines 3-4: a quoted field holding "
+                                       r"a line break \(valid CSV, but not supported"):
+    tbl.read_table(path)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+  path = tmp_path / "t.csv"
+  path.write_bytes("\ufeffy,x1\nno,0.5\nyes,1.5\n".encode("utf-8"))
+  table = tbl.read_table(path)
+  assert list(table.frame.columns) == ["y", "x1"]
+  assert tbl.label_classes(table, "y") == ("no", "yes")
+
+
+def test_common_missing_tokens_keep_a_column_numeric_and_are_counted(tmp_path):
+  """'n/a', 'null', 'None', '-', '#N/A' (pandas' NA tokens) in a numeric column are missing
+  cells, not a reason to call it categorical; the type origin counts them per token."""
+  tokens = ["n/a", "N/A", "null", "NULL", "None", "-", "#N/A", "NA", "NaN", "?"]
+  rows = [f"{t},{i % 2}" for i, t in enumerate(tokens)] + [f"{i}.5,{i % 2}" for i in range(6)]
+  path = tmp_path / "t.csv"
+  path.write_text("income,y\n" + "\n".join(rows) + "\n")
+  table = tbl.read_table(path)
+  schema = tbl.infer_schema(table, "y", ("0", "1"), np.arange(len(rows)))
+  assert schema.continuous == ("income",)
+  assert schema.origins["income"].startswith("inferred: numbers; 10 cell(s) read as missing: ")
+  assert "'n/a' ×1" in schema.origins["income"] and "'#N/A' ×1" in schema.origins["income"]
+  values = tbl.column_numbers(table, "income")
+  assert np.isnan(values[:10]).all() and not np.isnan(values[10:]).any()
+
+
+def test_a_table_without_an_informative_feature_is_an_error_naming_each_column(tmp_path):
+  """Constant, all-missing and id-like (no value twice) features give no model anything
+  (CatBoost: 'All features are either constant or ignored'): refused at schema time."""
+  path = tmp_path / "t.csv"
+  path.write_text("id,const,empty,y\n" + "".join(f"u{i},7,,{i % 2}\n" for i in range(8)))
+  table = tbl.read_table(path)
+  with pytest.raises(ValueError, match=r"no feature column carries information \('const': "
+                                       r"constant \('7' .*'id': an id: 8 distinct values, "
+                                       r"none seen twice; 'empty': every cell missing\)"):
+    tbl.infer_schema(table, "y", ("0", "1"), np.arange(8))
+  path.write_text("id,x,y\n" + "".join(f"u{i},{i % 3},{i % 2}\n" for i in range(8)))
+  schema = tbl.infer_schema(tbl.read_table(path), "y", ("0", "1"), np.arange(8))
+  assert schema.continuous == ("x",)      # one informative column is enough
+
+
+def test_stratified_folds_leave_a_single_row_class_to_every_training_part():
+  """Held out, a class's only row would be missing from its fold's training rows (CatBoost
+  then refuses the held-out rows); it is in no fold, so every complement has it."""
+  labels = np.array([0] * 6 + [1] * 5 + [2] + [3] * 2)
+  folds = tbl.stratified_folds(labels, 5, seed=0)
+  assert np.array_equal(np.sort(np.concatenate(folds)), np.setdiff1d(np.arange(14), [11]))
+  for fold in folds:
+    assert set(labels[np.setdiff1d(np.arange(14), fold)]) == {0, 1, 2, 3}
+
+
 def test_small_classes_keep_a_row_on_each_side_and_a_class_without_rows_is_named():
   labels = np.array([0] * 20 + [1, 1] + [2])
   rest, taken = tbl.stratified_split(labels, 0.9, seed=0)

@@ -265,3 +265,22 @@ def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
   # more time than planned never grows the epochs
   assert tabular.replan_step(tight, prep, [1.0], done, ledger, 0.0, 1e4, 0.0)[0] \
       .finetune_epochs == tight.finetune_epochs
+
+
+def test_untuned_lightgbm_obeys_the_gbdt_fit_seconds(tmp_path):
+  """The untuned lightgbm row stops adding trees after ``gbdt_fit_seconds`` like the tuned
+  peers (it once ran unbounded: 150 classes ran a 60 s budget past 400 s)."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(300, 2))
+  lines = ["x1,x2,y"] + [f"{a:.3f},{b:.3f},{int(a > 0) + int(b > 0)}" for a, b in x]
+  (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+  cfg = tabular.Config(data=str(tmp_path / "t.csv"), label_column="y", lgbm_max_trees=300,
+                       lgbm_early_stopping=300)
+  prep = tabular_data.prepare(cfg)
+  split = tabular_data.label_split(cfg, prep, 1.0)
+  lgbm = tabular.lightgbm_features(prep.raw_continuous, prep.features["categorical"],
+                                   prep.schema)
+  _, unlimited = tabular.lightgbm_step(cfg, prep, lgbm, split)
+  _, limited = tabular.lightgbm_step(
+      tabular.dataclasses.replace(cfg, gbdt_fit_seconds=1e-6), prep, lgbm, split)
+  assert unlimited > 20 and limited == 1

@@ -74,6 +74,32 @@ def test_a_class_without_training_rows_at_a_label_fraction_is_an_error(tmp_path)
   assert not list((tmp_path / "o").iterdir())
 
 
+def test_a_single_labelled_row_of_a_class_is_trained_by_every_fold(tmp_path):
+  """Cross-fitted, a class with one labelled row is in every fold's training rows (no fold's
+  GBDT or Transformer trains without it) and held out by none."""
+  path = _csv(tmp_path / "t.csv", n=200)
+  path.write_text(path.read_text() + "0.5, a, rare\n0.7, b, rare\n")
+  cfg = tabular.Config(data=str(path), label_column="y", eval_fraction=0.25, crossfit_folds=4)
+  prep = tabular_data.prepare(cfg)
+  rare = prep.schema.classes.index("rare")
+  split = tabular_data.label_split(cfg, prep, 1.0)
+  assert len(split.folds) == 4
+  assert list(prep.labels[split.unscored_idx]) == [rare]
+  for fit, _ in split.folds:
+    assert rare in prep.labels[fit]
+  assert rare not in prep.labels[split.selection_idx]
+
+
+def test_too_few_labelled_rows_for_the_folds_is_an_error_naming_the_fraction(tmp_path):
+  cfg = tabular.Config(data=str(_csv(tmp_path / "t.csv", n=40)), label_column="y",
+                       eval_fraction=0.2, crossfit_folds=5)
+  prep = tabular_data.prepare(cfg)   # 32 training rows: 0.1 labels 2 of each class
+  with pytest.raises(ValueError, match=r"label fraction 0\.1: 4 labelled row\(s\) are too "
+                                       r"few: .* at least 5 labelled rows"):
+    tabular_data.label_split(cfg, prep, 0.1)
+  assert len(tabular_data.label_split(cfg, prep, 0.2).folds) == 5
+
+
 def test_numeric_regression_label_is_refused_naming_the_column(tmp_path):
   """A label with non-integer numbers, or more integer values than --max_classes, stops
   the run with the file, the column and what is expected."""

@@ -119,8 +119,10 @@ def undecodable_line(binary_file: IO[bytes], encoding: str) -> str:
 
 
 def open_file(path: pathlib.Path, mode: str):
-  """``open`` / ``gzip.open`` by suffix; text modes are UTF-8 with ``newline=""``."""
-  text = {"encoding": "utf-8", "newline": ""} if "t" in mode else {}
+  """``open`` / ``gzip.open`` by suffix; text modes are UTF-8 with ``newline=""``, a
+  leading byte-order mark dropped (spreadsheet exports write one; kept, it would be part
+  of the first column's name)."""
+  text = {"encoding": "utf-8-sig", "newline": ""} if "t" in mode else {}
   return (gzip.open if path.suffix == ".gz" else open)(path, mode, **text)
 
 

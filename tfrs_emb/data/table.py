@@ -11,8 +11,12 @@ Documented behaviours:
 
 - Header names and cells are stripped of surrounding whitespace (``", "`` separators).
   Blank lines are skipped (file lines still counted); a row with too few or too many
-  fields, or spanning several lines (a stray quote), is an error naming its line.
-- Missing: an empty cell, or ``?`` / ``NA`` / ``NaN`` in a continuous column. Continuous
+  fields, or spanning several lines (a quoted line break, unsupported, or a stray quote),
+  is an error naming its line. Only commas separate fields: a one-column header holding
+  tabs, semicolons or pipes is an error naming the likely separator.
+- Missing: an empty cell, or in a continuous column a ``MISSING_STRINGS`` token (``?``,
+  ``-`` and pandas' defaults: ``NA``, ``NaN``, ``n/a``, ``null``, ``None``, ``#N/A``, ...);
+  the column's type origin says how many cells each token made missing. Continuous
   missing values stay NaN (the model has a learned "missing" token per feature);
   categorical missing cells get id ``MISSING_ID``; a one-hot group row with no 1 is missing.
 - A category not in the training vocabulary (unseen, or rarer than
@@ -20,12 +24,15 @@ Documented behaviours:
 - Errors name the file, the line (header = line 1) and the column: a non-numeric or
   non-finite value in a continuous column, a one-hot member other than 0/1, a one-hot
   group with several 1s, a missing label, a label column with a single class.
+- A table whose every feature is constant, all missing or (categorical) an id with no
+  value seen twice is an error naming each column and why: nothing can be learnt.
 - Parquet: two columns whose names are equal once stripped, or a column of lists /
   arrays / maps, are errors naming the columns. A one-hot prefix that matches the label
   column is an error (the label would become a feature).
 - Splits: ``stratified_split`` keeps a row of every class on its ``rest`` side, and
   ``require_every_class`` names a class that a set of training rows lacks (e.g. at a
-  small label fraction) instead of training without it.
+  small label fraction) instead of training without it. ``stratified_folds`` deals a
+  class with a single row into no fold, so no fold's model trains without it.
 - Any header name is allowed; the serving export maps names that are not valid input
   names to sanitised ones (``models.tabular_serving.signature_keys``).
 """
@@ -43,7 +50,10 @@ from tfrs_emb.core import csv_records
 MISSING_ID = 0
 OOV_ID = 1
 FIRST_CATEGORY_ID = 2
-MISSING_STRINGS = ("", "?", "NA", "NaN", "nan")
+# A continuous column's missing cells: empty, '?', '-' and pandas' default NA tokens.
+MISSING_STRINGS = ("", "?", "-", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN",
+                   "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
+                   "n/a", "nan", "null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +117,8 @@ class Table:
 
 
 def read_table(path: "str | pathlib.Path") -> Table:
-  """Reads a CSV (header row, UTF-8; ``.gz`` ok) or Parquet file as stripped strings.
+  """Reads a CSV (header row, UTF-8, a byte-order mark dropped; ``.gz`` ok) or Parquet file
+  as stripped strings.
 
   Raises:
     FileNotFoundError: no such file. ValueError naming the file (and line): empty file,
@@ -160,12 +171,24 @@ def _read_csv(path: pathlib.Path) -> Tuple[pd.DataFrame, np.ndarray]:
       header = [c.strip() for c in next(csv.reader(f), [])]
   if records is None:
     raise ValueError(f"{path}: empty file, expected a header row and data rows")
+  others = [name for d, name in (("\t", "tab"), (";", "semicolon"), ("|", "pipe"))
+            if len(header) == 1 and d in header[0]]
+  if others:
+    raise ValueError(f"{path}: the header is one column {header[0]!r}; the file looks "
+                     f"{others[0]}-separated, and only comma-separated files are read. "
+                     "Save it with commas")
   dupes = sorted({c for c in header if header.count(c) > 1})
   if dupes:
     raise ValueError(f"{path}: duplicate column name(s) {dupes} in the header")
   for mask, reason in records.malformed():
     if reason != "blank line" and mask.any():
-      raise ValueError(f"{path}: line {records.lines[np.argmax(mask)]}: {reason}")
+      i = np.argmax(mask)
+      if records.spans[i] > 1:
+        reason = (f"row spans lines {records.lines[i]}-{records.lines[i] + records.spans[i] - 1}"
+                  ": a quoted field holding a line break (valid CSV, but not supported: "
+                  "one row per line is expected, replace the line break) or a stray / "
+                  "unbalanced quote joining lines")
+      raise ValueError(f"{path}: line {records.lines[i]}: {reason}")
   # Names as wide as the longest row keep pandas from shifting columns or dropping rows,
   # so pandas row i is the scan's record i.
   names = header + [f"extra{i}" for i in range(records.max_fields - len(header))]
@@ -187,7 +210,8 @@ def column_numbers(table: Table, column: str) -> np.ndarray:
   if bad.any():
     row = int(np.flatnonzero(bad)[0])
     raise ValueError(f"{table.where(row, column)}: expected a finite number (float32 range) "
-                     f"or an empty / '?' cell (missing), got {cells.iloc[row]!r}")
+                     f"or a missing cell (empty, '?', 'NA', 'n/a', 'null', ...), "
+                     f"got {cells.iloc[row]!r}")
   return values
 
 
@@ -198,6 +222,16 @@ def _is_numeric(cells: pd.Series) -> bool:
   # column categorical).
   values = pd.to_numeric(present, errors="coerce").to_numpy(np.float64)
   return len(present) > 0 and not np.isnan(values).any()
+
+
+def _missing_tokens(cells: pd.Series) -> str:
+  """'; N cell(s) read as missing: 'n/a' ×N, ...' for a continuous column's non-empty
+  missing tokens ("" if none)."""
+  counts = cells[cells.isin(MISSING_STRINGS) & (cells != "")].value_counts()
+  if counts.empty:
+    return ""
+  tokens = ", ".join(f"{t!r} ×{n}" for t, n in counts.items())
+  return f"; {counts.sum()} cell(s) read as missing: {tokens}"
 
 
 def _group_members(columns: Sequence[str], prefix: str, path, label: str) -> Tuple[str, ...]:
@@ -257,6 +291,7 @@ def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: n
       kind, origins[col] = "categorical", "inferred: strings"
     if kind == "continuous":
       column_numbers(table, col)  # validates every cell now, before any training
+      origins[col] += _missing_tokens(cells)
       cont.append(col)
     else:
       counts = train.frame[col][~train.frame[col].isin(("",))].value_counts()
@@ -267,7 +302,40 @@ def infer_schema(table: Table, label: str, classes: Sequence[str], train_rows: n
     cats.append(CategoricalFeature(prefix, members, members))
   if not cont and not cats:
     raise ValueError(f"{path}: no feature columns left besides the label {label!r}")
+  _require_an_informative_feature(table, cont, cats)
   return TableSchema(tuple(cont), tuple(cats), label, tuple(classes), origins)
+
+
+def _uninformative(cells: pd.Series, missing: Sequence[str], categorical: bool
+                   ) -> Optional[str]:
+  """Why a column's cells can tell no rows apart, or None: all missing, one value, or
+  (categorical) every value once (an id: no category seen twice to learn from)."""
+  counts = cells[~cells.isin(missing)].value_counts()
+  if counts.empty:
+    return "every cell missing"
+  if len(counts) == 1:
+    return f"constant ({counts.index[0]!r} in every non-missing cell)"
+  if categorical and counts.max() == 1:
+    return f"an id: {len(counts)} distinct values, none seen twice"
+  return None
+
+
+def _require_an_informative_feature(table: Table, continuous: Sequence[str],
+                                    categorical: Sequence[CategoricalFeature]) -> None:
+  """Raises ValueError naming every feature and why it carries nothing when none does
+  (no model can learn from such a table; the GBDT peers refuse it)."""
+  reasons = {c: _uninformative(table.frame[c], MISSING_STRINGS, False) for c in continuous}
+  for f in categorical:
+    if f.members:   # a one-hot group is constant when every member column is
+      constant = all(_uninformative(table.frame[m], MISSING_STRINGS, False)
+                     for m in f.members)
+      reasons[f.name] = "every member column constant or missing" if constant else None
+    else:
+      reasons[f.name] = _uninformative(table.frame[f.name], ("",), True)
+  if all(reasons.values()):
+    named = "; ".join(f"{c!r}: {r}" for c, r in reasons.items())
+    raise ValueError(f"{table.path}: no feature column carries information ({named}); "
+                     "add a column whose values vary and repeat across rows")
 
 
 def label_classes(table: Table, label: str) -> Tuple[str, ...]:
@@ -444,22 +512,29 @@ def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str,
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int) -> List[np.ndarray]:
-  """K disjoint folds covering 0..N-1, each class dealt round-robin after a seeded shuffle
-  (fold sizes per class differ by at most one).
+  """K disjoint folds, each class dealt round-robin after a seeded shuffle (fold sizes per
+  class differ by at most one), so a class with 2 or more rows keeps a row in every
+  fold's complement (the rows a fold's model trains on).
+
+  A class with a single row is in no fold: held out, its fold's model would train
+  without it (as ``stratified_split`` keeps such a row on its ``rest`` side, the caller
+  trains every fold's model on it and scores it out of fold nowhere).
 
   Args:
     labels: int [N]. k: number of folds, >= 2. seed: numpy seed.
 
   Returns:
-    k sorted int64 index arrays.
+    k sorted int64 index arrays covering 0..N-1 but the single-row classes' rows.
   """
   if k < 2:
     raise ValueError(f"cross-fitting needs at least 2 folds, got {k}")
   rng = np.random.default_rng(seed)
-  fold_of = np.empty(len(labels), np.int64)
+  fold_of = np.full(len(labels), -1, np.int64)
   start = 0
   for c in np.unique(labels):
     idx = np.flatnonzero(labels == c)
+    if len(idx) < 2:
+      continue
     rng.shuffle(idx)
     # Continue the deal where the previous class stopped, so small classes spread evenly.
     fold_of[idx] = (start + np.arange(len(idx))) % k

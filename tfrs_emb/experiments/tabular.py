@@ -597,11 +597,13 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
 
 def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, List[int]],
                   split: LabelSplit) -> Tuple[dict, int]:
-  """LightGBM step: early stopping on the validation rows. Returns (row, trees kept)."""
+  """LightGBM step: early stopping on the validation rows, no more trees after
+  ``gbdt_fit_seconds`` like the tuned peers' fits. Returns (row, trees kept)."""
   (x, cats), y = lgbm, prep.labels
   t = time.time()
   settings = gbdt.GbdtSettings(config.lgbm_max_trees, config.lgbm_early_stopping, threads=2,
-                               categorical=tuple(cats))
+                               categorical=tuple(cats),
+                               seconds_per_fit=config.gbdt_fit_seconds or float("inf"))
   model, best_iter = gbdt.fit_one(
       "lightgbm", {"learning_rate": config.lgbm_lr, "num_leaves": config.lgbm_num_leaves},
       settings, config.seed, x[split.fit_idx], y[split.fit_idx], x[split.val_idx],
@@ -695,6 +697,16 @@ class FractionResult:
   compared: tabular_compare.FractionComparison
 
 
+def _unscored_note(prep: PreparedTable, split: LabelSplit) -> str:
+  """Names the single-row classes every fold trains on and none holds out ("" if none)."""
+  rows = split.unscored_idx
+  if not len(rows):
+    return ""
+  names = ", ".join(repr(prep.schema.classes[c]) for c in sorted(set(prep.labels[rows])))
+  return (f"; {len(rows)} row(s) of class(es) with a single labelled row ({names}) are in "
+          "every fold's training rows and held out by none (not in the out-of-fold accuracy)")
+
+
 def label_fraction_step(config: Config, prep: PreparedTable,
                         pretrained: Callable[[str], Pretrained],
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
@@ -712,6 +724,7 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       f"cross-fitted: {len(split.folds)} stratified folds of the {len(split.lab)} labelled "
       f"rows (the {len(split.val_idx)}-row holdout is below --crossfit_below="
       f"{config.crossfit_below}); validation accuracy = out-of-fold accuracy"
+      + _unscored_note(prep, split)
       if len(split.folds) > 1 else f"the {len(split.val_idx)}-row validation holdout")
   log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
 

@@ -112,7 +112,9 @@ class LabelSplit:
   the holdout ``[(fit_idx, val_idx)]``, or, cross-fitted (``Config.crossfit_below``), K
   stratified folds of all labelled rows, each held out once. Early stopping uses a fold's
   held-out rows; every choice uses the held-out rows of all folds (``selection_idx``),
-  each predicted by the models that did not train on it."""
+  each predicted by the models that did not train on it. A class with a single labelled
+  row is trained on by every fold and held out by none (``unscored_idx``), as the holdout
+  keeps such a row on its fit side."""
   fraction: float
   lab: np.ndarray
   fit_idx: np.ndarray
@@ -123,6 +125,11 @@ class LabelSplit:
   def selection_idx(self) -> np.ndarray:
     """Rows every choice is scored on: the held-out rows, fold after fold."""
     return np.concatenate([held for _, held in self.folds])
+
+  @property
+  def unscored_idx(self) -> np.ndarray:
+    """Labelled rows no fold holds out (classes with a single labelled row)."""
+    return np.setdiff1d(np.concatenate(self.folds[0]), self.selection_idx)
 
 
 def label_split(config, prep: PreparedTable, frac: float,
@@ -143,4 +150,34 @@ def label_split(config, prep: PreparedTable, frac: float,
     labelled = train_idx[lab]
     parts = tbl.stratified_folds(train_y[lab], config.crossfit_folds, seed + 2)
     folds = [(np.setdiff1d(labelled, labelled[p]), labelled[p]) for p in parts]
+  _check_fold_sizes(frac, len(lab), folds)
   return LabelSplit(frac, lab, fit_idx, val_idx, folds)
+
+
+MIN_FIT_ROWS = 2  # LightGBM refuses fewer; one row teaches no model anything
+
+
+def _check_fold_sizes(frac: float, labelled: int,
+                      folds: Sequence[Tuple[np.ndarray, np.ndarray]]) -> None:
+  """Raises ValueError (before any training) naming the fraction, its labelled rows and
+  what each fit needs: ``MIN_FIT_ROWS`` trained rows and one held-out row."""
+  for j, (fit, held) in enumerate(folds):
+    if len(fit) < MIN_FIT_ROWS or not len(held):
+      kind = f"cross-fitting fold {j + 1}/{len(folds)}" if len(folds) > 1 else "holdout"
+      raise ValueError(
+          f"label fraction {frac:g}: {labelled} labelled row(s) are too few: the {kind} "
+          f"trains on {len(fit)} and holds out {len(held)}, but every fit needs at least "
+          f"{MIN_FIT_ROWS} training rows and 1 held-out row, so at least "
+          f"{_min_rows(len(folds))} labelled rows in classes with 2 or more rows. Raise the "
+          "label fraction, lower --crossfit_folds, or add rows")
+
+
+def _min_rows(k: int) -> int:
+  """Fewest rows whose k folds (sizes differing by at most one; k = 1: a holdout) each
+  hold one row out and train on ``MIN_FIT_ROWS``."""
+  if k == 1:
+    return MIN_FIT_ROWS + 1
+  n = k
+  while n - -(-n // k) < MIN_FIT_ROWS:
+    n += 1
+  return n
