@@ -35,10 +35,9 @@ from tfrs_emb.core.log import Log, no_log
 
 # Elements of fewer training sets are not modelled: one set's element would only memorise it.
 MIN_COUNT = 2
-# Most elements modelled. On 2 cores (measured 2026-12-07, ×(n / 4,000)³ from 4,000:
-# eigh 43 s, inv 8 s) 8,000 costs tune's eigh ≈ 6 min plus fit's inverse ≈ 1 min, with
-# 512 MB per dense float64 matrix (peak ≈ 3 GB); 30,000 took ≈ 50 min per inverse and
-# 30 GB. Larger data sets' tails follow popularity.
+# Most elements modelled. At 8,000 on 2 cores (measured 2026-12-07): tune's eigh 170 s,
+# fit's inverse 38 s, peak RSS 2.6 GB (512 MB per dense float64 matrix); cost grows as n³,
+# memory as n². 30,000 took ≈ 50 min per inverse and ≈ 30 GB. The tail follows popularity.
 MAX_ITEMS = 8_000
 # λ candidates of ``tune`` (log-spaced; Steck's data sets land in the hundreds).
 LAMBDA_GRID = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
