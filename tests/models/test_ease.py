@@ -79,11 +79,13 @@ def test_tune_scores_every_lambda_as_the_direct_fit_does(max_items):
 def test_elements_of_fewer_than_min_count_sets_are_ranked_by_popularity():
   # Counts: 1 → 5, 0 → 3, 2 → 3, 3 → 3, 4 → 2, 5 → 1; items seen in one set never fit.
   indptr, indices = _csr(SETS + [[5, 1]])
-  model = ease.fit(indptr, indices, 6, 1.0, min_count=3)
+  # Only beyond max_items: 6 elements fit 6, so all are modelled.
+  assert list(ease.fit(indptr, indices, 6, 1.0, min_count=3).items) == list(range(6))
+  model = ease.fit(indptr, indices, 6, 1.0, min_count=3, max_items=5)
   assert model.restricted and list(model.items) == [0, 1, 2, 3]
   head = [[e for e in s if e < 4] for s in SETS + [[5, 1]]]
   np.testing.assert_allclose(model.weights, _direct(head, 4, 1.0), rtol=1e-5, atol=1e-6)
-  assert list(ease.fit(indptr, indices, 6, 1.0).items) == [0, 1, 2, 3, 4]   # MIN_COUNT 2
+  assert list(ease.fit(indptr, indices, 6, 1.0, max_items=5).items) == [0, 1, 2, 3, 4]
 
 
 def test_tune_without_validation_sets_takes_the_first_lambda():

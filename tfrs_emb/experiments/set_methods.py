@@ -185,8 +185,9 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElemen
   EASE's λ is chosen on a validation split of the training sets
   (``set_embeddings.validation_hold_out``, as many sets as ``held``; evaluation targets
   never enter) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets. It
-  models the elements the CBOWs know (in >= ``min_count`` training sets, and never fewer
-  than ``ease.MIN_COUNT``), at most the ``ease_max_items`` most frequent; its row adds
+  models every element while the vocabulary fits ``ease_max_items``; beyond, those of
+  >= ``min_count`` training sets (never fewer than ``ease.MIN_COUNT``), at most the
+  ``ease_max_items`` most frequent; its row adds
   ``ease_lambda``, ``ease_validation`` (λ → validation recall), ``ease_validation_sets``,
   ``ease_min_count`` and ``ease_items`` (elements modelled; fewer than the vocabulary:
   ``ease_restricted``).
@@ -241,9 +242,9 @@ def peer_note(heldout: Dict[str, Dict[str, Any]]) -> str:
   return (f"{EASE}: Steck's closed-form linear set completion, {peer_variant(heldout[EASE])} "
           f"chosen on a validation hold-out of {heldout[EASE]['ease_validation_sets']:,d} "
           f"training sets (the evaluation sets' held-out elements never enter) over "
-          f"{len(ease.LAMBDA_GRID)} values; it models the elements of >= "
-          f"{heldout[EASE]['ease_min_count']} training sets, at most the "
-          f"{ease.MAX_ITEMS:,d} most frequent (a dense n² inverse), the rest ranked by "
+          f"{len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements (a dense "
+          f"n² inverse) it models those of >= {heldout[EASE]['ease_min_count']} training "
+          f"sets, at most the {ease.MAX_ITEMS:,d} most frequent, the rest ranked by "
           f"popularity below them. "
           f"{ITEM_KNN}: cosine co-occurrence neighbours, scores summed over the set.")
 

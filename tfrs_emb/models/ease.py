@@ -13,12 +13,13 @@ P = (G + λI)⁻¹ and B = I − P·diag(1/diag P), i.e. B_ij = −P_ij / P_jj o
 and B_jj = 0: the least-squares weights that rebuild every element from the *other*
 elements of its set, ridge-penalised by λ. A set's scores are x·B (x its binary row).
 
-Modelled elements: those of >= ``min_count`` training sets (default MIN_COUNT; callers
-pass the CBOW's min_count, so EASE models no element the embeddings lack), and of those at
-most ``max_items`` (default MAX_ITEMS), the most frequent: G and P are dense [n, n]
-float64 (8·n² bytes each) and inverting costs O(n³). The other elements are ranked below
-all modelled ones by training count (popularity), contribute nothing as context, and
-``Ease.items`` says how many were modelled. ``fit`` and ``tune`` log a capped fit.
+Modelled elements: every element while the vocabulary fits ``max_items`` (default
+MAX_ITEMS): G and P are dense [n, n] float64 (8·n² bytes each) and inverting costs O(n³).
+Beyond it, only elements of >= ``min_count`` training sets (default MIN_COUNT; callers
+pass the CBOW's min_count: an element of one set would only memorise it), at most the
+``max_items`` most frequent. The other elements are ranked below all modelled ones by
+training count (popularity), contribute nothing as context, and ``Ease.items`` says how
+many were modelled. ``fit`` and ``tune`` log a capped fit.
 
 λ search: ``tune`` decomposes G = V diag(s) Vᵀ once (``eigh``); every λ's
 P = V diag(1/(s + λ)) Vᵀ then needs no inverse, and its scores x·B = x − (x·P) / diag P
@@ -69,8 +70,11 @@ def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
 
 
 def head_items(counts: np.ndarray, min_count: int, max_items: int) -> np.ndarray:
-  """int64 element ids EASE models (sorted): those of >= ``min_count`` sets, at most the
-  ``max_items`` most frequent (ties: lower id first)."""
+  """int64 element ids EASE models (sorted): all while they fit ``max_items``; else those
+  of >= ``min_count`` sets, at most the ``max_items`` most frequent (ties: lower id
+  first)."""
+  if len(counts) <= max_items:
+    return np.arange(len(counts))
   frequent = np.argsort(-counts, kind="stable")[:max_items]
   return np.sort(frequent[counts[frequent] >= min_count])
 
@@ -164,7 +168,7 @@ def _gram(indptr, indices, vocab_size: int, min_count: int, max_items: int, log:
   counts = np.asarray(x.sum(0)).ravel()
   items = head_items(counts, min_count, max_items)
   eligible = int((counts >= min_count).sum())
-  if eligible > max_items:
+  if len(items) < vocab_size:
     log(f"EASE: {eligible:,d} elements of >= {min_count} sets exceed max_items="
         f"{max_items:,d} (a dense {eligible:,d}² inverse); fitting the {max_items:,d} most "
         f"frequent, the other {vocab_size - max_items:,d} ranked below them by popularity")
