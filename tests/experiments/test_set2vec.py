@@ -48,6 +48,7 @@ def test_synthetic_default_rows_and_metrics_json(synthetic_run):
   from tfrs_emb.models import ease  # pylint: disable=import-outside-toplevel
   assert by["ease"]["ease_lambda"] in ease.LAMBDA_GRID
   assert len(by["ease"]["ease_validation"]) == len(ease.LAMBDA_GRID)
+  # A vocabulary below ease.MAX_ITEMS is modelled whole.
   assert by["ease"]["ease_items"] == m["vocab_size"] and not by["ease"]["ease_restricted"]
   assert f"λ={by['ease']['ease_lambda']:g}" in " ".join(result.notes)
   # The peers learn the latent classes' co-occurrence: far above random.

@@ -2,6 +2,7 @@
 CSR filtering."""
 
 import numpy as np
+import pytest
 
 from tfrs_emb.models import cbow_inputs
 
@@ -54,3 +55,19 @@ def test_keep_probabilities_follow_word2vec_and_zero_sample_keeps_all():
   np.testing.assert_allclose(cbow_inputs.keep_probabilities(counts, 1e-2), expected)
   assert expected[0] < 1.0 and expected[2] == 1.0
   np.testing.assert_array_equal(cbow_inputs.keep_probabilities(counts, 0.0), [1, 1, 1])
+
+
+def test_an_epoch_subsampled_to_no_trainable_set_trains_on_the_sets_unsubsampled():
+  indptr = np.array([0, 2, 5])
+  indices = np.array([0, 1, 2, 3, 4])
+  # Keep nothing: every epoch's subsample would be empty (max() of no batches crashed).
+  batches = cbow_inputs.SetBatches(indptr, indices, keep_probability=np.full(5, 1e-9),
+                                   epochs=3, tokens_per_batch=64)
+  assert batches.steps_per_epoch == 2
+  for e in range(3):
+    assert sorted(b.shape for b in batches.epoch(e)) == [(1, 2), (1, 3)]
+
+
+def test_set_batches_without_a_set_of_two_elements_say_so():
+  with pytest.raises(ValueError, match="no set has >= 2 elements"):
+    cbow_inputs.SetBatches(np.array([0, 1, 2]), np.array([0, 1]))

@@ -141,3 +141,17 @@ def test_pure_tf_step_trains_on_long_sessions():
   loss = cbow_training.train_cbow(s.indptr, s.items, vocab, config).history["loss"]
   assert np.all(np.isfinite(loss)) and loss[-1] < loss[0] - 1.0, loss
   assert all(b < a + 0.1 for a, b in zip(loss, loss[1:])), loss
+
+
+@pytest.mark.parametrize("kernel", ["tf", "fused"])
+def test_tiny_corpus_trains_with_default_subsampling(request, kernel):
+  # 20 sets of 2-4 over 10 elements: sample=1e-3 keeps an element 8-20 % of the time, so
+  # most epochs' subsamples hold no set of >= 2 (this crashed the batcher).
+  if kernel == "fused":
+    request.getfixturevalue("cbow_ops")
+  rng = np.random.default_rng(0)
+  sets = [rng.choice(10, rng.integers(2, 5), replace=False) for _ in range(20)]
+  indptr = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+  result = cbow_training.train_cbow(indptr, np.concatenate(sets), [f"e{i}" for i in range(10)],
+                                    CbowConfig(dim=8, epochs=3, kernel=kernel, threads=1))
+  assert len(result.history["loss"]) == 3 and np.isfinite(result.vectors).all()

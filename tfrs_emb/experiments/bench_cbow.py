@@ -267,7 +267,8 @@ def run(config: Config, log: common.Log = common.no_log) -> BenchCbowResult:
 
   # Peers and baselines: EASE (λ chosen on validation), item-kNN, training popularity
   # and random scores (no embedding).
-  baselines = set_methods.heldout_scores(held, [], cases.vocab, k, seed=config.seed, log=log)
+  baselines = set_methods.heldout_scores(held, [], cases.vocab, k, seed=config.seed,
+                                         min_count=knobs.min_count, log=log)
   for name in (set_methods.EASE, set_methods.ITEM_KNN, set_methods.POPULARITY,
                set_methods.RANDOM):
     rows.append({"method": name, "variant": set_methods.peer_variant(baselines[name]),

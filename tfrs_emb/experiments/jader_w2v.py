@@ -201,7 +201,7 @@ def run(config: Config, log: common.Log = common.no_log) -> JaderW2vResult:
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
   heldout = set_methods.heldout_scores(held, methods, cases.vocab, k, seed=config.seed + 2,
-                                       log=log)
+                                       min_count=config.cbow.min_count, log=log)
   rows = _search_rows(config, data, methods, heldout, log)
   projector = _write_projector(out, result)
   notes = _notes(k, held, heldout)

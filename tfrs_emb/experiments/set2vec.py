@@ -163,7 +163,7 @@ def run(config: Config, log: common.Log = common.no_log) -> Set2vecResult:
   chief = distribute.is_chief(result.model.distribute_strategy)
   out = distribute.output_path(out, result.model.distribute_strategy)
   heldout = set_methods.heldout_scores(held, methods, corpus.vocab, k, seed=config.seed + 2,
-                                       log=log)
+                                       min_count=config.cbow.min_count, log=log)
   rows = []
   for m in methods:
     rows.append({"method": m.name, **heldout[m.name],

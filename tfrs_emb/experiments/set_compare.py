@@ -472,7 +472,8 @@ def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials
   def ease_fit(trial, train: harness.Split, seed: int):
     del seed   # closed form
     d: SetTrain = train.data
-    return ease.fit(d.indptr, d.indices, len(d.vocab), trial["lam"])
+    return ease.fit(d.indptr, d.indices, len(d.vocab), trial["lam"],
+                    min_count=max(base.min_count, ease.MIN_COUNT))
 
   def knn_fit(trial, train: harness.Split, seed: int):
     del seed

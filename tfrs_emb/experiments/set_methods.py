@@ -173,7 +173,7 @@ def prior_key(k: int) -> str:
 
 
 def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElements],
-                   vocab: Sequence[str], k: int, seed: int,
+                   vocab: Sequence[str], k: int, seed: int, min_count: int,
                    ease_max_items: int = ease.MAX_ITEMS,
                    log: common.Log = common.no_log) -> Dict[str, Dict[str, Any]]:
   """heldout_recall@k / ndcg@k of every method, of the EASE and item-kNN peers and of the
@@ -184,10 +184,13 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElemen
   which turns the lift-like raw score into an estimate of log P(element | set).
   EASE's λ is chosen on a validation split of the training sets
   (``set_embeddings.validation_hold_out``, as many sets as ``held``; evaluation targets
-  never enter) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets; its
-  row adds ``ease_lambda``, ``ease_validation`` (λ → validation recall),
-  ``ease_validation_sets`` and ``ease_items`` (elements modelled: fewer than the
-  vocabulary beyond ``ease_max_items``, then ``ease_restricted``).
+  never enter) over ``ease.LAMBDA_GRID``, then EASE is refitted on all training sets. It
+  models every element while the vocabulary fits ``ease_max_items``; beyond, those of
+  >= ``min_count`` training sets (never fewer than ``ease.MIN_COUNT``), at most the
+  ``ease_max_items`` most frequent; its row adds
+  ``ease_lambda``, ``ease_validation`` (λ → validation recall), ``ease_validation_sets``,
+  ``ease_min_count`` and ``ease_items`` (elements modelled; fewer than the vocabulary:
+  ``ease_restricted``).
 
   Returns:
     method name → {"heldout_recall@k", "heldout_ndcg@k", "unanswered"[, prior key]
@@ -204,15 +207,17 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElemen
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors, prior),
         k)[f"heldout_recall@{k}"]
   val = set_embeddings.validation_hold_out(held, len(held), seed=seed)
+  ease_min_count = max(min_count, ease.MIN_COUNT)
   lam, curve = ease.tune(
       val.train_indptr, val.train_indices, len(vocab),
       lambda s: set_embeddings.heldout_recall(val, s, k)[f"heldout_recall@{k}"],
-      max_items=ease_max_items, log=log)
+      min_count=ease_min_count, max_items=ease_max_items, log=log)
   model = ease.fit(held.train_indptr, held.train_indices, len(vocab), lam,
-                   max_items=ease_max_items)
+                   min_count=ease_min_count, max_items=ease_max_items, log=log)
   out[EASE] = {**set_embeddings.heldout_recall(held, model.scorer(), k),
                "ease_lambda": lam, "ease_validation": curve, "ease_validation_sets": len(val),
-               "ease_items": len(model.items), "ease_restricted": model.restricted}
+               "ease_min_count": ease_min_count, "ease_items": len(model.items),
+               "ease_restricted": model.restricted}
   out[ITEM_KNN] = set_embeddings.heldout_recall(
       held, item_knn.fit(held.train_indptr, held.train_indices, len(vocab)).scorer(), k)
   out[POPULARITY] = set_embeddings.heldout_recall(
@@ -237,8 +242,10 @@ def peer_note(heldout: Dict[str, Dict[str, Any]]) -> str:
   return (f"{EASE}: Steck's closed-form linear set completion, {peer_variant(heldout[EASE])} "
           f"chosen on a validation hold-out of {heldout[EASE]['ease_validation_sets']:,d} "
           f"training sets (the evaluation sets' held-out elements never enter) over "
-          f"{len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements "
-          f"only the most frequent are modelled, the rest ranked by popularity below them. "
+          f"{len(ease.LAMBDA_GRID)} values; beyond {ease.MAX_ITEMS:,d} elements (a dense "
+          f"n² inverse) it models those of >= {heldout[EASE]['ease_min_count']} training "
+          f"sets, at most the {ease.MAX_ITEMS:,d} most frequent, the rest ranked by "
+          f"popularity below them. "
           f"{ITEM_KNN}: cosine co-occurrence neighbours, scores summed over the set.")
 
 

@@ -30,7 +30,10 @@ class SetBatches:
   Each epoch (numpy, off the training step): every element occurrence is kept with its
   word2vec subsampling probability; sets longer than ``max_len`` keep a random
   ``max_len`` of their elements; sets left with < 2 elements have no context and are
-  skipped for that epoch. Sets are then grouped by exact length L, so a batch is a dense
+  skipped for that epoch. An epoch that subsampling leaves with no set of >= 2 elements
+  (tiny corpora: there ``sample`` · total is below every count, so gensim's formula keeps
+  each element rarely; gensim trains nothing then) trains on the sets unsubsampled, so
+  it is never empty. Sets are then grouped by exact length L, so a batch is a dense
   ``[rows, L]`` matrix with ``rows ≈ tokens_per_batch / L``. When ``row_multiple`` > 1
   (tf.distribute replicas), the last batch of a length is topped up to a multiple with
   random sets of that length from the same epoch. Keras needs the same number of steps in
@@ -52,6 +55,9 @@ class SetBatches:
     self.max_len = int(max_len)
     self.seed = int(seed)
     self.row_multiple = int(row_multiple)
+    if not self._num_batches(np.diff(self._indptr)):
+      raise ValueError("SetBatches: no set has >= 2 elements (a set needs a context); "
+                       "lower min_count or give sets of two or more elements")
     self.steps_per_epoch = max(
         self._num_batches(np.diff(self._subsample(self._rng(e))[0]))
         for e in range(self.epochs))
@@ -60,11 +66,15 @@ class SetBatches:
     return np.random.default_rng([self.seed, epoch])
 
   def _subsample(self, rng: np.random.Generator):
-    """(indptr, indices) of the epoch's subsample (the rng's first draw)."""
+    """(indptr, indices) of the epoch's subsample (the rng's first draw); the sets
+    unsubsampled when the subsample has no set of >= 2 elements to train on."""
     if self._keep is None:
       return self._indptr, self._indices
-    return filter_sets(self._indptr, self._indices,
-                       rng.random(len(self._indices)) < self._keep)
+    indptr, indices = filter_sets(self._indptr, self._indices,
+                                  rng.random(len(self._indices)) < self._keep)
+    if not self._num_batches(np.diff(indptr)):
+      return self._indptr, self._indices
+    return indptr, indices
 
   def _rows(self, width: int) -> int:
     m = self.row_multiple
