@@ -123,12 +123,13 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   result = tabular.run(cfg, reseed=tf.keras.utils.set_random_seed)
   metrics = json.loads((tmp_path / "credit" / "metrics.json").read_text())
   _check_rows(metrics, (0.5, 1.0))
-  # the fits of @1 are re-planned from the 4 fits measured at @0.5, never above the plan
+  # the fits of @1 are re-planned from the 4 fits measured at @0.5: never above the plan,
+  # or, from a starved plan, above --finetune_epochs=2
   report = (tmp_path / "credit" / "report.md").read_text()
   planned, replanned = map(int, re.search(
       r"- re-plan @1: fine-tuning epochs (\d+) → (\d+): \d+ s left for the fits of @1 "
       r"\(measured over 4 fits: ", report).groups())
-  assert 1 <= replanned <= planned <= 2
+  assert 1 <= replanned <= max(planned, 2) and planned <= 2
   types = {c["feature"]: c["type"] for c in metrics["schema"]["columns"]}
   assert types["checking_balance"] == "categorical"  # strings
   assert types["amount"] == "continuous"  # 921 distinct integers

@@ -2,6 +2,7 @@
 the clock prints the time left; pretraining and fits stop at their deadlines; later label
 fractions are re-planned from the measured fits."""
 
+import dataclasses
 import time
 import types
 
@@ -250,21 +251,29 @@ def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
                              cfg.finetune_batch_size, cfg.min_steps_per_epoch)
   # the shares' seconds (ple still to pretrain) bind: trials (periodic, ple) + scratch =
   # 3 holdout fits at 1.0
-  new, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 1e4, 0.0)
+  new, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 1e4, 0.0, 70)
   seconds = budget.FIT_SHARE * 300 - 20 + budget.PRETRAIN_SHARE * 300 - 30 - 37.5
   assert new.finetune_epochs == int((seconds - 3 * 8.8) / (3 * visits * 2e-4)) < 70
   assert new.fit_row_epoch_seconds == pytest.approx(2e-4)
   assert f"70 → {new.finetune_epochs}: {seconds:.0f} s left for the fits of @1" in note
   assert "measured over 2 fits: 200.0 µs per fitted row-epoch, 8.8 s fixed per fit" in note
   # the clock binds: 180 s left, 40 s per fraction outside the fits, 30 s rest share
-  tight, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 180.0, 40.0)
+  tight, note = tabular.replan_step(cfg, prep, [1.0], done, ledger, 37.5, 180.0, 40.0, 70)
   seconds = 180 - 40 - budget.REST_SHARE * 300 - 37.5
   assert tight.finetune_epochs == int((seconds - 3 * 8.8) / (3 * visits * 2e-4))
   assert 1 < tight.finetune_epochs < new.finetune_epochs
   assert "40 s per fraction outside the fits" in note
   # more time than planned never grows the epochs
-  assert tabular.replan_step(tight, prep, [1.0], done, ledger, 0.0, 1e4, 0.0)[0] \
+  assert tabular.replan_step(tight, prep, [1.0], done, ledger, 0.0, 1e4, 0.0, 70)[0] \
       .finetune_epochs == tight.finetune_epochs
+  # ... except a starved plan (below MIN_FIT_EPOCHS), up to it and within the flag's cap
+  starved = dataclasses.replace(cfg, finetune_epochs=1)
+  grown = tabular.replan_step(starved, prep, [1.0], done, ledger, 0.0, 1e4, 0.0, 70)[0]
+  assert grown.finetune_epochs == budget.MIN_FIT_EPOCHS
+  assert tabular.replan_step(starved, prep, [1.0], done, ledger, 0.0, 1e4, 0.0, 3)[0] \
+      .finetune_epochs == 3
+  assert tabular.replan_step(starved, prep, [1.0], done, ledger, 0.0, 60.0, 40.0, 70)[0] \
+      .finetune_epochs == 1   # no time left: stays
 
 
 def test_untuned_lightgbm_obeys_the_gbdt_fit_seconds(tmp_path):

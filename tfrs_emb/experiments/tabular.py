@@ -352,9 +352,11 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
 def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
                 pretrained: Mapping[str, Pretrained], ledger: tabular_budget.FitLedger,
                 pretrain_seconds_each: float, seconds_left: float,
-                fraction_other_seconds: float) -> Tuple[Config, str]:
+                fraction_other_seconds: float,
+                configured_epochs: int) -> Tuple[Config, str]:
   """Re-plan step (``tabular_budget`` rule 5), before the label ``fractions`` still to run:
-  the config with their fine-tuning epochs (at most the planned ones) sized from the fits
+  the config with their fine-tuning epochs (at most the planned ones, or from a starved
+  plan up to ``MIN_FIT_EPOCHS`` within ``configured_epochs``) sized from the fits
   measured in ``ledger``, the encoders ``pretrained`` so far (the embeddings the planned
   trials still need get ``pretrain_seconds_each``), the ``seconds_left`` on the clock and
   ``fraction_other_seconds``, the most a fraction so far spent outside its Transformer fits
@@ -372,7 +374,8 @@ def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
       repeats=config.repeats, members=[int(t["ensemble_k"]) for t in trials],
       crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
       min_steps_per_epoch=config.min_steps_per_epoch,
-      no_pretraining_row=config.compare_no_pretraining, max_epochs=config.finetune_epochs,
+      no_pretraining_row=config.compare_no_pretraining,
+      max_epochs=tabular_budget.replan_cap(config.finetune_epochs, configured_epochs),
       row_epoch_seconds=row_s, fit_fixed_seconds=fixed_s)
   note = (f"fine-tuning epochs {config.finetune_epochs} → {epochs}: {max(seconds, 0):.0f} s "
           f"left for the fits of @{', @'.join(f'{f:g}' for f in fractions)} (measured over "
@@ -876,7 +879,7 @@ def run(config: Config, log: common.Log = common.no_log,
                       / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
-  plan_note = ""
+  plan_note, configured_epochs = "", config.finetune_epochs
   if config.time_budget:
     config, plan_note = budget_step(config, prep, pre, clock)
     log(plan_note)
@@ -905,7 +908,7 @@ def run(config: Config, log: common.Log = common.no_log,
     if config.time_budget and i:
       config, extra[f"re-plan @{frac:g}"] = replan_step(
           config, prep, fractions[i:], pretrained_archs, ledger, pretrain_seconds,
-          clock.left(), other_seconds)
+          clock.left(), other_seconds, configured_epochs)
       log(f"re-plan @{frac:g}: {extra[f're-plan @{frac:g}']}")
     started, spent = clock.elapsed(), fits_and_pretraining()
     last = label_fraction_step(config, prep, pretrained, lgbm, frac, out, log, reseed, ledger)
