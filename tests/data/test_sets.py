@@ -177,6 +177,16 @@ def test_a_bad_value_in_a_numeric_order_column_names_its_line_never_text_order(t
                 "t": [2.0, np.nan, 1.0]}).to_parquet(parquet)
   with pytest.raises(sets.SetFormatError, match=r"order\.parquet: row 2: --order_column 't'"):
     sets.load_sets(parquet, format="long", order_column="t")
+  # A zoned datetime column: compared in UTC, a null named on its row (it once crashed).
+  zoned = tmp_path / "zoned.parquet"
+  pd.DataFrame({"set": ["s1"] * 3, "element": ["a", "b", "c"],
+                "t": pd.to_datetime(["2024-01-02T00:00+09:00", None,
+                                     "2024-01-01T16:00Z"], utc=True)
+                .tz_convert("Asia/Tokyo")}).to_parquet(zoned)
+  with pytest.raises(sets.SetFormatError, match=r"zoned\.parquet: row 2: --order_column 't'"):
+    sets.load_sets(zoned, format="long", order_column="t")
+  ordered = sets.load_sets(zoned, format="long", order_column="t", skip_bad_order=True)
+  assert _sets(ordered) == [["a", "c"]]   # 2024-01-01T15:00Z before 16:00Z
 
 
 def test_order_column_with_baskets_is_an_error(tmp_path):
@@ -238,6 +248,9 @@ def test_integer_ids_with_nulls_in_parquet_stay_integers(tmp_path):
   fractional = tmp_path / "frac.parquet"
   pd.DataFrame({"set": ["a", "a"], "element": [1.5, 2.0]}).to_parquet(fractional)
   assert sets.load_sets(fractional, format="long").vocab == ["1.5", "2.0"]
+  huge = tmp_path / "huge.parquet"   # whole doubles beyond 2^53 are not exact ids: as written
+  pd.DataFrame({"set": ["a", "a"], "element": [1e20, 3.0]}).to_parquet(huge)
+  assert sets.load_sets(huge, format="long").vocab == ["1e+20", "3.0"]
 
 
 def test_text_order_values_are_datetimes_in_utc_or_a_clear_error(tmp_path):

@@ -60,7 +60,10 @@ class Records:
                               "joined them)"),
              (self.fields == 0, "blank line"),
              (filled & (self.fields < w), f"too few fields (expected {w})"),
-             (self.extra_filled | (self.fields > limit), f"too many fields (expected {w})")]
+             (self.extra_filled | (self.fields > limit),
+              f"too many fields (expected {w}" + ("" if limit == w else
+                                                  f", or {limit} ending in an empty field")
+              + ")")]
     taken = np.zeros(len(self.fields), bool)
     out = []
     for mask, reason in kinds:

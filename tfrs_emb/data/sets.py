@@ -336,7 +336,9 @@ def _text(column: pd.Series) -> np.ndarray:
   missing = column.isna().to_numpy()
   if pd.api.types.is_float_dtype(column):
     values = column.to_numpy(np.float64)[~missing]
-    if np.isfinite(values).all() and (values == np.round(values)).all():
+    # Only exact integers (|x| < 2^53) convert; larger doubles are not ids written as ints.
+    if (np.isfinite(values).all() and (values == np.round(values)).all()
+        and (np.abs(values) < 2.0 ** 53).all()):
       column = column.astype("Int64")
   return column.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
 
@@ -358,12 +360,15 @@ def _order_key(path, table: "_Table", name: str, column: pd.Series):
   column: numbers, or ISO-8601 datetimes compared in UTC. Text values are numbers when
   every one is (or when numbers outnumber datetimes), else datetimes; the outvoted kind
   is a bad value. Text that is neither is an error naming the column and a sample."""
-  if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+  if pd.api.types.is_datetime64_any_dtype(column):   # naive (taken as UTC) or zoned
+    when = pd.to_datetime(column, utc=True)
+    seconds = ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
+        np.float64)
+    bad = np.isnan(seconds)
+    return np.where(bad, 0.0, seconds), bad, "missing value"
+  if pd.api.types.is_numeric_dtype(column):
     bad = column.isna().to_numpy()
-    values = column.to_numpy()
-    if pd.api.types.is_datetime64_any_dtype(column):
-      values = values.astype("datetime64[ns]").astype(np.int64)
-    return np.where(bad, 0, values).astype(np.float64), bad, "missing value"
+    return np.where(bad, 0, column.to_numpy()).astype(np.float64), bad, "missing value"
   text = _cells(column)
   missing = text == ""
   numbers = pd.to_numeric(pd.Series(text).where(~missing), errors="coerce").to_numpy(np.float64)

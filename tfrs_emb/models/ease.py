@@ -169,9 +169,11 @@ def _gram(indptr, indices, vocab_size: int, min_count: int, max_items: int, log:
   items = head_items(counts, min_count, max_items)
   eligible = int((counts >= min_count).sum())
   if len(items) < vocab_size:
-    log(f"EASE: {eligible:,d} elements of >= {min_count} sets exceed max_items="
-        f"{max_items:,d} (a dense {eligible:,d}² inverse); fitting the {max_items:,d} most "
-        f"frequent, the other {vocab_size - max_items:,d} ranked below them by popularity")
+    capped = (f"; {eligible:,d} of them in >= {min_count} sets, capped at the most frequent"
+              if eligible > max_items else f"; {eligible:,d} of them in >= {min_count} sets")
+    log(f"EASE: {vocab_size:,d} elements exceed max_items={max_items:,d} (a dense n² "
+        f"inverse){capped}: fitting {len(items):,d}, the other {vocab_size - len(items):,d} "
+        f"ranked below them by popularity")
   x = x[:, items]
   return items, counts, (x.T @ x).toarray()
 
