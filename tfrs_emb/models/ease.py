@@ -127,17 +127,22 @@ class Ease:
 def _scorer(items: np.ndarray, counts: np.ndarray,
             head: Callable[[scipy.sparse.csr_matrix], np.ndarray]) -> Scorer:
   """``Ease.scorer`` given ``head``: the sets' binary rows x [m, n] over ``items`` → x·B
-  [m, n]."""
+  [m, n]. A set with no modelled element (x = 0: every x·B is 0) is scored by popularity
+  instead of by element id."""
   vocab_size = len(counts)
   col = np.full(vocab_size, -1, np.int64)
   col[items] = np.arange(len(items))
   tail = np.ones(vocab_size, bool)
   tail[items] = False
   # In (−1, 0): below the row's lowest EASE score, more frequent = higher.
-  tail_rank = (counts[tail] / (counts.max() + 1.0) - 1.0).astype(np.float32)
+  scale = counts.max() + 1.0
+  tail_rank = (counts[tail] / scale - 1.0).astype(np.float32)
+  popularity = (counts[items] / scale).astype(np.float32)
 
   def score(ctx_indptr, ctx_indices):
-    h = np.asarray(head(context_matrix(ctx_indptr, ctx_indices, col)), np.float32)
+    x = context_matrix(ctx_indptr, ctx_indices, col)
+    h = np.asarray(head(x), np.float32)
+    h[np.diff(x.indptr) == 0] = popularity
     scores = np.empty((h.shape[0], vocab_size), np.float32)
     scores[:, items] = h
     if tail.any():
