@@ -343,16 +343,26 @@ def _text(column: pd.Series) -> np.ndarray:
   return column.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
 
 
+def _normalized(text: np.ndarray) -> np.ndarray:
+  """object [rows]: ``_text`` cells NFKC-normalised and stripped."""
+  return np.asarray([_norm(t) for t in text], dtype=object)
+
+
 def _cells(column: pd.Series) -> np.ndarray:
   """object [rows]: NFKC-normalised stripped strings; "" for empty and missing cells."""
-  return np.asarray([_norm(t) for t in _text(column)], dtype=object)
+  return _normalized(_text(column))
 
 
-def _aliases(column: pd.Series, cells: np.ndarray) -> Dict[str, str]:
-  """Spelling as written → normalised cell, where they differ (``cells`` = _cells)."""
-  raw = _text(column)
+def _aliases(raw: np.ndarray, cells: np.ndarray) -> Dict[str, str]:
+  """Spelling as written (``_text``) → normalised cell (``_normalized``), where they
+  differ."""
   differ = (raw != cells) & (cells != "")
   return dict(zip(raw[differ].tolist(), cells[differ].tolist()))
+
+
+def _utc_seconds(when: pd.Series) -> np.ndarray:
+  """float64 [rows]: seconds since 1970-01-01 UTC of tz-aware datetimes (NaT → nan)."""
+  return ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
 def _order_key(path, table: "_Table", name: str, column: pd.Series):
@@ -361,9 +371,7 @@ def _order_key(path, table: "_Table", name: str, column: pd.Series):
   every one is (or when numbers outnumber datetimes), else datetimes; the outvoted kind
   is a bad value. Text that is neither is an error naming the column and a sample."""
   if pd.api.types.is_datetime64_any_dtype(column):   # naive (taken as UTC) or zoned
-    when = pd.to_datetime(column, utc=True)
-    seconds = ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
-        np.float64)
+    seconds = _utc_seconds(pd.to_datetime(column, utc=True))
     bad = np.isnan(seconds)
     return np.where(bad, 0.0, seconds), bad, "missing value"
   if pd.api.types.is_numeric_dtype(column):
@@ -376,7 +384,7 @@ def _order_key(path, table: "_Table", name: str, column: pd.Series):
   # Mixed offsets (Z, +09:00) compare in UTC; a value without an offset counts as UTC.
   when = pd.to_datetime(pd.Series(text).where(~missing & ~is_number), format="ISO8601",
                         utc=True, errors="coerce")
-  seconds = ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+  seconds = _utc_seconds(when)
   is_time = ~np.isnan(seconds)
   if is_number.sum() >= is_time.sum() and is_number.any():
     return (np.nan_to_num(numbers), ~is_number,
@@ -408,7 +416,8 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
   if not len(frame):
     raise SetFormatError(f"{path}: the file has a header but no rows")
   sets = _cells(frame[set_column])
-  elems = _cells(frame[element_column])
+  raw_elems = _text(frame[element_column])   # as written: the export's aliases
+  elems = _normalized(raw_elems)
   valid = (sets != "") & (elems != "")
   for col, vals in ((set_column, sets), (element_column, elems)):
     if (vals == "").any():
@@ -430,7 +439,7 @@ def _load_long(path: pathlib.Path, set_column: str, element_column: str,
   set_codes, names = pd.factorize(pd.Series(sets[rows], dtype=object), sort=False)
   corpus = _from_pairs(path, set_codes.astype(np.int64), list(names), elems[rows],
                        bool(order_column), max_len, skipped, f"set ({set_column})")
-  corpus.aliases = _aliases(frame[element_column], elems)
+  corpus.aliases = _aliases(raw_elems, elems)
   if len(rows) >= FEW_SETS_ROWS_PER_SET * max(len(names), 1):
     corpus.hints.append(f"{len(rows):,d} rows fall in only {len(names):,d} set(s) of "
                         f"{set_column!r}: is --set_column right?")

@@ -473,7 +473,7 @@ def set_methods_list(base: CbowConfig, window: int, workers: int, k: int, trials
     del seed   # closed form
     d: SetTrain = train.data
     return ease.fit(d.indptr, d.indices, len(d.vocab), trial["lam"],
-                    min_count=max(base.min_count, ease.MIN_COUNT))
+                    min_count=ease.modelled_min_count(base.min_count))
 
   def knn_fit(trial, train: harness.Split, seed: int):
     del seed

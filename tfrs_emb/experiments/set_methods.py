@@ -207,7 +207,7 @@ def heldout_scores(held: set_embeddings.HeldOut, methods: Sequence[TrainedElemen
         held, set_embeddings.cbow_scorer(rows, m.vectors, m.output_vectors, prior),
         k)[f"heldout_recall@{k}"]
   val = set_embeddings.validation_hold_out(held, len(held), seed=seed)
-  ease_min_count = max(min_count, ease.MIN_COUNT)
+  ease_min_count = ease.modelled_min_count(min_count)
   lam, curve = ease.tune(
       val.train_indptr, val.train_indices, len(vocab),
       lambda s: set_embeddings.heldout_recall(val, s, k)[f"heldout_recall@{k}"],

@@ -69,6 +69,12 @@ def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
   return b.astype(np.float32)
 
 
+def modelled_min_count(min_count: int) -> int:
+  """The fewest training sets of an element EASE models beyond ``max_items`` when the
+  embeddings keep elements of >= ``min_count`` sets: that, and never below MIN_COUNT."""
+  return max(min_count, MIN_COUNT)
+
+
 def head_items(counts: np.ndarray, min_count: int, max_items: int) -> np.ndarray:
   """int64 element ids EASE models (sorted): all while they fit ``max_items``; else those
   of >= ``min_count`` sets, at most the ``max_items`` most frequent (ties: lower id
@@ -209,8 +215,9 @@ def tune(indptr: np.ndarray, indices: np.ndarray, vocab_size: int,
          min_count: int = MIN_COUNT, max_items: int = MAX_ITEMS,
          log: Log = no_log) -> Tuple[float, Dict[float, float]]:
   """Chooses λ: fits EASE on a validation split's training sets for every λ of ``grid``
-  (one Gram matrix and one eigendecomposition for all λ) and keeps the best ``evaluate(scorer)`` (the first
-  on ties; nan, e.g. no validation sets, counts as the worst).
+  (one Gram matrix and one eigendecomposition for all λ) and keeps the best
+  ``evaluate(scorer)`` (the first on ties; nan, e.g. no validation sets, counts as the
+  worst).
 
   Args:
     indptr, indices: CSR of the validation split's training sets (never evaluation sets).

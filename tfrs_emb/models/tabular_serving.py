@@ -14,7 +14,7 @@ continuous value is flagged and that value treated as missing (probabilities sta
 finite). Called through ``core.rest.signature_tensors`` (or a REST body, or TF Serving),
 a value of the wrong type, e.g. text in a numeric field, fails naming its input.
 
-With ``NeighborIndex`` es the model is retrieval-augmented: probabilities are
+With ``NeighborIndex`` indexes the model is retrieval-augmented: probabilities are
 ``(1 - weight) * softmax(logits) + weight * h``, h the softmax(score / temperature)-weighted
 label histogram of the k nearest indexed training rows (the index is inside the SavedModel),
 averaged over the indexes (one per cross-fitted fold, each in its own space): score =
