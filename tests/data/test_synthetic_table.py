@@ -24,6 +24,11 @@ def test_seeded_and_mixed_with_missing_cells(tmp_path):
   types = {c["feature"]: c["type"] for c in schema.describe()}
   assert types["education"] == types["city"] == types["newsletter"] == "categorical"
   assert types["age"] == types["score_a"] == types["balance"] == "continuous"
+  # --numeric_scaling=auto: the heavy tails get normal scores, the rest is standardised
+  scaler = tbl.Scaler.fit(tbl.encode_features(table, schema)["continuous"], scaling="auto")
+  quantile = dict(zip(schema.continuous, scaler.quantile))
+  assert quantile["capital_gain"] and quantile["balance"]
+  assert not any(quantile[c] for c in ("age", "score_a", "score_b", "hours_per_week"))
   assert len(labels) == 3000
 
 

@@ -174,6 +174,42 @@ def test_scaler_uses_given_rows_and_log1p():
   assert scaler.mean[1] == pytest.approx((np.log1p(99) - np.log1p(9)) / 3, rel=1e-5)
 
 
+def test_quantile_scaler_gives_normal_scores_whatever_the_tail():
+  rng = np.random.default_rng(0)
+  n = 5000
+  heavy = np.exp(rng.normal(7, 1.5, n))                          # log-normal, like a balance
+  mostly_zero = np.where(rng.random(n) < 0.9, 0.0, np.exp(rng.normal(8, 1, n)))
+  x = np.stack([heavy, mostly_zero, np.full(n, 4.0)], axis=1)
+  x[::50, 0] = np.nan
+  scaler = tbl.Scaler.fit(x, scaling="quantile")
+  z = scaler.transform(x)
+  assert np.isnan(z[::50, 0]).all() and not np.isnan(np.delete(z[:, 0], np.s_[::50])).any()
+  finite = z[np.isfinite(z[:, 0]), 0]
+  assert abs(finite.mean()) < 0.02 and abs(finite.std() - 1) < 0.05   # N(0, 1) scores
+  # order kept, ends finite; beyond the training range: the end scores
+  order = np.argsort(heavy)
+  kept = order[np.isfinite(z[order, 0])]
+  assert (np.diff(z[kept, 0]) >= 0).all() and np.abs(finite).max() < 4.5
+  beyond = scaler.transform(np.array([[1e12, 0.0, 4.0], [-5.0, 1e9, 99.0]]))
+  assert beyond[0, 0] == pytest.approx(finite.max()) and beyond[1, 0] == pytest.approx(finite.min())
+  # the zeros (90 % of rows) sit at their mid-rank level, every non-zero above them
+  zero = z[mostly_zero == 0, 1]
+  assert np.allclose(zero, zero[0]) and zero[0] == pytest.approx(-0.1257, abs=0.02)
+  assert (z[mostly_zero > 0, 1] > zero[0]).all()
+  assert np.allclose(z[:, 2], 0.0) and np.allclose(beyond[:, 2], 0.0)   # constant column
+  assert scaler.knots.shape == (3, scaler.num_knots.max())
+
+
+def test_scaler_scaling_names_are_checked_and_standard_ignores_knots():
+  x = np.array([[1.0], [2.0], [30.0]])
+  with pytest.raises(ValueError, match="scaling 'rank' is not one of"):
+    tbl.Scaler.fit(x, scaling="rank")
+  standard = tbl.Scaler.fit(x)
+  assert not standard.quantile.any()
+  np.testing.assert_allclose(standard.transform(x)[:, 0], (x[:, 0] - x.mean()) / x.std(),
+                             rtol=1e-6)
+
+
 def test_stratified_folds_partition_each_class_evenly():
   labels = np.array([0] * 13 + [1] * 7 + [2] * 2)
   folds = tbl.stratified_folds(labels, 5, seed=3)

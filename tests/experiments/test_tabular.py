@@ -134,6 +134,8 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   assert types["checking_balance"] == "categorical"  # strings
   assert types["amount"] == "continuous"  # 921 distinct integers
   assert types["installment_rate"] == "categorical"  # 4 distinct integers
+  scaling = {c["feature"]: c["scaling"] for c in metrics["schema"]["columns"]}
+  assert scaling["checking_balance"] == "" and "sd out" in scaling["amount"]
   assert metrics["schema"]["classes"] == ["1", "2"]
   fn = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
   assert fn.structured_input_signature[1]["purpose"].dtype == tf.string

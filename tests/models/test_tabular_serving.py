@@ -91,6 +91,24 @@ def test_unseen_category_missing_and_inf_at_serving(setup, tmp_path):
   assert np.isnan(inputs["continuous"].numpy()[2, 0])
 
 
+def test_quantile_scaling_in_the_graph_matches_numpy(setup):
+  """The serving graph's knot interpolation is ``Scaler.transform``'s: at knots, between
+  them, beyond both ends, on a mass point, NaN kept."""
+  table, schema, _, _, clf = setup
+  rng = np.random.default_rng(1)
+  train = np.concatenate([np.zeros(300), np.exp(rng.normal(5, 2, 700))])[:, None]
+  scaler = tbl.Scaler.fit(train, tbl.log1p_mask(schema, ["amount"]), scaling="quantile")
+  log_knots = scaler.knots[0, :3].astype(np.float64)
+  amounts = np.concatenate([train[:50, 0], [np.nan, -7.0, 0.0, 1e9, 1e30],
+                            np.expm1(log_knots), rng.uniform(0, 5000, 50)]).astype(np.float32)
+  module = TableServingModule(clf, schema, scaler)
+  fields = {"amount": amounts, "colour": np.array(["red"] * len(amounts)),
+            **{g: np.zeros(len(amounts), np.int64) for g in ("g1", "g2", "g3")}}
+  inputs, _ = module.features({k: tf.constant(v) for k, v in fields.items()})
+  np.testing.assert_allclose(inputs["continuous"].numpy(), scaler.transform(amounts[:, None]),
+                             atol=2e-5, equal_nan=True)
+
+
 def test_retrieval_augmented_export_has_identical_probabilities(setup, tmp_path):
   table, schema, scaler, feats, clf = setup
   rng = np.random.default_rng(0)

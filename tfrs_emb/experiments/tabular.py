@@ -50,9 +50,9 @@ from tfrs_emb.experiments import tabular_budget
 from tfrs_emb.experiments import tabular_compare
 from tfrs_emb.experiments import tabular_report
 from tfrs_emb.experiments.common import field
-from tfrs_emb.experiments.tabular_data import (LabelSplit, PreparedTable, eval_rows,
-                                               label_split, prepare, pretraining_features,
-                                               select_rows)
+from tfrs_emb.experiments.tabular_data import (LabelSplit, PreparedTable, column_rows,
+                                               eval_rows, label_split, prepare,
+                                               pretraining_features, select_rows)
 from tfrs_emb.models import gbdt
 from tfrs_emb.models import tabular_metric
 from tfrs_emb.models.tabular import quantile_bin_edges
@@ -123,6 +123,10 @@ class Config:
   unlabelled_data: Tuple[str, ...] = field((), "Extra label-free tables with the same "
                                            "feature columns, added to pretraining.")
   log1p_columns: Tuple[str, ...] = field((), "Continuous columns mapped by sign(x)log1p(|x|).")
+  numeric_scaling: str = field("auto", "Continuous columns as normal scores of their "
+                               "training quantiles (quantile), standardised (standard), or "
+                               "the first for heavy-tailed columns only (auto).",
+                               choices=tbl.SCALINGS)
   dim: int = field(32, "Token width d.", lower=8, upper=1024)
   num_heads: int = field(8, "Attention heads.", lower=1, upper=64)
   num_layers: int = field(4, "Transformer layers.", lower=1, upper=32)
@@ -387,8 +391,9 @@ def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
 def load_and_split(config: Config, log: common.Log) -> PreparedTable:
   """Load step: reads, splits and encodes the table (``prepare``) and logs the schema."""
   prep = prepare(config)
-  for line in prep.schema.describe():
-    log(f"column {line['feature']}: {line['type']} ({line['decided by']})")
+  for line in column_rows(prep):
+    scaled = f"; {line['scaling']}" if line["scaling"] else ""
+    log(f"column {line['feature']}: {line['type']} ({line['decided by']}{scaled})")
   return prep
 
 
@@ -930,7 +935,7 @@ def run(config: Config, log: common.Log = common.no_log,
   after = reporting.machine_conditions()
   extra["machine"] = reporting.describe_conditions(conditions, after)
   metrics = {"schema": {"classes": list(prep.schema.classes),
-                        "columns": prep.schema.describe()},
+                        "columns": column_rows(prep)},
              "missing_shares": missing, "machine_before": conditions, "machine_after": after,
              "compared": {f"{f:g}": c.as_dict() for f, c in compared.items()}}
   tables = tabular_report.compared_tables(compared)

@@ -51,7 +51,8 @@ def prepare(config) -> PreparedTable:
       min_category_count=config.min_category_count)
   encoded = tbl.encode_features(table, schema)
   scaler = tbl.Scaler.fit(encoded["continuous"][train_idx],
-                          tbl.log1p_mask(schema, config.log1p_columns))
+                          tbl.log1p_mask(schema, config.log1p_columns),
+                          config.numeric_scaling)
   features = {"continuous": scaler.transform(encoded["continuous"]),
               "categorical": encoded["categorical"]}
   return PreparedTable(table, schema, scaler, features, encoded["continuous"], labels,
@@ -76,6 +77,13 @@ def check_classification_label(path, label: str, classes: Sequence[str],
         f"{why}; this experiment classifies, so the label must be a class (strings or "
         f"integers, at most {max_classes} classes). Bin the column into classes or pick "
         "another label column")
+
+
+def column_rows(prep: PreparedTable) -> List[dict]:
+  """The schema's rows (``TableSchema.describe``) with each continuous column's scaling."""
+  scaling = prep.scaler.describe(prep.schema.continuous)
+  return [{**row, "scaling": scaling.get(row["feature"], "")}
+          for row in prep.schema.describe()]
 
 
 def select_rows(features: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, np.ndarray]:

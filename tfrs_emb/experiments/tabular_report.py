@@ -13,6 +13,7 @@ from tfrs_emb import reporting
 from tfrs_emb.analysis.clustering import project_2d
 from tfrs_emb.experiments import common
 from tfrs_emb.experiments import harness
+from tfrs_emb.experiments.tabular_data import column_rows
 
 # The talk's Cover Type accuracies (15,120 labelled + 565,892 unlabelled rows).
 TALK_ACCURACY = {"knn_k2": 0.51207, "finetune": 0.75030, "scratch": 0.71778,
@@ -80,8 +81,8 @@ def report_markdown(rows: List[dict], config, prep,
   talk = config.label_column == "Cover_Type"
   detail = reporting.markdown_table(rows, ["model", "label_fraction", "accuracy", "macro_f1",
                                            "val_accuracy", "seconds", "labelled_rows"])
-  schema = reporting.markdown_table(prep.schema.describe(),
-                                    ["feature", "type", "categories", "decided by"])
+  schema = reporting.markdown_table(column_rows(prep),
+                                    ["feature", "type", "categories", "decided by", "scaling"])
   notes = "\n".join(f"- {k}: {v}" for k, v in extra.items())
   pretrain_desc = pretraining_rows_text(config, n_pretrain)
   return f"""# Tabular contrastive Transformer: `{config.data}` → `{config.label_column}`
@@ -113,7 +114,7 @@ categorical id 0 = missing, 1 = out of vocabulary):
 {schema}
 
 Architecture: d={config.dim}, {config.num_heads} heads, {config.num_layers} layers,
-numeric embedding `{config.numeric_embedding}`, log1p columns {list(config.log1p_columns)};
+numeric embedding `{config.numeric_embedding}`, {config.numeric_scaling} scaling, log1p columns {list(config.log1p_columns)};
 pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 {config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
 {config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x

@@ -101,6 +101,9 @@ class TableServingModule(tf.Module):
     self.mean = tf.constant(scaler.mean, tf.float32)
     self.std = tf.constant(scaler.std, tf.float32)
     self.log_mask = tf.constant(scaler.log1p, tf.bool)
+    self.quantile_mask = tf.constant(scaler.quantile, tf.bool)
+    self.knots = tf.constant(scaler.knots, tf.float32)     # [C, Q]
+    self.knot_scores = tf.constant(scaler.scores, tf.float32)
     self.classes = tf.constant(list(schema.classes), tf.string)
     self.lookups = {}
     for f in schema.categorical:
@@ -128,6 +131,20 @@ class TableServingModule(tf.Module):
     self.index_labels = [tf.Variable(np.asarray(n.labels, np.int32), trainable=False)
                          for n in self.neighbors]
 
+  def _normal_scores(self, x: tf.Tensor) -> tf.Tensor:
+    """x float [B, C] → each column's knot scores interpolated at x, float [B, C]
+    (``Scaler.transform``'s ``np.interp``; a knot repeated at the end adds nothing; NaN
+    stays NaN)."""
+    xt = tf.transpose(x)                                       # [C, B]
+    hi = tf.searchsorted(self.knots, xt, side="left")          # first knot >= x
+    last = tf.shape(self.knots, out_type=hi.dtype)[1] - 1
+    lo = tf.clip_by_value(hi - 1, 0, last)
+    hi = tf.minimum(hi, last)
+    x0, x1 = (tf.gather(self.knots, i, batch_dims=1) for i in (lo, hi))
+    s0, s1 = (tf.gather(self.knot_scores, i, batch_dims=1) for i in (lo, hi))
+    t = tf.math.divide_no_nan(xt - x0, x1 - x0)               # 0 where x0 == x1 (the ends)
+    return tf.where(tf.math.is_nan(x), x, tf.transpose(s0 + t * (s1 - s0)))
+
   def features(self, fields: Dict[str, tf.Tensor]):
     """Raw fields → (model inputs dict, nonfinite bool [B])."""
     cols = [tf.cast(fields[c], tf.float32) for c in self.schema.continuous]
@@ -136,7 +153,7 @@ class TableServingModule(tf.Module):
       inf = tf.math.is_inf(x)
       x = tf.where(inf, tf.fill(tf.shape(x), np.float32(np.nan)), x)
       x = tf.where(self.log_mask, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
-      x = (x - self.mean) / self.std
+      x = tf.where(self.quantile_mask, self._normal_scores(x), (x - self.mean) / self.std)
       nonfinite = tf.reduce_any(inf, axis=1)
     else:
       first = fields[next(iter(fields))]
