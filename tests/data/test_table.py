@@ -199,6 +199,13 @@ def test_quantile_scaler_gives_normal_scores_whatever_the_tail():
   assert np.allclose(z[:, 2], 0.0) and np.allclose(beyond[:, 2], 0.0)   # constant column
   assert scaler.knots.shape == (3, scaler.num_knots.max())
 
+  # float32 neighbours (counts in cents beyond 2^24) stay distinct knots with finite scores
+  big = np.concatenate([np.linspace(0, 2 ** 25, 5000), np.full(3006, np.nextafter(
+      np.float32(2 ** 25), np.float32(0))), np.full(2000, 2.0 ** 25), 2 ** 25 + np.arange(5000)])
+  s32 = tbl.Scaler.fit(big[:, None], scaling="quantile")
+  n = s32.num_knots[0]
+  assert (np.diff(s32.knots[0, :n]) > 0).all() and np.isfinite(s32.scores[0, :n]).all()
+
 
 def test_scaler_scaling_names_are_checked_and_standard_ignores_knots():
   x = np.array([[1.0], [2.0], [30.0]])

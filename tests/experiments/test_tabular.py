@@ -112,10 +112,11 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
 
 def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   """credit.csv through the generic path, tiny model under the default time budget:
-  inferred types, string labels, the second label fraction re-planned from the first's fits."""
+  inferred types, string labels, the second label fraction re-planned from the first's fits,
+  quantile-scaled numbers (so the export carries knots, served like training)."""
   cfg = tabular.Config(
       data=str(shared_data / "tables" / "credit.csv"), label_column="default",
-      max_integer_categories=4, output_dir=str(tmp_path / "credit"),
+      max_integer_categories=4, numeric_scaling="quantile", output_dir=str(tmp_path / "credit"),
       export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(0.5, 1.0),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
       pretrain_batch_size=128, finetune_epochs=2, patience=2, lgbm_max_trees=50,
@@ -135,7 +136,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   assert types["amount"] == "continuous"  # 921 distinct integers
   assert types["installment_rate"] == "categorical"  # 4 distinct integers
   scaling = {c["feature"]: c["scaling"] for c in metrics["schema"]["columns"]}
-  assert scaling["checking_balance"] == "" and "sd out" in scaling["amount"]
+  assert scaling["checking_balance"] == "" and scaling["amount"].startswith("quantile")
   assert metrics["schema"]["classes"] == ["1", "2"]
   fn = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
   assert fn.structured_input_signature[1]["purpose"].dtype == tf.string

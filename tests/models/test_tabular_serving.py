@@ -1,6 +1,7 @@
 """Raw-column SavedModel of a table classifier: reload parity, labels, OOV, missing, inf,
 any legal header (sanitised, mapped input names), a bad field named."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -92,21 +93,28 @@ def test_unseen_category_missing_and_inf_at_serving(setup, tmp_path):
 
 
 def test_quantile_scaling_in_the_graph_matches_numpy(setup):
-  """The serving graph's knot interpolation is ``Scaler.transform``'s: at knots, between
-  them, beyond both ends, on a mass point, NaN kept."""
-  table, schema, _, _, clf = setup
+  """The serving graph's scaling is ``Scaler.transform``'s on mixed columns (quantile with
+  1,000 and with 4 knots, padded to one array; standardised; log1p then quantile): at
+  knots, between them, beyond both ends, on a mass point, NaN kept."""
+  _, schema, _, _, clf = setup
   rng = np.random.default_rng(1)
-  train = np.concatenate([np.zeros(300), np.exp(rng.normal(5, 2, 700))])[:, None]
-  scaler = tbl.Scaler.fit(train, tbl.log1p_mask(schema, ["amount"]), scaling="quantile")
-  log_knots = scaler.knots[0, :3].astype(np.float64)
-  amounts = np.concatenate([train[:50, 0], [np.nan, -7.0, 0.0, 1e9, 1e30],
-                            np.expm1(log_knots), rng.uniform(0, 5000, 50)]).astype(np.float32)
+  n = 1000
+  train = np.stack([np.concatenate([np.zeros(300), np.exp(rng.normal(5, 2, n - 300))]),
+                    rng.integers(0, 4, n).astype(float), rng.normal(3, 2, n),
+                    np.exp(rng.normal(8, 3, n))], axis=1)
+  train[::7, 2] = np.nan
+  scaler = tbl.Scaler.fit(train, np.array([False, False, False, True]), scaling="quantile")
+  scaler = dataclasses.replace(scaler, quantile=np.array([True, True, False, True]))
+  assert scaler.num_knots[1] == 4 and scaler.num_knots.max() > 500
+  for j in np.flatnonzero(scaler.quantile):
+    assert (np.diff(scaler.knots[j, :scaler.num_knots[j]]) > 0).all()
+  probes = np.concatenate([train[:100], scaler.knots[:, :5].T.astype(np.float64),
+                           [[np.nan, -7.0, np.nan, -1.0], [1e9, 99.0, 1e6, 1e30],
+                            [-1e9, 1.5, -1e6, 0.0]], rng.uniform(-10, 5000, (50, 4))])
   module = TableServingModule(clf, schema, scaler)
-  fields = {"amount": amounts, "colour": np.array(["red"] * len(amounts)),
-            **{g: np.zeros(len(amounts), np.int64) for g in ("g1", "g2", "g3")}}
-  inputs, _ = module.features({k: tf.constant(v) for k, v in fields.items()})
-  np.testing.assert_allclose(inputs["continuous"].numpy(), scaler.transform(amounts[:, None]),
-                             atol=2e-5, equal_nan=True)
+  np.testing.assert_allclose(module.scale(tf.constant(probes, tf.float32)).numpy(),
+                             scaler.transform(probes.astype(np.float32)), atol=3e-5, rtol=1e-5,
+                             equal_nan=True)
 
 
 def test_retrieval_augmented_export_has_identical_probabilities(setup, tmp_path):

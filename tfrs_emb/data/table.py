@@ -465,10 +465,12 @@ class Scaler:
   @classmethod
   def fit(cls, continuous: np.ndarray, log1p: Optional[np.ndarray] = None,
           scaling: str = "standard") -> "Scaler":
-    """continuous float [N, C] (training rows only); log1p bool [C] or None; ``scaling``
-    one of ``SCALINGS``: ``auto`` quantile-scales the heavy-tailed columns (a training
-    value more than ``HEAVY_TAIL_Z`` standard deviations from the mean) and standardises
-    the rest; ``quantile`` / ``standard``: every column."""
+    """continuous float [N, C] (training rows only; finite or NaN, as the loaders give);
+    log1p bool [C] or None; ``scaling`` one of ``SCALINGS``: ``auto`` quantile-scales the
+    heavy-tailed columns (a training value more than ``HEAVY_TAIL_Z`` standard deviations
+    from the mean: also a 0/1 column whose rarer value is under 1 % of the rows, whose two
+    scores stay as far apart; never with 101 rows or fewer, where no value can lie that
+    far out) and standardises the rest; ``quantile`` / ``standard``: every column."""
     if scaling not in SCALINGS:
       raise ValueError(f"scaling {scaling!r} is not one of {SCALINGS}")
     c = continuous.shape[1]
@@ -493,7 +495,7 @@ class Scaler:
                np.array([len(k) for k, _ in columns], np.int64), tail_z)
 
   def transform(self, continuous: np.ndarray) -> np.ndarray:
-    """float [N, C] → float32 [N, C]."""
+    """float [N, C] (finite or NaN) → float32 [N, C]."""
     x = _signed_log1p(continuous, self.log1p)
     z = (x - self.mean) / self.std
     for j in np.flatnonzero(self.quantile):
@@ -509,10 +511,13 @@ def _normal_score_knots(column: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
   the zeros of a mostly-zero column, sits at the middle of its rows' levels), so no score
   is infinite. A column without values gets the single knot 0 → 0."""
   from scipy.special import ndtri  # pylint: disable=import-outside-toplevel
-  v = np.sort(column[np.isfinite(column)])
+  # In float32, as the knots are stored: ties stay ties in the graph and in numpy, and no
+  # rounded knot leaves the values' range (its level would be 0 or 1: an infinite score).
+  v = np.sort(column[np.isfinite(column)]).astype(np.float32).astype(np.float64)
   if not len(v):
     return np.zeros(1), np.zeros(1)
-  knots = np.unique(np.quantile(v, np.linspace(0.0, 1.0, min(QUANTILE_KNOTS, len(v)))))
+  knots = np.unique(np.quantile(v, np.linspace(0.0, 1.0, min(QUANTILE_KNOTS, len(v))))
+                    .astype(np.float32)).astype(np.float64)
   level = (np.searchsorted(v, knots, "left") + np.searchsorted(v, knots, "right")) / (2 * len(v))
   return knots, ndtri(level)
 

@@ -193,7 +193,8 @@ class TransformerBlock(tf.keras.layers.Layer):
 class TabularEncoder(tf.keras.Model):
   """Tokenizer + Transformer; the [CLS] output is the row embedding.
 
-  Inputs: dict ``continuous`` float [B, C] (standardised), ``categorical`` int [B, K].
+  Inputs: dict ``continuous`` float [B, C] (scaled: ``data.table.Scaler``),
+  ``categorical`` int [B, K].
   """
 
   def __init__(self, dim: int = 64, num_continuous: int = 10,
@@ -261,7 +262,7 @@ class TabularPretrainer(tf.keras.Model):
   Each view: every feature is, independently with probability ``corruption_rate``, replaced
   by its value in a random row of the batch (SCARF: a draw from the feature's empirical
   marginal), then each feature token is masked with probability ``mask_rate``. The
-  masked-feature loss regresses the original standardised continuous values (MSE) and
+  masked-feature loss regresses the original scaled continuous values (MSE) and
   classifies the original categorical ids (cross-entropy) at every masked or corrupted
   position, in both views. The contrastive loss is SimSiam's symmetric negative cosine
   between the predictor output of one view and the stop-gradient projection of the other.

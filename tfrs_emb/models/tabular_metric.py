@@ -27,7 +27,7 @@ Features = Dict[str, np.ndarray]
 class NeighborMetricEncoder(tf.keras.Model):
   """Additive linear row embedding: z = sum_c x_c w_c + sum_k E_k[id_k], float [B, m].
 
-  Inputs as ``TabularEncoder``: ``continuous`` float [B, C] standardised (NaN = missing:
+  Inputs as ``TabularEncoder``: ``continuous`` float [B, C] scaled (NaN = missing:
   the feature's learned missing vector replaces x_c w_c), ``categorical`` int [B, K]
   (id 0 missing, 1 out of vocabulary: learned rows like any other).
   """

@@ -131,6 +131,12 @@ class TableServingModule(tf.Module):
     self.index_labels = [tf.Variable(np.asarray(n.labels, np.int32), trainable=False)
                          for n in self.neighbors]
 
+  def scale(self, x: tf.Tensor) -> tf.Tensor:
+    """Raw continuous columns float [B, C] (finite or NaN) → the model's inputs
+    (``Scaler.transform`` in the graph)."""
+    x = tf.where(self.log_mask, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
+    return tf.where(self.quantile_mask, self._normal_scores(x), (x - self.mean) / self.std)
+
   def _normal_scores(self, x: tf.Tensor) -> tf.Tensor:
     """x float [B, C] → each column's knot scores interpolated at x, float [B, C]
     (``Scaler.transform``'s ``np.interp``; a knot repeated at the end adds nothing; NaN
@@ -152,8 +158,7 @@ class TableServingModule(tf.Module):
       x = tf.stack(cols, axis=1)
       inf = tf.math.is_inf(x)
       x = tf.where(inf, tf.fill(tf.shape(x), np.float32(np.nan)), x)
-      x = tf.where(self.log_mask, tf.sign(x) * tf.math.log1p(tf.abs(x)), x)
-      x = tf.where(self.quantile_mask, self._normal_scores(x), (x - self.mean) / self.std)
+      x = self.scale(x)
       nonfinite = tf.reduce_any(inf, axis=1)
     else:
       first = fields[next(iter(fields))]
