@@ -479,9 +479,8 @@ class Scaler:
     with np.errstate(invalid="ignore"):
       mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(c)
       std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(c)
-    with np.errstate(invalid="ignore"):
-      z = np.abs(x - mean) / np.where(std > 0, std, 1.0)
-    tail_z = np.array([np.max(z[:, j][np.isfinite(z[:, j])], initial=0.0) for j in range(c)])
+    std = np.where(std > 0, std, 1.0)
+    tail_z = np.nanmax(np.abs(x - mean) / std, axis=0, initial=0.0)
     quantile = (tail_z > HEAVY_TAIL_Z if scaling == "auto"
                 else np.full(c, scaling == "quantile"))
     columns = [_normal_score_knots(x[:, j]) if quantile[j] else (np.zeros(1), np.zeros(1))
@@ -490,8 +489,7 @@ class Scaler:
     knots, scores = (np.array([np.pad(col[i], (0, q - len(col[i])), mode="edge")
                                for col in columns], np.float32).reshape(c, q)
                      for i in (0, 1))
-    return cls(mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32),
-               log1p, quantile, knots, scores,
+    return cls(mean.astype(np.float32), std.astype(np.float32), log1p, quantile, knots, scores,
                np.array([len(k) for k, _ in columns], np.int64), tail_z)
 
   def transform(self, continuous: np.ndarray) -> np.ndarray:

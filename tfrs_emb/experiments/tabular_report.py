@@ -114,7 +114,8 @@ categorical id 0 = missing, 1 = out of vocabulary):
 {schema}
 
 Architecture: d={config.dim}, {config.num_heads} heads, {config.num_layers} layers,
-numeric embedding `{config.numeric_embedding}`, {config.numeric_scaling} scaling, log1p columns {list(config.log1p_columns)};
+numeric embedding `{config.numeric_embedding}`, {config.numeric_scaling} scaling, log1p
+columns {list(config.log1p_columns)};
 pretraining {config.pretrain_epochs} epochs (mask {config.mask_rate}, corruption
 {config.corruption_rate}, weights mfm {config.mfm_weight} / contrastive
 {config.contrastive_weight}); fine-tuning up to {config.finetune_epochs} epochs, encoder LR x
