@@ -97,7 +97,7 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
     assert by_method[tabular_compare.OURS]["role"] == "ours"
     assert compared["best_peer"] in tabular_compare.PEER_ROWS.values()
     assert by_method[tabular_compare.OURS]["difference"]["verdict"] in ("win", "tie", "loss")
-    assert by_method[tabular_compare.NO_PRETRAINING]["role"] == "shown"
+    assert by_method[tabular_compare.OTHER_START["random"]]["role"] == "shown"
     assert f"Compared at label fraction {frac}" in report
     assert f"pretraining vs none @{frac}" in report
   fn = tf.saved_model.load(str(out / "exported" / "1")).signatures["serving_default"]
@@ -113,9 +113,10 @@ def test_small_flagfile_end_to_end(shared_data, tmp_path):
 def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   """credit.csv through the generic path, tiny model under the default time budget:
   inferred types, string labels, the second label fraction re-planned from the first's fits,
-  quantile-scaled numbers (so the export carries knots, served like training)."""
+  quantile-scaled numbers (so the export carries knots, served like training), our fits
+  from random weights (the pretrained start is the shown finetune row)."""
   cfg = tabular.Config(
-      data=str(shared_data / "tables" / "credit.csv"), label_column="default",
+      data=str(shared_data / "tables" / "credit.csv"), label_column="default", start="random",
       max_integer_categories=4, numeric_scaling="quantile", output_dir=str(tmp_path / "credit"),
       export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(0.5, 1.0),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
@@ -123,7 +124,7 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
       lgbm_early_stopping=10, crossfit_folds=2, umap=False, verbose=0)
   result = tabular.run(cfg, reseed=tf.keras.utils.set_random_seed)
   metrics = json.loads((tmp_path / "credit" / "metrics.json").read_text())
-  _check_rows(metrics, (0.5, 1.0))
+  rows = _check_rows(metrics, (0.5, 1.0))
   # the fits of @1 are re-planned from the 4 fits measured at @0.5: never above the plan,
   # or, from a starved plan, above --finetune_epochs=2
   report = (tmp_path / "credit" / "report.md").read_text()
@@ -138,6 +139,13 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   scaling = {c["feature"]: c["scaling"] for c in metrics["schema"]["columns"]}
   assert scaling["checking_balance"] == "" and scaling["amount"].startswith("quantile")
   assert metrics["schema"]["classes"] == ["1", "2"]
+  # ours starts from random weights: its classifier row is scratch (the compared table's
+  # trial 0, validated like the heads), the pretrained start the shown finetune row
+  assert metrics["encoder_start"] == "--start=random" and metrics["config"]["start"] == "random"
+  assert "random start" in report and "- encoder start: --start=random" in report
+  ours_val = max(rows[m, 1.0]["val_accuracy"] for m in ("scratch", "retrieval",
+                                                         "metric_retrieval"))
+  assert metrics["compared"]["1"]["rows"][0]["dev"] == pytest.approx(ours_val)
   fn = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
   assert fn.structured_input_signature[1]["purpose"].dtype == tf.string
   table = tbl.read_table(cfg.data).subset(np.arange(4))

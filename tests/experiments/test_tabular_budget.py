@@ -131,6 +131,18 @@ def test_trials_drop_while_later_trials_gbdt_fits_exceed_their_share():
   assert budget.plan_fits(8399.0, 1e-6, work, **kw).trials == 1
 
 
+def test_start_is_random_only_when_the_budget_cut_pretraining_short():
+  assert budget.choose_start("auto", 3, 20)[0] == "random"
+  assert "stopped pretraining after 3 of 20 epochs (below 5)" in budget.choose_start(
+      "auto", 3, 20)[1]
+  assert budget.choose_start("auto", budget.MIN_PRETRAIN_EPOCHS, 20)[0] == "pretrained"
+  # the user asked for 2 epochs and got them: not cut by the budget
+  assert budget.choose_start("auto", 2, 2)[0] == "pretrained"
+  assert budget.choose_start("auto", 1, 2)[0] == "random"
+  assert budget.choose_start("pretrained", 0, 20) == ("pretrained", "--start=pretrained")
+  assert budget.choose_start("random", 20, 20)[0] == "random"
+
+
 def test_clock_prefixes_time_left():
   now = [100.0]
   clock = budget.Clock(60, now=lambda: now[0])

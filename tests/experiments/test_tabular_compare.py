@@ -109,25 +109,38 @@ def test_gbdt_better_on_validation_is_said():
   assert "was better on validation" in note and result.comparison.best_peer in note
 
 
-def test_no_pretraining_row_is_shown_with_our_budget_and_compared_to_ours():
-  """The ablation row gets our space, trials and repeats, is never ours nor best peer,
-  even when it is best on validation, and ours − it is reported."""
+def _constant_fit(calls):
+  """A worse stand-in: class 0 for every row, spied."""
+  def fit(trial, seed, split):
+    calls.append((dict(trial), seed, tuple(split.lab)))
+    return tabular_compare.LabelledFit(
+        tuple(int(i) for i in split.selection_idx), np.zeros(len(split.selection_idx), int),
+        lambda rows: np.zeros(len(rows), int))
+  return fit
+
+
+@pytest.mark.parametrize("other_start", ["random", "pretrained"])
+def test_other_start_row_is_shown_with_our_budget_and_pretrained_minus_random_reported(
+    other_start):
+  """The ablation row (the other encoder start) gets our space, trials and repeats, is
+  never ours nor best peer, and the difference is pretrained − random whichever side
+  ours is: here the ablation stand-in is worse, so its sign follows the side."""
   x, y = _table()
   calls, ablation_calls = [], []
   space = [{"scale": -1.0}, {"scale": 0.5}]
   result = tabular_compare.compare_fraction(
       space, _centroid_ours(calls), _splitter(y, 200, 2), y, np.arange(400, 600),
       (x, [2]), 2, trials=2, repeats=2, seed=0, max_trees=30, early_stopping=5,
-      fit_no_pretraining=_centroid_ours(ablation_calls))
-  table = result.comparison
-  assert table.row(tabular_compare.NO_PRETRAINING).role == "shown"
-  assert table.row(tabular_compare.NO_PRETRAINING).trials == 2
+      fit_other_start=(other_start, _constant_fit(ablation_calls)))
+  table, name = result.comparison, tabular_compare.OTHER_START[other_start]
+  assert table.row(name).role == "shown" and table.row(name).trials == 2
   assert table.best_peer in ("LightGBM (tuned)", "CatBoost (tuned)")
   assert [c[:2] for c in ablation_calls][:2] == [(t, 0) for t in space]
   assert len(ablation_calls) == 3            # 2 trials + repeat 1's refit
   d = result.pretraining_difference()
-  # the same stand-in on both sides: the same choices, so the difference is exactly 0
-  assert d.mean == 0.0 and d.verdict == "tie"
+  ours_minus_it = table.difference(table.ours, name).mean
+  assert ours_minus_it > 0.1
+  assert d.mean == (ours_minus_it if other_start == "random" else -ours_minus_it)
   plain = tabular_compare.compare_fraction(
       space, _centroid_ours([]), _splitter(y, 200, 2), y, np.arange(400, 600),
       (x, [2]), 2, trials=2, repeats=1, seed=0, max_trees=30, early_stopping=5)

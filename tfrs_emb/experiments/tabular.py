@@ -13,8 +13,11 @@ training rows in its own embedding, k / temperature / weight chosen on validatio
 fitted rows as index; evaluation and export then index every labelled row),
 ``metric_retrieval`` (the same mix, neighbours in a linear metric embedding trained with
 leave-self-out NCA on the fitted rows, ``models.tabular_metric``), ``scratch`` (same
-architecture, no pretraining), ``lightgbm``. The best of finetune, retrieval and
-metric_retrieval on validation at the largest fraction is exported (raw-column signature).
+architecture, no pretraining), ``lightgbm``. Our fits start from the pretrained encoder,
+or from random weights when the time budget cut pretraining short (``--start``,
+``tabular_budget`` rule 6): then the neighbour heads build on ``scratch`` and ``finetune``
+is the shown row. The best of our classifier, retrieval and metric_retrieval on validation
+at the largest fraction is exported (raw-column signature).
 
 Each label fraction also has a compared table (``tabular_compare``, SPEC.md "Comparison
 protocol"): "ours" is the embedding model chosen on validation among ``trials``
@@ -65,6 +68,7 @@ from tfrs_emb.retrieval.neighbors import cosine_neighbors, knn_vote, l2_neighbor
 
 
 NUMERIC_EMBEDDINGS = ("linear", "periodic", "ple")
+STARTS = ("auto", "pretrained", "random")
 UMAP_MAX_ROWS = 3000
 
 
@@ -165,8 +169,13 @@ class Config:
       (0,), "Fine-tuning only: epochs of training the head alone on the frozen pretrained "
       "encoder before fine-tuning it (LP-FT); one value, or one per label fraction in "
       "increasing order.", lower=0, upper=1000)
-  scratch_lr: float = field(1e-3, "Learning rate when training from scratch.",
+  scratch_lr: float = field(1e-3, "Learning rate of the shown scratch row.",
                             lower=1e-6, upper=1.0)
+  start: str = field("auto", "Encoder weights our fits (the compared table's and the "
+                     "neighbour heads') start from: pretrained, random, or auto: random when "
+                     "the time budget stopped pretraining before min(5, --pretrain_epochs) "
+                     "epochs (rule: experiments.tabular_budget). The other start is the "
+                     "shown finetune / scratch row.", choices=STARTS)
   patience: int = field(8, "Early-stopping patience in epochs.", lower=1, upper=1000)
   ensemble_heads: Tuple[int, ...] = field(
       (1,), "Transformer classifiers trained per model row (finetune and scratch alike, "
@@ -215,9 +224,10 @@ class Config:
                        "configuration with training seed and label-split seed seed + r.",
                        lower=1, upper=100)
   compare_no_pretraining: bool = field(
-      False, "Compared table: also our protocol with the encoder randomly initialised "
-      "(same trials and repeats, a shown row) and ours − it with its verdict: pretraining "
-      "vs scratch under the harness. About doubles the Transformer fits.")
+      False, "Compared table: also our protocol from the other encoder start (randomly "
+      "initialised, or pretrained when --start chose random; same trials and repeats, a "
+      "shown row) and pretrained − random with its verdict: pretraining vs scratch under "
+      "the harness. About doubles the Transformer fits.")
   search_numeric_embeddings: Tuple[str, ...] = field(
       ("periodic", "ple"), "Our search space: numeric embeddings tried (each pretrained "
       "once; linear, periodic or ple), after --numeric_embedding.")
@@ -624,9 +634,11 @@ def lightgbm_step(config: Config, prep: PreparedTable, lgbm: Tuple[np.ndarray, L
 
 @dataclasses.dataclass
 class EmbeddingFit:
-  """Our side on one label split: the fine-tuned classifiers, the neighbour heads, their
-  rows, and ``chosen``, the one of finetune / retrieval / metric_retrieval best on
-  validation (ties → finetune, then the earlier head)."""
+  """Our side on one label split: the classifiers (``finetuned``: fine-tuned from the
+  pretrained encoder, or trained from random weights), the neighbour heads on them, their
+  rows, and ``chosen``, the one of the classifier (``finetune`` or ``scratch``) /
+  retrieval / metric_retrieval best on validation (ties → the classifier, then the earlier
+  head)."""
   finetuned: Fitted
   heads: Dict[str, RetrievalHead]
   rows: List[dict]
@@ -634,7 +646,7 @@ class EmbeddingFit:
 
   def probs(self) -> Tuple[np.ndarray, np.ndarray]:
     """The chosen model's (selection rows', evaluation rows') probabilities."""
-    source = self.finetuned if self.chosen == "finetune" else self.heads[self.chosen]
+    source = self.heads.get(self.chosen, self.finetuned)
     return source.selection_probs, source.test_probs
 
 
@@ -642,17 +654,17 @@ def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: L
                   out: pathlib.Path, reseed: Callable[[int], None],
                   pretrained: bool = True,
                   ledger: Optional[tabular_budget.FitLedger] = None) -> EmbeddingFit:
-  """Finetune, retrieval and metric_retrieval on one label split, and the validation
-  choice among them; ``pretrained`` False: the encoder starts from random weights
-  (pretraining's ablation, logged as ``no_pretraining``)."""
+  """Our classifier, retrieval and metric_retrieval on one label split, and the
+  validation choice among them. The classifier is ``finetune`` (``pretrained``) or, from
+  random weights at the trial's fine-tuning learning rate, ``scratch``."""
   if pretrained:
     finetuned, row = finetune_step(config, prep, pre, split, out, reseed, ledger)
   else:
-    finetuned, row = _fit_transformer(config, prep, pre, split, "no_pretraining",
+    finetuned, row = _fit_transformer(config, prep, pre, split, "scratch",
                                       config.finetune_lr, None, out, reseed, ledger)
   rows, heads = [row], {}
   best = row["val_accuracy"]
-  chosen = "finetune"
+  chosen = row["model"]
   for name, (head, row) in (
       ("retrieval", retrieval_step(config, prep, split, finetuned)),
       ("metric_retrieval", metric_retrieval_step(config, prep, split, finetuned, reseed))):
@@ -722,11 +734,16 @@ def label_fraction_step(config: Config, prep: PreparedTable,
                         lgbm: Tuple[np.ndarray, List[int]], frac: float, out: pathlib.Path,
                         log: common.Log, reseed: Callable[[int], None],
                         ledger: Optional[tabular_budget.FitLedger] = None) -> FractionResult:
-  """Every model at one label fraction: knn → the compared table (our trials: finetune,
-  retrieval, metric_retrieval each; tuned LightGBM and CatBoost; repeats) → scratch →
-  untuned lightgbm. The rows finetune / retrieval / metric_retrieval are those of the
-  run's own configuration (trial 0); ``pretrained(numeric_embedding)``: the pretrained
-  encoder of that architecture; ``ledger`` records every Transformer fit."""
+  """Every model at one label fraction: knn → the compared table (our trials from
+  ``config.start``, "pretrained" or "random": our classifier, retrieval, metric_retrieval
+  each; tuned LightGBM and CatBoost; repeats) → the classifier from the other start (the
+  shown scratch or finetune row) → untuned lightgbm. Our classifier's, retrieval and
+  metric_retrieval rows are those of the run's own configuration (trial 0);
+  ``pretrained(numeric_embedding)``: the pretrained encoder of that architecture;
+  ``ledger`` records every Transformer fit."""
+  if config.start not in ("pretrained", "random"):
+    raise ValueError(f"start {config.start!r}: resolve it first (tabular_budget.choose_start)")
+  other_start = "random" if config.start == "pretrained" else "pretrained"
   split = label_split(config, prep, frac)
   pre = pretrained(config.numeric_embedding)
   rows, notes = [knn_step(prep, pre, split)], {}
@@ -739,13 +756,13 @@ def label_fraction_step(config: Config, prep: PreparedTable,
   log(f"choices @{frac:g}: {notes[f'choices @{frac:g}']}")
 
   def fit_ours(trial, seed: int, lsplit: LabelSplit,
-               from_pretraining: bool = True) -> tabular_compare.LabelledFit:
+               start: str = config.start) -> tabular_compare.LabelledFit:
     cfg = dataclasses.replace(config, seed=seed, **trial)
     fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed,
-                        from_pretraining, ledger)
+                        start == "pretrained", ledger)
     val = {r["model"]: r["val_accuracy"] for r in fit.rows}
-    log(f"{'ours' if from_pretraining else 'no pretraining'} @{frac:g} {dict(trial)} seed "
-        f"{seed}: chose {fit.chosen} (validation "
+    log(f"{'ours' if start == config.start else tabular_compare.OTHER_START[start]} "
+        f"@{frac:g} {dict(trial)} seed {seed}: chose {fit.chosen} (validation "
         + ", ".join(f"{k} {v:.4f}" for k, v in val.items()) + ")")
     selection, test = fit.probs()
 
@@ -763,8 +780,8 @@ def label_fraction_step(config: Config, prep: PreparedTable,
       repeats=config.repeats, seed=config.seed, max_trees=config.lgbm_max_trees,
       early_stopping=config.lgbm_early_stopping,
       seconds_per_fit=config.gbdt_fit_seconds or float("inf"),
-      fit_no_pretraining=(functools.partial(fit_ours, from_pretraining=False)
-                          if config.compare_no_pretraining else None), log=log)
+      fit_other_start=((other_start, functools.partial(fit_ours, start=other_start))
+                       if config.compare_no_pretraining else None), log=log)
   base = compared.fit(tabular_compare.OURS, space[0], config.seed).detail
   rows += base.rows
   for row in base.rows:
@@ -774,16 +791,18 @@ def label_fraction_step(config: Config, prep: PreparedTable,
     notes[f"{name} head @{frac:g}"] = (
         f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
         f"(validation accuracy {c.val_accuracy:.4f})")
-  scratch, row = scratch_step(config, prep, pre, split, out, reseed, ledger)
+  other_step = scratch_step if other_start == "random" else finetune_step
+  other, row = other_step(config, prep, pre, split, out, reseed, ledger)
   rows.append(row)
-  log(f"scratch @{frac:g}: accuracy {row['accuracy']:.4f} ({scratch.seconds:.0f} s)")
+  log(f"{row['model']} @{frac:g}: accuracy {row['accuracy']:.4f} ({other.seconds:.0f} s)")
   row, best_iter = lightgbm_step(config, prep, lgbm, split)
   rows.append(row)
   notes[f"LightGBM trees kept @{frac:g}"] = str(best_iter)
   result = compared.comparison
   ours_row = result.row(result.ours)
   notes[f"compared @{frac:g}"] = (
-      f"ours = {ours_row.config} ({compared.trials} trials each, {result.repeats} repeats); "
+      f"ours = {ours_row.config}, {config.start} start ({compared.trials} trials each, "
+      f"{result.repeats} repeats); "
       f"best peer on validation: {result.best_peer}; verdict "
       f"{ours_row.difference.verdict if ours_row.difference else 'n/a'}")
   notes[f"ensemble @{frac:g}"] = (
@@ -795,7 +814,8 @@ def label_fraction_step(config: Config, prep: PreparedTable,
   ablation = compared.pretraining_difference()
   if ablation is not None:
     notes[f"pretraining vs none @{frac:g}"] = (
-        f"ours − {tabular_compare.NO_PRETRAINING} (same trials, repeats and folds): "
+        f"pretrained − random start (ours and "
+        f"{tabular_compare.OTHER_START[other_start]}; same trials, repeats and folds): "
         f"{ablation.text()} {ablation.verdict}")
     log(f"pretraining vs none @{frac:g}: {notes[f'pretraining vs none @{frac:g}']}")
   better = compared.peer_better_note()
@@ -828,7 +848,7 @@ def umap_step(config: Config, prep: PreparedTable, pre: Pretrained,
 def export_step(config: Config, prep: PreparedTable, last: FractionResult,
                 log: common.Log = common.no_log) -> Tuple[pathlib.Path, str]:
   """Export step: the embedding model chosen on validation at the largest label fraction
-  (configuration by the compared table, then finetune or a neighbour head), with the
+  (configuration by the compared table, then our classifier or a neighbour head), with the
   raw-column signature. Returns (version folder, report note)."""
   fit = last.chosen
   head = fit.heads.get(fit.chosen)
@@ -845,8 +865,10 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
   export_path = export_classifier(first, prep.schema, prep.scaler, config.export_dir,
                                   version=1, neighbors=neighbors, extra_heads=others, log=log)
   folds = "" if len(neighbors) < 2 else f", one per cross-fitted fold ({len(neighbors)})"
+  classifier = {"finetune": "fine-tuned model", "scratch": "model trained from random weights"}
   note = (f"`{export_path}`: " + (f"{fit.chosen}, retrieval-augmented (training-row index "
-          f"of {len(head.index_y[0])} rows inside{folds})" if head else "fine-tuned model")
+          f"of {len(head.index_y[0])} rows inside{folds})" if head
+          else classifier[fit.chosen])
           + f" of {last.compared.comparison.row(tabular_compare.OURS).config}"
           + f", chosen on validation accuracy at {last.fraction:g}")
   return export_path, note
@@ -890,6 +912,10 @@ def run(config: Config, log: common.Log = common.no_log,
   if config.time_budget:
     config, plan_note = budget_step(config, prep, pre, clock)
     log(plan_note)
+  start, start_note = tabular_budget.choose_start(config.start, pre.epochs,
+                                                  config.pretrain_epochs)
+  config = dataclasses.replace(config, start=start)
+  log(start_note)
 
   def pretrained(numeric_embedding: str) -> Pretrained:
     """The encoder pretrained with this numeric embedding (pretrained once, seed
@@ -929,6 +955,7 @@ def run(config: Config, log: common.Log = common.no_log,
     extra["UMAP"] = umap_step(config, prep, pre, out)
   if plan_note:
     extra["time budget"] = plan_note
+  extra["encoder start"] = start_note
   extra["wall seconds"] = f"{clock.elapsed():.0f}"
   extra["pretraining seconds"] = ", ".join(f"{k} {p.seconds:.1f}"
                                           for k, p in pretrained_archs.items())
@@ -938,7 +965,8 @@ def run(config: Config, log: common.Log = common.no_log,
   extra["machine"] = reporting.describe_conditions(conditions, after)
   metrics = {"schema": {"classes": list(prep.schema.classes),
                         "columns": column_rows(prep)},
-             "missing_shares": missing, "machine_before": conditions, "machine_after": after,
+             "missing_shares": missing, "encoder_start": start_note,
+             "machine_before": conditions, "machine_after": after,
              "compared": {f"{f:g}": c.as_dict() for f, c in compared.items()}}
   tables = tabular_report.compared_tables(compared)
   # Metrics and report first: a failed export must not lose them.

@@ -1,7 +1,8 @@
 """The tabular experiment's compared table at one label fraction (SPEC.md "Comparison
 protocol" through ``experiments.harness``): the embedding model chosen on validation
 ("ours") against LightGBM and CatBoost tuned with the same number of trials, and
-optionally the same protocol without pretraining (a shown row, compared to ours apart).
+optionally the same protocol from the other encoder start (pretrained or random weights: a
+shown row, pretraining's ablation, compared to ours apart).
 
 Items are row indices of the table. Every method's fit runs the whole label protocol on
 the labelled rows it is given (``tabular_data.LabelSplit``, the same folds for every
@@ -34,8 +35,10 @@ from tfrs_emb.metrics import comparison
 from tfrs_emb.models import gbdt
 
 OURS = "embedding (validation-chosen)"
-# Our fit with the encoder randomly initialised: pretraining's ablation, shown only.
-NO_PRETRAINING = "embedding, no pretraining"
+# Our protocol from the other encoder start (keyed by that start): pretraining's ablation,
+# shown only.
+OTHER_START = {"random": "embedding, no pretraining",
+               "pretrained": "embedding, pretrained start"}
 PEER_ROWS = {"lightgbm": "LightGBM (tuned)", "catboost": "CatBoost (tuned)"}
 
 
@@ -81,17 +84,21 @@ def gbdt_fit(peer: str, settings: gbdt.GbdtSettings, x: np.ndarray, y: np.ndarra
 @dataclasses.dataclass
 class FractionComparison:
   """The compared table of one label fraction and every fit it made (by method, keyed
-  (configuration, seed, repeat))."""
+  (configuration, seed, repeat)); ``other_start``: the start of the shown ablation row
+  (None without it)."""
   comparison: harness.Comparison
   fits: Dict[str, Dict]
   trials: int
+  other_start: Optional[str] = None
 
   def pretraining_difference(self) -> Optional[comparison.Difference]:
-    """Ours − the same protocol without pretraining (None without that row)."""
-    c = self.comparison
-    if NO_PRETRAINING not in c.scored.scores:
+    """The pretrained start − the random start, same protocol (ours and the ablation row,
+    whichever starts where; None without that row)."""
+    if self.other_start is None:
       return None
-    return c.difference(c.ours, NO_PRETRAINING)
+    c, other = self.comparison, OTHER_START[self.other_start]
+    return (c.difference(c.ours, other) if self.other_start == "random"
+            else c.difference(other, c.ours))
 
   def fit(self, method: str, config: Mapping[str, Any], seed: int,
           repeat: int = 0) -> LabelledFit:
@@ -113,7 +120,7 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
                      num_classes: int, *, trials: int, repeats: int, seed: int,
                      max_trees: int, early_stopping: int, threads: int = 2,
                      seconds_per_fit: float = float("inf"),
-                     fit_no_pretraining: Optional[FitFn] = None,
+                     fit_other_start: Optional[Tuple[str, FitFn]] = None,
                      log: common.Log = common.no_log) -> FractionComparison:
   """Runs the harness at one label fraction (module docstring).
 
@@ -124,8 +131,8 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
     labels: int [N]; eval_idx: the evaluation rows; lgbm: (x [N, D], categorical columns).
     trials: the equal budget of every method.
     seconds_per_fit: a GBDT fit adds no trees after this many seconds.
-    fit_no_pretraining: if given, a shown row ``NO_PRETRAINING``: this fit over
-      ``ours_space`` with the same budget and repeats (pretraining vs scratch, same
+    fit_other_start: if given, (start, fit): a shown row ``OTHER_START[start]``, this fit
+      over ``ours_space`` with the same budget and repeats (pretraining vs scratch, same
       protocol: ``FractionComparison.pretraining_difference``).
   """
   x, cats = lgbm
@@ -134,8 +141,10 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
   score = scorer(labels)
   fits, methods = {}, []
   rows = [(OURS, tuple(ours_space), fit_ours)]
-  if fit_no_pretraining is not None:
-    rows.append((NO_PRETRAINING, tuple(ours_space), fit_no_pretraining))
+  shown = []
+  if fit_other_start is not None:
+    shown = [OTHER_START[fit_other_start[0]]]
+    rows.append((shown[0], tuple(ours_space), fit_other_start[1]))
   rows += [(PEER_ROWS[p], gbdt.search_space(p), gbdt_fit(p, settings, x, labels, num_classes))
            for p in gbdt.PEERS]
   for name, space, fit in rows:
@@ -162,5 +171,6 @@ def compare_fraction(ours_space: Sequence[Mapping[str, Any]], fit_ours: FitFn,
                       (repeat, split)), test)
   result = harness.compare(methods, development, evaluation, repeats=repeats, seed=seed,
                            trials=trials, ours=[OURS],
-                           shown=[NO_PRETRAINING] if fit_no_pretraining else [], log=log)
-  return FractionComparison(result, fits, trials)
+                           shown=shown, log=log)
+  return FractionComparison(result, fits, trials,
+                            fit_other_start[0] if fit_other_start else None)
