@@ -288,6 +288,33 @@ def test_replan_step_sizes_the_last_fraction_from_the_ledger(tmp_path):
       .finetune_epochs == 1   # no time left: stays
 
 
+@pytest.mark.parametrize("cheap_gbdt", [False, True])
+def test_budget_step_gives_the_fits_the_pretraining_share_the_kept_trials_leave(
+    tmp_path, monkeypatch, cheap_gbdt):
+  """Trials dropped to 1 (the GBDT floor): ple's pretraining share and what pretraining
+  left of its own go to the fits; trials kept (a cheap GBDT floor): ple keeps its share."""
+  if cheap_gbdt:
+    monkeypatch.setattr(budget, "GBDT_MIN_FIT_SECONDS", 1.0)
+  data = synthetic_table.write_table(tmp_path / "t.csv", rows=3000)
+  cfg = tabular.Config(data=str(data), label_column="label", label_fractions=(0.1, 1.0),
+                       time_budget=600, trials=2, search_ensemble_ks=(1,),
+                       search_numeric_embeddings=("periodic", "ple"), finetune_epochs=1000)
+  prep = tabular_data.prepare(cfg)
+  pre = types.SimpleNamespace(seconds=20.0, epoch_seconds=[3.0, 2.0], num_rows=3000,
+                              epochs=2)
+  each = budget.PRETRAIN_SHARE * 600 / 2
+  new, note = tabular.budget_step(cfg, prep, pre, each)
+  assert new.trials == (2 if cheap_gbdt else 1)
+  spare = budget.PRETRAIN_SHARE * 600 - 20.0 - (each if cheap_gbdt else 0.0)
+  work = tabular.fraction_work(new, prep, [0.1, 1.0])
+  kw = dict(trials=new.trials, repeats=1, max_epochs=1000, crossfit_folds=5,
+            batch_size=256, min_steps_per_epoch=10, pretrain_fixed_seconds=1.0)
+  with_spare = budget.plan_fits(600, 2.0 / 3000, work, spare_seconds=spare, **kw)
+  assert new.finetune_epochs == with_spare.finetune_epochs > budget.plan_fits(
+      600, 2.0 / 3000, work, **kw).finetune_epochs
+  assert f"the fits also get the {spare:.0f} s of the pretraining share" in note
+
+
 def test_untuned_lightgbm_obeys_the_gbdt_fit_seconds(tmp_path):
   """The untuned lightgbm row stops adding trees after ``gbdt_fit_seconds`` like the tuned
   peers (it once ran unbounded: 150 classes ran a 60 s budget past 400 s)."""

@@ -338,31 +338,43 @@ def fraction_work(config: Config, prep: PreparedTable,
 
 
 def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
-                clock: tabular_budget.Clock) -> Tuple[Config, str]:
+                pretrain_seconds_each: float) -> Tuple[Config, str]:
   """Time-budget step (``tabular_budget``'s rule): the config with fine-tuning epochs,
   trials and cross-fitting folds sized from the labelled rows and the measured
-  pretraining speed (and one TabM member per trial when several do not fit), and the
-  plan in words."""
+  pretraining speed (and one TabM member per trial when several do not fit), then the
+  epochs sized again with the pretraining share the kept trials leave unused (each other
+  numeric embedding they need keeps ``pretrain_seconds_each``); and the plan in words."""
   work = fraction_work(config, prep, sorted(float(f) for f in config.label_fractions))
   # The last epoch's speed (the first one also traces the step); the whole step's if
   # pretraining ran no epoch here (a resumed, finished run).
   row_s = (pre.epoch_seconds[-1] if pre.epoch_seconds else pre.seconds) / pre.num_rows
-  plan = tabular_budget.plan_fits(
-      config.time_budget, row_s, work, trials=config.trials,
-      members=[int(t["ensemble_k"]) for t in ours_space(config)[:config.trials]],
-      repeats=config.repeats, max_epochs=config.finetune_epochs,
-      crossfit_folds=config.crossfit_folds, batch_size=config.finetune_batch_size,
-      min_steps_per_epoch=config.min_steps_per_epoch,
-      no_pretraining_row=config.compare_no_pretraining,
-      pretrain_fixed_seconds=tabular_budget.fixed_seconds(pre.epoch_seconds))
+
+  def plan_for(cfg: Config, spare_seconds: float) -> tabular_budget.FitPlan:
+    return tabular_budget.plan_fits(
+        cfg.time_budget, row_s, work, trials=cfg.trials,
+        members=[int(t["ensemble_k"]) for t in ours_space(cfg)[:cfg.trials]],
+        repeats=cfg.repeats, max_epochs=cfg.finetune_epochs,
+        crossfit_folds=cfg.crossfit_folds, batch_size=cfg.finetune_batch_size,
+        min_steps_per_epoch=cfg.min_steps_per_epoch,
+        no_pretraining_row=cfg.compare_no_pretraining,
+        pretrain_fixed_seconds=tabular_budget.fixed_seconds(pre.epoch_seconds),
+        spare_seconds=spare_seconds)
+  plan = plan_for(config, 0.0)
   if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
     config = without_tabm(config)
+  config = dataclasses.replace(config, trials=plan.trials, crossfit_folds=plan.crossfit_folds)
+  others = {t["numeric_embedding"] for t in ours_space(config)[:config.trials]}
+  spare = max(0.0, tabular_budget.pretraining_left(
+      config.time_budget, pre.seconds, len(others - {config.numeric_embedding}),
+      pretrain_seconds_each))
+  plan = plan_for(config, spare)
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
-                               trials=plan.trials, crossfit_folds=plan.crossfit_folds,
                                fit_row_epoch_seconds=plan.row_epoch_seconds,
                                metric_fit_seconds=plan.metric_fit_seconds,
                                gbdt_fit_seconds=plan.gbdt_fit_seconds)
-  return config, tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+  return config, (tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+                  + f"; the fits also get the {spare:.0f} s of the pretraining share "
+                  "the kept trials leave unused")
 
 
 def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
@@ -910,7 +922,7 @@ def run(config: Config, log: common.Log = common.no_log,
   pretrained_archs = {config.numeric_embedding: pre}
   plan_note, configured_epochs = "", config.finetune_epochs
   if config.time_budget:
-    config, plan_note = budget_step(config, prep, pre, clock)
+    config, plan_note = budget_step(config, prep, pre, pretrain_seconds)
     log(plan_note)
   start, start_note = tabular_budget.choose_start(config.start, pre.epochs,
                                                   config.pretrain_epochs)
