@@ -62,6 +62,17 @@ def test_pretraining_share_counts_the_embeddings_of_trials_without_tabm():
   assert tabular.planned_numeric_embeddings(one) == {"periodic"}
 
 
+def test_a_random_start_pretrains_no_further_embedding():
+  cfg = tabular.Config(trials=2, search_ensemble_ks=(1,), start="pretrained",
+                       search_numeric_embeddings=("periodic", "ple"))
+  assert tabular.embeddings_to_pretrain(cfg, {"periodic"}) == {"ple"}
+  scratch = dataclasses.replace(cfg, start="random")
+  assert tabular.embeddings_to_pretrain(scratch, {"periodic"}) == set()
+  # ... unless the ablation row starts from pretrained weights
+  assert tabular.embeddings_to_pretrain(dataclasses.replace(
+      scratch, compare_no_pretraining=True), {"periodic"}) == {"ple"}
+
+
 def _check_rows(metrics, fractions):
   rows = metrics["rows"]
   assert {(r["model"], r["label_fraction"]) for r in rows} == {
@@ -114,9 +125,11 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   """credit.csv through the generic path, tiny model under the default time budget:
   inferred types, string labels, the second label fraction re-planned from the first's fits,
   quantile-scaled numbers (so the export carries knots, served like training), our fits
-  from random weights (the pretrained start is the shown finetune row)."""
+  from random weights (the pretrained start is the ablation row and, its trial-0 fit
+  reused, the shown finetune row)."""
   cfg = tabular.Config(
       data=str(shared_data / "tables" / "credit.csv"), label_column="default", start="random",
+      trials=1, compare_no_pretraining=True,
       max_integer_categories=4, numeric_scaling="quantile", output_dir=str(tmp_path / "credit"),
       export_dir=str(tmp_path / "credit" / "exported"), label_fractions=(0.5, 1.0),
       dim=8, num_heads=2, num_layers=1, num_frequencies=4, pretrain_epochs=1,
@@ -141,8 +154,14 @@ def test_credit_end_to_end_with_inferred_types(shared_data, tmp_path):
   assert metrics["schema"]["classes"] == ["1", "2"]
   # ours starts from random weights: its classifier row is scratch (the compared table's
   # trial 0, validated like the heads), the pretrained start the shown finetune row
-  assert metrics["encoder_start"] == "--start=random" and metrics["config"]["start"] == "random"
+  assert metrics["encoder_start"]["resolved"] == metrics["config"]["start"] == "random"
   assert "random start" in report and "- encoder start: --start=random" in report
+  assert "same Transformer, no pretraining + neighbour-label head" in report
+  for frac in ("0.5", "1"):
+    shown = {r["method"]: r for r in metrics["compared"][frac]["rows"]}[
+        tabular_compare.OTHER_START["pretrained"]]
+    assert shown["role"] == "shown"
+    assert f"pretraining vs none @{frac}: pretrained − random start" in report
   ours_val = max(rows[m, 1.0]["val_accuracy"] for m in ("scratch", "retrieval",
                                                          "metric_retrieval"))
   assert metrics["compared"]["1"]["rows"][0]["dev"] == pytest.approx(ours_val)

@@ -315,6 +315,26 @@ def test_budget_step_gives_the_fits_the_pretraining_share_the_kept_trials_leave(
   assert f"the fits also get the {spare:.0f} s of the pretraining share" in note
 
 
+def test_budget_step_keeps_the_first_passes_drops_and_never_takes_an_overrun(tmp_path):
+  """The TabM trials left out by the first pass stay out (and the note says so); a
+  pretraining that overran its share gives the fits nothing and takes nothing."""
+  data = synthetic_table.write_table(tmp_path / "t.csv", rows=3000)
+  cfg = tabular.Config(data=str(data), label_column="label", label_fractions=(0.1, 1.0),
+                       time_budget=200, trials=1, ensemble_k=4, search_ensemble_ks=(4,),
+                       search_numeric_embeddings=("periodic",), finetune_epochs=1000)
+  prep = tabular_data.prepare(cfg)
+  pre = types.SimpleNamespace(seconds=80.0, epoch_seconds=[3.0, 2.0], num_rows=3000,
+                              epochs=2)   # 80 s > the 50 s share
+  new, note = tabular.budget_step(cfg, prep, pre, 50.0)
+  assert new.ensemble_k == 1 and "TabM trials left out" in note
+  assert "pretraining share" not in note
+  work = tabular.fraction_work(new, prep, [0.1, 1.0])
+  plain = budget.plan_fits(200, 2.0 / 3000, work, trials=1, repeats=1, max_epochs=1000,
+                           crossfit_folds=5, batch_size=256, min_steps_per_epoch=10,
+                           pretrain_fixed_seconds=1.0)
+  assert new.finetune_epochs == plain.finetune_epochs
+
+
 def test_untuned_lightgbm_obeys_the_gbdt_fit_seconds(tmp_path):
   """The untuned lightgbm row stops adding trees after ``gbdt_fit_seconds`` like the tuned
   peers (it once ran unbounded: 150 classes ran a 60 s budget past 400 s)."""

@@ -147,6 +147,22 @@ def test_other_start_row_is_shown_with_our_budget_and_pretrained_minus_random_re
   assert plain.pretraining_difference() is None
 
 
+def test_other_start_row_is_never_ours_nor_best_peer_even_when_best_on_validation():
+  x, y = _table()
+
+  def perfect(trial, seed, split):   # knows every label: best on validation
+    return tabular_compare.LabelledFit(tuple(int(i) for i in split.selection_idx),
+                                       y[split.selection_idx], lambda rows: y[rows])
+  result = tabular_compare.compare_fraction(
+      [{"scale": 0.5}], _constant_fit([]), _splitter(y, 200, 2), y, np.arange(400, 600),
+      (x, [2]), 2, trials=1, repeats=1, seed=0, max_trees=30, early_stopping=5,
+      fit_other_start=("random", perfect))
+  table, name = result.comparison, tabular_compare.OTHER_START["random"]
+  assert table.row(name).dev == 1.0 > table.row(table.ours).dev
+  assert table.ours == tabular_compare.OURS and table.row(name).role == "shown"
+  assert table.best_peer in tabular_compare.PEER_ROWS.values()
+
+
 def test_search_spaces_start_at_the_defaults_and_are_documented_grids():
   lgb_space = gbdt.search_space("lightgbm")
   assert lgb_space[0] == gbdt.LIGHTGBM_DEFAULT and len(lgb_space) == 5 * 5 * 4 * 4 * 3

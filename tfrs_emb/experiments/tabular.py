@@ -8,7 +8,7 @@ of it held out for early stopping and every model choice; where that holdout is 
 (``crossfit_below``), K stratified folds of all labelled rows replace it (cross-fitting:
 one Transformer per fold, every choice on out-of-fold predictions). Rows (metrics.json):
 ``knn_k2`` (frozen pretrained embedding), ``finetune`` (pretraining + fine-tuning),
-``retrieval`` (the fine-tuned model mixed with a neighbour-label head over the labelled
+``retrieval`` (our classifier mixed with a neighbour-label head over the labelled
 training rows in its own embedding, k / temperature / weight chosen on validation with the
 fitted rows as index; evaluation and export then index every labelled row),
 ``metric_retrieval`` (the same mix, neighbours in a linear metric embedding trained with
@@ -41,7 +41,7 @@ import dataclasses
 import functools
 import pathlib
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -169,8 +169,9 @@ class Config:
       (0,), "Fine-tuning only: epochs of training the head alone on the frozen pretrained "
       "encoder before fine-tuning it (LP-FT); one value, or one per label fraction in "
       "increasing order.", lower=0, upper=1000)
-  scratch_lr: float = field(1e-3, "Learning rate of the shown scratch row.",
-                            lower=1e-6, upper=1.0)
+  scratch_lr: float = field(1e-3, "Learning rate of the shown scratch row (when --start "
+                            "resolves to random, our scratch row uses the trial's "
+                            "fine-tuning learning rate instead).", lower=1e-6, upper=1.0)
   start: str = field("auto", "Encoder weights our fits (the compared table's and the "
                      "neighbour heads') start from: pretrained, random, or auto: random when "
                      "the time budget stopped pretraining before min(5, --pretrain_epochs) "
@@ -225,7 +226,8 @@ class Config:
                        lower=1, upper=100)
   compare_no_pretraining: bool = field(
       False, "Compared table: also our protocol from the other encoder start (randomly "
-      "initialised, or pretrained when --start chose random; same trials and repeats, a "
+      "initialised, or, despite the name, pretrained when --start resolved to random; same "
+      "trials and repeats, a "
       "shown row) and pretrained − random with its verdict: pretraining vs scratch under "
       "the harness. About doubles the Transformer fits.")
   search_numeric_embeddings: Tuple[str, ...] = field(
@@ -359,22 +361,25 @@ def budget_step(config: Config, prep: PreparedTable, pre: Pretrained,
         no_pretraining_row=cfg.compare_no_pretraining,
         pretrain_fixed_seconds=tabular_budget.fixed_seconds(pre.epoch_seconds),
         spare_seconds=spare_seconds)
-  plan = plan_for(config, 0.0)
-  if not plan.ensemble:   # every trial with one member (the ensemble trials do not fit)
+  first = plan_for(config, 0.0)
+  if not first.ensemble:   # every trial with one member (the ensemble trials do not fit)
     config = without_tabm(config)
-  config = dataclasses.replace(config, trials=plan.trials, crossfit_folds=plan.crossfit_folds)
-  others = {t["numeric_embedding"] for t in ours_space(config)[:config.trials]}
+  config = dataclasses.replace(config, trials=first.trials,
+                               crossfit_folds=first.crossfit_folds)
   spare = max(0.0, tabular_budget.pretraining_left(
-      config.time_budget, pre.seconds, len(others - {config.numeric_embedding}),
-      pretrain_seconds_each))
-  plan = plan_for(config, spare)
+      config.time_budget, pre.seconds,
+      len(embeddings_to_pretrain(config, {config.numeric_embedding})), pretrain_seconds_each))
+  # the same trials, members and folds; only the epochs grow
+  plan = dataclasses.replace(plan_for(config, spare), ensemble=first.ensemble)
   config = dataclasses.replace(config, finetune_epochs=plan.finetune_epochs,
                                fit_row_epoch_seconds=plan.row_epoch_seconds,
                                metric_fit_seconds=plan.metric_fit_seconds,
                                gbdt_fit_seconds=plan.gbdt_fit_seconds)
-  return config, (tabular_budget.describe(plan, [pre.epochs], config.time_budget)
-                  + f"; the fits also get the {spare:.0f} s of the pretraining share "
-                  "the kept trials leave unused")
+  note = tabular_budget.describe(plan, [pre.epochs], config.time_budget)
+  if spare:
+    note += (f"; the fits also get the {spare:.0f} s of the pretraining share the kept "
+             "trials leave unused")
+  return config, note
 
 
 def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
@@ -392,7 +397,7 @@ def replan_step(config: Config, prep: PreparedTable, fractions: Sequence[float],
   row_s = ledger.row_epoch_estimate() or config.fit_row_epoch_seconds
   fixed_s = ledger.fixed_estimate()
   trials = ours_space(config)[:config.trials]
-  to_pretrain = {t["numeric_embedding"] for t in trials} - set(pretrained)
+  to_pretrain = embeddings_to_pretrain(config, pretrained)
   seconds = tabular_budget.replan_seconds(
       config.time_budget, ledger, sum(p.seconds for p in pretrained.values()),
       len(to_pretrain), pretrain_seconds_each, seconds_left,
@@ -421,15 +426,11 @@ def load_and_split(config: Config, log: common.Log) -> PreparedTable:
   return prep
 
 
-def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
-                  log: common.Log, deadline: float = float("inf")) -> Pretrained:
-  """Pretrain step: builds the encoder, pretrains it on the label-free rows (no epoch
-  starting that would end after ``deadline``, a ``time.monotonic`` value) and embeds the
-  training and evaluation rows with the frozen result."""
-  pretrain_f = pretraining_features(config, prep)
-  log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
+def encoder_arch(config: Config, prep: PreparedTable) -> dict:
+  """The encoder's architecture (``training.build_encoder`` keywords) for ``config``'s
+  numeric embedding; the piecewise-linear bins from the training rows."""
   schema = prep.schema
-  arch = dict(num_continuous=len(schema.continuous), cardinalities=schema.cardinalities,
+  return dict(num_continuous=len(schema.continuous), cardinalities=schema.cardinalities,
               dim=config.dim, num_heads=config.num_heads, num_layers=config.num_layers,
               ff_multiplier=config.ff_multiplier, dropout=config.dropout,
               numeric_embedding=config.numeric_embedding,
@@ -437,6 +438,16 @@ def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
               bin_edges=(quantile_bin_edges(prep.features["continuous"][prep.train_idx],
                                             config.num_bins)
                          if config.numeric_embedding == "ple" else None))
+
+
+def pretrain_step(config: Config, prep: PreparedTable, out: pathlib.Path,
+                  log: common.Log, deadline: float = float("inf")) -> Pretrained:
+  """Pretrain step: builds the encoder, pretrains it on the label-free rows (no epoch
+  starting that would end after ``deadline``, a ``time.monotonic`` value) and embeds the
+  training and evaluation rows with the frozen result."""
+  pretrain_f = pretraining_features(config, prep)
+  log(f"pretraining on {len(pretrain_f['continuous'])} unlabelled rows")
+  arch = encoder_arch(config, prep)
   t0 = time.time()
   encoder = training.build_encoder(**arch)
   model = training.pretrain(encoder, pretrain_f, epochs=config.pretrain_epochs,
@@ -485,7 +496,7 @@ def ensemble_heads(config: Config, fraction: float) -> int:
   return per_fraction(config, "ensemble_heads", fraction)
 
 
-def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
+def _fit_transformer(config: Config, prep: PreparedTable, arch: dict, split: LabelSplit,
                      model: str, lr: float, init: Optional[list], out: pathlib.Path,
                      reseed: Callable[[int], None],
                      ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
@@ -505,7 +516,7 @@ def _fit_transformer(config: Config, prep: PreparedTable, pre: Pretrained, split
     for i in range(ensemble_heads(config, split.fraction)):
       seed = config.seed + 100 * i + 1000 * j
       reseed(seed + 3)
-      enc = training.build_encoder(**pre.arch)
+      enc = training.build_encoder(**arch)
       if init is not None:
         enc.set_weights(init)
       heads.append(training.fit_classifier(
@@ -539,7 +550,7 @@ def finetune_step(config: Config, prep: PreparedTable, pre: Pretrained, split: L
                   out: pathlib.Path, reseed: Callable[[int], None],
                   ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
   """Finetune step: the pretrained encoder plus a classifier head, trained end to end."""
-  return _fit_transformer(config, prep, pre, split, "finetune", config.finetune_lr,
+  return _fit_transformer(config, prep, pre.arch, split, "finetune", config.finetune_lr,
                           pre.weights, out, reseed, ledger)
 
 
@@ -547,13 +558,13 @@ def scratch_step(config: Config, prep: PreparedTable, pre: Pretrained, split: La
                  out: pathlib.Path, reseed: Callable[[int], None],
                  ledger: Optional[tabular_budget.FitLedger] = None) -> Tuple[Fitted, dict]:
   """Scratch step: the same architecture trained without pretraining."""
-  return _fit_transformer(config, prep, pre, split, "scratch", config.scratch_lr, None, out,
-                          reseed, ledger)
+  return _fit_transformer(config, prep, pre.arch, split, "scratch", config.scratch_lr, None,
+                          out, reseed, ledger)
 
 
 def retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit,
                    finetuned: Fitted) -> Tuple[RetrievalHead, dict]:
-  """Retrieval step: neighbours in the fine-tuned embedding. Chosen per fold with its
+  """Retrieval step: neighbours in our classifier's embedding. Chosen per fold with its
   trained rows as index (in its model's embedding) and its held-out rows as queries; then
   every labelled row is the index in each fold's model's embedding."""
   t = time.time()
@@ -603,7 +614,7 @@ def metric_retrieval_step(config: Config, prep: PreparedTable, split: LabelSplit
                           finetuned: Fitted, reseed: Callable[[int], None]
                           ) -> Tuple[RetrievalHead, dict]:
   """Metric retrieval step: an NCA metric embedding trained on each fold's trained rows;
-  the fine-tuned model's probabilities mixed with its neighbours' labels, chosen like the
+  our classifier's probabilities mixed with its neighbours' labels, chosen like the
   retrieval step's (out of fold), then every labelled row is the index in each fold's
   metric embedding."""
   t = time.time()
@@ -662,18 +673,15 @@ class EmbeddingFit:
     return source.selection_probs, source.test_probs
 
 
-def embedding_fit(config: Config, prep: PreparedTable, pre: Pretrained, split: LabelSplit,
-                  out: pathlib.Path, reseed: Callable[[int], None],
-                  pretrained: bool = True,
+def embedding_fit(config: Config, prep: PreparedTable, arch: dict, init: Optional[list],
+                  split: LabelSplit, out: pathlib.Path, reseed: Callable[[int], None],
                   ledger: Optional[tabular_budget.FitLedger] = None) -> EmbeddingFit:
   """Our classifier, retrieval and metric_retrieval on one label split, and the
-  validation choice among them. The classifier is ``finetune`` (``pretrained``) or, from
-  random weights at the trial's fine-tuning learning rate, ``scratch``."""
-  if pretrained:
-    finetuned, row = finetune_step(config, prep, pre, split, out, reseed, ledger)
-  else:
-    finetuned, row = _fit_transformer(config, prep, pre, split, "scratch",
-                                      config.finetune_lr, None, out, reseed, ledger)
+  validation choice among them. The classifier (encoder ``arch``) is ``finetune`` from the
+  pretrained weights ``init``, or ``scratch`` from random ones (``init`` None)."""
+  finetuned, row = _fit_transformer(
+      config, prep, arch, split, "finetune" if init is not None else "scratch",
+      config.finetune_lr, init, out, reseed, ledger)
   rows, heads = [row], {}
   best = row["val_accuracy"]
   chosen = row["model"]
@@ -710,6 +718,15 @@ def without_tabm(config: Config) -> Config:
   """``config`` with every trial at one TabM-mini member (what the budget keeps when the
   ensemble trials do not fit)."""
   return dataclasses.replace(config, ensemble_k=1, search_ensemble_ks=(1,))
+
+
+def embeddings_to_pretrain(config: Config, done: Iterable[str]) -> set:
+  """Numeric embeddings of the first ``trials`` trials not in ``done`` that still need
+  pretraining: none when our fits start from random weights (``start`` resolved) and no
+  ablation row starts from pretrained ones."""
+  if config.start == "random" and not config.compare_no_pretraining:
+    return set()
+  return {t["numeric_embedding"] for t in ours_space(config)[:config.trials]} - set(done)
 
 
 def planned_numeric_embeddings(config: Config) -> set:
@@ -770,8 +787,15 @@ def label_fraction_step(config: Config, prep: PreparedTable,
   def fit_ours(trial, seed: int, lsplit: LabelSplit,
                start: str = config.start) -> tabular_compare.LabelledFit:
     cfg = dataclasses.replace(config, seed=seed, **trial)
-    fit = embedding_fit(cfg, prep, pretrained(cfg.numeric_embedding), lsplit, out, reseed,
-                        start == "pretrained", ledger)
+    if start == "pretrained":
+      pre_e = pretrained(cfg.numeric_embedding)
+      arch, init = pre_e.arch, pre_e.weights
+    else:   # no pretraining of this trial's embedding needed
+      arch, init = encoder_arch(cfg, prep), None
+    # the ablation's fits log apart from ours and the shown row (same row names)
+    fit = embedding_fit(cfg, prep, arch, init, lsplit,
+                        out if start == config.start else out / "other_start", reseed,
+                        ledger)
     val = {r["model"]: r["val_accuracy"] for r in fit.rows}
     log(f"{'ours' if start == config.start else tabular_compare.OTHER_START[start]} "
         f"@{frac:g} {dict(trial)} seed {seed}: chose {fit.chosen} (validation "
@@ -803,8 +827,15 @@ def label_fraction_step(config: Config, prep: PreparedTable,
     notes[f"{name} head @{frac:g}"] = (
         f"k={c.k}, temperature {c.temperature:g}, weight {c.weight:g} "
         f"(validation accuracy {c.val_accuracy:.4f})")
-  other_step = scratch_step if other_start == "random" else finetune_step
-  other, row = other_step(config, prep, pre, split, out, reseed, ledger)
+  if compared.other_start and (other_start == "pretrained"
+                               or config.scratch_lr == config.finetune_lr):
+    # the ablation's trial 0 at this seed and split is the shown row's very fit
+    other_fit = compared.fit(tabular_compare.OTHER_START[other_start], space[0],
+                             config.seed).detail
+    other, row = other_fit.finetuned, dict(other_fit.rows[0])
+  else:
+    other_step = scratch_step if other_start == "random" else finetune_step
+    other, row = other_step(config, prep, pre, split, out, reseed, ledger)
   rows.append(row)
   log(f"{row['model']} @{frac:g}: accuracy {row['accuracy']:.4f} ({other.seconds:.0f} s)")
   row, best_iter = lightgbm_step(config, prep, lgbm, split)
@@ -888,9 +919,10 @@ def export_step(config: Config, prep: PreparedTable, last: FractionResult,
 
 def run(config: Config, log: common.Log = common.no_log,
         reseed: Callable[[int], None] = lambda seed: None) -> TabularResult:
-  """Runs every step and writes the outputs: load → pretrain → per label fraction (split,
-  knn, the compared table with our trials (finetune, retrieval, metric_retrieval) and the
-  tuned GBDT peers, scratch, lightgbm) → UMAP → report → export
+  """Runs every step and writes the outputs: load → pretrain → time budget → encoder start
+  → per label fraction (split, knn, the compared table with our trials (our classifier,
+  retrieval, metric_retrieval) and the tuned GBDT peers, the other start's classifier,
+  lightgbm) → UMAP → report → export
   (metrics.json and report.md are written before the export and rewritten with its path
   after it).
 
@@ -920,13 +952,14 @@ def run(config: Config, log: common.Log = common.no_log,
                       / len(planned_numeric_embeddings(config)))
   pre = pretrain_step(config, prep, out, log, clock.deadline(pretrain_seconds))
   pretrained_archs = {config.numeric_embedding: pre}
+  requested_start = config.start
+  start, start_note = tabular_budget.choose_start(config.start, pre.epochs,
+                                                  config.pretrain_epochs)
+  config = dataclasses.replace(config, start=start)
   plan_note, configured_epochs = "", config.finetune_epochs
   if config.time_budget:
     config, plan_note = budget_step(config, prep, pre, pretrain_seconds)
     log(plan_note)
-  start, start_note = tabular_budget.choose_start(config.start, pre.epochs,
-                                                  config.pretrain_epochs)
-  config = dataclasses.replace(config, start=start)
   log(start_note)
 
   def pretrained(numeric_embedding: str) -> Pretrained:
@@ -977,7 +1010,9 @@ def run(config: Config, log: common.Log = common.no_log,
   extra["machine"] = reporting.describe_conditions(conditions, after)
   metrics = {"schema": {"classes": list(prep.schema.classes),
                         "columns": column_rows(prep)},
-             "missing_shares": missing, "encoder_start": start_note,
+             "missing_shares": missing,
+             "encoder_start": {"requested": requested_start, "resolved": config.start,
+                               "pretrain_epochs_run": pre.epochs, "why": start_note},
              "machine_before": conditions, "machine_after": after,
              "compared": {f"{f:g}": c.as_dict() for f, c in compared.items()}}
   tables = tabular_report.compared_tables(compared)

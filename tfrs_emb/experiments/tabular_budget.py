@@ -4,8 +4,8 @@ The rule (fixed here, never tuned on evaluation numbers):
 
 1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
-   Transformer fits (our trials, the scratch row, the repeats' refits; our trials and
-   refits twice with the no-pretraining row), ``METRIC_SHARE`` for the NCA metric fits
+   Transformer fits (our trials, the other start's shown row, the repeats' refits; our
+   trials and refits twice with the other start's ablation row), ``METRIC_SHARE`` for the NCA metric fits
    (each fit ``METRIC_MIN_FIT_SECONDS``, its tracing and a few epochs, then the rest in
    proportion to its rows squared, what an NCA epoch costs: every step scores its batch
    against all rows; 30 epochs take about 2.5 s on 970 Cover Type rows and 45 s on 10,300)
@@ -31,7 +31,8 @@ The rule (fixed here, never tuned on evaluation numbers):
    it took 325 s of a 1,080 s budget). Once trials, members and folds are set, the epochs
    are sized again with the part of the pretraining share that the kept trials leave
    unused added to the fit share (``pretraining_left``: an embedding only a dropped trial
-   needed, pretraining stopped before its deadline); on the 32k-row development table 84 s
+   needed, every further embedding when our fits start from random weights, pretraining
+   stopped before its deadline); on the 32k-row development table 84 s
    of 135 s were unused, the planned 6 epochs stopped fits still improving at 100 %
    labels, and the run ended with 161 s of its budget left.
 4. Every Transformer fit also stops after the epoch at which its own allowance (twice its
@@ -167,7 +168,8 @@ def fixed_seconds(pretrain_epoch_seconds: Sequence[float]) -> float:
 def _fit_units(members: Sequence[int], trials: int, repeats: int,
                no_pretraining_row: bool) -> int:
   """Single-member fits of our first ``trials`` trials (``members`` each, missing: 1),
-  the scratch row (the first trial's) and the repeats' refits (the most members)."""
+  the other start's shown row (the first trial's) and the repeats' refits (the most
+  members)."""
   m = [members[i] if i < len(members) else 1 for i in range(trials)]
   ours = sum(m) + (repeats - 1) * max(m)
   return ours * (2 if no_pretraining_row else 1) + m[0]
@@ -211,8 +213,8 @@ def plan_fits(budget: float, pretrain_row_epoch_seconds: float,
     batch_size, min_steps_per_epoch: the classifier's (small sets are repeated).
     members: TabM-mini members of each trial in trial order (missing: 1); the scratch row
       has the first trial's, each repeat's refit the most of the planned trials'.
-    no_pretraining_row: the compared table also runs our trials and refits without
-      pretraining (twice our fits).
+    no_pretraining_row: the compared table also runs our trials and refits from the
+      other encoder start (``--compare_no_pretraining``: twice our fits).
     pretrain_fixed_seconds: pretraining's fixed seconds (``fixed_seconds``).
     spare_seconds: seconds of another share the fits may use besides their own (the
       pretraining share the planned trials leave unused).
