@@ -227,9 +227,8 @@ class Config:
   compare_no_pretraining: bool = field(
       False, "Compared table: also our protocol from the other encoder start (randomly "
       "initialised, or, despite the name, pretrained when --start resolved to random; same "
-      "trials and repeats, a "
-      "shown row) and pretrained − random with its verdict: pretraining vs scratch under "
-      "the harness. About doubles the Transformer fits.")
+      "trials and repeats, a shown row) and pretrained − random with its verdict: "
+      "pretraining vs scratch under the harness. About doubles the Transformer fits.")
   search_numeric_embeddings: Tuple[str, ...] = field(
       ("periodic", "ple"), "Our search space: numeric embeddings tried (each pretrained "
       "once; linear, periodic or ple), after --numeric_embedding.")
