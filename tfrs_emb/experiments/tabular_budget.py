@@ -5,8 +5,8 @@ The rule (fixed here, never tuned on evaluation numbers):
 1. Shares of the budget: ``PRETRAIN_SHARE`` for pretraining (split evenly between the
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
    Transformer fits (our trials, the other start's shown row, the repeats' refits; our
-   trials and refits twice with the other start's ablation row), ``METRIC_SHARE`` for the NCA metric fits
-   (each fit ``METRIC_MIN_FIT_SECONDS``, its tracing and a few epochs, then the rest in
+   trials and refits twice with the other start's ablation row), ``METRIC_SHARE`` for the
+   NCA metric fits (each fit ``METRIC_MIN_FIT_SECONDS``, its tracing and a few epochs, then the rest in
    proportion to its rows squared, what an NCA epoch costs: every step scores its batch
    against all rows; 30 epochs take about 2.5 s on 970 Cover Type rows and 45 s on 10,300)
    and ``GBDT_SHARE`` for the GBDT peers' fits (split evenly between its fits), every
