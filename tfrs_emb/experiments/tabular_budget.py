@@ -6,11 +6,11 @@ The rule (fixed here, never tuned on evaluation numbers):
    numeric embeddings pretrained for the first ``trials`` trials), ``FIT_SHARE`` for the
    Transformer fits (our trials, the other start's shown row, the repeats' refits; our
    trials and refits twice with the other start's ablation row), ``METRIC_SHARE`` for the
-   NCA metric fits (each fit ``METRIC_MIN_FIT_SECONDS``, its tracing and a few epochs, then the rest in
-   proportion to its rows squared, what an NCA epoch costs: every step scores its batch
-   against all rows; 30 epochs take about 2.5 s on 970 Cover Type rows and 45 s on 10,300)
-   and ``GBDT_SHARE`` for the GBDT peers' fits (split evenly between its fits), every
-   fit stopping when its part is spent (a GBDT fit gets at least
+   NCA metric fits (each fit ``METRIC_MIN_FIT_SECONDS``, its tracing and a few epochs,
+   then the rest in proportion to its rows squared, what an NCA epoch costs: every step
+   scores its batch against all rows; 30 epochs take about 2.5 s on 970 Cover Type rows
+   and 45 s on 10,300) and ``GBDT_SHARE`` for the GBDT peers' fits (split evenly between
+   its fits), every fit stopping when its part is spent (a GBDT fit gets at least
    ``GBDT_MIN_FIT_SECONDS``, so a loaded machine cannot cut a peer to a few trees), the
    rest for loading, the neighbour heads, UMAP and the export.
 2. Pretraining runs epochs (at most ``--pretrain_epochs``, at least one) while the next
